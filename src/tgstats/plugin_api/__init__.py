@@ -1,0 +1,349 @@
+"""The public, versioned plugin interface of tgstats.
+
+Plugins import only from this module (and ``tgstats.plugin_api.testing`` in
+their tests). Everything else in tgstats is private and may change in any
+release. See ``docs/plugins.md`` for the guide; every hook below is documented
+there too and a test keeps the two in step.
+
+A plugin is a class registered in the ``tgstats.plugins`` entry-point group::
+
+    # pyproject.toml of your distribution
+    [project.entry-points."tgstats.plugins"]
+    hello = "tgstats_hello:HelloPlugin"
+
+    # tgstats_hello.py
+    from tgstats.plugin_api import BotCommand, CommandContext, Plugin
+
+    class HelloPlugin(Plugin):
+        version = "1.0.0"
+
+        def commands(self) -> list[BotCommand]:
+            return [BotCommand("hello", "Say hello", self.hello)]
+
+        async def hello(self, ctx: CommandContext) -> None:
+            await ctx.reply("Hello!")
+
+Versioning: ``API_VERSION`` is ``MAJOR.MINOR``. A plugin declares the major it
+was written for in ``api_version``; the host refuses a plugin whose major
+differs, naming the version it needs. Minor releases only add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPlugin
+
+from tgstats.events import (
+    BotMembershipEvent,
+    ChatMigratedEvent,
+    ChatSnapshot,
+    DeleteEvent,
+    EditEvent,
+    Event,
+    ForwardOrigin,
+    MemberEvent,
+    MessageEvent,
+    ReactionCountEvent,
+    ReactionEvent,
+    ServiceEvent,
+    TextFeatures,
+    UserSnapshot,
+)
+from tgstats.settings import Settings
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from opentelemetry.metrics import Meter
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+__all__ = [
+    "API_VERSION",
+    "API_VERSION_MAJOR",
+    "BotCommand",
+    "BotMembershipEvent",
+    "Cache",
+    "ChatMigratedEvent",
+    "ChatSnapshot",
+    "CommandContext",
+    "DeleteEvent",
+    "EditEvent",
+    "Event",
+    "EventSink",
+    "ForwardOrigin",
+    "HealthCheck",
+    "MemberEvent",
+    "MessageEvent",
+    "Plugin",
+    "PluginContext",
+    "RateLimitResult",
+    "RateLimiter",
+    "ReactionCountEvent",
+    "ReactionEvent",
+    "Sanitizer",
+    "ServiceEvent",
+    "ServiceRegistry",
+    "Settings",
+    "TextFeatures",
+    "UserSnapshot",
+]
+
+API_VERSION = "1.0"
+API_VERSION_MAJOR = 1
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- services
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """Key-value cache with TTL and namespaced keys; values are msgspec-encodable.
+
+    Provided by the ``cache`` plugin under the DI key ``cache``. A cache never
+    raises for a backend outage: it misses instead.
+    """
+
+    async def get(self, namespace: str, key: str, type_: type[T]) -> T | None: ...
+
+    async def set(self, namespace: str, key: str, value: Any, *, ttl: int | None = None) -> None: ...
+
+    async def delete(self, namespace: str, key: str) -> None: ...
+
+    async def data_version(self, chat_id: int) -> int:
+        """The chat's data version; part of every stats cache key."""
+        ...
+
+    async def bump_data_version(self, chat_ids: Sequence[int]) -> None:
+        """Called by the writer after each committed batch."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitResult:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float  # seconds until the window frees a slot
+    retry_after: float = 0.0  # seconds to wait when refused
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """Per-key limits over a minute and an hour. Provided under the DI key ``rate_limiter``."""
+
+    async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult: ...
+
+
+@runtime_checkable
+class Sanitizer(Protocol):
+    """Escaping and limits for user-supplied text shown back. DI key ``sanitizer``."""
+
+    def html(self, text: str | None, *, max_length: int | None = None) -> str:
+        """Escape for Telegram HTML replies and HTML pages; strips control/bidi characters."""
+        ...
+
+    def name(self, text: str | None, *, max_length: int = 64) -> str:
+        """A display name made safe (no control or bidi overrides), not escaped."""
+        ...
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Where sources put events. ``put`` awaits when the queue is full (backpressure)."""
+
+    async def put(self, event: Event) -> None: ...
+
+    async def put_many(self, events: Sequence[Event]) -> None: ...
+
+    async def flush(self) -> None:
+        """Wait until everything put so far is committed."""
+        ...
+
+
+class ServiceRegistry:
+    """Services shared by the core and plugins, by stable key.
+
+    Keys used by the core: ``cache``, ``rate_limiter``, ``sanitizer``,
+    ``events`` (the EventSink), ``session_factory``, ``read_session_factory``,
+    ``meter``, ``settings``. A plugin registers what it ``provides`` in its
+    ``lifespan`` and reads what it ``requires``.
+    """
+
+    def __init__(self) -> None:
+        self._services: dict[str, Any] = {}
+
+    def register(self, key: str, service: Any) -> None:
+        self._services[key] = service
+
+    def unregister(self, key: str) -> None:
+        self._services.pop(key, None)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._services.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._services
+
+    def keys(self) -> list[str]:
+        return sorted(self._services)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Everything a bot command handler gets. ``reply`` answers in the topic asked."""
+
+    command: str
+    args: str
+    chat_id: int
+    chat_type: str  # group | supergroup | channel | private
+    message_id: int
+    user_id: int | None
+    sender_chat_id: int | None
+    topic_id: int | None
+    services: ServiceRegistry
+    settings: Settings
+    reply: Callable[..., Awaitable[Any]]
+    is_admin: Callable[[], Awaitable[bool]]
+    username: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        factory: async_sessionmaker[AsyncSession] = self.services.get("session_factory")
+        return factory
+
+
+CommandHandler = Callable[[CommandContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BotCommand:
+    """A bot command a plugin answers.
+
+    ``name`` without the slash. ``admin_only`` commands are refused politely to
+    non-admins before the handler runs. ``scopes`` says where Telegram shows
+    the command in its menu: ``groups``, ``private``, ``admins``.
+    """
+
+    name: str
+    description: str
+    handler: CommandHandler
+    admin_only: bool = False
+    scopes: tuple[str, ...] = ("groups",)
+    usage: str = ""
+    rate_limited: bool = True
+
+
+# --------------------------------------------------------------------------- health
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """A readiness report. ``ok=False`` fails readiness (503) unless ``degraded`` is set."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    degraded: bool = False
+
+
+# --------------------------------------------------------------------------- plugin
+
+
+@dataclass(slots=True)
+class PluginContext:
+    """What the host hands a plugin when it is built."""
+
+    plugin_id: str
+    settings: Settings
+    services: ServiceRegistry
+    distribution: str | None = None
+    dist_version: str | None = None
+
+
+class Plugin(InitPlugin):
+    """Base class of every tgstats plugin (a Litestar ``InitPlugin``).
+
+    Class attributes describe the plugin to the host:
+
+    - ``id``: defaults to the entry-point name.
+    - ``version``: shown at ``/health/plugins``; defaults to the distribution's.
+    - ``api_version``: the ``plugin_api`` major the plugin was written for.
+    - ``requires`` / ``provides``: service keys or plugin ids; the host starts a
+      plugin after those it requires.
+    - ``priority``: lower runs earlier among plugins with no ordering constraint.
+    - ``optional``: a failure to load is logged and skipped instead of stopping startup.
+
+    Hooks, all optional, each documented in ``docs/plugins.md``:
+
+    - ``on_app_init(app_config)``: Litestar's hook; add routes, providers, middleware. No I/O.
+    - ``lifespan(*, app)``: an async context manager for resources (connections, tasks).
+    - ``commands()``: the bot commands the plugin answers.
+    - ``on_events(*, events)``: observe committed events, after each batch commits.
+    - ``health()``: a readiness check.
+    """
+
+    id: ClassVar[str] = ""
+    version: ClassVar[str | None] = None
+    api_version: ClassVar[int] = API_VERSION_MAJOR
+    requires: ClassVar[tuple[str, ...]] = ()
+    provides: ClassVar[tuple[str, ...]] = ()
+    priority: ClassVar[int] = 100
+    optional: ClassVar[bool] = False
+
+    def __init__(self, *, context: PluginContext) -> None:
+        self.context = context
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    @property
+    def services(self) -> ServiceRegistry:
+        return self.context.services
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Add routes, dependencies or middleware to the app. No I/O here."""
+        return app_config
+
+    @asynccontextmanager
+    async def lifespan(self, *, app: Litestar) -> AsyncIterator[None]:
+        """Open resources on startup and close them on shutdown; register services."""
+        yield
+
+    def commands(self) -> Sequence[BotCommand]:
+        """Bot commands this plugin answers."""
+        return ()
+
+    async def on_events(self, *, events: Sequence[Event]) -> None:
+        """Observe events after the batch holding them committed. Bounded in time by the host."""
+
+    async def health(self) -> HealthCheck | None:
+        """A readiness check, or None for none."""
+        return None
+
+    @property
+    def meter(self) -> Meter:
+        meter: Meter = self.services.get("meter")
+        return meter
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "id": cls.id,
+            "version": cls.version,
+            "api_version": cls.api_version,
+            "requires": list(cls.requires),
+            "provides": list(cls.provides),
+            "priority": cls.priority,
+        }
+
