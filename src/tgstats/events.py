@@ -38,14 +38,36 @@ __all__ = [
 
 #: Media types a message can have. ``text`` means no media.
 MEDIA_TYPES: tuple[str, ...] = (
-    "text", "photo", "video", "animation", "sticker", "voice", "video_note", "audio",
-    "document", "poll", "location", "venue", "contact", "dice", "game", "story",
-    "giveaway", "other",
+    "text",
+    "photo",
+    "video",
+    "animation",
+    "sticker",
+    "voice",
+    "video_note",
+    "audio",
+    "document",
+    "poll",
+    "location",
+    "venue",
+    "contact",
+    "dice",
+    "game",
+    "story",
+    "giveaway",
+    "other",
 )
 
 #: Member change actions.
 MEMBER_ACTIONS: tuple[str, ...] = (
-    "join", "leave", "kick", "ban", "unban", "promote", "demote", "restrict",
+    "join",
+    "leave",
+    "kick",
+    "ban",
+    "unban",
+    "promote",
+    "demote",
+    "restrict",
 )
 
 #: Chat types tgstats records. Private chats with the bot are never recorded as chat stats.
@@ -149,7 +171,9 @@ class ReactionEvent(msgspec.Struct, frozen=True, kw_only=True, tag="reaction", t
     removed: tuple[str, ...] = ()
 
 
-class ReactionCountEvent(msgspec.Struct, frozen=True, kw_only=True, tag="reaction_count", tag_field="kind"):
+class ReactionCountEvent(
+    msgspec.Struct, frozen=True, kw_only=True, tag="reaction_count", tag_field="kind"
+):
     """Anonymous per-message reaction totals (channels, anonymous reactions)."""
 
     chat_id: int
@@ -183,7 +207,9 @@ class ServiceEvent(msgspec.Struct, frozen=True, kw_only=True, tag="service", tag
     title: str | None = None
 
 
-class ChatMigratedEvent(msgspec.Struct, frozen=True, kw_only=True, tag="migrated", tag_field="kind"):
+class ChatMigratedEvent(
+    msgspec.Struct, frozen=True, kw_only=True, tag="migrated", tag_field="kind"
+):
     """A basic group became a supergroup: its rows and rollups move to the new id."""
 
     old_chat_id: int
@@ -191,7 +217,9 @@ class ChatMigratedEvent(msgspec.Struct, frozen=True, kw_only=True, tag="migrated
     date: datetime
 
 
-class BotMembershipEvent(msgspec.Struct, frozen=True, kw_only=True, tag="bot_membership", tag_field="kind"):
+class BotMembershipEvent(
+    msgspec.Struct, frozen=True, kw_only=True, tag="bot_membership", tag_field="kind"
+):
     chat_id: int
     date: datetime
     added: bool
@@ -223,8 +251,16 @@ def dedupe_key(event: Event) -> tuple[object, ...]:
         case DeleteEvent():
             return ("delete", event.chat_id, event.msg_ids)
         case ReactionEvent():
-            return ("reaction", event.chat_id, event.msg_id, event.user_id,
-                    event.actor_chat_id, event.date, event.added, event.removed)
+            return (
+                "reaction",
+                event.chat_id,
+                event.msg_id,
+                event.user_id,
+                event.actor_chat_id,
+                event.date,
+                event.added,
+                event.removed,
+            )
         case ReactionCountEvent():
             return ("reaction_count", event.chat_id, event.msg_id, event.date)
         case MemberEvent():

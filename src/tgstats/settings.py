@@ -219,8 +219,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 continue
             sections.setdefault(var.section, {})[var.field] = var.parse(var.name, raw.strip())
         built = {
-            name: section_type(**sections.get(name, {}))
-            for name, section_type in _SECTIONS.items()
+            name: section_type(**sections.get(name, {})) for name, section_type in _SECTIONS.items()
         }
         plugin_env = {k: v for k, v in values.items() if k.startswith("TGSTATS_PLUGIN_")}
         settings = cls(**built, plugin_env=plugin_env)
@@ -230,7 +229,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def plugin_config(self, plugin_id: str, config_type: type[T]) -> T:
         """Per-plugin settings: ``TGSTATS_PLUGIN_<ID>_<FIELD>`` variables into ``config_type``."""
         prefix = f"TGSTATS_PLUGIN_{plugin_id.upper().replace('-', '_')}_"
-        raw = {k[len(prefix) :].lower(): v for k, v in self.plugin_env.items() if k.startswith(prefix)}
+        raw = {
+            k[len(prefix) :].lower(): v for k, v in self.plugin_env.items() if k.startswith(prefix)
+        }
         try:
             return msgspec.convert(raw, config_type, strict=False)
         except msgspec.ValidationError as exc:
@@ -325,7 +326,9 @@ def _url(*schemes: str) -> Parser:
             parts = urlsplit(raw)
             parts.port  # noqa: B018 - raises on a non-numeric port
         except ValueError:
-            raise SettingsError(f"{name}: expected a URL like {schemes[0]}://host:port/...") from None
+            raise SettingsError(
+                f"{name}: expected a URL like {schemes[0]}://host:port/..."
+            ) from None
         if parts.scheme not in schemes or not (parts.hostname or "host=" in parts.query):
             # The value may hold a password: never echo it.
             raise SettingsError(
@@ -356,7 +359,9 @@ def _timezone(name: str, raw: str) -> str:
     try:
         zoneinfo.ZoneInfo(raw)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{name}: expected an IANA time zone like Europe/Berlin, got {raw!r}") from None
+        raise SettingsError(
+            f"{name}: expected an IANA time zone like Europe/Berlin, got {raw!r}"
+        ) from None
     return raw
 
 
@@ -384,92 +389,431 @@ _PORT = _int(1, "a TCP port (1-65535)")
 
 ENV_VARS: tuple[EnvVar, ...] = (
     # server
-    EnvVar("ENVIRONMENT", "server", "environment", _choice("development", "production", "test"),
-           "development", "development, production or test; production forbids API_ALLOW_UNAUTHENTICATED"),
+    EnvVar(
+        "ENVIRONMENT",
+        "server",
+        "environment",
+        _choice("development", "production", "test"),
+        "development",
+        "development, production or test; production forbids API_ALLOW_UNAUTHENTICATED",
+    ),
     EnvVar("TGSTATS_HOST", "server", "host", _str, "0.0.0.0", "Address the HTTP server binds to"),
     EnvVar("TGSTATS_PORT", "server", "port", _PORT, "8000", "Port the HTTP server listens on"),
     EnvVar("TGSTATS_WORKERS", "server", "workers", _POS, "1", "Granian worker processes"),
-    EnvVar("TGSTATS_DATA_DIR", "server", "data_dir", _path, "",
-           "Where the embedded PostgreSQL keeps its data (default: the user data directory)"),
+    EnvVar(
+        "TGSTATS_DATA_DIR",
+        "server",
+        "data_dir",
+        _path,
+        "",
+        "Where the embedded PostgreSQL keeps its data (default: the user data directory)",
+    ),
     # database
-    EnvVar("DATABASE_URL", "database", "url", _url("postgresql", "postgresql+asyncpg", "postgres"), "",
-           "PostgreSQL URL; empty starts an embedded PostgreSQL", secret=True),
-    EnvVar("DATABASE_READ_URL", "database", "read_url", _url("postgresql", "postgresql+asyncpg", "postgres"), "",
-           "Optional read replica for stats queries; writes never go there", secret=True),
+    EnvVar(
+        "DATABASE_URL",
+        "database",
+        "url",
+        _url("postgresql", "postgresql+asyncpg", "postgres"),
+        "",
+        "PostgreSQL URL; empty starts an embedded PostgreSQL",
+        secret=True,
+    ),
+    EnvVar(
+        "DATABASE_READ_URL",
+        "database",
+        "read_url",
+        _url("postgresql", "postgresql+asyncpg", "postgres"),
+        "",
+        "Optional read replica for stats queries; writes never go there",
+        secret=True,
+    ),
     EnvVar("DB_POOL_SIZE", "database", "pool_size", _POS, "10", "SQLAlchemy pool size"),
-    EnvVar("DB_MAX_OVERFLOW", "database", "max_overflow", _UINT, "20", "Connections allowed above the pool size"),
-    EnvVar("DB_POOL_PRE_PING", "database", "pool_pre_ping", _bool, "true", "Check connections before use"),
-    EnvVar("DB_POOL_RECYCLE", "database", "pool_recycle", _UINT, "3600", "Recycle connections after this many seconds"),
-    EnvVar("DB_STATEMENT_TIMEOUT_MS", "database", "statement_timeout_ms", _UINT, "60000",
-           "Server-side statement timeout in milliseconds (0 disables)"),
-    EnvVar("DB_CONNECT_TIMEOUT", "database", "connect_timeout", _float(0.1), "10", "Seconds to wait for one connection"),
-    EnvVar("DB_STARTUP_WAIT", "database", "startup_wait", _float(0.0), "30",
-           "Seconds `serve` waits for the database before giving up"),
-    EnvVar("DB_ECHO", "database", "echo", _bool, "false", "Log every SQL statement (debugging only)"),
+    EnvVar(
+        "DB_MAX_OVERFLOW",
+        "database",
+        "max_overflow",
+        _UINT,
+        "20",
+        "Connections allowed above the pool size",
+    ),
+    EnvVar(
+        "DB_POOL_PRE_PING",
+        "database",
+        "pool_pre_ping",
+        _bool,
+        "true",
+        "Check connections before use",
+    ),
+    EnvVar(
+        "DB_POOL_RECYCLE",
+        "database",
+        "pool_recycle",
+        _UINT,
+        "3600",
+        "Recycle connections after this many seconds",
+    ),
+    EnvVar(
+        "DB_STATEMENT_TIMEOUT_MS",
+        "database",
+        "statement_timeout_ms",
+        _UINT,
+        "60000",
+        "Server-side statement timeout in milliseconds (0 disables)",
+    ),
+    EnvVar(
+        "DB_CONNECT_TIMEOUT",
+        "database",
+        "connect_timeout",
+        _float(0.1),
+        "10",
+        "Seconds to wait for one connection",
+    ),
+    EnvVar(
+        "DB_STARTUP_WAIT",
+        "database",
+        "startup_wait",
+        _float(0.0),
+        "30",
+        "Seconds `serve` waits for the database before giving up",
+    ),
+    EnvVar(
+        "DB_ECHO", "database", "echo", _bool, "false", "Log every SQL statement (debugging only)"
+    ),
     # redis
-    EnvVar("REDIS_URL", "redis", "url", _url("redis", "rediss", "unix"), "",
-           "Redis URL; empty keeps cache and rate limits in-process", secret=True),
-    EnvVar("REDIS_SOCKET_TIMEOUT", "redis", "socket_timeout", _float(0.01), "0.5", "Seconds per Redis operation"),
-    EnvVar("REDIS_MAX_CONNECTIONS", "redis", "max_connections", _POS, "50", "Redis connection pool size"),
+    EnvVar(
+        "REDIS_URL",
+        "redis",
+        "url",
+        _url("redis", "rediss", "unix"),
+        "",
+        "Redis URL; empty keeps cache and rate limits in-process",
+        secret=True,
+    ),
+    EnvVar(
+        "REDIS_SOCKET_TIMEOUT",
+        "redis",
+        "socket_timeout",
+        _float(0.01),
+        "0.5",
+        "Seconds per Redis operation",
+    ),
+    EnvVar(
+        "REDIS_MAX_CONNECTIONS",
+        "redis",
+        "max_connections",
+        _POS,
+        "50",
+        "Redis connection pool size",
+    ),
     # cache
     EnvVar("ENABLE_CACHE", "cache", "enabled", _bool, "true", "Cache stats results"),
-    EnvVar("CACHE_TTL", "cache", "ttl", _UINT, "300", "Seconds a cached result is kept (freshness comes from data versions)"),
-    EnvVar("CACHE_MAX_ENTRIES", "cache", "max_entries", _POS, "10000", "Size bound of the in-process cache"),
+    EnvVar(
+        "CACHE_TTL",
+        "cache",
+        "ttl",
+        _UINT,
+        "300",
+        "Seconds a cached result is kept (freshness comes from data versions)",
+    ),
+    EnvVar(
+        "CACHE_MAX_ENTRIES",
+        "cache",
+        "max_entries",
+        _POS,
+        "10000",
+        "Size bound of the in-process cache",
+    ),
     # rate limits
-    EnvVar("RATE_LIMIT_PER_MINUTE", "ratelimit", "per_minute", _UINT, "10", "Bot commands per user and chat per minute"),
-    EnvVar("RATE_LIMIT_PER_HOUR", "ratelimit", "per_hour", _UINT, "100", "Bot commands per user and chat per hour"),
-    EnvVar("API_RATE_LIMIT_PER_MINUTE", "ratelimit", "api_per_minute", _UINT, "120", "API requests per token or client per minute"),
-    EnvVar("API_RATE_LIMIT_PER_HOUR", "ratelimit", "api_per_hour", _UINT, "3000", "API requests per token or client per hour"),
-    EnvVar("AUTH_FAILURES_PER_MINUTE", "ratelimit", "auth_failures_per_minute", _POS, "10",
-           "Failed sign-ins per client per minute before it is refused"),
-    EnvVar("TRUSTED_PROXIES", "ratelimit", "trusted_proxies", _networks, "",
-           "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed"),
-    EnvVar("RATE_LIMIT_EXEMPT_PATHS", "ratelimit", "exempt_paths", _csv, "/health,/metrics",
-           "Path prefixes the API rate limit skips"),
+    EnvVar(
+        "RATE_LIMIT_PER_MINUTE",
+        "ratelimit",
+        "per_minute",
+        _UINT,
+        "10",
+        "Bot commands per user and chat per minute",
+    ),
+    EnvVar(
+        "RATE_LIMIT_PER_HOUR",
+        "ratelimit",
+        "per_hour",
+        _UINT,
+        "100",
+        "Bot commands per user and chat per hour",
+    ),
+    EnvVar(
+        "API_RATE_LIMIT_PER_MINUTE",
+        "ratelimit",
+        "api_per_minute",
+        _UINT,
+        "120",
+        "API requests per token or client per minute",
+    ),
+    EnvVar(
+        "API_RATE_LIMIT_PER_HOUR",
+        "ratelimit",
+        "api_per_hour",
+        _UINT,
+        "3000",
+        "API requests per token or client per hour",
+    ),
+    EnvVar(
+        "AUTH_FAILURES_PER_MINUTE",
+        "ratelimit",
+        "auth_failures_per_minute",
+        _POS,
+        "10",
+        "Failed sign-ins per client per minute before it is refused",
+    ),
+    EnvVar(
+        "TRUSTED_PROXIES",
+        "ratelimit",
+        "trusted_proxies",
+        _networks,
+        "",
+        "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",
+    ),
+    EnvVar(
+        "RATE_LIMIT_EXEMPT_PATHS",
+        "ratelimit",
+        "exempt_paths",
+        _csv,
+        "/health,/metrics",
+        "Path prefixes the API rate limit skips",
+    ),
     # api
-    EnvVar("ADMIN_API_TOKEN", "api", "admin_token", _secret, "", "Admin token for the API and dashboard", secret=True),
-    EnvVar("API_ALLOW_UNAUTHENTICATED", "api", "allow_unauthenticated", _bool, "false",
-           "Serve the API without a token (local use only; refused in production)"),
-    EnvVar("CORS_ORIGINS", "api", "cors_origins", _csv, "", "Comma-separated origins allowed by CORS"),
-    EnvVar("MAX_REQUEST_SIZE", "api", "max_request_size", _POS, "1048576", "Largest request body in bytes (imports have their own limit)"),
-    EnvVar("API_MAX_RANGE_DAYS", "api", "max_range_days", _POS, "1100", "Longest date range one stats request may ask for"),
-    EnvVar("SESSION_SECRET", "api", "session_secret", _secret, "",
-           "Key for dashboard session cookies (default: derived from ADMIN_API_TOKEN)", secret=True),
-    EnvVar("SESSION_MAX_AGE", "api", "session_max_age", _POS, "604800", "Dashboard session lifetime in seconds"),
+    EnvVar(
+        "ADMIN_API_TOKEN",
+        "api",
+        "admin_token",
+        _secret,
+        "",
+        "Admin token for the API and dashboard",
+        secret=True,
+    ),
+    EnvVar(
+        "API_ALLOW_UNAUTHENTICATED",
+        "api",
+        "allow_unauthenticated",
+        _bool,
+        "false",
+        "Serve the API without a token (local use only; refused in production)",
+    ),
+    EnvVar(
+        "CORS_ORIGINS", "api", "cors_origins", _csv, "", "Comma-separated origins allowed by CORS"
+    ),
+    EnvVar(
+        "MAX_REQUEST_SIZE",
+        "api",
+        "max_request_size",
+        _POS,
+        "1048576",
+        "Largest request body in bytes (imports have their own limit)",
+    ),
+    EnvVar(
+        "API_MAX_RANGE_DAYS",
+        "api",
+        "max_range_days",
+        _POS,
+        "1100",
+        "Longest date range one stats request may ask for",
+    ),
+    EnvVar(
+        "SESSION_SECRET",
+        "api",
+        "session_secret",
+        _secret,
+        "",
+        "Key for dashboard session cookies (default: derived from ADMIN_API_TOKEN)",
+        secret=True,
+    ),
+    EnvVar(
+        "SESSION_MAX_AGE",
+        "api",
+        "session_max_age",
+        _POS,
+        "604800",
+        "Dashboard session lifetime in seconds",
+    ),
     # telegram
-    EnvVar("TELEGRAM_API_ID", "telegram", "api_id", _int(1, "a positive integer (my.telegram.org)"), "",
-           "Telegram API id from my.telegram.org"),
-    EnvVar("TELEGRAM_API_HASH", "telegram", "api_hash", _secret, "", "Telegram API hash", secret=True),
-    EnvVar("TELEGRAM_BOT_TOKEN", "telegram", "bot_token", _secret, "", "Bot token from @BotFather", secret=True),
-    EnvVar("TELEGRAM_SESSION_PATH", "telegram", "session_path", _path, "",
-           "File for the MTProto session; empty stores it in the database"),
-    EnvVar("TELEGRAM_START_TIMEOUT", "telegram", "start_timeout", _float(1.0), "30", "Seconds allowed for the bot to log in"),
-    EnvVar("TELEGRAM_ADMIN_CACHE_TTL", "telegram", "admin_cache_ttl", _UINT, "60", "Seconds a chat's admin list is cached"),
+    EnvVar(
+        "TELEGRAM_API_ID",
+        "telegram",
+        "api_id",
+        _int(1, "a positive integer (my.telegram.org)"),
+        "",
+        "Telegram API id from my.telegram.org",
+    ),
+    EnvVar(
+        "TELEGRAM_API_HASH", "telegram", "api_hash", _secret, "", "Telegram API hash", secret=True
+    ),
+    EnvVar(
+        "TELEGRAM_BOT_TOKEN",
+        "telegram",
+        "bot_token",
+        _secret,
+        "",
+        "Bot token from @BotFather",
+        secret=True,
+    ),
+    EnvVar(
+        "TELEGRAM_SESSION_PATH",
+        "telegram",
+        "session_path",
+        _path,
+        "",
+        "File for the MTProto session; empty stores it in the database",
+    ),
+    EnvVar(
+        "TELEGRAM_START_TIMEOUT",
+        "telegram",
+        "start_timeout",
+        _float(1.0),
+        "30",
+        "Seconds allowed for the bot to log in",
+    ),
+    EnvVar(
+        "TELEGRAM_ADMIN_CACHE_TTL",
+        "telegram",
+        "admin_cache_ttl",
+        _UINT,
+        "60",
+        "Seconds a chat's admin list is cached",
+    ),
     # pipeline
-    EnvVar("PIPELINE_QUEUE_SIZE", "pipeline", "queue_size", _POS, "10000", "Events held before sources must wait"),
-    EnvVar("PIPELINE_BATCH_SIZE", "pipeline", "batch_size", _POS, "500", "Events written per transaction at most"),
-    EnvVar("PIPELINE_FLUSH_INTERVAL_MS", "pipeline", "flush_interval_ms", _POS, "200", "Longest wait before a partial batch is written"),
-    EnvVar("PIPELINE_RETRY_MAX_BACKOFF", "pipeline", "retry_max_backoff", _float(0.1), "30", "Longest pause between retries of a failed batch"),
-    EnvVar("PIPELINE_OBSERVER_TIMEOUT", "pipeline", "observer_timeout", _float(0.01), "5", "Seconds one on_events observer may take"),
+    EnvVar(
+        "PIPELINE_QUEUE_SIZE",
+        "pipeline",
+        "queue_size",
+        _POS,
+        "10000",
+        "Events held before sources must wait",
+    ),
+    EnvVar(
+        "PIPELINE_BATCH_SIZE",
+        "pipeline",
+        "batch_size",
+        _POS,
+        "500",
+        "Events written per transaction at most",
+    ),
+    EnvVar(
+        "PIPELINE_FLUSH_INTERVAL_MS",
+        "pipeline",
+        "flush_interval_ms",
+        _POS,
+        "200",
+        "Longest wait before a partial batch is written",
+    ),
+    EnvVar(
+        "PIPELINE_RETRY_MAX_BACKOFF",
+        "pipeline",
+        "retry_max_backoff",
+        _float(0.1),
+        "30",
+        "Longest pause between retries of a failed batch",
+    ),
+    EnvVar(
+        "PIPELINE_OBSERVER_TIMEOUT",
+        "pipeline",
+        "observer_timeout",
+        _float(0.01),
+        "5",
+        "Seconds one on_events observer may take",
+    ),
     # metrics
-    EnvVar("ENABLE_METRICS", "metrics", "enabled", _bool, "true", "Serve Prometheus metrics at /metrics"),
-    EnvVar("METRICS_TOKEN", "metrics", "token", _secret, "", "Bearer token required at /metrics when set", secret=True),
+    EnvVar(
+        "ENABLE_METRICS",
+        "metrics",
+        "enabled",
+        _bool,
+        "true",
+        "Serve Prometheus metrics at /metrics",
+    ),
+    EnvVar(
+        "METRICS_TOKEN",
+        "metrics",
+        "token",
+        _secret,
+        "",
+        "Bearer token required at /metrics when set",
+        secret=True,
+    ),
     # logging
-    EnvVar("LOG_LEVEL", "logging", "level", _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO", "Log level"),
-    EnvVar("LOG_FORMAT", "logging", "format", _choice("auto", "json", "console"), "auto",
-           "auto: JSON in production, console otherwise"),
-    EnvVar("SENTRY_DSN", "logging", "sentry_dsn", _secret, "",
-           "Report errors to Sentry (needs the `sentry` extra)", secret=True),
+    EnvVar(
+        "LOG_LEVEL",
+        "logging",
+        "level",
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        "INFO",
+        "Log level",
+    ),
+    EnvVar(
+        "LOG_FORMAT",
+        "logging",
+        "format",
+        _choice("auto", "json", "console"),
+        "auto",
+        "auto: JSON in production, console otherwise",
+    ),
+    EnvVar(
+        "SENTRY_DSN",
+        "logging",
+        "sentry_dsn",
+        _secret,
+        "",
+        "Report errors to Sentry (needs the `sentry` extra)",
+        secret=True,
+    ),
     # plugins
-    EnvVar("PLUGINS_ENABLED", "plugins", "enabled", _csv, "", "Comma-separated plugin ids to load; empty loads all discovered"),
-    EnvVar("PLUGINS_DISABLED", "plugins", "disabled", _csv, "", "Comma-separated plugin ids never to load"),
-    EnvVar("PLUGINS_OPTIONAL", "plugins", "optional", _csv, "",
-           "Plugin ids whose load failure is logged and skipped instead of stopping startup"),
+    EnvVar(
+        "PLUGINS_ENABLED",
+        "plugins",
+        "enabled",
+        _csv,
+        "",
+        "Comma-separated plugin ids to load; empty loads all discovered",
+    ),
+    EnvVar(
+        "PLUGINS_DISABLED",
+        "plugins",
+        "disabled",
+        _csv,
+        "",
+        "Comma-separated plugin ids never to load",
+    ),
+    EnvVar(
+        "PLUGINS_OPTIONAL",
+        "plugins",
+        "optional",
+        _csv,
+        "",
+        "Plugin ids whose load failure is logged and skipped instead of stopping startup",
+    ),
     # privacy
-    EnvVar("DEFAULT_TIMEZONE", "privacy", "default_timezone", _timezone, "UTC", "Time zone given to newly seen chats"),
-    EnvVar("REMOVED_CHAT_GRACE_DAYS", "privacy", "removed_chat_grace_days", _UINT, "30",
-           "Days a chat's data is kept after the bot is removed"),
-    EnvVar("RETENTION_INTERVAL", "privacy", "retention_interval", _POS, "3600", "Seconds between retention runs"),
+    EnvVar(
+        "DEFAULT_TIMEZONE",
+        "privacy",
+        "default_timezone",
+        _timezone,
+        "UTC",
+        "Time zone given to newly seen chats",
+    ),
+    EnvVar(
+        "REMOVED_CHAT_GRACE_DAYS",
+        "privacy",
+        "removed_chat_grace_days",
+        _UINT,
+        "30",
+        "Days a chat's data is kept after the bot is removed",
+    ),
+    EnvVar(
+        "RETENTION_INTERVAL",
+        "privacy",
+        "retention_interval",
+        _POS,
+        "3600",
+        "Seconds between retention runs",
+    ),
 )
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")

@@ -111,7 +111,9 @@ class Cache(Protocol):
 
     async def get(self, namespace: str, key: str, type_: type[T]) -> T | None: ...
 
-    async def set(self, namespace: str, key: str, value: Any, *, ttl: int | None = None) -> None: ...
+    async def set(
+        self, namespace: str, key: str, value: Any, *, ttl: int | None = None
+    ) -> None: ...
 
     async def delete(self, namespace: str, key: str) -> None: ...
 
@@ -346,4 +348,3 @@ class Plugin(InitPlugin):
             "provides": list(cls.provides),
             "priority": cls.priority,
         }
-

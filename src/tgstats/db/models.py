@@ -1,0 +1,463 @@
+"""The PostgreSQL schema, as SQLAlchemy 2 declarative models.
+
+Alembic owns the schema (``alembic/versions``); these models are what the code
+reads and writes, and ``Base.metadata.create_all`` is used only by tests that
+compare it against the migrations.
+
+Raw tables keep what happened; rollup tables keep counts per chat and *local*
+day/hour (in the chat's timezone at ingest) so that stats read O(days), not
+O(messages). Rollups are maintained by ``tgstats.pipeline.writer`` in the same
+transaction as the rows they count. ``docs/architecture.md`` lists which index
+serves which query.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text as sql_text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base"]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+# --------------------------------------------------------------------------- chats and users
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    username: Mapped[str | None] = mapped_column(String(64))
+    is_forum: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("false")
+    )
+    migrated_to_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    migrated_from_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    bot_present: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("true")
+    )
+    bot_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class ChatTitleHistory(Base):
+    __tablename__ = "chat_title_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    username: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_chat_title_history_chat", "chat_id", "changed_at"),)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    is_bot: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql_text("false"))
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    is_premium: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("false")
+    )
+    first_seen_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_users_username_lower", func.lower(username)),)
+
+
+class UserNameHistory(Base):
+    __tablename__ = "user_name_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_user_name_history_user", "user_id", "changed_at"),)
+
+
+class ChatSettingsRow(Base):
+    __tablename__ = "chat_settings"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    store_text: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("false")
+    )
+    capture_reactions: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("true")
+    )
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), nullable=False, server_default="en")
+    text_retention_days: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default=sql_text("90")
+    )
+    metadata_retention_days: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default=sql_text("365")
+    )
+    updated_at: Mapped[datetime] = _now()
+
+
+# --------------------------------------------------------------------------- membership
+
+
+class Membership(Base):
+    """A member's current state in a chat."""
+
+    __tablename__ = "memberships"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # member|admin|left|banned|...
+    joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_memberships_chat_status", "chat_id", "status"),)
+
+
+class MembershipEvent(Base):
+    """The log of member changes: join, leave, kick, ban, unban, promote, demote, restrict."""
+
+    __tablename__ = "membership_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    local_day: Mapped[date] = mapped_column(Date, nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    inviter_id: Mapped[int | None] = mapped_column(BigInteger)
+    invite_link: Mapped[str | None] = mapped_column(Text)
+    old_status: Mapped[str | None] = mapped_column(String(16))
+    new_status: Mapped[str | None] = mapped_column(String(16))
+    source_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        # Natural key of a member event: re-delivery inserts nothing.
+        UniqueConstraint(
+            "chat_id",
+            "user_id",
+            "date",
+            "action",
+            name="uq_membership_events_natural",
+            postgresql_nulls_not_distinct=True,
+        ),
+        Index("ix_membership_events_chat_day", "chat_id", "local_day"),
+        Index("ix_membership_events_user", "user_id"),
+    )
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    local_day: Mapped[date] = mapped_column(Date, nullable=False)
+    local_hour: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    sender_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    reply_to_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    reply_to_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    text_length: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+    url_count: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, server_default=sql_text("0")
+    )
+    emoji_count: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, server_default=sql_text("0")
+    )
+    mention_count: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, server_default=sql_text("0")
+    )
+    hashtag_count: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, server_default=sql_text("0")
+    )
+    # urls, hashtags, mentions, emojis, commands as counted at ingest (never words or text).
+    entities: Mapped[dict[str, list[str]] | None] = mapped_column(JSONB)
+    forward_origin: Mapped[str | None] = mapped_column(String(16))
+    forward_from_id: Mapped[int | None] = mapped_column(BigInteger)
+    forward_from_name: Mapped[str | None] = mapped_column(Text)
+    via_bot_id: Mapped[int | None] = mapped_column(BigInteger)
+    edit_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    edit_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+    is_deleted: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=sql_text("false")
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    text: Mapped[str | None] = mapped_column(Text)  # only when the chat stores text
+
+    __table_args__ = (
+        Index("ix_messages_chat_date", "chat_id", "date"),
+        Index("ix_messages_chat_user_date", "chat_id", "user_id", "date"),
+        Index("ix_messages_user", "user_id"),
+        Index(
+            "ix_messages_text_present",
+            "chat_id",
+            "date",
+            postgresql_where=sql_text("text IS NOT NULL"),
+        ),
+    )
+
+
+class ServiceMessage(Base):
+    __tablename__ = "service_messages"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(Text)
+
+
+class ForumTopic(Base):
+    __tablename__ = "forum_topics"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    topic_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql_text("false"))
+
+
+# --------------------------------------------------------------------------- reactions
+
+
+class MessageReaction(Base):
+    """One user's reaction on a message; ``removed_at`` set when taken back."""
+
+    __tablename__ = "message_reactions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    reaction: Mapped[str] = mapped_column(String(64), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint(
+            "chat_id",
+            "msg_id",
+            "user_id",
+            "actor_chat_id",
+            "reaction",
+            name="uq_message_reactions_actor",
+            postgresql_nulls_not_distinct=True,
+        ),
+        Index("ix_message_reactions_user", "user_id"),
+    )
+
+
+class ReactionCount(Base):
+    """Anonymous per-message totals, as last reported by Telegram."""
+
+    __tablename__ = "reaction_counts"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reaction: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ChatMigration(Base):
+    __tablename__ = "chat_migrations"
+
+    old_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    new_chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    migrated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+# --------------------------------------------------------------------------- rollups
+
+
+def _counter() -> Mapped[int]:
+    return mapped_column(BigInteger, nullable=False, server_default=sql_text("0"))
+
+
+class ChatHourRollup(Base):
+    """Per chat, local day and local hour (0-23) in the chat's timezone."""
+
+    __tablename__ = "chat_hour_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    local_hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    messages: Mapped[int] = _counter()
+
+
+class ChatDayRollup(Base):
+    """Per chat and local day: everything the summary and time series read."""
+
+    __tablename__ = "chat_day_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    messages: Mapped[int] = _counter()
+    active_users: Mapped[int] = _counter()  # distinct posters that day
+    text_length: Mapped[int] = _counter()
+    media: Mapped[int] = _counter()  # messages with any media (not plain text)
+    replies: Mapped[int] = _counter()
+    forwards: Mapped[int] = _counter()
+    urls: Mapped[int] = _counter()
+    edits: Mapped[int] = _counter()
+    deletions: Mapped[int] = _counter()
+    reactions: Mapped[int] = _counter()  # reactions added (per user)
+    joins: Mapped[int] = _counter()
+    leaves: Mapped[int] = _counter()
+
+
+class ChatUserDayRollup(Base):
+    """Per chat, user and local day."""
+
+    __tablename__ = "chat_user_day_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    messages: Mapped[int] = _counter()
+    text_length: Mapped[int] = _counter()
+    media: Mapped[int] = _counter()
+    urls: Mapped[int] = _counter()
+    replies_sent: Mapped[int] = _counter()
+    replies_received: Mapped[int] = _counter()
+    reactions_given: Mapped[int] = _counter()
+    reactions_received: Mapped[int] = _counter()
+    edits: Mapped[int] = _counter()
+    deletions: Mapped[int] = _counter()
+
+    __table_args__ = (Index("ix_chat_user_day_rollup_chat_day", "chat_id", "local_day"),)
+
+
+class ChatUserHourRollup(Base):
+    """Per chat, user, local day and hour: a member's hours profile over any period."""
+
+    __tablename__ = "chat_user_hour_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    local_hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    messages: Mapped[int] = _counter()
+
+
+class ChatMediaDayRollup(Base):
+    __tablename__ = "chat_media_day_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    messages: Mapped[int] = _counter()
+
+
+class ChatTermDayRollup(Base):
+    """Counted terms per chat and local day.
+
+    ``kind``: word, url, domain, hashtag, mention, emoji, reaction. Words are
+    counted at ingest so word stats work with ``store_text`` off; no text is kept.
+    """
+
+    __tablename__ = "chat_term_day_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = _counter()
+
+
+class ChatTopicUserDayRollup(Base):
+    """Per forum topic, user and local day (topic 0 = outside topics)."""
+
+    __tablename__ = "chat_topic_user_day_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    topic_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    messages: Mapped[int] = _counter()
+
+
+class ReplyPairDayRollup(Base):
+    """Who replied to whom, per chat and local day."""
+
+    __tablename__ = "reply_pair_day_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    from_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    to_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    replies: Mapped[int] = _counter()
+
+
+# --------------------------------------------------------------------------- access
+
+
+class ApiToken(Base):
+    """A read-only token for one chat, minted by an admin; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False, unique=True)
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False
+    )
+    label: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChatDataVersion(Base):
+    """Bumped by the writer with every committed batch; part of every stats cache key."""
+
+    __tablename__ = "chat_data_versions"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=sql_text("0"))
