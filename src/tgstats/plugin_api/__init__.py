@@ -54,6 +54,7 @@ from tgstats.events import (
     TextFeatures,
     UserSnapshot,
 )
+from tgstats.db.chat_settings import ChatSettings, get_chat_settings, update_chat_settings
 from tgstats.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ __all__ = [
     "BotMembershipEvent",
     "Cache",
     "ChatMigratedEvent",
+    "ChatSettings",
     "ChatSnapshot",
     "CommandContext",
     "DeleteEvent",
@@ -90,6 +92,8 @@ __all__ = [
     "Settings",
     "TextFeatures",
     "UserSnapshot",
+    "get_chat_settings",
+    "update_chat_settings",
 ]
 
 API_VERSION = "1.0"

@@ -1,0 +1,163 @@
+"""OpenTelemetry metrics, exported in the Prometheus text format at ``/metrics``.
+
+One ``MeterProvider`` per app (not the global one), read by the Prometheus
+exporter's collector on its own ``CollectorRegistry``, so that several apps in
+one test process never share counters. ``Metrics`` holds every instrument the
+code records into; it is registered as the ``metrics`` service.
+
+Exposed names (the ``bot_`` prefix is part of the public contract):
+
+- ``bot_messages_processed_total{chat_type,media_type}``
+- ``bot_commands_executed_total{command,status}``
+- ``bot_reactions_tracked_total{reaction_type}``
+- ``bot_request_duration_seconds{handler}`` (histogram)
+- ``bot_db_query_duration_seconds{operation}`` (histogram)
+- ``bot_active_chats`` (gauge)
+- ``bot_db_connections{state}`` (gauge)
+- ``bot_errors_total{error_type}``
+- ``bot_pipeline_queue_depth``, ``bot_pipeline_batch_size`` (histogram)
+- ``bot_cache_requests_total{result}``, ``bot_auth_failures_total``
+- ``http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
+
+__all__ = ["Metrics", "Telemetry", "open_telemetry"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+
+
+@dataclass
+class Metrics:
+    """Every instrument tgstats records into. Gauges read from callbacks set later."""
+
+    messages_processed: Any
+    commands_executed: Any
+    reactions_tracked: Any
+    request_duration: Any
+    db_query_duration: Any
+    errors: Any
+    batch_size: Any
+    cache_requests: Any
+    auth_failures: Any
+    http_request_duration: Any
+    # Gauge sources, assigned by the app once the pieces exist.
+    active_chats_source: Callable[[], int] = lambda: 0
+    db_connections_source: Callable[[], dict[str, int]] = dict
+    queue_depth_source: Callable[[], int] = lambda: 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def record_query(self, operation: str, seconds: float) -> None:
+        self.db_query_duration.record(seconds, {"operation": operation})
+
+    def error(self, error_type: str) -> None:
+        self.errors.add(1, {"error_type": error_type})
+
+
+@dataclass
+class Telemetry:
+    provider: MeterProvider
+    registry: CollectorRegistry
+    metrics: Metrics
+
+    @property
+    def meter(self) -> Any:
+        return self.provider.get_meter("tgstats")
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of everything recorded so far."""
+        return generate_latest(self.registry)
+
+    def shutdown(self) -> None:
+        try:
+            self.provider.shutdown()
+        except Exception:  # noqa: BLE001 - the reader is already off the global registry
+            pass
+
+
+class _ReaderCollector(Collector):
+    def __init__(self, reader: PrometheusMetricReader) -> None:
+        self._collector = reader._collector  # noqa: SLF001 - the exporter exposes no public hook
+
+    def collect(self) -> Iterable[Any]:
+        return self._collector.collect()  # type: ignore[no-any-return]
+
+
+def open_telemetry(service_version: str) -> Telemetry:
+    """Build a private MeterProvider with a Prometheus reader and every instrument."""
+    from prometheus_client import REGISTRY
+
+    reader = PrometheusMetricReader(disable_target_info=True)
+    # The reader registers itself on the global registry; keep ours private instead.
+    try:
+        REGISTRY.unregister(reader._collector)  # noqa: SLF001
+    except KeyError:
+        pass
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ReaderCollector(reader))
+    views = [
+        View(instrument_name="bot_request_duration_seconds",
+             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),
+        View(instrument_name="bot_db_query_duration_seconds",
+             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),
+        View(instrument_name="http_server_request_duration_seconds",
+             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),
+        View(instrument_name="bot_pipeline_batch_size",
+             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS)),
+    ]
+    provider = MeterProvider(
+        metric_readers=[reader],
+        resource=Resource.create({"service.name": "tgstats", "service.version": service_version}),
+        views=views,
+        shutdown_on_exit=False,
+    )
+    meter = provider.get_meter("tgstats", service_version)
+    metrics = Metrics(
+        messages_processed=meter.create_counter(
+            "bot_messages_processed", unit="", description="Messages recorded"),
+        commands_executed=meter.create_counter(
+            "bot_commands_executed", description="Bot commands answered, by status"),
+        reactions_tracked=meter.create_counter(
+            "bot_reactions_tracked", description="Reactions recorded, by type"),
+        request_duration=meter.create_histogram(
+            "bot_request_duration_seconds", unit="s", description="Handler duration"),
+        db_query_duration=meter.create_histogram(
+            "bot_db_query_duration_seconds", unit="s", description="Database query duration"),
+        errors=meter.create_counter("bot_errors", description="Errors, by type"),
+        batch_size=meter.create_histogram(
+            "bot_pipeline_batch_size", description="Events per committed batch"),
+        cache_requests=meter.create_counter(
+            "bot_cache_requests", description="Stats cache lookups, by result"),
+        auth_failures=meter.create_counter(
+            "bot_auth_failures", description="Failed API/dashboard authentications"),
+        http_request_duration=meter.create_histogram(
+            "http_server_request_duration_seconds", unit="s", description="HTTP request duration"),
+    )
+
+    def _active_chats(options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(metrics.active_chats_source())
+
+    def _db_connections(options: CallbackOptions) -> Iterable[Observation]:
+        for state, value in metrics.db_connections_source().items():
+            yield Observation(value, {"state": state})
+
+    def _queue_depth(options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(metrics.queue_depth_source())
+
+    meter.create_observable_gauge("bot_active_chats", [_active_chats], description="Chats with the bot present")
+    meter.create_observable_gauge("bot_db_connections", [_db_connections], description="DB pool connections by state")
+    meter.create_observable_gauge("bot_pipeline_queue_depth", [_queue_depth], description="Events waiting to be written")
+    return Telemetry(provider=provider, registry=registry, metrics=metrics)
