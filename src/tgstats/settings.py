@@ -109,6 +109,7 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
     url: SecretStr | None = None
     socket_timeout: float = 0.5
     max_connections: int = 50
+    key_prefix: str = "tgstats:"
 
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True):
