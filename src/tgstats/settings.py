@@ -86,6 +86,15 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     environment: str = "development"
     data_dir: Path | None = None
+    role: str = "all"  # all | web | bot: only "all" and "bot" run the Telegram client
+
+    @property
+    def runs_bot(self) -> bool:
+        return self.role in {"all", "bot"}
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role in {"all", "web"}
 
     @property
     def is_production(self) -> bool:

@@ -1,0 +1,290 @@
+"""``create_app(settings) -> Litestar``: the app owns lifecycle and dependency injection.
+
+Everything that lives longer than a request is opened in ``lifespan`` below,
+kept on ``app.state`` and in the ``ServiceRegistry`` (``app.state.services``),
+closed in ``finally``, and handed to handlers through ``Provide`` under stable
+keys: ``db_session`` (writes), ``stats_session`` (reads; the replica when
+``DATABASE_READ_URL`` is set), ``settings``, ``meter``, ``metrics``, ``cache``,
+``rate_limiter``, ``sanitizer``, ``events``, ``services``.
+
+Start order: database -> event pipeline -> plugins (in dependency order).
+Stop order is the reverse, so the Telegram client stops feeding events before
+the pipeline flushes its queue, and the pipeline flushes before the engine closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats import __version__
+from tgstats.db.engine import Database, open_database, run_migrations
+from tgstats.fallbacks import NoCache, PlainSanitizer
+from tgstats.logs import configure_logging
+from tgstats.plugin_api import Event, Plugin, ServiceRegistry
+from tgstats.plugin_host import PluginHost, PluginLoadError, load_plugins
+from tgstats.settings import Settings
+from tgstats.telemetry import Telemetry, open_telemetry
+from tgstats.web.errors import exception_handlers
+from tgstats.web.health import HealthController, metrics_endpoint
+from tgstats.web.middleware import RequestContextMiddleware
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+ACTIVE_CHATS_REFRESH = 30.0
+
+
+# --------------------------------------------------------------------------- providers
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    async with state.database.session_factory() as session:
+        yield session
+
+
+async def provide_stats_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    async with state.database.stats_session_factory() as session:
+        yield session
+
+
+def _service(key: str, fallback: Callable[[], Any] | None = None) -> Callable[[State], Any]:
+    def provide(state: State) -> Any:
+        service = state.services.get(key)
+        if service is None and fallback is not None:
+            return fallback()
+        return service
+
+    provide.__name__ = f"provide_{key}"
+    return provide
+
+
+_NO_CACHE = NoCache()
+_PLAIN_SANITIZER = PlainSanitizer()
+
+
+def _dependencies() -> dict[str, Provide]:
+    return {
+        "db_session": Provide(provide_db_session),
+        "stats_session": Provide(provide_stats_session),
+        "settings": Provide(lambda state: state.settings, sync_to_thread=False),
+        "meter": Provide(_service("meter"), sync_to_thread=False),
+        "metrics": Provide(_service("metrics"), sync_to_thread=False),
+        "cache": Provide(_service("cache", lambda: _NO_CACHE), sync_to_thread=False),
+        "rate_limiter": Provide(_service("rate_limiter"), sync_to_thread=False),
+        "sanitizer": Provide(_service("sanitizer", lambda: _PLAIN_SANITIZER), sync_to_thread=False),
+        "events": Provide(_service("events"), sync_to_thread=False),
+        "services": Provide(lambda state: state.services, sync_to_thread=False),
+    }
+
+
+# --------------------------------------------------------------------------- lifespan
+
+
+def _observer(plugin: Plugin) -> Callable[[Sequence[Event]], Awaitable[None]]:
+    async def observe(events: Sequence[Event]) -> None:
+        await plugin.on_events(events=events)
+
+    observe.__qualname__ = f"{type(plugin).__name__}.on_events"
+    return observe
+
+
+def _observers(host: PluginHost) -> list[Callable[[Sequence[Event]], Awaitable[None]]]:
+    return [
+        _observer(p) for p in host.plugins if type(p).on_events is not Plugin.on_events
+    ]
+
+
+async def _refresh_active_chats(database: Database, holder: list[int]) -> None:
+    from tgstats.db.models import Chat
+
+    while True:
+        try:
+            async with database.session_factory() as session:
+                holder[0] = int(
+                    await session.scalar(select(func.count()).select_from(Chat).where(Chat.bot_present))
+                    or 0
+                )
+        except Exception:  # noqa: BLE001 - a gauge must not crash the app
+            log.debug("active chats gauge refresh failed", exc_info=True)
+        await asyncio.sleep(ACTIVE_CHATS_REFRESH)
+
+
+@asynccontextmanager
+async def _plugin_lifespan(host: PluginHost, plugin: Plugin, app: Litestar) -> AsyncIterator[None]:
+    record = host.record_for(plugin)
+    cm: AbstractAsyncContextManager[None] = plugin.lifespan(app=app)
+    try:
+        await cm.__aenter__()
+    except Exception as exc:
+        record.state = "failed"
+        record.error = f"{type(exc).__name__}: {exc}"[:500]
+        raise PluginLoadError(f"{record.culprit()} failed to start: {record.error}") from exc
+    record.state = "running"
+    try:
+        yield
+    finally:
+        try:
+            await cm.__aexit__(None, None, None)
+        except Exception:  # noqa: BLE001 - one plugin's shutdown must not stop the others'
+            log.exception("%s failed to stop cleanly", record.culprit())
+        record.state = "stopped"
+
+
+def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -> Callable[
+    [Litestar], AbstractAsyncContextManager[None]
+]:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        state = app.state
+        services: ServiceRegistry = state.services
+        async with AsyncExitStack() as stack:
+            url = settings.database.url.get() if settings.database.url else None
+            if url is None:
+                from tgstats.db.embedded import start_embedded_postgres
+
+                embedded = await asyncio.to_thread(start_embedded_postgres, settings.server.data_dir)
+                stack.callback(embedded.stop)
+                url = embedded.url
+                await run_migrations(url)
+            database = open_database(url, settings.database, query_timer=telemetry.metrics.record_query)
+            stack.push_async_callback(database.dispose)
+            state.database = database
+            services.register("database", database)
+            services.register("session_factory", database.session_factory)
+            services.register("read_session_factory", database.stats_session_factory)
+            telemetry.metrics.db_connections_source = lambda: {
+                "checked_out": database.pool_status()["checked_out"],
+                "checked_in": database.pool_status()["checked_in"],
+                "overflow": database.pool_status()["overflow"],
+            }
+
+            from tgstats.pipeline import EventPipeline
+
+            async def bump_cache_versions(chat_ids: set[int]) -> None:
+                cache = services.get("cache")
+                if cache is not None:
+                    await cache.bump_data_version(sorted(chat_ids))
+
+            pipeline = EventPipeline(
+                session_factory=database.session_factory,
+                settings=settings.pipeline,
+                metrics=telemetry.metrics,
+                observers=_observers(host),
+                on_commit=bump_cache_versions,
+                default_timezone=settings.privacy.default_timezone,
+            )
+            await pipeline.start()
+            stack.push_async_callback(pipeline.stop)
+            state.pipeline = pipeline
+            services.register("events", pipeline.sink)
+            telemetry.metrics.queue_depth_source = lambda: pipeline.queue_depth
+
+            active_chats = [0]
+            telemetry.metrics.active_chats_source = lambda: active_chats[0]
+            refresher = asyncio.create_task(_refresh_active_chats(database, active_chats))
+
+            async def stop_refresher() -> None:
+                refresher.cancel()
+                await asyncio.gather(refresher, return_exceptions=True)
+
+            stack.push_async_callback(stop_refresher)
+
+            services.register("commands", host.commands())
+            for plugin in host.plugins:
+                await stack.enter_async_context(_plugin_lifespan(host, plugin, app))
+            state.startup_complete = True
+            log.info(
+                "tgstats %s started (role=%s, plugins: %s)",
+                __version__, settings.server.role,
+                ", ".join(r.id for r in host.records if r.state == "running") or "none",
+            )
+            try:
+                yield
+            finally:
+                state.startup_complete = False
+                log.info("tgstats stopping: flushing the event queue")
+        telemetry.shutdown()
+
+    return lifespan
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _route_handlers(settings: Settings) -> list[Any]:
+    handlers: list[Any] = [HealthController]
+    if settings.metrics.enabled:
+        handlers.append(metrics_endpoint)
+    return handlers
+
+
+def create_app(
+    settings: Settings,
+    *,
+    plugins: Mapping[str, type[Plugin]] | None = None,
+) -> Litestar:
+    """Build the app for ``settings``.
+
+    ``plugins`` adds plugin classes by id on top of the discovered entry points
+    (tests and the plugin testing kit use it). Raises ``PluginLoadError`` naming
+    the culprit when a required plugin cannot be loaded.
+    """
+    configure_logging(settings.logging, production=settings.server.is_production)
+    telemetry = open_telemetry(__version__)
+    services = ServiceRegistry()
+    services.register("settings", settings)
+    services.register("metrics", telemetry.metrics)
+    services.register("meter", telemetry.meter)
+    services.register("telemetry", telemetry)
+    host = load_plugins(settings, services, extra=plugins, metrics=telemetry.metrics)
+
+    state = State({
+        "settings": settings,
+        "services": services,
+        "telemetry": telemetry,
+        "metrics": telemetry.metrics,
+        "plugin_host": host,
+        "startup_complete": False,
+        "started_monotonic": time.monotonic(),
+    })
+    cors = (
+        CORSConfig(allow_origins=list(settings.api.cors_origins), allow_credentials=False)
+        if settings.api.cors_origins
+        else None
+    )
+    app = Litestar(
+        route_handlers=_route_handlers(settings),
+        dependencies=_dependencies(),
+        plugins=host.plugins,
+        lifespan=[_make_lifespan(settings, host, telemetry)],
+        state=state,
+        exception_handlers=exception_handlers,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        cors_config=cors,
+        request_max_body_size=settings.api.max_request_size,
+        openapi_config=OpenAPIConfig(
+            title="tgstats",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path="/")],  # no CDN-hosted UI
+        ),
+        debug=False,
+    )
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, telemetry.metrics)
+    return app

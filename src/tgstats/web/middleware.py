@@ -1,0 +1,69 @@
+"""ASGI middleware of the core: request ids and HTTP server metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tgstats.logs import request_id_var
+
+__all__ = ["RequestContextMiddleware"]
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Echo a valid ``X-Request-ID`` (or make one), bind it for logs, time the request."""
+
+    def __init__(self, app: ASGIApp, metrics: Any = None) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}  # type: ignore[assignment]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if self.metrics is not None:
+                route = scope.get("path_template") or _route_of(scope)
+                self.metrics.http_request_duration.record(
+                    time.perf_counter() - started,
+                    {
+                        "http_request_method": scope.get("method", ""),
+                        "http_route": route,
+                        "http_response_status_code": status_holder[0],
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def _route_of(scope: Scope) -> str:
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    if paths:
+        return str(sorted(paths)[0])
+    return "unmatched"
