@@ -1,0 +1,213 @@
+"""kurigram handlers → events, one handler per concern.
+
+``UpdateRecorder.register(client)`` adds the handlers to a client. Each turns
+kurigram's parsed object into events (``convert``) and puts them into the
+``EventSink``. A handler that raises is logged with the update's chat and
+message id and counted in ``bot_errors_total{error_type="handler"}``; the
+dispatcher goes on with the next update.
+
+Handler groups matter in kurigram: inside one group only the first matching
+handler runs. Recording lives in group 0 and command dispatch in group 1, so a
+command in a group is both counted as a message and answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pyrogram import Client, filters, types
+from pyrogram.filters import Filter
+from pyrogram.handlers import (
+    ChatMemberUpdatedHandler,
+    DeletedMessagesHandler,
+    EditedMessageHandler,
+    MessageHandler,
+    MessageReactionCountHandler,
+    MessageReactionHandler,
+)
+from pyrogram.handlers.handler import Handler
+
+from tgstats.events import DeleteEvent, Event
+from tgstats.plugin_api import ChatSettings, EventSink, ServiceRegistry, get_chat_settings
+
+from . import convert
+
+__all__ = ["RECORD_GROUP", "ChatSettingsCache", "UpdateRecorder", "recorded_chat"]
+
+log = logging.getLogger("tgstats.mtproto")
+
+RECORD_GROUP = 0
+
+
+async def _recorded_chat(_: Filter, __: Client, update: Any) -> bool:
+    chat = getattr(update, "chat", None)
+    return chat is not None and chat.type in convert.RECORDED_CHAT_TYPES
+
+
+#: Groups, supergroups, forums and channels; private chats with the bot are never recorded.
+recorded_chat: Filter = filters.create(_recorded_chat, "recorded_chat")
+
+
+class ChatSettingsCache:
+    """Per-chat settings read by the handlers, cached briefly (the writer has the final word).
+
+    ``store_text`` decides whether message text travels in the event at all;
+    ``capture_reactions`` whether reactions are recorded. Admin commands call
+    ``forget(chat_id)`` after a change so it applies to the next message.
+    """
+
+    def __init__(self, services: ServiceRegistry, *, ttl: float = 30.0) -> None:
+        self._services = services
+        self._ttl = ttl
+        self._cache: dict[int, tuple[float, ChatSettings]] = {}
+
+    async def get(self, chat_id: int) -> ChatSettings:
+        hit = self._cache.get(chat_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        factory = self._services.get("session_factory")
+        if factory is None:
+            value = ChatSettings(chat_id=chat_id)
+        else:
+            async with factory() as session:
+                value = await get_chat_settings(session, chat_id)
+        self._cache[chat_id] = (now, value)
+        return value
+
+    def forget(self, chat_id: int) -> None:
+        self._cache.pop(chat_id, None)
+
+
+def _where(update: Any) -> tuple[int | None, int | None]:
+    """(chat id, message id) of an update, for log lines."""
+    if isinstance(update, list) and update:
+        update = update[0]
+    chat = getattr(update, "chat", None)
+    msg_id = getattr(update, "id", None) or getattr(update, "message_id", None)
+    return (chat.id if chat is not None else None), msg_id
+
+
+class UpdateRecorder:
+    """The recording handlers of the MTProto plugin."""
+
+    def __init__(
+        self,
+        services: ServiceRegistry,
+        *,
+        chat_settings: ChatSettingsCache | None = None,
+        me_id: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self.services = services
+        self.chat_settings = chat_settings or ChatSettingsCache(services)
+        self._me_id = me_id
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def sink(self) -> EventSink:
+        sink: EventSink | None = self.services.get("events")
+        if sink is None:
+            raise RuntimeError("no 'events' service registered: the pipeline is not running")
+        return sink
+
+    def _count_error(self, error_type: str) -> None:
+        metrics = self.services.get("metrics")
+        if metrics is not None:
+            metrics.errors.add(1, {"error_type": error_type})
+
+    def guarded(
+        self, name: str, body: Callable[[Any], Awaitable[Sequence[Event]]]
+    ) -> Callable[[Client, Any], Awaitable[None]]:
+        """Wrap a converter: put its events; log and count a failure instead of raising."""
+
+        async def callback(client: Client, update: Any) -> None:
+            try:
+                events = await body(update)
+                if events:
+                    await self.sink.put_many(events)
+            except Exception:
+                chat_id, msg_id = _where(update)
+                log.exception(
+                    "mtproto handler %s failed (chat %s, message %s)", name, chat_id, msg_id
+                )
+                self._count_error("handler")
+
+        callback.__name__ = name
+        return callback
+
+    def handlers(self) -> list[Handler]:
+        """One handler per concern, in the order kurigram should try them."""
+        return [
+            MessageHandler(
+                self.guarded("message", self.on_message), recorded_chat & ~filters.service
+            ),
+            MessageHandler(
+                self.guarded("service", self.on_service), recorded_chat & filters.service
+            ),
+            EditedMessageHandler(
+                self.guarded("edit", self.on_edit), recorded_chat & ~filters.service
+            ),
+            DeletedMessagesHandler(self.guarded("delete", self.on_delete)),
+            MessageReactionHandler(self.guarded("reaction", self.on_reaction), recorded_chat),
+            MessageReactionCountHandler(
+                self.guarded("reaction_count", self.on_reaction_count), recorded_chat
+            ),
+            ChatMemberUpdatedHandler(self.guarded("member", self.on_member), recorded_chat),
+        ]
+
+    def register(self, client: Client, *, group: int = RECORD_GROUP) -> None:
+        for handler in self.handlers():
+            client.add_handler(handler, group)
+
+    # ------------------------------------------------------------------ converters
+
+    async def on_message(self, message: types.Message) -> Sequence[Event]:
+        settings = await self.chat_settings.get(message.chat.id)
+        return convert.message_events(message, store_text=settings.store_text, me_id=self._me_id())
+
+    async def on_service(self, message: types.Message) -> Sequence[Event]:
+        return convert.message_events(message, store_text=False, me_id=self._me_id())
+
+    async def on_edit(self, message: types.Message) -> Sequence[Event]:
+        settings = await self.chat_settings.get(message.chat.id)
+        return [convert.edit_event(message, store_text=settings.store_text)]
+
+    async def on_delete(self, messages: list[types.Message]) -> Sequence[Event]:
+        if not messages:
+            return []
+        chat = messages[0].chat
+        if chat is not None and chat.type not in convert.RECORDED_CHAT_TYPES:
+            return []
+        # Basic groups (and private chats) share one message id sequence per account and
+        # Telegram does not say which chat lost the message: chat_id stays None.
+        return [
+            DeleteEvent(
+                msg_ids=tuple(m.id for m in messages),
+                date=datetime.now(UTC),
+                chat_id=chat.id if chat is not None else None,
+            )
+        ]
+
+    async def on_reaction(self, update: types.MessageReactionUpdated) -> Sequence[Event]:
+        settings = await self.chat_settings.get(update.chat.id)
+        if not settings.capture_reactions:
+            return []
+        events: list[Event] = [convert.chat_snapshot(update.chat)]
+        if update.user is not None:
+            events.append(convert.user_snapshot(update.user))
+        events.append(convert.reaction_event(update))
+        return events
+
+    async def on_reaction_count(self, update: types.MessageReactionCountUpdated) -> Sequence[Event]:
+        settings = await self.chat_settings.get(update.chat.id)
+        if not settings.capture_reactions:
+            return []
+        return [convert.reaction_count_event(update)]
+
+    async def on_member(self, update: types.ChatMemberUpdated) -> Sequence[Event]:
+        return convert.member_events(update, me_id=self._me_id())
