@@ -43,7 +43,7 @@ from tgstats.web.errors import exception_handlers
 from tgstats.web.health import HealthController, metrics_endpoint
 from tgstats.web.middleware import RequestContextMiddleware
 
-__all__ = ["create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +288,8 @@ def create_app(
     )
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, telemetry.metrics)
     return app
+
+
+def app_from_env() -> Litestar:
+    """Granian's factory target: settings from the environment."""
+    return create_app(Settings.from_env())

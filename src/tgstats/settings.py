@@ -277,14 +277,14 @@ def _check_consistency(settings: Settings) -> None:
 Parser = Callable[[str, str], Any]
 
 
-def _int(minimum: int | None = None, what: str = "an integer") -> Parser:
+def _int(minimum: int | None = None, what: str = "an integer", maximum: int | None = None) -> Parser:
     def parse(name: str, raw: str) -> int:
         try:
             value = int(raw)
         except ValueError:
             raise SettingsError(f"{name}: expected {what}, got {raw!r}") from None
-        if minimum is not None and value < minimum:
-            raise SettingsError(f"{name}: expected {what} >= {minimum}, got {raw!r}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise SettingsError(f"{name}: expected {what}, got {raw!r}")
         return value
 
     return parse
@@ -395,7 +395,7 @@ class EnvVar:
 
 _UINT = _int(0, "a non-negative integer")
 _POS = _int(1, "a positive integer")
-_PORT = _int(1, "a TCP port (1-65535)")
+_PORT = _int(1, "a TCP port (1-65535)", 65535)
 
 ENV_VARS: tuple[EnvVar, ...] = (
     # server

@@ -1,0 +1,61 @@
+"""Automation for tgstats. ``nox`` alone runs the test suite.
+
+Sessions that need PostgreSQL and Redis expect them at the addresses in
+``tests/conftest.py`` (``.ci/run`` starts them when they are not running).
+Benchmarks are sessions of their own and never part of the default run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+ROOT = Path(__file__).parent
+PYTHON = ["3.11", "3.12", "3.13"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite (unit, integration on real PostgreSQL/Redis, e2e in Chromium).
+
+    Runs on the Python that runs nox; ``tests_matrix`` covers 3.11-3.13.
+    """
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_matrix(session: nox.Session) -> None:
+    """Run the unit tests on every supported Python (3.11, 3.12, 3.13) that is installed."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", "src", "plugins", "tests", "bench")
+    session.run("ruff", "format", "--check", "src", "plugins", "tests", "bench")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict on src/."""
+    session.install("-e", ".[test]", "mypy>=1.13")
+    session.run("mypy")
+
+
+@nox.session(python="3.11")
+def metrics(session: nox.Session) -> None:
+    """Scrape /metrics from a live app and run ``promtool check metrics`` on it (Debian ``prometheus``)."""
+    if shutil.which("promtool") is None:
+        session.error("promtool not found: apt-get install prometheus")
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/integration/test_metrics.py", *session.posargs, env={"TGSTATS_REQUIRE_PROMTOOL": "1"})

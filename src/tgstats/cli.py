@@ -1,0 +1,284 @@
+"""The ``tgstats`` command line.
+
+``serve`` (API + dashboard + bot, through granian), ``bot`` (the Telegram
+client and health/metrics only), ``migrate``, ``plugins``, ``version``,
+``config``, ``import`` and ``demo``. Errors a person can fix (a bad setting,
+an unreachable database, a broken plugin) end with one clear line on stderr
+and a non-zero exit code, never a traceback wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tgstats import __version__
+from tgstats.settings import Settings, SettingsError, render_env_example, render_markdown_table
+
+__all__ = ["main"]
+
+log = logging.getLogger("tgstats.cli")
+
+
+class CliError(Exception):
+    """An error shown as one line, with an exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _settings(env: dict[str, str] | None = None) -> Settings:
+    try:
+        return Settings.from_env(env)
+    except SettingsError as exc:
+        raise CliError(f"invalid setting: {exc}", 2) from None
+
+
+def _prepare_database(settings: Settings, *, migrate: bool) -> tuple[str, Any]:
+    """Resolve the database (embedded when no URL), wait for it, migrate. Returns (url, embedded)."""
+    from tgstats.db.engine import DatabaseUnavailable, run_migrations, wait_for_database
+
+    embedded = None
+    if settings.database.url is None:
+        from tgstats.db.embedded import start_embedded_postgres
+
+        try:
+            embedded = start_embedded_postgres(settings.server.data_dir)
+        except Exception as exc:  # noqa: BLE001 - shown as one line
+            raise CliError(f"could not start the embedded PostgreSQL: {exc}") from None
+        url = embedded.url
+        migrate = True  # the embedded database is ours to keep current
+    else:
+        url = settings.database.url.get()
+    try:
+        asyncio.run(wait_for_database(url, timeout=settings.database.startup_wait,
+                                      connect_timeout=settings.database.connect_timeout))
+        if migrate:
+            asyncio.run(run_migrations(url))
+    except DatabaseUnavailable as exc:
+        if embedded is not None:
+            embedded.stop()
+        raise CliError(str(exc)) from None
+    return url, embedded
+
+
+def _check_plugins(settings: Settings) -> None:
+    from tgstats.app import create_app
+    from tgstats.plugin_host import PluginLoadError
+
+    try:
+        create_app(settings)
+    except PluginLoadError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _run_granian(host: str, port: int, workers: int, env: dict[str, str]) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ.update(env)
+    Granian(
+        "tgstats.app:app_from_env",
+        factory=True,
+        address=host,
+        port=port,
+        workers=workers,
+        interface=Interfaces.ASGI,
+        log_access=False,
+    ).serve()
+
+
+def cmd_serve(args: argparse.Namespace, *, role: str | None = None) -> int:
+    env_overrides: dict[str, str] = {}
+    if role is not None:
+        env_overrides["TGSTATS_ROLE"] = role
+    settings = _settings({**os.environ, **env_overrides})
+    url, embedded = _prepare_database(settings, migrate=not args.no_migrate)
+    if embedded is not None:
+        env_overrides["DATABASE_URL"] = url
+    _check_plugins(_settings({**os.environ, **env_overrides}))
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    workers = 1 if role == "bot" else (args.workers or settings.server.workers)
+    try:
+        _run_granian(host, port, workers, env_overrides)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tgstats.db.engine import run_migrations
+
+    settings = _settings()
+    if args.revision != "head" or args.downgrade:
+        url, embedded = _prepare_database(settings, migrate=False)
+        asyncio.run(run_migrations(url, args.revision, downgrade=args.downgrade))
+    else:
+        url, embedded = _prepare_database(settings, migrate=True)
+    if embedded is not None:
+        embedded.stop()
+    print(f"database schema at {'base' if args.downgrade and args.revision == 'base' else args.revision}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from tgstats.plugin_api import ServiceRegistry
+    from tgstats.plugin_host import PluginLoadError, load_plugins
+
+    settings = _settings()
+    try:
+        host = load_plugins(settings, ServiceRegistry())
+    except PluginLoadError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{'id':<16} {'state':<10} {'version':<12} distribution")
+    for row in host.describe():
+        dist = f"{row['distribution'] or '-'} {row['distribution_version'] or ''}".strip()
+        print(f"{row['id']:<16} {row['state']:<10} {row['version'] or '-':<12} {dist}")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"tgstats {__version__}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.markdown:
+        sys.stdout.write(render_markdown_table())
+    elif args.example:
+        sys.stdout.write(render_env_example())
+    else:
+        settings = _settings()
+        print(repr(settings))  # secrets render masked
+    return 0
+
+
+def _with_database(settings: Settings, migrate: bool = True) -> tuple[Any, Any]:
+    from tgstats.db.engine import open_database
+
+    url, embedded = _prepare_database(settings, migrate=migrate)
+    return open_database(url, settings.database), embedded
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tgstats.importer import run_import_command
+
+    settings = _settings()
+    database, embedded = _with_database(settings)
+
+    async def run() -> int:
+        try:
+            return await run_import_command(args, settings, database.session_factory)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tgstats.demo import seed_demo
+
+    env = dict(os.environ)
+    token = env.get("ADMIN_API_TOKEN") or secrets.token_urlsafe(24)
+    env["ADMIN_API_TOKEN"] = token
+    settings = _settings(env)
+    database, embedded = _with_database(settings)
+
+    async def seed() -> Any:
+        try:
+            return await seed_demo(database.session_factory, settings=settings)
+        finally:
+            await database.dispose()
+
+    try:
+        summary = asyncio.run(seed())
+        port = args.port or settings.server.port
+        url = f"http://127.0.0.1:{port}/"
+        print(f"\n  tgstats demo: {summary}")
+        print(f"  Dashboard:  {url}")
+        print(f"  Sign in with the admin token: {token}")
+        print("  (set ADMIN_API_TOKEN to choose your own; Ctrl+C stops)\n", flush=True)
+        overrides = {"ADMIN_API_TOKEN": token}
+        if embedded is not None:
+            overrides["DATABASE_URL"] = embedded.url
+        _run_granian("127.0.0.1", port, 1, overrides)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tgstats", description="Statistics for Telegram group chats")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, help_text in (("serve", "run the API, dashboard and bot"),
+                            ("bot", "run only the Telegram bot (plus health and metrics)")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", help="bind address (default TGSTATS_HOST)")
+        p.add_argument("--port", type=int, help="port (default TGSTATS_PORT)")
+        if name == "serve":
+            p.add_argument("--workers", type=int, help="worker processes (default TGSTATS_WORKERS)")
+        p.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
+
+    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    p.add_argument("revision", nargs="?", default="head")
+    p.add_argument("--downgrade", action="store_true", help="downgrade to REVISION instead")
+
+    sub.add_parser("plugins", help="list discovered plugins and their state")
+    sub.add_parser("version", help="print the version")
+    p = sub.add_parser("config", help="show the effective settings (secrets masked)")
+    p.add_argument("--example", action="store_true", help="print .env.example")
+    p.add_argument("--markdown", action="store_true", help="print the README settings table")
+
+    p = sub.add_parser("import", help="import a Telegram Desktop JSON export")
+    try:
+        from tgstats.importer import add_import_arguments
+    except ImportError:  # pragma: no cover - importer not installed in a trimmed build
+        pass
+    else:
+        add_import_arguments(p)
+
+    p = sub.add_parser("demo", help="seed a demo group and serve it on 127.0.0.1")
+    p.add_argument("--port", type=int, help="port (default TGSTATS_PORT)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "serve": cmd_serve,
+        "bot": lambda a: cmd_serve(a, role="bot"),
+        "migrate": cmd_migrate,
+        "plugins": cmd_plugins,
+        "version": cmd_version,
+        "config": cmd_config,
+        "import": cmd_import,
+        "demo": cmd_demo,
+    }
+    if args.command == "bot":
+        args.workers = 1
+    try:
+        return int(handlers[args.command](args))
+    except CliError as exc:
+        print(f"tgstats: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
