@@ -92,6 +92,7 @@ __all__ = [
     "Settings",
     "TextFeatures",
     "UserSnapshot",
+    "cached",
     "get_chat_settings",
     "update_chat_settings",
 ]
@@ -122,12 +123,44 @@ class Cache(Protocol):
     async def delete(self, namespace: str, key: str) -> None: ...
 
     async def data_version(self, chat_id: int) -> int:
-        """The chat's data version; part of every stats cache key."""
+        """The chat's data version, part of every stats cache key; ``-1``: unknown, skip caching."""
         ...
 
     async def bump_data_version(self, chat_ids: Sequence[int]) -> None:
         """Called by the writer after each committed batch."""
         ...
+
+
+async def cached(
+    cache: Cache | None,
+    namespace: str,
+    key: str,
+    type_: type[T],
+    compute: Callable[[], Awaitable[T]],
+    *,
+    ttl: int | None = None,
+    chat_id: int | None = None,
+) -> T:
+    """Return the cached value or compute, store and return it.
+
+    With ``chat_id`` the key carries the chat's data version, so a cached
+    answer is never older than the last committed batch for that chat; when
+    the version cannot be known (Redis down) the cache is skipped. ``cache``
+    may be None (no cache plugin): then this just computes.
+    """
+    if cache is None:
+        return await compute()
+    if chat_id is not None:
+        version = await cache.data_version(chat_id)
+        if version < 0:
+            return await compute()
+        key = f"{chat_id}:v{version}:{key}"
+    hit = await cache.get(namespace, key, type_)
+    if hit is not None:
+        return hit
+    value = await compute()
+    await cache.set(namespace, key, value, ttl=ttl)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +176,13 @@ class RateLimitResult:
 class RateLimiter(Protocol):
     """Per-key limits over a minute and an hour. Provided under the DI key ``rate_limiter``."""
 
-    async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult: ...
+    async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+        """Record one request under ``key`` if the limits allow it. A limit of 0 means none."""
+        ...
+
+    async def peek(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+        """Whether a ``hit`` would be allowed now, without recording anything."""
+        ...
 
 
 @runtime_checkable

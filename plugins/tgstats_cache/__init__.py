@@ -1,0 +1,96 @@
+"""The ``cache`` plugin: provides the ``Cache`` service (DI key ``cache``).
+
+Redis when ``REDIS_URL`` is set (shared by every replica), a size-bounded
+in-process LRU otherwise. ``ENABLE_CACHE=false`` (or disabling the plugin)
+leaves the service unregistered and the app computes every answer.
+
+Stats code uses it through ``tgstats.plugin_api.cached``::
+
+    summary = await cached(
+        cache, "summary", f"{period.start}:{period.end}:{tz}", Summary,
+        lambda: stats.summary(session, scope, period), chat_id=chat_id,
+    )
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from tgstats.plugin_api import HealthCheck, Plugin
+from tgstats.plugin_api.redis_link import RedisLink
+
+from .cache import StatsCache
+from .stores import MemoryStore, RedisStore
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+__all__ = ["CachePlugin", "MemoryStore", "RedisStore", "StatsCache", "build_cache"]
+
+log = logging.getLogger("tgstats.cache")
+
+_BUMP_RETRY_SECONDS = 1.0
+
+
+def build_cache(plugin: Plugin) -> tuple[StatsCache, RedisLink | None]:
+    """The cache the settings ask for, and its Redis link when there is one."""
+    settings = plugin.settings
+    metrics = plugin.services.get("metrics")
+    if settings.redis.url is not None:
+        link = RedisLink.from_settings(settings.redis, name="cache", metrics=metrics)
+        return StatsCache(RedisStore(link), default_ttl=settings.cache.ttl, metrics=metrics), link
+    store = MemoryStore(settings.cache.max_entries)
+    return StatsCache(store, default_ttl=settings.cache.ttl, metrics=metrics), None
+
+
+class CachePlugin(Plugin):
+    """Stats result cache with per-chat data versions."""
+
+    provides = ("cache",)
+    priority = 10
+
+    cache: StatsCache | None = None
+    link: RedisLink | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, *, app: Litestar) -> AsyncIterator[None]:
+        if not self.settings.cache.enabled:
+            log.info("cache disabled by ENABLE_CACHE; stats are computed on every request")
+            yield
+            return
+        self.cache, self.link = build_cache(self)
+        self.services.register("cache", self.cache)
+        retry_task = asyncio.create_task(self._retry_held_bumps(), name="cache-bump-retry")
+        log.info("cache: %s", "redis" if self.link is not None else "in-process LRU")
+        try:
+            yield
+        finally:
+            self.services.unregister("cache")
+            retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retry_task
+            if self.link is not None:
+                await self.link.close()
+            self.cache = self.link = None
+
+    async def _retry_held_bumps(self) -> None:
+        while True:
+            await asyncio.sleep(_BUMP_RETRY_SECONDS)
+            if self.cache is not None and self.cache.pending_bumps:
+                await self.cache.flush_pending_bumps()
+
+    async def health(self) -> HealthCheck | None:
+        if self.cache is None:
+            return HealthCheck("cache", ok=True, detail="disabled")
+        if self.link is None:
+            return HealthCheck("cache", ok=True, detail="in-process LRU")
+        if await self.link.ping():
+            return HealthCheck("cache", ok=True, detail="redis")
+        return HealthCheck(
+            "cache", ok=False, degraded=True, detail="redis unreachable; serving uncached"
+        )

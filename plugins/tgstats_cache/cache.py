@@ -1,0 +1,131 @@
+"""``StatsCache``: the one ``Cache`` implementation, over an LRU or Redis store.
+
+Values are msgpack-encoded with msgspec and decoded into the type the caller
+asks for; a value that no longer decodes (a Struct changed between releases)
+is a miss, never an error. Keys are ``<namespace>:<key>``; the Redis store adds
+the ``REDIS_KEY_PREFIX``.
+
+Freshness comes from per-chat data versions, not from the TTL: the writer
+calls ``bump_data_version`` after every committed batch and stats keys carry
+the version (see ``tgstats.plugin_api.cached``). When Redis is down a bump
+cannot be recorded, so the chat ids are kept and written first thing once
+Redis answers again (a background task retries every second); until then
+``data_version`` answers ``-1`` ("unknown") and callers skip the cache, so an
+answer is never older than the last commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import msgspec
+
+from .stores import Store, StoreUnavailable
+
+__all__ = ["StatsCache"]
+
+log = logging.getLogger("tgstats.cache")
+
+T = TypeVar("T")
+
+UNKNOWN_VERSION = -1
+
+
+class StatsCache:
+    """Implements ``tgstats.plugin_api.Cache``."""
+
+    def __init__(self, store: Store, *, default_ttl: int, metrics: Any = None) -> None:
+        self.store = store
+        self.default_ttl = default_ttl
+        self.metrics = metrics
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
+        self._pending_bumps: set[int] = set()
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.cache_requests.add(1, {"result": result})
+
+    def _decoder(self, type_: Any) -> msgspec.msgpack.Decoder[Any]:
+        decoder = self._decoders.get(type_)
+        if decoder is None:
+            decoder = self._decoders[type_] = msgspec.msgpack.Decoder(type_)
+        return decoder
+
+    @staticmethod
+    def _full_key(namespace: str, key: str) -> str:
+        if not namespace or ":" in namespace:
+            raise ValueError(
+                f"cache namespace must be a non-empty word without ':', got {namespace!r}"
+            )
+        return f"{namespace}:{key}"
+
+    async def get(self, namespace: str, key: str, type_: type[T]) -> T | None:
+        full = self._full_key(namespace, key)
+        try:
+            raw = await self.store.get(full)
+        except StoreUnavailable:
+            self._count("unavailable")
+            return None
+        if raw is None:
+            self._count("miss")
+            return None
+        try:
+            value: T = self._decoder(type_).decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.info("cached value for %s no longer decodes as %s; dropped", full, type_)
+            self._count("miss")
+            await self._delete_quietly(full)
+            return None
+        self._count("hit")
+        return value
+
+    async def set(self, namespace: str, key: str, value: Any, *, ttl: int | None = None) -> None:
+        full = self._full_key(namespace, key)
+        raw = self._encoder.encode(value)
+        try:
+            await self.store.set(full, raw, self.default_ttl if ttl is None else ttl)
+        except StoreUnavailable:
+            pass  # the caller already has its value; the outage is logged by the link
+
+    async def delete(self, namespace: str, key: str) -> None:
+        await self._delete_quietly(self._full_key(namespace, key))
+
+    async def _delete_quietly(self, full_key: str) -> None:
+        try:
+            await self.store.delete(full_key)
+        except StoreUnavailable:
+            pass
+
+    async def data_version(self, chat_id: int) -> int:
+        """The chat's data version, or ``-1`` when it cannot be known (skip the cache then)."""
+        if self._pending_bumps and not await self.flush_pending_bumps():
+            return UNKNOWN_VERSION
+        try:
+            return await self.store.version(chat_id)
+        except StoreUnavailable:
+            return UNKNOWN_VERSION
+
+    async def bump_data_version(self, chat_ids: Sequence[int]) -> None:
+        if not chat_ids:
+            return
+        self._pending_bumps.update(chat_ids)
+        await self.flush_pending_bumps()
+
+    async def flush_pending_bumps(self) -> bool:
+        """Write the bumps an outage held back. True when none are left."""
+        if not self._pending_bumps:
+            return True
+        chat_ids = sorted(self._pending_bumps)
+        try:
+            await self.store.bump_versions(chat_ids)
+        except StoreUnavailable:
+            return False
+        self._pending_bumps.difference_update(chat_ids)
+        return not self._pending_bumps
+
+    @property
+    def pending_bumps(self) -> int:
+        return len(self._pending_bumps)

@@ -1,0 +1,131 @@
+"""Where cached bytes live: an in-process LRU or Redis. Both hold msgpack bytes, never objects.
+
+Storing encoded bytes in-process too means a caller can never mutate a cached
+value, and both backends behave the same way (a test runs against each).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from tgstats.plugin_api.redis_link import RedisLink, RedisUnavailable
+
+__all__ = ["MemoryStore", "RedisStore", "Store", "StoreUnavailable"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The backend cannot answer now; the cache treats this as a miss."""
+
+
+class Store(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def version(self, chat_id: int) -> int: ...
+
+    async def bump_versions(self, chat_ids: Sequence[int]) -> None: ...
+
+
+class MemoryStore:
+    """A size-bounded LRU with per-entry expiry, for a single process."""
+
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._versions: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires_at, value = entry
+        if expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        self._entries[key] = (self._clock() + ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def version(self, chat_id: int) -> int:
+        return self._versions.get(chat_id, 0)
+
+    async def bump_versions(self, chat_ids: Sequence[int]) -> None:
+        for chat_id in set(chat_ids):
+            self._versions[chat_id] = self._versions.get(chat_id, 0) + 1
+
+
+class RedisStore:
+    """Redis, shared by every replica. Versions: ``INCR`` counters at ``<prefix>dv:<chat>``."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+
+    def _key(self, key: str) -> str:
+        return self.link.key("cache", key)
+
+    def _version_key(self, chat_id: int) -> str:
+        return self.link.key("dv", chat_id)
+
+    async def get(self, key: str) -> bytes | None:
+        full = self._key(key)
+        try:
+            value: bytes | None = await self.link.call(lambda r: r.get(full))  # type: ignore[arg-type, return-value]
+        except RedisUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        full = self._key(key)
+        try:
+            await self.link.call(lambda r: r.set(full, value, ex=max(ttl, 1)))
+        except RedisUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    async def delete(self, key: str) -> None:
+        full = self._key(key)
+        try:
+            await self.link.call(lambda r: r.delete(full))
+        except RedisUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    async def version(self, chat_id: int) -> int:
+        key = self._version_key(chat_id)
+        try:
+            raw = await self.link.call(lambda r: r.get(key))
+        except RedisUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+        return int(raw) if raw is not None else 0
+
+    async def bump_versions(self, chat_ids: Sequence[int]) -> None:
+        keys = [self._version_key(c) for c in sorted(set(chat_ids))]
+
+        async def incr_all(r: object) -> None:
+            pipe = self.link.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.incr(key)
+            await pipe.execute()
+
+        try:
+            await self.link.call(incr_all)
+        except RedisUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None

@@ -1,0 +1,213 @@
+"""The one rate limiter: an exact sliding-window log over a minute and an hour.
+
+Every admitted request is remembered with its time for an hour. A request is
+admitted when fewer than ``per_minute`` admitted requests fall in the last 60
+seconds and fewer than ``per_hour`` in the last 3600 seconds; refused requests
+are not recorded, so a client hammering a closed window does not extend it.
+Unlike a fixed window or GCRA, no window of 60 s (or 3600 s) anywhere in time
+ever holds more than the limit. A limit of 0 means no limit for that window.
+
+Two stores keep the log: a dict of sorted lists in this process, or a Redis
+sorted set per key updated by one Lua script (atomic across replicas, clocked
+by the Redis server so replicas' clocks do not matter). When Redis is down the
+Redis limiter answers from its in-process log and says so once (``RedisLink``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tgstats.plugin_api import RateLimitResult
+from tgstats.plugin_api.redis_link import RedisLink, RedisUnavailable
+
+__all__ = ["HOUR", "MINUTE", "MemoryRateLimiter", "RedisRateLimiter", "WindowState", "decide"]
+
+MINUTE = 60.0
+HOUR = 3600.0
+_SWEEP_EVERY = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """One window's view of the log just before this request (times in seconds)."""
+
+    limit: int
+    seconds: float
+    count: int
+    oldest: float | None  # the oldest admitted time inside the window
+    unblocking: float | None  # the admitted time whose expiry makes room for one more
+
+
+def decide(now: float, windows: tuple[WindowState, ...], *, allowed: bool) -> RateLimitResult:
+    """Turn the windows' counts into the caller's answer (shared by both stores)."""
+    active = [w for w in windows if w.limit > 0]
+    if not active:
+        return RateLimitResult(allowed=True, limit=0, remaining=0, reset_after=0.0)
+    added = 1 if allowed else 0
+
+    def remaining(w: WindowState) -> int:
+        return max(w.limit - w.count - added, 0)
+
+    # Report the window closest to its limit; on a tie the shorter one.
+    binding = min(active, key=lambda w: (remaining(w), w.seconds))
+    oldest = binding.oldest if binding.oldest is not None else (now if allowed else None)
+    reset_after = max(oldest + binding.seconds - now, 0.0) if oldest is not None else 0.0
+    retry_after = 0.0
+    if not allowed:
+        retry_after = max(
+            (w.unblocking + w.seconds - now)
+            for w in active
+            if w.count >= w.limit and w.unblocking is not None
+        )
+        retry_after = max(retry_after, 0.0)
+    return RateLimitResult(
+        allowed=allowed,
+        limit=binding.limit,
+        remaining=remaining(binding),
+        reset_after=reset_after,
+        retry_after=retry_after,
+    )
+
+
+class MemoryRateLimiter:
+    """Implements ``RateLimiter`` for one process. Old entries and idle keys are swept."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._logs: dict[str, list[float]] = {}
+        self._next_sweep = clock() + _SWEEP_EVERY
+
+    def __len__(self) -> int:
+        return len(self._logs)
+
+    async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+        return self.check(key, per_minute=per_minute, per_hour=per_hour, record=True)
+
+    async def peek(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+        return self.check(key, per_minute=per_minute, per_hour=per_hour, record=False)
+
+    def check(self, key: str, *, per_minute: int, per_hour: int, record: bool) -> RateLimitResult:
+        """Synchronous on purpose: with no await inside, it is atomic on the event loop."""
+        now = self._clock()
+        if now >= self._next_sweep:
+            self.sweep(now)
+        log = self._logs.get(key)
+        if log is None:
+            log = []
+            if record:
+                self._logs[key] = log
+        expired = bisect_right(log, now - HOUR)
+        if expired:
+            del log[:expired]
+        windows = (
+            _window(log, now, per_minute, MINUTE),
+            _window(log, now, per_hour, HOUR),
+        )
+        allowed = all(w.limit <= 0 or w.count < w.limit for w in windows)
+        if allowed and record and (per_minute > 0 or per_hour > 0):
+            log.append(now)
+        elif not log:
+            self._logs.pop(key, None)
+        return decide(now, windows, allowed=allowed)
+
+    def sweep(self, now: float | None = None) -> None:
+        """Forget keys with nothing admitted in the last hour."""
+        now = self._clock() if now is None else now
+        self._next_sweep = now + _SWEEP_EVERY
+        horizon = now - HOUR
+        for key in [k for k, log in self._logs.items() if not log or log[-1] <= horizon]:
+            del self._logs[key]
+
+
+def _window(log: list[float], now: float, limit: int, seconds: float) -> WindowState:
+    first = bisect_right(log, now - seconds)
+    count = len(log) - first
+    if limit <= 0 or count == 0:
+        return WindowState(limit, seconds, count, log[first] if count else None, None)
+    unblocking = log[first + count - limit] if count >= limit else None
+    return WindowState(limit, seconds, count, log[first], unblocking)
+
+
+# KEYS[1]: the log. ARGV: per_minute, per_hour, record (1/0), a unique member suffix.
+# Times are integer microseconds from the Redis clock; '%.0f' keeps them exact in strings.
+_LUA = """
+local key = KEYS[1]
+local per_minute = tonumber(ARGV[1])
+local per_hour = tonumber(ARGV[2])
+local record = ARGV[3] == '1'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local minute, hour = 60000000, 3600000000
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - hour))
+local minute_floor = '(' .. string.format('%.0f', now - minute)
+local hour_count = redis.call('ZCARD', key)
+local minute_count = redis.call('ZCOUNT', key, minute_floor, '+inf')
+local allowed = 1
+if per_minute > 0 and minute_count >= per_minute then allowed = 0 end
+if per_hour > 0 and hour_count >= per_hour then allowed = 0 end
+local function nth_in_minute(n)
+  local r = redis.call('ZRANGEBYSCORE', key, minute_floor, '+inf', 'WITHSCORES', 'LIMIT', n, 1)
+  if r[2] then return r[2] end
+  return false
+end
+local function nth_in_hour(n)
+  local r = redis.call('ZRANGE', key, n, n, 'WITHSCORES')
+  if r[2] then return r[2] end
+  return false
+end
+local m_oldest, m_unblock, h_oldest, h_unblock = false, false, false, false
+if minute_count > 0 then m_oldest = nth_in_minute(0) end
+if per_minute > 0 and minute_count >= per_minute then
+  m_unblock = nth_in_minute(minute_count - per_minute)
+end
+if hour_count > 0 then h_oldest = nth_in_hour(0) end
+if per_hour > 0 and hour_count >= per_hour then h_unblock = nth_in_hour(hour_count - per_hour) end
+if allowed == 1 and record and (per_minute > 0 or per_hour > 0) then
+  redis.call('ZADD', key, now, string.format('%.0f', now) .. '-' .. ARGV[4])
+  redis.call('PEXPIRE', key, 3600000)
+end
+return {allowed, minute_count, hour_count, string.format('%.0f', now),
+        m_oldest, m_unblock, h_oldest, h_unblock}
+"""
+
+
+def _micros(value: bytes | str | None) -> float | None:
+    return None if value is None else float(value) / 1_000_000
+
+
+class RedisRateLimiter:
+    """Implements ``RateLimiter`` over Redis for every replica; in-process during an outage."""
+
+    def __init__(self, link: RedisLink, fallback: MemoryRateLimiter | None = None) -> None:
+        self.link = link
+        self.fallback = fallback or MemoryRateLimiter()
+        self._script = link.client.register_script(_LUA)
+
+    async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+        return await self._check(key, per_minute, per_hour, record=True)
+
+    async def peek(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+        return await self._check(key, per_minute, per_hour, record=False)
+
+    async def _check(
+        self, key: str, per_minute: int, per_hour: int, *, record: bool
+    ) -> RateLimitResult:
+        args = [per_minute, per_hour, 1 if record else 0, secrets.token_hex(6)]
+        redis_key = self.link.key("rl", key)
+        try:
+            reply = await self.link.call(lambda r: self._script(keys=[redis_key], args=args))
+        except RedisUnavailable:
+            return self.fallback.check(key, per_minute=per_minute, per_hour=per_hour, record=record)
+        allowed, minute_count, hour_count, now_raw, m_old, m_unb, h_old, h_unb = (
+            list(reply) + [None] * 8
+        )[:8]
+        now = float(now_raw) / 1_000_000
+        windows = (
+            WindowState(per_minute, MINUTE, int(minute_count), _micros(m_old), _micros(m_unb)),
+            WindowState(per_hour, HOUR, int(hour_count), _micros(h_old), _micros(h_unb)),
+        )
+        return decide(now, windows, allowed=bool(allowed))

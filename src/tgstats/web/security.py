@@ -1,0 +1,219 @@
+"""HTTP hardening: security headers on every response and the API rate limit.
+
+``security_middlewares(settings)`` returns both as raw ASGI middleware
+factories. Wrap the app's ASGI handler with them (as the request-context
+middleware is) so that every response gets the headers, 404s included::
+
+    for middleware in reversed(security_middlewares(settings)):
+        app.asgi_handler = middleware(app.asgi_handler)
+
+Rate limit: one budget per token (its hash; the admin token and a signed
+dashboard session count as themselves) or else per client address, over a
+minute and an hour (``API_RATE_LIMIT_PER_MINUTE`` / ``_PER_HOUR``), through the
+``rate_limiter`` service. Every limited response carries ``X-RateLimit-Limit``,
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds); a refusal is a
+429 in the standard error format with ``Retry-After``. Paths under
+``RATE_LIMIT_EXEMPT_PATHS`` (health, metrics) are never limited. With the
+rate-limit plugin disabled requests pass unlimited.
+
+A client rotating made-up tokens to get fresh budgets is stopped by the
+failed-sign-in limit in ``tgstats.web.auth`` (per address), which refuses it
+on every protected route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import msgspec
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tgstats.plugin_api import RateLimiter, RateLimitResult
+from tgstats.settings import Settings
+from tgstats.web.auth import (
+    CHAT_TOKEN_PREFIX,
+    SESSION_COOKIE,
+    client_ip,
+    decode_session,
+    is_admin_token,
+)
+from tgstats.web.errors import error_body
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "RateLimitMiddleware",
+    "SecurityHeadersMiddleware",
+    "security_middlewares",
+]
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+Middleware = Callable[[ASGIApp], ASGIApp]
+
+
+def _static_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    ]
+    if settings.server.is_production:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response; a header the handler set wins."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.headers = _static_headers(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in self.headers if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _path_is_exempt(path: str, exempt: tuple[str, ...]) -> bool:
+    for prefix in exempt:
+        base = prefix.rstrip("/")
+        if path == base or path.startswith(base + "/") or (not base and prefix == "/"):
+            return True
+    return False
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def rate_limit_identity(scope: Scope, settings: Settings) -> str:
+    """Whose budget a request spends: the admin, a token's hash, a session, or an address."""
+    token = _header(scope, b"x-api-token")
+    if not token:
+        scheme, _, value = (_header(scope, b"authorization") or "").partition(" ")
+        token = value if scheme.lower() == "bearer" else None
+    token = token.strip() if token else None
+    if token:
+        if is_admin_token(token, settings):
+            return "admin"
+        if token.startswith(CHAT_TOKEN_PREFIX):
+            return "tok:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    else:
+        cookie = _cookie(scope, SESSION_COOKIE)
+        session = decode_session(cookie, settings) if cookie else None
+        if session is not None:
+            return "admin" if session.kind == "admin" else f"chat:{session.token_id}"
+    return "ip:" + client_ip(scope, settings.ratelimit.trusted_proxies)
+
+
+def _limit_headers(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-ratelimit-limit", str(result.limit).encode()),
+        (b"x-ratelimit-remaining", str(result.remaining).encode()),
+        (b"x-ratelimit-reset", str(math.ceil(result.reset_after)).encode()),
+    ]
+
+
+class RateLimitMiddleware:
+    """The API rate limit (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.per_minute = settings.ratelimit.api_per_minute
+        self.per_hour = settings.ratelimit.api_per_hour
+        self.exempt = settings.ratelimit.exempt_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != ScopeType.HTTP
+            or (self.per_minute <= 0 and self.per_hour <= 0)
+            or _path_is_exempt(scope["path"], self.exempt)
+        ):
+            await self.app(scope, receive, send)
+            return
+        app: Any = scope.get("app")
+        limiter: RateLimiter | None = app.state.services.get("rate_limiter") if app else None
+        if limiter is None:
+            await self.app(scope, receive, send)
+            return
+        key = "api:" + rate_limit_identity(scope, self.settings)
+        result = await limiter.hit(key, per_minute=self.per_minute, per_hour=self.per_hour)
+        headers = _limit_headers(result)
+        if not result.allowed:
+            await self._refuse(send, result, headers)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _refuse(
+        send: Send, result: RateLimitResult, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        retry_after = max(1, math.ceil(result.retry_after))
+        body = msgspec.json.encode(
+            error_body(429, f"rate limit exceeded; retry in {retry_after} s")
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(retry_after).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def security_middlewares(settings: Settings) -> list[Middleware]:
+    """Outermost first: security headers, then the API rate limit."""
+    return [
+        partial(SecurityHeadersMiddleware, settings=settings),
+        partial(RateLimitMiddleware, settings=settings),
+    ]
