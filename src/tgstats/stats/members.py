@@ -1,0 +1,215 @@
+"""Membership stats (joins, leaves, newcomer retention, inactive members) and forum topics."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.stats.common import display_name, fetch_all, fetch_one, pct
+from tgstats.stats.period import ChatScope, Period
+from tgstats.stats.results import (
+    InactiveMember,
+    MemberDay,
+    MemberStats,
+    Retention,
+    TopicRow,
+    TopicStats,
+)
+from tgstats.stats.sources import ACTIVE_MEMBER_SQL, day_source, source_params, topic_source
+
+__all__ = ["members", "topics"]
+
+MAX_INACTIVE_DAYS = 3660
+MAX_LIMIT = 500
+
+
+def _local_midnight_utc(day: date, scope: ChatScope) -> datetime:
+    """The UTC instant a local day starts in the scope's zone (DST-aware)."""
+    return datetime.combine(day, time(), tzinfo=scope.zone()).astimezone(UTC)
+
+
+async def _retention(
+    session: AsyncSession, scope: ChatScope, period: Period, today: date
+) -> Retention:
+    """Newcomers (first join in the period) and whether they posted N days after joining.
+
+    A newcomer is retained at N days when they have a message on or after the
+    local day ``join day + N``. Only those who joined at least N days before
+    today are eligible; the others cannot have answered yet.
+    """
+    join_day = "(e.date AT TIME ZONE :tz)::date" if scope.uses_raw else "e.local_day"
+    row = await fetch_one(
+        session,
+        f"""
+        WITH newcomers AS (
+            SELECT e.user_id, min({join_day}) AS day
+            FROM membership_events e
+            WHERE e.chat_id = :chat_id AND e.action = 'join' AND e.user_id IS NOT NULL
+              AND e.date >= :utc_lo AND e.date < :utc_hi
+              AND {join_day} BETWEEN :start AND :end
+            GROUP BY e.user_id
+        ), marked AS (
+            SELECT n.day,
+                   EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = :chat_id
+                           AND m.user_id = n.user_id
+                           AND m.date >= ((n.day + 7)::timestamp AT TIME ZONE :tz)) AS kept_7,
+                   EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = :chat_id
+                           AND m.user_id = n.user_id
+                           AND m.date >= ((n.day + 30)::timestamp AT TIME ZONE :tz)) AS kept_30
+            FROM newcomers n
+        )
+        SELECT count(*) AS newcomers,
+               count(*) FILTER (WHERE day + 7 <= :today) AS eligible_7,
+               count(*) FILTER (WHERE day + 7 <= :today AND kept_7) AS retained_7,
+               count(*) FILTER (WHERE day + 30 <= :today) AS eligible_30,
+               count(*) FILTER (WHERE day + 30 <= :today AND kept_30) AS retained_30
+        FROM marked
+        """,
+        source_params(scope, period) | {"today": today},
+    )
+    return Retention(
+        newcomers=int(row.newcomers),
+        eligible_7d=int(row.eligible_7),
+        retained_7d=int(row.retained_7),
+        retained_7d_pct=pct(int(row.retained_7), int(row.eligible_7)),
+        eligible_30d=int(row.eligible_30),
+        retained_30d=int(row.retained_30),
+        retained_30d_pct=pct(int(row.retained_30), int(row.eligible_30)),
+    )
+
+
+async def members(
+    session: AsyncSession,
+    scope: ChatScope,
+    period: Period,
+    *,
+    inactive_days: int = 30,
+    limit: int = 50,
+    today: date | None = None,
+) -> MemberStats:
+    """Joins, leaves and net per day; newcomer retention; members silent for ``inactive_days``.
+
+    A current member is inactive when they have not posted on any of the last
+    ``inactive_days`` local days (today included) and joined before that window
+    (or their join time is unknown). Never-posted members come first.
+    """
+    if not 1 <= inactive_days <= MAX_INACTIVE_DAYS:
+        raise ValueError(f"inactive_days: expected 1 to {MAX_INACTIVE_DAYS}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit: expected 1 to {MAX_LIMIT}")
+    today = today or scope.today()
+    params = source_params(scope, period)
+    day_rows = await fetch_all(
+        session, f"SELECT local_day, joins, leaves FROM ({day_source(scope)}) d", params
+    )
+    by_day = {row.local_day: (int(row.joins), int(row.leaves)) for row in day_rows}
+    days = []
+    for day in period.iter_days():
+        joins, leaves = by_day.get(day, (0, 0))
+        days.append(MemberDay(day=day, joins=joins, leaves=leaves, net=joins - leaves))
+    cutoff = _local_midnight_utc(today - timedelta(days=inactive_days - 1), scope)
+    inactive_rows = await fetch_all(
+        session,
+        f"""
+        SELECT mb.user_id, mb.status, mb.joined_at, lm.last_at,
+               u.username, u.first_name, u.last_name, count(*) OVER () AS total,
+               (SELECT count(*) FROM memberships x
+                 WHERE x.chat_id = :chat_id AND x.{ACTIVE_MEMBER_SQL}) AS members_now
+        FROM memberships mb
+        LEFT JOIN LATERAL (
+            SELECT max(m.date) AS last_at FROM messages m
+            WHERE m.chat_id = mb.chat_id AND m.user_id = mb.user_id
+        ) lm ON true
+        LEFT JOIN users u ON u.id = mb.user_id
+        WHERE mb.chat_id = :chat_id AND mb.{ACTIVE_MEMBER_SQL}
+          AND (lm.last_at IS NULL OR lm.last_at < :cutoff)
+          AND (mb.joined_at IS NULL OR mb.joined_at < :cutoff)
+          AND coalesce(u.is_bot, false) = false
+        ORDER BY lm.last_at ASC NULLS FIRST, mb.user_id
+        LIMIT :limit
+        """,
+        {"chat_id": scope.chat_id, "cutoff": cutoff, "limit": limit},
+    )
+    members_now = (
+        int(inactive_rows[0].members_now)
+        if inactive_rows
+        else int(
+            (
+                await fetch_one(
+                    session,
+                    f"SELECT count(*) AS n FROM memberships WHERE chat_id = :chat_id "
+                    f"AND {ACTIVE_MEMBER_SQL}",
+                    {"chat_id": scope.chat_id},
+                )
+            ).n
+        )
+    )
+    zone = scope.zone()
+    inactive = [
+        InactiveMember(
+            user_id=row.user_id,
+            username=row.username,
+            display_name=display_name(row.user_id, row.first_name, row.last_name, row.username),
+            status=row.status,
+            joined_at=row.joined_at,
+            last_message_at=row.last_at,
+            days_inactive=(today - row.last_at.astimezone(zone).date()).days
+            if row.last_at is not None
+            else None,
+        )
+        for row in inactive_rows
+    ]
+    joins = sum(d.joins for d in days)
+    leaves = sum(d.leaves for d in days)
+    return MemberStats(
+        chat_id=scope.chat_id,
+        period=period,
+        timezone=scope.timezone,
+        joins=joins,
+        leaves=leaves,
+        net=joins - leaves,
+        members_now=members_now,
+        days=days,
+        retention=await _retention(session, scope, period, today),
+        inactive_days=inactive_days,
+        inactive_total=int(inactive_rows[0].total) if inactive_rows else 0,
+        inactive=inactive,
+    )
+
+
+async def topics(session: AsyncSession, scope: ChatScope, period: Period) -> TopicStats:
+    """Messages and active members per forum topic (topic 0 = outside any topic)."""
+    rows = await fetch_all(
+        session,
+        f"""
+        SELECT t.topic_id, sum(t.messages)::bigint AS messages,
+               count(DISTINCT t.user_id) FILTER (WHERE t.messages > 0 AND t.user_id <> 0)
+                   AS active_users,
+               ft.title, coalesce(ft.closed, false) AS closed
+        FROM ({topic_source(scope)}) t
+        LEFT JOIN forum_topics ft ON ft.chat_id = :chat_id AND ft.topic_id = t.topic_id
+        GROUP BY t.topic_id, ft.title, ft.closed
+        HAVING sum(t.messages) > 0
+        ORDER BY 2 DESC, t.topic_id
+        """,
+        source_params(scope, period),
+    )
+    total = sum(int(row.messages) for row in rows)
+    return TopicStats(
+        chat_id=scope.chat_id,
+        period=period,
+        timezone=scope.timezone,
+        is_forum=scope.is_forum,
+        topics=[
+            TopicRow(
+                topic_id=row.topic_id,
+                title=row.title if row.topic_id else (row.title or "General"),
+                closed=bool(row.closed),
+                messages=int(row.messages),
+                active_users=int(row.active_users),
+                share_pct=pct(int(row.messages), total),
+            )
+            for row in rows
+        ],
+    )

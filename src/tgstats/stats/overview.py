@@ -1,0 +1,344 @@
+"""Chat-level stats: the chat list, summary KPIs, time series and the weekday x hour heatmap."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.stats.common import delta, fetch_all, fetch_one, ratio
+from tgstats.stats.period import ChatScope, Period
+from tgstats.stats.results import (
+    ChatList,
+    ChatListItem,
+    Heatmap,
+    HeatmapCell,
+    Summary,
+    Timeseries,
+    TimeseriesPoint,
+)
+from tgstats.stats.sources import (
+    ACTIVE_MEMBER_SQL,
+    day_source,
+    hour_source,
+    source_params,
+    user_day_source,
+)
+
+__all__ = ["GRANULARITIES", "heatmap", "list_chats", "summary", "timeseries"]
+
+GRANULARITIES = ("day", "week", "month")
+MAX_ROLLING = 90
+
+
+async def list_chats(
+    session: AsyncSession, *, chat_ids: Sequence[int] | None = None, default_timezone: str = "UTC"
+) -> ChatList:
+    """Every recorded chat (or only ``chat_ids``) with 30-day KPIs in each chat's own zone."""
+    where = "WHERE c.id = ANY(:chat_ids)" if chat_ids is not None else ""
+    rows = await fetch_all(
+        session,
+        f"""
+        SELECT c.id, c.title, c.username, c.type, c.is_forum, c.bot_present,
+               coalesce(s.timezone, :default_tz) AS tz,
+               coalesce(k.messages, 0) AS messages, coalesce(k.dau_sum, 0) AS dau_sum,
+               (SELECT max(local_day) FROM chat_day_rollup r
+                 WHERE r.chat_id = c.id AND r.messages > 0) AS last_day,
+               (SELECT count(*) FROM memberships mb
+                 WHERE mb.chat_id = c.id AND mb.{ACTIVE_MEMBER_SQL}) AS members
+        FROM chats c
+        LEFT JOIN chat_settings s ON s.chat_id = c.id
+        LEFT JOIN LATERAL (
+            SELECT sum(r.messages) AS messages, sum(r.active_users) AS dau_sum
+            FROM chat_day_rollup r
+            WHERE r.chat_id = c.id
+              AND r.local_day > (now() AT TIME ZONE coalesce(s.timezone, :default_tz))::date - 30
+              AND r.local_day <= (now() AT TIME ZONE coalesce(s.timezone, :default_tz))::date
+        ) k ON true
+        {where}
+        ORDER BY coalesce(k.messages, 0) DESC, c.id
+        """,
+        {"chat_ids": list(chat_ids or []), "default_tz": default_timezone},
+    )
+    items = [
+        ChatListItem(
+            chat_id=row.id,
+            title=row.title,
+            username=row.username,
+            chat_type=row.type,
+            is_forum=bool(row.is_forum),
+            timezone=row.tz,
+            bot_present=bool(row.bot_present),
+            members=int(row.members),
+            messages_30d=int(row.messages),
+            average_dau_30d=ratio(float(row.dau_sum), 30),
+            last_active_day=row.last_day,
+        )
+        for row in rows
+    ]
+    return ChatList(chats=items, total=len(items))
+
+
+_DAY_TOTALS = """
+    sum(messages) AS messages, sum(active_users) AS dau_sum, sum(text_length) AS text_length,
+    sum(media) AS media, sum(replies) AS replies, sum(forwards) AS forwards, sum(urls) AS urls,
+    sum(edits) AS edits, sum(deletions) AS deletions, sum(reactions) AS reactions,
+    sum(joins) AS joins, sum(leaves) AS leaves
+"""
+
+
+async def summary(session: AsyncSession, scope: ChatScope, period: Period) -> Summary:
+    """KPIs of ``period`` and of the previous period of equal length, with deltas."""
+    previous = period.previous()
+    params = source_params(scope, Period(start=previous.start, end=period.end))
+    params["cur_start"] = period.start
+    day_rows = await fetch_all(
+        session,
+        f"SELECT (local_day >= :cur_start) AS current, {_DAY_TOTALS} "
+        f"FROM ({day_source(scope)}) d GROUP BY 1",
+        params,
+    )
+    users = await fetch_one(
+        session,
+        f"""
+        SELECT count(DISTINCT user_id) FILTER (WHERE local_day >= :cur_start) AS current,
+               count(DISTINCT user_id) FILTER (WHERE local_day < :cur_start) AS previous
+        FROM ({user_day_source(scope)}) u WHERE messages > 0
+        """,
+        params,
+    )
+    totals: dict[bool, Any] = {bool(row.current): row for row in day_rows}
+
+    def get(current: bool, name: str) -> float:
+        row = totals.get(current)
+        value = getattr(row, name) if row is not None else None
+        return float(value or 0)
+
+    def pair(name: str) -> tuple[float, float]:
+        return get(True, name), get(False, name)
+
+    def share(current: bool) -> float:
+        messages = get(current, "messages")
+        return round(get(current, "media") * 100.0 / messages, 2) if messages else 0.0
+
+    def avg_len(current: bool) -> float:
+        return ratio(get(current, "text_length"), get(current, "messages"))
+
+    days = period.days
+    return Summary(
+        chat_id=scope.chat_id,
+        period=period,
+        previous_period=previous,
+        timezone=scope.timezone,
+        messages=delta(*pair("messages")),
+        active_users=delta(float(users.current), float(users.previous)),
+        average_dau=delta(ratio(get(True, "dau_sum"), days), ratio(get(False, "dau_sum"), days)),
+        new_members=delta(*pair("joins")),
+        left_members=delta(*pair("leaves")),
+        media_messages=delta(*pair("media")),
+        media_share_pct=delta(share(True), share(False)),
+        replies=delta(*pair("replies")),
+        forwards=delta(*pair("forwards")),
+        links=delta(*pair("urls")),
+        reactions=delta(*pair("reactions")),
+        edits=delta(*pair("edits")),
+        deletions=delta(*pair("deletions")),
+        average_length=delta(avg_len(True), avg_len(False)),
+    )
+
+
+def bucket_start(day: date, granularity: str) -> date:
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    return day
+
+
+async def _window_active_users(
+    session: AsyncSession, scope: ChatScope, period: Period, windows: tuple[int, ...]
+) -> dict[int, dict[date, int]]:
+    """For each window W and each day D of the period: distinct posters in [D-W+1, D].
+
+    Each active day of a user covers the W days starting at it; the part not
+    already covered by the user's previous active day starts at
+    max(day, previous + W). Counting +1 at that start and -1 at day + W and
+    summing up gives the distinct users per day from one pass over user-days.
+    """
+    widest = max(windows)
+    params = source_params(
+        scope, Period(start=period.start - timedelta(days=widest - 1), end=period.end)
+    )
+    values = ", ".join(f"({w})" for w in windows)
+    rows = await fetch_all(
+        session,
+        f"""
+        WITH d AS (
+            SELECT user_id, local_day,
+                   lag(local_day) OVER (PARTITION BY user_id ORDER BY local_day) AS prev
+            FROM ({user_day_source(scope)}) u WHERE messages > 0
+        ), w(size) AS (VALUES {values})
+        SELECT size, day, sum(change)::bigint AS change FROM (
+            SELECT w.size, greatest(d.local_day, coalesce(d.prev + w.size, d.local_day)) AS day,
+                   1 AS change
+            FROM d CROSS JOIN w
+            UNION ALL
+            SELECT w.size, d.local_day + w.size, -1 FROM d CROSS JOIN w
+        ) e
+        WHERE day <= :end
+        GROUP BY size, day ORDER BY size, day
+        """,
+        params,
+    )
+    changes: dict[int, dict[date, int]] = defaultdict(dict)
+    for row in rows:
+        changes[row.size][row.day] = int(row.change)
+    result: dict[int, dict[date, int]] = {}
+    for size in windows:
+        running = 0
+        per_day: dict[date, int] = {}
+        steps = sorted(changes.get(size, {}).items())
+        index = 0
+        for day in period.iter_days():
+            while index < len(steps) and steps[index][0] <= day:
+                running += steps[index][1]
+                index += 1
+            per_day[day] = running
+        result[size] = per_day
+    return result
+
+
+async def timeseries(
+    session: AsyncSession,
+    scope: ChatScope,
+    period: Period,
+    *,
+    granularity: str = "day",
+    rolling: int | None = None,
+) -> Timeseries:
+    """Zero-filled buckets of the period. ``rolling`` adds trailing means over N buckets."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity: expected one of {', '.join(GRANULARITIES)}")
+    if rolling is not None and not 1 <= rolling <= MAX_ROLLING:
+        raise ValueError(f"rolling: expected 1 to {MAX_ROLLING} buckets")
+    params = source_params(scope, period)
+    day_rows = await fetch_all(
+        session,
+        f"SELECT local_day, messages, active_users, joins, leaves, reactions "
+        f"FROM ({day_source(scope)}) d",
+        params,
+    )
+    by_day = {row.local_day: row for row in day_rows}
+    bucket_users: dict[date, int] = {}
+    if granularity != "day":
+        unit = "week" if granularity == "week" else "month"
+        rows = await fetch_all(
+            session,
+            f"SELECT date_trunc('{unit}', local_day)::date AS bucket, "
+            f"count(DISTINCT user_id) AS users "
+            f"FROM ({user_day_source(scope)}) u WHERE messages > 0 GROUP BY 1",
+            params,
+        )
+        bucket_users = {row.bucket: int(row.users) for row in rows}
+    windows = await _window_active_users(session, scope, period, (7, 30))
+
+    buckets: dict[date, dict[str, Any]] = {}
+    for day in period.iter_days():
+        key = bucket_start(day, granularity)
+        bucket = buckets.setdefault(
+            key,
+            {
+                "days": 0,
+                "messages": 0,
+                "dau_sum": 0,
+                "joins": 0,
+                "leaves": 0,
+                "reactions": 0,
+                "last": day,
+            },
+        )
+        row = by_day.get(day)
+        bucket["days"] += 1
+        bucket["last"] = day
+        if row is not None:
+            bucket["messages"] += int(row.messages)
+            bucket["dau_sum"] += int(row.active_users)
+            bucket["joins"] += int(row.joins)
+            bucket["leaves"] += int(row.leaves)
+            bucket["reactions"] += int(row.reactions)
+    points: list[TimeseriesPoint] = []
+    for key, bucket in buckets.items():
+        last: date = bucket["last"]
+        points.append(
+            TimeseriesPoint(
+                bucket=key,
+                days=bucket["days"],
+                messages=bucket["messages"],
+                active_users=bucket["dau_sum"]
+                if granularity == "day"
+                else bucket_users.get(key, 0),
+                dau=ratio(bucket["dau_sum"], bucket["days"]),
+                wau=windows[7][last],
+                mau=windows[30][last],
+                joins=bucket["joins"],
+                leaves=bucket["leaves"],
+                reactions=bucket["reactions"],
+            )
+        )
+    if rolling:
+        points = _with_rolling(points, rolling)
+    return Timeseries(
+        chat_id=scope.chat_id,
+        period=period,
+        timezone=scope.timezone,
+        granularity=granularity,
+        rolling=rolling,
+        points=points,
+    )
+
+
+def _with_rolling(points: list[TimeseriesPoint], window: int) -> list[TimeseriesPoint]:
+    """Trailing means over up to ``window`` buckets (fewer at the start of the period)."""
+    out = []
+    for index, point in enumerate(points):
+        part = points[max(0, index - window + 1) : index + 1]
+        out.append(
+            msgspec.structs.replace(
+                point,
+                messages_avg=round(sum(p.messages for p in part) / len(part), 2),
+                dau_avg=round(sum(p.dau for p in part) / len(part), 2),
+            )
+        )
+    return out
+
+
+async def heatmap(session: AsyncSession, scope: ChatScope, period: Period) -> Heatmap:
+    """Messages per ISO weekday and local hour over the period."""
+    rows = await fetch_all(
+        session,
+        f"SELECT extract(isodow FROM local_day)::int AS weekday, local_hour AS hour, "
+        f"sum(messages)::bigint AS messages FROM ({hour_source(scope)}) h GROUP BY 1, 2",
+        source_params(scope, period),
+    )
+    matrix = [[0] * 24 for _ in range(7)]
+    for row in rows:
+        matrix[row.weekday - 1][row.hour] = int(row.messages)
+    cells = [
+        HeatmapCell(weekday=wd + 1, hour=hour, messages=matrix[wd][hour])
+        for wd in range(7)
+        for hour in range(24)
+    ]
+    return Heatmap(
+        chat_id=scope.chat_id,
+        period=period,
+        timezone=scope.timezone,
+        cells=cells,
+        matrix=matrix,
+        by_hour=[sum(matrix[wd][hour] for wd in range(7)) for hour in range(24)],
+        by_weekday=[sum(matrix[wd]) for wd in range(7)],
+        total=sum(map(sum, matrix)),
+    )
