@@ -42,6 +42,8 @@ from tgstats.telemetry import Telemetry, open_telemetry
 from tgstats.web.errors import exception_handlers
 from tgstats.web.health import HealthController, metrics_endpoint
 from tgstats.web.middleware import RequestContextMiddleware
+from tgstats.web.security import security_middlewares
+from tgstats.web.tokens import ChatTokenController
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -228,7 +230,7 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
 
 
 def _route_handlers(settings: Settings) -> list[Any]:
-    handlers: list[Any] = [HealthController]
+    handlers: list[Any] = [HealthController, ChatTokenController]
     if settings.metrics.enabled:
         handlers.append(metrics_endpoint)
     return handlers
@@ -286,6 +288,9 @@ def create_app(
         ),
         debug=False,
     )
+    # Wrapped around the whole handler (not Litestar middleware) so 404s get the headers too.
+    for middleware in reversed(security_middlewares(settings)):
+        app.asgi_handler = middleware(app.asgi_handler)
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, telemetry.metrics)
     return app
 
