@@ -5,7 +5,8 @@
 rate limit (per user and chat; one short notice per window, not one per
 message), refuses ``admin_only`` commands to non-admins politely, builds a
 ``CommandContext`` whose ``reply`` answers in the topic where the command was
-asked, runs the handler and counts ``bot_commands_executed_total{command,status}``.
+asked (``reply(text)`` for HTML text, ``reply(caption, photo=png_bytes)`` for a
+picture), runs the handler and counts ``bot_commands_executed_total{command,status}``.
 
 ``AdminCache`` asks Telegram for a chat's administrators (MTProto
 ``channels.getParticipants`` with the admins filter, or ``messages.getFullChat``
@@ -19,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from io import BytesIO
 from typing import Any
 
 from pyrogram import Client, enums, filters, raw, types
@@ -190,7 +192,22 @@ class CommandDispatcher:
         sender_chat_id = message.sender_chat.id if message.sender_chat is not None else None
         topic_id, _ = _thread_ids(message)
 
-        async def reply(text: str, **kwargs: Any) -> types.Message:
+        async def reply(
+            text: str = "", *, photo: bytes | None = None, **kwargs: Any
+        ) -> types.Message | None:
+            if photo is not None:
+                # ``text`` becomes the caption (Telegram allows 1024 characters there).
+                upload = BytesIO(photo)
+                upload.name = "chart.png"  # kurigram names the uploaded file after it
+                return await client.send_photo(
+                    chat.id,
+                    upload,
+                    caption=text,
+                    parse_mode=enums.ParseMode.HTML,
+                    reply_parameters=types.ReplyParameters(message_id=message.id),
+                    message_thread_id=topic_id if topic_id != 1 else None,
+                    **kwargs,
+                )
             return await client.send_message(
                 chat.id,
                 text,

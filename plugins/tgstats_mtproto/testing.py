@@ -399,6 +399,7 @@ class RawUpdates:
         old: Any = None,
         new: Any = None,
         invite: Any = None,
+        extra_peers: Sequence[PeerSpec] = (),
     ) -> raw.types.Updates:
         update = raw.types.UpdateChannelParticipant(
             channel_id=chat.id,
@@ -410,7 +411,7 @@ class RawUpdates:
             new_participant=new,
             invite=invite,
         )
-        return self.updates([update], [chat, user, actor])
+        return self.updates([update], [chat, user, actor, *extra_peers])
 
     def chat_member(
         self,
@@ -488,9 +489,7 @@ class FakeTelegramApi:
         if error is not None:
             raise error
         if isinstance(query, raw.functions.messages.SendMessage):
-            return raw.types.UpdateShortSentMessage(
-                id=next(self._sent_ids), pts=1, pts_count=1, date=self.raw.now, out=True
-            )
+            return self._sent(query)
         if isinstance(query, raw.functions.channels.GetParticipants):
             chat_id = utils.get_channel_id(query.channel.channel_id)
             admin_ids = sorted(self.admins.get(chat_id, set()))
@@ -532,6 +531,44 @@ class FakeTelegramApi:
             return True
         raise NotImplementedError(f"FakeTelegramApi has no answer for {type(query).__name__}")
 
+    def _sent(self, query: Any) -> Any:
+        """What Telegram answers to a sent message: short for chats, full for channels."""
+        msg_id = next(self._sent_ids)
+        peer = query.peer
+        if not isinstance(peer, raw.types.InputPeerChannel):
+            return raw.types.UpdateShortSentMessage(
+                id=msg_id, pts=1, pts_count=1, date=self.raw.now, out=True
+            )
+        message = raw.types.Message(
+            id=msg_id,
+            peer_id=raw.types.PeerChannel(channel_id=peer.channel_id),
+            date=self.raw.now,
+            message=query.message,
+            out=True,
+            from_id=raw.types.PeerUser(user_id=self.raw.bot.id),
+            entities=query.entities or None,
+        )
+        chat = raw.types.Channel(
+            id=peer.channel_id,
+            title="chat",
+            photo=raw.types.ChatPhotoEmpty(),
+            date=self.raw.now,
+            megagroup=True,
+            access_hash=peer.access_hash,
+        )
+        return wire(
+            raw.types.Updates(
+                updates=[
+                    raw.types.UpdateMessageID(id=msg_id, random_id=query.random_id),
+                    raw.types.UpdateNewChannelMessage(message=message, pts=1, pts_count=1),
+                ],
+                users=[self.raw.bot],
+                chats=[chat],
+                date=self.raw.now,
+                seq=0,
+            )
+        )
+
     # ------------------------------------------------------------------ assertions
 
     def calls_of(self, kind: type) -> list[Any]:
@@ -570,6 +607,7 @@ class MTProtoHarness:
         )
         api = FakeTelegramApi(factory)
         client.invoke = api.invoke  # type: ignore[method-assign]
+        client.is_connected = True  # the fake API is the connection
         await client.storage.open()  # before any update: peers are stored as updates arrive
         await client.storage.user_id(factory.bot.id)
         await client.storage.is_bot(True)
@@ -590,4 +628,5 @@ class MTProtoHarness:
         await dispatcher.handler_worker(asyncio.Lock())
 
     async def close(self) -> None:
+        self.client.is_connected = False
         await self.client.storage.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from tgstats.db.engine import run_migrations
@@ -115,7 +116,15 @@ def limiter() -> WindowLimiter:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings.from_env({"RATE_LIMIT_PER_MINUTE": "3", "RATE_LIMIT_PER_HOUR": "100"})
+    return Settings.from_env({"RATE_LIMIT_PER_MINUTE": "30", "RATE_LIMIT_PER_HOUR": "300"})
+
+
+@pytest.fixture
+async def clean_settings(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """Each test starts with every chat on default settings."""
+    async with session_factory() as session:
+        await session.execute(text("TRUNCATE chat_settings"))
+        await session.commit()
 
 
 @pytest.fixture
@@ -124,6 +133,7 @@ def services(
     telemetry: Telemetry,
     limiter: WindowLimiter,
     session_factory: async_sessionmaker[AsyncSession],
+    clean_settings: None,
 ) -> ServiceRegistry:
     registry = ServiceRegistry()
     registry.register("events", sink)
