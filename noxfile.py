@@ -59,3 +59,25 @@ def metrics(session: nox.Session) -> None:
         session.error("promtool not found: apt-get install prometheus")
     session.install("-e", ".[test]")
     session.run("pytest", "tests/integration/test_metrics.py", *session.posargs, env={"TGSTATS_REQUIRE_PROMTOOL": "1"})
+
+
+@nox.session(python="3.11")
+def chart(session: nox.Session) -> None:
+    """Check the Helm chart and the Containerfile (tests/deploy); no helm binary or cluster needed.
+
+    Helm's Go SDK (``helm-python-sdk``) lints and renders the chart for the default values
+    and every value set in ``charts/tgstats/ci/``; every rendered manifest is validated with
+    ``kubernetes-validate`` in strict mode; the Containerfile is parsed and checked against
+    pyproject, settings and the app's health routes; the chart README's values table must
+    match ``values.yaml``.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "tests/deploy/values_docs.py", "--check")
+    session.run("pytest", "tests/deploy", *session.posargs)
+
+
+@nox.session(python="3.11")
+def precommit(session: nox.Session) -> None:
+    """Run every pre-commit hook on every file: ruff, mypy, YAML/TOML/JSON and whitespace checks."""
+    session.install("-e", ".[dev]")
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
