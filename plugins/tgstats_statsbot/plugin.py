@@ -1,0 +1,312 @@
+"""``StatsBotPlugin``: ``/stats``, ``/me`` and ``/top`` — the stats engine in a group chat.
+
+Every answer comes from the same stats functions the REST API and the
+dashboard use (``tgstats.stats``); this module only picks the function, the
+period and the reply's shape. Charts (history, hours, weekday x hour heatmap,
+members) are PNGs drawn off the event loop by ``tgstats.charts``; the rest is
+short HTML text. Replies go through ``ctx.reply``, which answers in the topic
+where the command was asked; rate limiting is the dispatcher's (the MTProto
+plugin applies the ``rate_limiter`` service to every command).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tgstats import charts, stats
+from tgstats.plugin_api import BotCommand, CommandContext, Plugin
+from tgstats.stats import ChatScope, Period, PeriodError
+
+from . import replies
+from .arguments import STATS_USAGE, ArgumentError, parse_member, parse_stats_args
+from .replies import Escaper
+
+__all__ = ["DEFAULT_PERIOD", "StatsBotPlugin"]
+
+log = logging.getLogger("tgstats.statsbot")
+
+DEFAULT_PERIOD = "30d"
+ME_USAGE = "/me [period]; period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all"
+TOP_USAGE = "/top [period]; period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What to send: HTML text, or a PNG with the text as its caption."""
+
+    text: str
+    png: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRequest:
+    ctx: CommandContext
+    session: AsyncSession
+    scope: ChatScope
+    period: Period
+    esc: Escaper
+    member: str | None = None
+
+    @property
+    def title(self) -> str | None:
+        return self.scope.title
+
+    def chart_title(self, what: str) -> str:
+        chat = self.esc.plain(self.scope.title, 40) if self.scope.title else ""
+        return (
+            f"{what} · {chat} · {self.period.label()}"
+            if chat
+            else f"{what} · {self.period.label()}"
+        )
+
+
+Subcommand = Callable[[StatsRequest], Awaitable[Answer]]
+
+
+def history_granularity(period: Period) -> str:
+    """Days up to three months, weeks up to two years, months beyond (a readable bar count)."""
+    if period.days <= 92:
+        return "day"
+    if period.days <= 731:
+        return "week"
+    return "month"
+
+
+class MemberUnknown(LookupError):
+    """The ``@name`` of ``/stats user`` matches no member of the chat."""
+
+
+class StatsBotPlugin(Plugin):
+    """Bot commands over the stats engine."""
+
+    id = "statsbot"
+    version = "1.0.0"
+    priority = 120
+
+    def commands(self) -> Sequence[BotCommand]:
+        return [
+            BotCommand(
+                "stats",
+                "Chat statistics: /stats [top|hours|days|history|…] [period]",
+                self.stats_command,
+                usage=STATS_USAGE,
+            ),
+            BotCommand("me", "Your statistics in this chat", self.me_command, usage=ME_USAGE),
+            BotCommand("top", "Most active members", self.top_command, usage=TOP_USAGE),
+        ]
+
+    @property
+    def subcommands(self) -> dict[str, Subcommand]:
+        return {
+            "summary": self._summary,
+            "top": self._top,
+            "hours": self._hours,
+            "days": self._days,
+            "history": self._history,
+            "words": self._words,
+            "media": self._media,
+            "reactions": self._reactions,
+            "members": self._members,
+            "topics": self._topics,
+            "me": self._me,
+            "user": self._user,
+        }
+
+    # ------------------------------------------------------------------ commands
+
+    async def stats_command(self, ctx: CommandContext) -> None:
+        try:
+            args = parse_stats_args(ctx.args)
+        except ArgumentError as exc:
+            await self._usage(ctx, str(exc), STATS_USAGE)
+            return
+        await self._answer(ctx, args.subcommand, args.period, STATS_USAGE, member=args.member)
+
+    async def me_command(self, ctx: CommandContext) -> None:
+        await self._answer(ctx, "me", "".join(ctx.args.split()), ME_USAGE)
+
+    async def top_command(self, ctx: CommandContext) -> None:
+        await self._answer(ctx, "top", "".join(ctx.args.split()), TOP_USAGE)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _session_factory(self, ctx: CommandContext) -> async_sessionmaker[AsyncSession]:
+        """The read replica's sessions when configured: stats never need the primary."""
+        factory: async_sessionmaker[AsyncSession] | None = ctx.services.get("read_session_factory")
+        return factory or ctx.session_factory
+
+    @staticmethod
+    def _escaper(ctx: CommandContext) -> Escaper:
+        return Escaper(ctx.services.get("sanitizer"))
+
+    async def _usage(self, ctx: CommandContext, problem: str, usage: str) -> None:
+        esc = self._escaper(ctx)
+        await ctx.reply(f"{esc(problem, 200)}\nUsage: {esc(usage, 400)}")
+
+    async def _answer(
+        self,
+        ctx: CommandContext,
+        subcommand: str,
+        period_text: str,
+        usage: str,
+        *,
+        member: str | None = None,
+    ) -> None:
+        if ctx.chat_type == "private":
+            await ctx.reply("Stats are kept for group chats: use this command in a group.")
+            return
+        if len(period_text) > 40:
+            await self._usage(ctx, "that period is too long to be one", usage)
+            return
+        esc = self._escaper(ctx)
+        async with self._session_factory(ctx)() as session:
+            try:
+                scope = await stats.load_chat_scope(
+                    session,
+                    ctx.chat_id,
+                    default_timezone=self.settings.privacy.default_timezone,
+                )
+            except stats.ChatNotFound:
+                await ctx.reply("No stats for this chat yet: I have not recorded any messages.")
+                return
+            try:
+                period = await stats.resolve_period(session, scope, period_text or DEFAULT_PERIOD)
+            except PeriodError as exc:
+                await self._usage(ctx, str(exc), usage)
+                return
+            request = StatsRequest(
+                ctx=ctx, session=session, scope=scope, period=period, esc=esc, member=member
+            )
+            try:
+                answer = await self.subcommands[subcommand](request)
+            except MemberUnknown as exc:
+                await ctx.reply(str(exc))
+                return
+        if answer.png is not None:
+            await ctx.reply(answer.text, photo=answer.png)
+        else:
+            await ctx.reply(answer.text)
+
+    # ------------------------------------------------------------------ subcommands
+
+    async def _summary(self, r: StatsRequest) -> Answer:
+        result = await stats.summary(r.session, r.scope, r.period)
+        return Answer(replies.summary_text(result, title=r.title, esc=r.esc))
+
+    async def _top(self, r: StatsRequest) -> Answer:
+        board = await stats.users(r.session, r.scope, r.period, limit=replies.TOP)
+        return Answer(replies.top_text(board, title=r.title, esc=r.esc))
+
+    async def _hours(self, r: StatsRequest) -> Answer:
+        result = await stats.heatmap(r.session, r.scope, r.period)
+        text = replies.hours_caption(result, title=r.title, esc=r.esc)
+        if not result.total:
+            return Answer(_nothing(text))
+        png = await charts.render(
+            charts.hours_png,
+            result.by_hour,
+            title=r.chart_title("Messages by hour"),
+            timezone=result.timezone,
+        )
+        return Answer(text, png)
+
+    async def _days(self, r: StatsRequest) -> Answer:
+        result = await stats.heatmap(r.session, r.scope, r.period)
+        text = replies.weekdays_caption(result, title=r.title, esc=r.esc)
+        if not result.total:
+            return Answer(_nothing(text))
+        png = await charts.render(
+            charts.heatmap_png,
+            result.matrix,
+            title=r.chart_title("Weekday x hour"),
+            timezone=result.timezone,
+        )
+        return Answer(text, png)
+
+    async def _history(self, r: StatsRequest) -> Answer:
+        granularity = history_granularity(r.period)
+        series = await stats.timeseries(r.session, r.scope, r.period, granularity=granularity)
+        text = replies.history_caption(series, title=r.title, esc=r.esc)
+        if not any(p.messages for p in series.points):
+            return Answer(_nothing(text))
+        png = await charts.render(
+            charts.history_png,
+            series.points,
+            title=r.chart_title("Messages and active members"),
+            granularity=granularity,
+        )
+        return Answer(text, png)
+
+    async def _words(self, r: StatsRequest) -> Answer:
+        ranking = await stats.top_terms(r.session, r.scope, r.period, "word", limit=replies.TOP)
+        return Answer(replies.words_text(ranking, title=r.title, esc=r.esc))
+
+    async def _media(self, r: StatsRequest) -> Answer:
+        result = await stats.media_breakdown(r.session, r.scope, r.period)
+        return Answer(replies.media_text(result, title=r.title, esc=r.esc))
+
+    async def _reactions(self, r: StatsRequest) -> Answer:
+        result = await stats.reactions(r.session, r.scope, r.period, limit=5)
+        return Answer(replies.reactions_text(result, title=r.title, esc=r.esc))
+
+    async def _members(self, r: StatsRequest) -> Answer:
+        result = await stats.members(r.session, r.scope, r.period, limit=1)
+        text = replies.members_caption(result, title=r.title, esc=r.esc)
+        if not result.joins and not result.leaves:
+            return Answer(text)  # a flat line says nothing a sentence does not
+        png = await charts.render(
+            charts.members_png,
+            result.days,
+            title=r.chart_title("Members"),
+            members_now=result.members_now,
+        )
+        return Answer(text, png)
+
+    async def _topics(self, r: StatsRequest) -> Answer:
+        result = await stats.topics(r.session, r.scope, r.period)
+        return Answer(replies.topics_text(result, title=r.title, esc=r.esc))
+
+    async def _me(self, r: StatsRequest) -> Answer:
+        user_id = r.ctx.user_id
+        if user_id is None:
+            return Answer("I cannot tell who you are when you post anonymously or as a channel.")
+        return await self._profile(r, user_id, "You have no messages recorded in this chat yet.")
+
+    async def _user(self, r: StatsRequest) -> Answer:
+        written = r.member or ""
+        user_id = await self._find_member(r, written)
+        shown = r.esc(written, 40)
+        return await self._profile(r, user_id, f"I have no stats for {shown} in this chat.")
+
+    async def _profile(self, r: StatsRequest, user_id: int, unknown: str) -> Answer:
+        try:
+            profile = await stats.user_profile(r.session, r.scope, r.period, user_id, words=5)
+        except stats.UserNotFound:
+            return Answer(unknown)
+        return Answer(replies.profile_text(profile, title=r.title, esc=r.esc))
+
+    async def _find_member(self, r: StatsRequest, written: str) -> int:
+        """A member by ``@username`` (or numeric id) among everyone the chat has seen."""
+        shown = r.esc(written, 40)
+        parsed = parse_member(written)
+        if parsed is None:
+            raise MemberUnknown(f"{shown} does not look like a @username; try /stats user @name")
+        kind, value = parsed
+        if kind == "id":
+            return int(value)
+        everyone = await stats.resolve_period(r.session, r.scope, "all")
+        board = await stats.users(
+            r.session, r.scope, everyone, search=value, include_lurkers=True, limit=50
+        )
+        for row in board.rows:
+            if row.username is not None and row.username.casefold() == value.casefold():
+                return row.user_id
+        raise MemberUnknown(f"I don't know {shown} in this chat.")
+
+
+def _nothing(caption: str) -> str:
+    return f"{caption}\n\nNo messages in this period."
