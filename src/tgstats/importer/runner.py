@@ -1,0 +1,192 @@
+"""Import one export file into an ``EventSink``: read, select chats, map, put, summarise.
+
+``import_export(path, sink, options)`` never raises for a bad file: it stops at
+the first error, flushes what was already put (so it is committed and stays
+valid), and returns the summary with ``error`` set. Rerunning the same file is
+idempotent, because the pipeline deduplicates every event by its natural key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tgstats.events import ChatMigratedEvent, Event
+from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
+from tgstats.importer.mapper import ChatMapper, MigrationNote
+from tgstats.importer.progress import ChatResult, ImportSummary, Progress
+from tgstats.importer.reader import ChatHeader, ExportFormatError, ExportReader
+from tgstats.plugin_api import EventSink
+
+__all__ = ["CountingSink", "ImportOptions", "import_export"]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """``chats``: ids or names to import (empty: the default kinds); ``timezone`` for ``date``."""
+
+    chats: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    dry_run: bool = False
+
+
+class CountingSink:
+    """An ``EventSink`` that keeps nothing but counts: ``--dry-run`` and benchmarks use it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def put(self, event: Event) -> None:
+        self.count += 1
+
+    async def put_many(self, events: Sequence[Event]) -> None:
+        self.count += len(events)
+
+    async def flush(self) -> None:
+        return None
+
+
+class _Selection:
+    def __init__(self, selectors: Sequence[str]) -> None:
+        self.selectors = [s.strip() for s in selectors if s.strip()]
+        self.matched: set[str] = set()
+
+    def decide(self, header: ChatHeader, shape: str | None) -> tuple[str | None, str | None]:
+        """(tgstats chat type, reason to skip) for a chat."""
+        kind = CHAT_KINDS.get(str(header.type))
+        if kind is None:
+            return None, f"unknown chat type {str(header.type)[:32]!r}"
+        chat_type, by_default = kind
+        if header.id is None or not isinstance(header.id, int):
+            return None, "the chat has no id"
+        if self.selectors:
+            names = {str(header.id), str(bot_api_chat_id(header.id, chat_type))}
+            title = header.name.casefold() if isinstance(header.name, str) else None
+            hits = [s for s in self.selectors if s in names or s.casefold() == title]
+            if not hits:
+                return chat_type, "not selected by --chat"
+            self.matched.update(hits)
+            return chat_type, None
+        if shape == "single" and chat_type != "private":
+            return chat_type, None
+        if not by_default:
+            return chat_type, f"{header.type} (select it with --chat to import it)"
+        return chat_type, None
+
+    def unmatched(self) -> list[str]:
+        return [s for s in self.selectors if s not in self.matched]
+
+
+async def import_export(
+    path: Path | str,
+    sink: EventSink,
+    options: ImportOptions = ImportOptions(),
+    *,
+    progress: Progress | None = None,
+    on_batch: Callable[[ImportSummary, int, int], None] | None = None,
+) -> ImportSummary:
+    """Import ``path`` into ``sink``; see the module docstring. ``on_batch`` sees the progress."""
+    tz = zoneinfo.ZoneInfo(options.timezone)
+    summary = ImportSummary(path=str(path), timezone=options.timezone, dry_run=options.dry_run)
+    started = time.monotonic()
+    selection = _Selection(options.chats)
+    reader = ExportReader(path)
+    current: ChatHeader | None = None
+    mapper: ChatMapper | None = None
+    result: ChatResult | None = None
+    notes: list[MigrationNote] = []
+    done = 0
+    try:
+        for header, messages in reader.batches():
+            if header is not current:
+                if mapper is not None:
+                    await sink.put_many(mapper.finish())
+                    notes.extend(mapper.migrations)
+                current = header
+                mapper, result = _open_chat(header, reader.shape, selection, tz, summary)
+                if mapper is not None:
+                    await sink.put_many(mapper.start())
+            assert result is not None
+            if mapper is None:
+                result.stats.skipped[result.skipped_reason or "skipped"] += len(messages)
+            else:
+                await sink.put_many(mapper.map_batch(messages))
+            done += len(messages)
+            if progress is not None:
+                progress.update(summary.imported_messages, reader.bytes_read)
+            if on_batch is not None:
+                on_batch(summary, reader.bytes_read, reader.total_bytes)
+            await asyncio.sleep(0)  # let the pipeline's writer and other requests run
+        if mapper is not None:
+            await sink.put_many(mapper.finish())
+            notes.extend(mapper.migrations)
+        migrations = _link_migrations(notes)
+        summary.migrations = len(migrations)
+        await sink.put_many(migrations)
+        summary.shape = reader.shape
+    except ExportFormatError as exc:
+        if not exc.path:  # raised by the mapper, which does not know the file
+            exc = ExportFormatError(
+                path, exc.reason, offset=exc.offset, msg_id=exc.msg_id, chat=exc.chat
+            )
+        summary.error = str(exc)
+        summary.shape = reader.shape
+    finally:
+        summary.unmatched_selectors = selection.unmatched() if summary.error is None else []
+        # Commit everything put so far, even when the file turned out broken.
+        await sink.flush()
+        summary.elapsed = time.monotonic() - started
+        if progress is not None:
+            progress.update(summary.imported_messages, reader.bytes_read, force=True)
+            progress.close()
+    return summary
+
+
+def _open_chat(
+    header: ChatHeader,
+    shape: str | None,
+    selection: _Selection,
+    tz: zoneinfo.ZoneInfo,
+    summary: ImportSummary,
+) -> tuple[ChatMapper | None, ChatResult]:
+    chat_type, skip = selection.decide(header, shape)
+    export_id = header.id if isinstance(header.id, int) else None
+    result = ChatResult(
+        label=header.label(),
+        export_id=export_id,
+        export_type=str(header.type) if header.type is not None else None,
+        chat_type=chat_type,
+        skipped_reason=skip,
+    )
+    summary.chats.append(result)
+    if skip is not None or chat_type is None or export_id is None:
+        return None, result
+    result.chat_id = bot_api_chat_id(export_id, chat_type)
+    mapper = ChatMapper(
+        chat_id=result.chat_id,
+        chat_type=chat_type,
+        title=header.name if isinstance(header.name, str) else None,
+        tz=tz,
+        label=header.label(),
+    )
+    result.stats = mapper.stats
+    return mapper, result
+
+
+def _link_migrations(notes: Sequence[MigrationNote]) -> list[Event]:
+    """Pair ``migrate_to_supergroup`` (old group) with ``migrate_from_group`` (new) by title."""
+    olds = [n for n in notes if n.direction == "to"]
+    out: list[Event] = []
+    for new in (n for n in notes if n.direction == "from"):
+        candidates = {o.chat_id for o in olds if new.title and o.title == new.title}
+        if len(candidates) == 1:
+            out.append(
+                ChatMigratedEvent(
+                    old_chat_id=candidates.pop(), new_chat_id=new.chat_id, date=new.date
+                )
+            )
+    return out
