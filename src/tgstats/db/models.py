@@ -64,6 +64,8 @@ class Chat(Base):
         Boolean, nullable=False, server_default=sql_text("true")
     )
     bot_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the bot was last added or removed: orders re-delivered membership events.
+    bot_status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_seen_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -238,6 +240,17 @@ class Message(Base):
             postgresql_where=sql_text("text IS NOT NULL"),
         ),
     )
+
+
+class MessageEdit(Base):
+    """One edit of a message: an edit delivered twice or out of order counts once."""
+
+    __tablename__ = "message_edits"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    edit_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)  # editor, else the message's author
 
 
 class ServiceMessage(Base):

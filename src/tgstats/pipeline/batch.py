@@ -1,0 +1,113 @@
+"""What one batch's writing shares: chat contexts, the rollup delta, the outcome."""
+
+from __future__ import annotations
+
+import time
+import zoneinfo
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from tgstats.events import Event
+from tgstats.pipeline.rollups import LocalClock, RollupDelta
+from tgstats.telemetry import Metrics
+
+__all__ = ["BatchState", "ChatContext", "WriteOutcome", "chat_type_for_id"]
+
+_SUPERGROUP_ID_BELOW = -1_000_000_000_000
+
+
+def chat_type_for_id(chat_id: int) -> str:
+    """The chat type a Bot-API-style id implies, for chats seen before their snapshot."""
+    if chat_id <= _SUPERGROUP_ID_BELOW:
+        return "supergroup"
+    return "group" if chat_id < 0 else "private"
+
+
+_CHAT_CONTEXTS = """
+SELECT v.id, c.type, s.store_text, s.capture_reactions, s.timezone
+FROM unnest($1::bigint[]) AS v(id)
+LEFT JOIN chats c ON c.id = v.id
+LEFT JOIN chat_settings s ON s.chat_id = v.id
+"""
+
+
+@dataclass(slots=True)
+class ChatContext:
+    """A chat's settings as the writer needs them, read once per batch."""
+
+    chat_type: str
+    store_text: bool
+    capture_reactions: bool
+    zone: zoneinfo.ZoneInfo
+
+
+@dataclass
+class WriteOutcome:
+    """What a committed batch changed: the sink records metrics and notifies from it."""
+
+    chat_ids: set[int] = field(default_factory=set)
+    messages: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reactions: Counter[str] = field(default_factory=Counter)
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class BatchState:
+    conn: asyncpg.Connection
+    clock: LocalClock
+    metrics: Metrics | None
+    chats: dict[int, ChatContext] = field(default_factory=dict)
+    delta: RollupDelta = field(default_factory=RollupDelta)
+    outcome: WriteOutcome = field(default_factory=WriteOutcome)
+
+    async def load_chats(self, chat_ids: set[int]) -> None:
+        """Read type and settings of chats not loaded yet: one query."""
+        missing = sorted(chat_ids - self.chats.keys())
+        if not missing:
+            return
+        rows = await self.fetch("select_chat_settings", _CHAT_CONTEXTS, missing)
+        for chat_id, chat_type, store_text, capture_reactions, tz_name in rows:
+            self.chats[chat_id] = ChatContext(
+                chat_type=chat_type or chat_type_for_id(chat_id),
+                store_text=bool(store_text),
+                capture_reactions=True if capture_reactions is None else capture_reactions,
+                zone=self.clock.zone(tz_name) if tz_name else self.clock.default,
+            )
+
+    def chat(self, chat_id: int) -> ChatContext:
+        found = self.chats.get(chat_id)
+        if found is None:  # loaded up front for every chat in the batch; a fallback only
+            found = self.chats[chat_id] = ChatContext(
+                chat_type_for_id(chat_id), False, True, self.clock.default
+            )
+        return found
+
+    def local(self, chat_id: int, instant: datetime) -> tuple[date, int]:
+        return self.clock.local(instant, self.chat(chat_id).zone)
+
+    def touch(self, chat_id: int) -> None:
+        self.outcome.chat_ids.add(chat_id)
+
+    async def fetch(self, operation: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        started = time.perf_counter()
+        try:
+            rows: list[asyncpg.Record] = await self.conn.fetch(query, *args)
+            return rows
+        finally:
+            self._record(operation, started)
+
+    async def execute(self, operation: str, query: str, *args: Any) -> str:
+        started = time.perf_counter()
+        try:
+            status: str = await self.conn.execute(query, *args)
+            return status
+        finally:
+            self._record(operation, started)
+
+    def _record(self, operation: str, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.record_query(operation, time.perf_counter() - started)

@@ -1,0 +1,493 @@
+"""Rollup counting: the same code counts a live batch and rebuilds a chat from raw rows.
+
+``RollupDelta`` collects increments in memory while a batch is written (only
+for rows that were actually inserted or changed) and ``apply`` adds them with
+one ``INSERT ... ON CONFLICT DO UPDATE`` per rollup table. ``rebuild_chat_rollups``
+feeds a chat's raw rows through the same ``RollupDelta``, so an incremental
+count and a rebuild cannot disagree by construction.
+
+Conventions (``docs/architecture.md``):
+
+- the *poster* of a message is its ``user_id``, else its ``sender_chat_id``
+  (a channel or an anonymous admin posting as the group);
+- edits count on the local day of the edit, deletions on the local day of the
+  deletion, each attributed to the message's poster;
+- ``reactions`` count reactions currently present, on the local day they were
+  added: removing a reaction takes it back out of that day.
+"""
+
+from __future__ import annotations
+
+import time
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.telemetry import Metrics
+
+__all__ = [
+    "CHAT_DAY_COUNTERS",
+    "USER_DAY_COUNTERS",
+    "LocalClock",
+    "RollupDelta",
+    "domain_of",
+    "raw_connection",
+    "rebuild_chat_rollups",
+]
+
+CHAT_DAY_COUNTERS = (
+    "messages", "text_length", "media", "replies", "forwards", "urls",
+    "edits", "deletions", "reactions", "joins", "leaves",
+)  # fmt: skip
+USER_DAY_COUNTERS = (
+    "messages", "text_length", "media", "urls", "replies_sent", "replies_received",
+    "reactions_given", "reactions_received", "edits", "deletions",
+)  # fmt: skip
+_CD = {name: i for i, name in enumerate(CHAT_DAY_COUNTERS)}
+_UD = {name: i for i, name in enumerate(USER_DAY_COUNTERS)}
+
+#: Terms longer than this are cut: a btree key must stay well under PostgreSQL's limit.
+MAX_TERM_LENGTH = 512
+
+
+class LocalClock:
+    """UTC instants to a chat's local day and hour, with zones cached."""
+
+    def __init__(self, default_timezone: str = "UTC") -> None:
+        self._zones: dict[str, zoneinfo.ZoneInfo] = {}
+        self.default = self.zone(default_timezone)
+
+    def zone(self, name: str | None) -> zoneinfo.ZoneInfo:
+        key = name or "UTC"
+        found = self._zones.get(key)
+        if found is None:
+            try:
+                found = zoneinfo.ZoneInfo(key)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                # Settings validate zones; a stale or hand-edited one falls back to UTC.
+                found = zoneinfo.ZoneInfo("UTC")
+            self._zones[key] = found
+        return found
+
+    @staticmethod
+    def local(instant: datetime, zone: zoneinfo.ZoneInfo) -> tuple[date, int]:
+        moment = instant.astimezone(zone)
+        return moment.date(), moment.hour
+
+
+def domain_of(url: str) -> str | None:
+    """The host of a URL, lower-cased, without ``www.``; links without a scheme work too."""
+    candidate = url if "://" in url[:12] else f"http://{url}"
+    try:
+        host = urlsplit(candidate).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host[4:] if host.startswith("www.") else host
+
+
+def _term(value: str) -> str:
+    return value.replace("\x00", "")[:MAX_TERM_LENGTH]
+
+
+class RollupDelta:
+    """Increments for every rollup table, keyed like the tables' primary keys."""
+
+    def __init__(self) -> None:
+        self.chat_day: dict[tuple[int, date], list[int]] = {}
+        self.user_day: dict[tuple[int, int, date], list[int]] = {}
+        self.chat_hour: defaultdict[tuple[int, date, int], int] = defaultdict(int)
+        self.user_hour: defaultdict[tuple[int, int, date, int], int] = defaultdict(int)
+        self.media: defaultdict[tuple[int, date, str], int] = defaultdict(int)
+        self.terms: defaultdict[tuple[int, date, str, str], int] = defaultdict(int)
+        self.topics: defaultdict[tuple[int, int, int, date], int] = defaultdict(int)
+        self.reply_pairs: defaultdict[tuple[int, date, int, int], int] = defaultdict(int)
+
+    def _chat_day(self, chat_id: int, day: date) -> list[int]:
+        row = self.chat_day.get((chat_id, day))
+        if row is None:
+            row = self.chat_day[(chat_id, day)] = [0] * len(CHAT_DAY_COUNTERS)
+        return row
+
+    def _user_day(self, chat_id: int, user_id: int, day: date) -> list[int]:
+        row = self.user_day.get((chat_id, user_id, day))
+        if row is None:
+            row = self.user_day[(chat_id, user_id, day)] = [0] * len(USER_DAY_COUNTERS)
+        return row
+
+    @property
+    def empty(self) -> bool:
+        return not (self.chat_day or self.user_day or self.terms)
+
+    # ------------------------------------------------------------------ counting
+
+    def add_message(
+        self,
+        *,
+        chat_id: int,
+        day: date,
+        hour: int,
+        poster: int | None,
+        topic_id: int | None,
+        media_type: str,
+        text_length: int,
+        urls: Sequence[str],
+        emojis: Sequence[str],
+        mentions: Sequence[str],
+        hashtags: Sequence[str],
+        words: Sequence[str] | None,
+        is_reply: bool,
+        is_forward: bool,
+        reply_to_user_id: int | None,
+    ) -> None:
+        has_media = media_type != "text"
+        row = self._chat_day(chat_id, day)
+        row[0] += 1
+        row[1] += text_length
+        row[2] += has_media
+        row[3] += is_reply
+        row[4] += is_forward
+        row[5] += len(urls)
+        self.chat_hour[(chat_id, day, hour)] += 1
+        self.media[(chat_id, day, media_type)] += 1
+        terms = self.terms
+        for url in urls:
+            terms[(chat_id, day, "url", _term(url))] += 1
+            domain = domain_of(url)
+            if domain:
+                terms[(chat_id, day, "domain", _term(domain))] += 1
+        for value in emojis:
+            terms[(chat_id, day, "emoji", _term(value))] += 1
+        for value in mentions:
+            terms[(chat_id, day, "mention", _term(value))] += 1
+        for value in hashtags:
+            terms[(chat_id, day, "hashtag", _term(value))] += 1
+        if words:
+            for value in words:
+                terms[(chat_id, day, "word", _term(value))] += 1
+        if poster is None:
+            return
+        user = self._user_day(chat_id, poster, day)
+        user[0] += 1
+        user[1] += text_length
+        user[2] += has_media
+        user[3] += len(urls)
+        user[4] += is_reply
+        self.user_hour[(chat_id, poster, day, hour)] += 1
+        self.topics[(chat_id, topic_id or 0, poster, day)] += 1
+        if is_reply and reply_to_user_id is not None:
+            self.reply_pairs[(chat_id, day, poster, reply_to_user_id)] += 1
+            self._user_day(chat_id, reply_to_user_id, day)[_UD["replies_received"]] += 1
+
+    def add_edit(self, *, chat_id: int, day: date, user_id: int | None) -> None:
+        self._chat_day(chat_id, day)[_CD["edits"]] += 1
+        if user_id is not None:
+            self._user_day(chat_id, user_id, day)[_UD["edits"]] += 1
+
+    def add_deletion(self, *, chat_id: int, day: date, poster: int | None) -> None:
+        self._chat_day(chat_id, day)[_CD["deletions"]] += 1
+        if poster is not None:
+            self._user_day(chat_id, poster, day)[_UD["deletions"]] += 1
+
+    def add_reaction(
+        self,
+        *,
+        chat_id: int,
+        day: date,
+        giver: int | None,
+        author: int | None,
+        reaction: str,
+        sign: int = 1,
+    ) -> None:
+        """``sign`` is -1 when a reaction counted earlier was taken back."""
+        self._chat_day(chat_id, day)[_CD["reactions"]] += sign
+        self.terms[(chat_id, day, "reaction", _term(reaction))] += sign
+        if giver is not None:
+            self._user_day(chat_id, giver, day)[_UD["reactions_given"]] += sign
+        if author is not None:
+            self._user_day(chat_id, author, day)[_UD["reactions_received"]] += sign
+
+    def add_membership(self, *, chat_id: int, day: date, joins: int, leaves: int) -> None:
+        row = self._chat_day(chat_id, day)
+        row[_CD["joins"]] += joins
+        row[_CD["leaves"]] += leaves
+
+    def chat_ids(self) -> set[int]:
+        return {key[0] for key in self.chat_day} | {key[0] for key in self.terms}
+
+    # ------------------------------------------------------------------ writing
+
+    async def apply(self, conn: asyncpg.Connection, metrics: Metrics | None = None) -> None:
+        """Add every increment to its table: one statement per table, keys in sorted order."""
+        timer = _Timer(metrics)
+        new_posters: defaultdict[tuple[int, date], int] = defaultdict(int)
+        if self.user_day:
+            keys = sorted(self.user_day)
+            rows = await timer.run(
+                "rollup_user_day",
+                conn.fetch(
+                    _upsert_sql(
+                        "chat_user_day_rollup", _USER_DAY_KEYS, USER_DAY_COUNTERS, returning=True
+                    ),
+                    *_columns(keys, [self.user_day[k] for k in keys], len(_USER_DAY_KEYS)),
+                ),
+            )
+            for row in rows:
+                delta = self.user_day[(row[0], row[1], row[2])][0]
+                # The row went from 0 messages to some: one more distinct poster that day.
+                if delta > 0 and row[3] == delta:
+                    new_posters[(row[0], row[2])] += 1
+        if self.chat_day or new_posters:
+            for key in new_posters:
+                self._chat_day(*key)
+            day_keys = sorted(self.chat_day)
+            values = [[*self.chat_day[k], new_posters.get(k, 0)] for k in day_keys]
+            await timer.run(
+                "rollup_chat_day",
+                conn.execute(
+                    _upsert_sql(
+                        "chat_day_rollup", _CHAT_DAY_KEYS, (*CHAT_DAY_COUNTERS, "active_users")
+                    ),
+                    *_columns(day_keys, values, len(_CHAT_DAY_KEYS)),
+                ),
+            )
+        simple: tuple[tuple[str, Any, Mapping[Any, int]], ...] = (
+            ("chat_hour_rollup", _CHAT_HOUR_KEYS, self.chat_hour),
+            ("chat_user_hour_rollup", _USER_HOUR_KEYS, self.user_hour),
+            ("chat_media_day_rollup", _MEDIA_KEYS, self.media),
+            ("chat_topic_user_day_rollup", _TOPIC_KEYS, self.topics),
+            ("reply_pair_day_rollup", _REPLY_KEYS, self.reply_pairs),
+            ("chat_term_day_rollup", _TERM_KEYS, self.terms),
+        )
+        for table, key_columns, counts in simple:
+            if not counts:
+                continue
+            counter = (
+                "count"
+                if table == "chat_term_day_rollup"
+                else ("replies" if table == "reply_pair_day_rollup" else "messages")
+            )
+            ordered = sorted(counts)
+            await timer.run(
+                f"rollup_{table.removesuffix('_rollup')}",
+                conn.execute(
+                    _upsert_sql(table, key_columns, (counter,)),
+                    *_columns(ordered, [[counts[k]] for k in ordered], len(key_columns)),
+                ),
+            )
+
+
+_CHAT_DAY_KEYS = (("chat_id", "bigint"), ("local_day", "date"))
+_USER_DAY_KEYS = (("chat_id", "bigint"), ("user_id", "bigint"), ("local_day", "date"))
+_CHAT_HOUR_KEYS = (("chat_id", "bigint"), ("local_day", "date"), ("local_hour", "smallint"))
+_USER_HOUR_KEYS = (
+    ("chat_id", "bigint"), ("user_id", "bigint"), ("local_day", "date"), ("local_hour", "smallint"),
+)  # fmt: skip
+_MEDIA_KEYS = (("chat_id", "bigint"), ("local_day", "date"), ("media_type", "text"))
+_TOPIC_KEYS = (("chat_id", "bigint"), ("topic_id", "bigint"), ("user_id", "bigint"),
+               ("local_day", "date"))  # fmt: skip
+_REPLY_KEYS = (("chat_id", "bigint"), ("local_day", "date"), ("from_user_id", "bigint"),
+               ("to_user_id", "bigint"))  # fmt: skip
+_TERM_KEYS = (("chat_id", "bigint"), ("local_day", "date"), ("kind", "text"), ("term", "text"))
+
+_SQL_CACHE: dict[tuple[Any, ...], str] = {}
+
+
+def _upsert_sql(
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    counters: Sequence[str],
+    *,
+    returning: bool = False,
+) -> str:
+    cache_key = (table, tuple(keys), tuple(counters), returning)
+    sql = _SQL_CACHE.get(cache_key)
+    if sql is None:
+        names = [name for name, _ in keys] + list(counters)
+        types = [kind for _, kind in keys] + ["bigint"] * len(counters)
+        params = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(types))
+        updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+        sql = (
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({params}) "  # noqa: S608
+            f"ON CONFLICT ({', '.join(name for name, _ in keys)}) DO UPDATE SET {updates}"
+        )
+        if returning:
+            sql += f" RETURNING {', '.join(name for name, _ in keys)}, {counters[0]}"
+        _SQL_CACHE[cache_key] = sql
+    return sql
+
+
+def _columns(
+    keys: Sequence[tuple[Any, ...]], values: Sequence[Sequence[int]], key_width: int
+) -> list[list[Any]]:
+    """Rows to the column arrays ``unnest`` takes."""
+    columns: list[list[Any]] = [list(col) for col in zip(*keys, strict=True)]
+    if not columns:
+        columns = [[] for _ in range(key_width)]
+    columns.extend(list(col) for col in zip(*values, strict=True))
+    return columns
+
+
+class _Timer:
+    """Records each statement's duration as ``bot_db_query_duration_seconds{operation}``."""
+
+    def __init__(self, metrics: Metrics | None) -> None:
+        self.metrics = metrics
+
+    async def run(self, operation: str, awaitable: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await awaitable
+        finally:
+            if self.metrics is not None:
+                self.metrics.record_query(operation, time.perf_counter() - started)
+
+
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter begins its transaction lazily, on the first
+    statement it runs; a cheap statement makes sure the raw statements that
+    follow are inside it and commit or roll back with the session.
+    """
+    sa_conn = await session.connection()
+    await sa_conn.exec_driver_sql("SELECT 1")
+    raw = await sa_conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+# --------------------------------------------------------------------------- rebuild
+
+_ROLLUP_TABLES = (
+    "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
+    "chat_media_day_rollup", "chat_topic_user_day_rollup", "reply_pair_day_rollup",
+)  # fmt: skip
+_ENTITIES = msgspec.json.Decoder(dict[str, list[str]])
+
+
+def _entity_list(entities: Any, kind: str) -> Sequence[str]:
+    if not entities:
+        return ()
+    data = _ENTITIES.decode(entities) if isinstance(entities, (str, bytes)) else entities
+    return data.get(kind, ()) or ()
+
+
+async def rebuild_chat_rollups(
+    session: AsyncSession, chat_id: int, *, default_timezone: str = "UTC", chunk: int = 5000
+) -> None:
+    """Recount one chat's rollups from its raw rows, in the chat's current timezone.
+
+    Used after a timezone change. Raw rows get their local day/hour recomputed
+    first. Word counts are the one thing raw rows cannot give back (words are
+    never stored, by design): they stay on the local day they were counted in.
+    The caller commits.
+    """
+    conn = await raw_connection(session)
+    clock = LocalClock(default_timezone)
+    tz_name = await conn.fetchval("SELECT timezone FROM chat_settings WHERE chat_id = $1", chat_id)
+    zone = clock.zone(tz_name) if tz_name else clock.default
+    zone_name = str(zone.key)
+    await conn.execute(
+        "UPDATE messages SET local_day = (date AT TIME ZONE $2)::date,"
+        " local_hour = extract(hour FROM date AT TIME ZONE $2)::smallint WHERE chat_id = $1",
+        chat_id, zone_name,
+    )  # fmt: skip
+    await conn.execute(
+        "UPDATE membership_events SET local_day = (date AT TIME ZONE $2)::date WHERE chat_id = $1",
+        chat_id, zone_name,
+    )  # fmt: skip
+    for table in _ROLLUP_TABLES:
+        await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", chat_id)  # noqa: S608
+    await conn.execute(
+        "DELETE FROM chat_term_day_rollup WHERE chat_id = $1 AND kind <> 'word'", chat_id
+    )
+    delta = RollupDelta()
+    async for row in _stream(
+        conn,
+        "SELECT date, coalesce(user_id, sender_chat_id), topic_id, media_type, text_length,"
+        " entities, reply_to_msg_id IS NOT NULL, forward_origin IS NOT NULL, reply_to_user_id,"
+        " is_deleted, deleted_at FROM messages WHERE chat_id = $1",
+        chat_id,
+        chunk=chunk,
+    ):
+        day, hour = clock.local(row[0], zone)
+        entities = row[5]
+        delta.add_message(
+            chat_id=chat_id, day=day, hour=hour, poster=row[1], topic_id=row[2],
+            media_type=row[3], text_length=row[4], urls=_entity_list(entities, "urls"),
+            emojis=_entity_list(entities, "emojis"), mentions=_entity_list(entities, "mentions"),
+            hashtags=_entity_list(entities, "hashtags"), words=None, is_reply=row[6],
+            is_forward=row[7], reply_to_user_id=row[8],
+        )  # fmt: skip
+        if row[9] and row[10] is not None:
+            delta.add_deletion(chat_id=chat_id, day=clock.local(row[10], zone)[0], poster=row[1])
+    async for row in _stream(
+        conn, "SELECT edit_date, user_id FROM message_edits WHERE chat_id = $1", chat_id,
+        chunk=chunk,
+    ):  # fmt: skip
+        delta.add_edit(chat_id=chat_id, day=clock.local(row[0], zone)[0], user_id=row[1])
+    async for row in _stream(
+        conn,
+        "SELECT r.added_at, coalesce(r.user_id, r.actor_chat_id), r.reaction,"
+        " coalesce(m.user_id, m.sender_chat_id) FROM message_reactions r"
+        " LEFT JOIN messages m ON m.chat_id = r.chat_id AND m.msg_id = r.msg_id"
+        " WHERE r.chat_id = $1 AND r.removed_at IS NULL",
+        chat_id,
+        chunk=chunk,
+    ):
+        delta.add_reaction(
+            chat_id=chat_id, day=clock.local(row[0], zone)[0], giver=row[1], author=row[3],
+            reaction=row[2],
+        )  # fmt: skip
+    async for row in _stream(
+        conn,
+        "SELECT local_day, action, old_status FROM membership_events WHERE chat_id = $1",
+        chat_id,
+        chunk=chunk,
+    ):
+        joins, leaves = membership_effect(row[1], row[2])
+        if joins or leaves:
+            delta.add_membership(chat_id=chat_id, day=row[0], joins=joins, leaves=leaves)
+    await delta.apply(conn)
+    await session.execute(
+        text(
+            "INSERT INTO chat_data_versions (chat_id, version) VALUES (:c, 1) ON CONFLICT (chat_id)"
+            " DO UPDATE SET version = chat_data_versions.version + 1"
+        ),
+        {"c": chat_id},
+    )
+
+
+async def _stream(
+    conn: asyncpg.Connection, query: str, *args: Any, chunk: int
+) -> Any:  # an async iterator of records
+    async for row in conn.cursor(query, *args, prefetch=chunk):
+        yield row
+
+
+#: Statuses in which a user is not in the chat: a ban of someone already gone is no leave.
+_ABSENT = frozenset({"left", "kicked", "banned"})
+
+
+def membership_effect(action: str, old_status: str | None) -> tuple[int, int]:
+    """(joins, leaves) a member event adds to ``chat_day_rollup``."""
+    if action == "join":
+        return 1, 0
+    if action in {"leave", "kick", "ban"} and (old_status is None or old_status not in _ABSENT):
+        return 0, 1
+    return 0, 0
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,133 @@
+"""``BatchWriter``: one batch of events into PostgreSQL, inside the caller's transaction.
+
+The order of the steps matters and is fixed: chat migrations first (so later
+events for an old chat id land on the new one), then chats and users, then
+each chat's settings (timezone, ``store_text``, ``capture_reactions``) in one
+query, then messages before what refers to them (edits, deletions,
+reactions), and the rollups last, from what each step actually inserted or
+changed. Each step is one statement per table over ``unnest()`` arrays.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from tgstats.events import (
+    BotMembershipEvent,
+    ChatMigratedEvent,
+    ChatSnapshot,
+    DeleteEvent,
+    EditEvent,
+    Event,
+    MemberEvent,
+    MessageEvent,
+    ReactionCountEvent,
+    ReactionEvent,
+    ServiceEvent,
+    UserSnapshot,
+    dedupe_key,
+)
+from tgstats.pipeline.batch import BatchState, WriteOutcome
+from tgstats.pipeline.membership import write_bot_memberships, write_members, write_service_messages
+from tgstats.pipeline.messages import write_deletes, write_edits, write_messages
+from tgstats.pipeline.migration import load_migrations, write_migrations
+from tgstats.pipeline.profiles import ensure_chats, write_chat_snapshots, write_user_snapshots
+from tgstats.pipeline.reactions import write_reaction_counts, write_reactions
+from tgstats.pipeline.rollups import LocalClock
+from tgstats.telemetry import Metrics
+
+__all__ = ["BatchWriter", "dedupe"]
+
+_BUMP_VERSIONS = """
+INSERT INTO chat_data_versions (chat_id, version) SELECT unnest($1::bigint[]), 1
+ON CONFLICT (chat_id) DO UPDATE SET version = chat_data_versions.version + 1
+"""
+
+
+def dedupe(events: Sequence[Event]) -> list[Event]:
+    """The first delivery of each event, in order."""
+    seen: set[tuple[object, ...]] = set()
+    unique: list[Event] = []
+    for event in events:
+        key = dedupe_key(event)
+        if key not in seen:
+            seen.add(key)
+            unique.append(event)
+    return unique
+
+
+def _chat_of(event: Event) -> int | None:
+    if isinstance(event, UserSnapshot):
+        return None
+    if isinstance(event, ChatMigratedEvent):
+        return event.new_chat_id
+    return event.chat_id
+
+
+class BatchWriter:
+    """Writes batches of events; holds no connection and no state between batches.
+
+    ``write`` runs inside a transaction the caller opened on ``conn`` and
+    returns what changed; the caller commits, then records metrics and
+    notifies observers, so nothing is counted for a batch that rolled back.
+    """
+
+    def __init__(self, *, metrics: Metrics | None = None, default_timezone: str = "UTC") -> None:
+        self.metrics = metrics
+        self.clock = LocalClock(default_timezone)
+
+    async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> WriteOutcome:
+        state = BatchState(conn=conn, clock=self.clock, metrics=self.metrics)
+        unique = dedupe(events)
+        by_kind: defaultdict[type, list[Any]] = defaultdict(list)
+        for event in unique:
+            by_kind[type(event)].append(event)
+
+        await write_migrations(state, by_kind[ChatMigratedEvent])
+        mentioned = {c for e in unique if (c := _chat_of(e)) is not None}
+        redirect = await load_migrations(state, mentioned)
+        if redirect:
+            unique = [_redirect(e, redirect) for e in unique]
+            by_kind = defaultdict(list)
+            for event in unique:
+                by_kind[type(event)].append(event)
+            mentioned = {c for e in unique if (c := _chat_of(e)) is not None}
+
+        await write_chat_snapshots(state, by_kind[ChatSnapshot])
+        await write_user_snapshots(state, by_kind[UserSnapshot])
+        await ensure_chats(state, mentioned)
+        await state.load_chats(mentioned)
+
+        await write_messages(state, by_kind[MessageEvent])
+        await write_service_messages(state, by_kind[ServiceEvent])
+        await write_edits(state, by_kind[EditEvent])
+        await write_deletes(state, by_kind[DeleteEvent])
+        await write_reactions(state, by_kind[ReactionEvent])
+        await write_reaction_counts(state, by_kind[ReactionCountEvent])
+        await write_members(state, by_kind[MemberEvent])
+        await write_bot_memberships(state, by_kind[BotMembershipEvent])
+
+        await state.delta.apply(conn, self.metrics)
+        touched = sorted(state.outcome.chat_ids)
+        if touched:
+            await state.execute("bump_data_versions", _BUMP_VERSIONS, touched)
+        state.outcome.events = unique
+        return state.outcome
+
+
+def _redirect(event: Event, redirect: dict[int, int]) -> Event:
+    if isinstance(event, (UserSnapshot, ChatMigratedEvent)):
+        return event
+    if isinstance(event, DeleteEvent) and event.chat_id is None:
+        return event
+    new_id = redirect.get(event.chat_id)  # type: ignore[arg-type]
+    if new_id is None:
+        return event
+    if isinstance(event, ChatSnapshot):
+        return event  # the old chat's own profile stays with the old id
+    return msgspec.structs.replace(event, chat_id=new_id)
