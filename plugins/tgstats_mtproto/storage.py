@@ -402,7 +402,7 @@ class DatabaseStorage(Storage):
                 rows = await session.execute(
                     select(mtproto_peers).where(
                         mtproto_peers.c.session_name == self.name,
-                        mtproto_peers.c.usernames.any(name),
+                        mtproto_peers.c.usernames.contains([name]),
                     )
                 )
                 candidates = [

@@ -29,6 +29,7 @@ from typing import Any
 
 from pyrogram import Client, raw, types, utils
 from pyrogram.raw.core import TLObject
+from pyrogram.storage import Storage
 
 from .plugin import MTProtoPlugin, build_client
 
@@ -592,16 +593,21 @@ class MTProtoHarness:
 
     @classmethod
     async def start(
-        cls, plugin: MTProtoPlugin, *, raw_updates: RawUpdates | None = None
+        cls,
+        plugin: MTProtoPlugin,
+        *,
+        raw_updates: RawUpdates | None = None,
+        storage: Storage | None = None,
     ) -> MTProtoHarness:
+        """``storage``: a session storage to use instead of kurigram's in-memory one."""
         factory = raw_updates or RawUpdates()
         client = build_client(
             "tgstats-test",
             api_id=1,
             api_hash="0" * 32,
             bot_token=f"{factory.bot.id}:test",
-            storage=None,
-            in_memory=True,
+            storage=storage,
+            in_memory=storage is None,
             skip_updates=True,
             workers=1,
         )
