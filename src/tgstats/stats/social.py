@@ -104,7 +104,8 @@ async def _top_emoji(
     if scope.uses_raw:
         sql = """
             SELECT reaction AS term, count(*)::bigint AS n FROM message_reactions
-            WHERE chat_id = :chat_id AND added_at >= :utc_lo AND added_at < :utc_hi
+            WHERE chat_id = :chat_id AND removed_at IS NULL
+              AND added_at >= :utc_lo AND added_at < :utc_hi
               AND (added_at AT TIME ZONE :tz)::date BETWEEN :start AND :end
             GROUP BY reaction
         """

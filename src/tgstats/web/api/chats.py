@@ -1,0 +1,93 @@
+"""``/api/v1/chats``: the chat list, one chat, and its settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, patch
+from litestar.exceptions import NotFoundException
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.db.chat_settings import ChatSettings, get_chat_settings, update_chat_settings
+from tgstats.plugin_api import Cache
+from tgstats.settings import Settings
+from tgstats.stats import list_chats
+from tgstats.stats.results import ChatList, ChatListItem
+from tgstats.web.api.params import bad_parameter
+from tgstats.web.api.tables import StatsResponse
+from tgstats.web.auth import Principal, auth_dependencies, ensure_chat_access, require_admin
+
+__all__ = ["ChatsController"]
+
+
+async def _chat_item(session: AsyncSession, chat_id: int, settings: Settings) -> ChatListItem:
+    found = await list_chats(
+        session, chat_ids=[chat_id], default_timezone=settings.privacy.default_timezone
+    )
+    if not found.chats:
+        raise NotFoundException(f"chat {chat_id} not found")
+    return found.chats[0]
+
+
+class ChatsController(Controller):
+    """Which chats there are. An admin sees every chat; a chat token only its own."""
+
+    path = "/api/v1/chats"
+    tags = ["chats"]
+    dependencies = auth_dependencies()
+    response_class = StatsResponse
+
+    @get("/", summary="List chats with 30-day KPIs")
+    async def list_chats(
+        self, stats_session: AsyncSession, principal: Principal, settings: Settings
+    ) -> ChatList:
+        chat_ids = None if principal.is_admin else [principal.chat_id or 0]
+        return await list_chats(
+            stats_session, chat_ids=chat_ids, default_timezone=settings.privacy.default_timezone
+        )
+
+    @get("/{chat_id:int}", summary="One chat with 30-day KPIs")
+    async def get_chat(
+        self, chat_id: int, stats_session: AsyncSession, principal: Principal, settings: Settings
+    ) -> ChatListItem:
+        ensure_chat_access(principal, chat_id)
+        return await _chat_item(stats_session, chat_id, settings)
+
+    @get("/{chat_id:int}/settings", summary="The chat's settings")
+    async def get_settings(
+        self, chat_id: int, stats_session: AsyncSession, principal: Principal, settings: Settings
+    ) -> ChatSettings:
+        ensure_chat_access(principal, chat_id)
+        await _chat_item(stats_session, chat_id, settings)
+        return await get_chat_settings(
+            stats_session, chat_id, default_timezone=settings.privacy.default_timezone
+        )
+
+    @patch("/{chat_id:int}/settings", summary="Change the chat's settings (admin)")
+    async def patch_settings(
+        self,
+        chat_id: int,
+        data: dict[str, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        cache: Any,
+    ) -> ChatSettings:
+        """Fields: store_text, capture_reactions, timezone, locale, text_retention_days,
+        metadata_retention_days. A timezone change applies to new rollups; history keeps the
+        local days it was counted in until the chat's rollups are rebuilt."""
+        require_admin(principal)
+        await _chat_item(db_session, chat_id, settings)
+        try:
+            updated = await update_chat_settings(db_session, chat_id, **data)
+        except ValueError as exc:
+            text = str(exc)
+            name = text.split(":", 1)[0] if ":" in text else "body"
+            if text.startswith("unknown setting"):
+                name = "body"
+            raise bad_parameter(name, text, source="body") from None
+        await db_session.commit()
+        if isinstance(cache, Cache):
+            # store_text and the zone change what some answers hold: start afresh.
+            await cache.bump_data_version([chat_id])
+        return updated

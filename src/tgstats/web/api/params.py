@@ -1,0 +1,147 @@
+"""Request parameters shared by every stats endpoint, checked in one place.
+
+``provide_stats_query`` is the ``query`` dependency: it checks access to the
+chat, loads its scope (404 for an unknown chat), reads ``from``/``to``/``tz``
+and returns a ``StatsQuery``. Bad values answer 400 naming the parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.plugin_api import Cache, cached
+from tgstats.settings import Settings
+from tgstats.stats import ChatNotFound, ChatScope, Period, PeriodError, UserNotFound
+from tgstats.stats.period import load_chat_scope, period_from_dates
+from tgstats.web.auth import Principal, ensure_chat_access
+
+__all__ = ["StatsQuery", "bad_parameter", "parameter_errors", "provide_stats_query"]
+
+T = TypeVar("T")
+
+DEFAULT_DAYS = 30
+_PARAM_NAME = re.compile(r"^([a-z_]+):\s")
+
+
+def bad_parameter(name: str, message: str, *, source: str = "query") -> ValidationException:
+    """A 400 whose message and details name the parameter."""
+    return ValidationException(
+        f"invalid parameter: {name}",
+        extra=[{"key": name, "message": message, "source": source}],
+    )
+
+
+@asynccontextmanager
+async def parameter_errors(default: str = "query") -> AsyncIterator[None]:
+    """Turn the stats engine's errors into HTTP ones.
+
+    ``ValueError`` messages from the stats functions start with the parameter
+    name (``"sort: expected ..."``), which becomes the 400's parameter.
+    """
+    try:
+        yield
+    except (ChatNotFound, UserNotFound) as exc:
+        raise NotFoundException(str(exc)) from None
+    except ValueError as exc:
+        text = str(exc)
+        match = _PARAM_NAME.match(text)
+        name = match.group(1) if match else default
+        message = text[match.end() :] if match else text
+        raise bad_parameter(name, message) from None
+
+
+def _parse_date(name: str, value: str | None) -> date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise bad_parameter(name, "expected a local date as YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    """One stats request: the chat seen from the requested zone, the period, the tools."""
+
+    session: AsyncSession
+    scope: ChatScope
+    period: Period
+    cache: Cache | None
+    settings: Settings
+
+    @property
+    def chat_id(self) -> int:
+        return self.scope.chat_id
+
+    def key(self, *parts: object) -> str:
+        """A cache key for this period and zone plus the endpoint's own arguments."""
+        extra = ":".join(str(p) for p in parts)
+        return f"{self.period.start}:{self.period.end}:{self.scope.timezone}:{extra}"
+
+    async def answer(
+        self, namespace: str, type_: type[T], compute: Callable[[], Awaitable[T]], *parts: object
+    ) -> T:
+        """The cached answer (keyed by the chat's data version), else computed now."""
+        async with parameter_errors():
+            return await cached(
+                self.cache, namespace, self.key(*parts), type_, compute, chat_id=self.chat_id
+            )
+
+
+async def provide_stats_query(
+    chat_id: int,
+    stats_session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    cache: Any,
+    from_: str | None = Parameter(
+        query="from", default=None, description="first local date, YYYY-MM-DD (default: 30 days)"
+    ),
+    to: str | None = Parameter(default=None, description="last local date (default: today)"),
+    tz: str | None = Parameter(
+        default=None,
+        description="IANA zone for local dates and hours (default: the chat's); a zone other "
+        "than the chat's is answered from raw rows, more slowly",
+    ),
+) -> StatsQuery:
+    ensure_chat_access(principal, chat_id)
+    start, end = _parse_date("from", from_), _parse_date("to", to)
+    tz = tz.strip() if tz else None
+    try:
+        scope = await load_chat_scope(
+            stats_session,
+            chat_id,
+            tz=tz or None,
+            default_timezone=settings.privacy.default_timezone,
+        )
+    except ChatNotFound:
+        raise NotFoundException(f"chat {chat_id} not found") from None
+    except ValueError as exc:
+        raise bad_parameter("tz", str(exc)) from None
+    try:
+        period = period_from_dates(
+            start,
+            end,
+            today=scope.today(),
+            default_days=DEFAULT_DAYS,
+            max_days=settings.api.max_range_days,
+        )
+    except PeriodError as exc:
+        name = "to" if end is not None and start is None else "from"
+        raise bad_parameter(name, str(exc)) from None
+    return StatsQuery(
+        session=stats_session,
+        scope=scope,
+        period=period,
+        cache=cache if isinstance(cache, Cache) else None,
+        settings=settings,
+    )

@@ -1,0 +1,228 @@
+"""``/api/v1/chats/{chat_id}/...``: every stat, as JSON or (for tables) CSV.
+
+Each handler is one call into ``tgstats.stats`` through ``StatsQuery.answer``
+(cached per chat data version). Common query parameters: ``from``, ``to``
+(local dates), ``tz`` (IANA zone override) and ``format`` (``json``/``csv``).
+"""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from tgstats import stats
+from tgstats.stats.results import (
+    Heatmap,
+    InteractionStats,
+    LinkStats,
+    MediaBreakdown,
+    MemberStats,
+    ReactionStats,
+    Summary,
+    TermRanking,
+    Timeseries,
+    TopicStats,
+    UserLeaderboard,
+    UserProfile,
+)
+from tgstats.web.api.params import StatsQuery, provide_stats_query
+from tgstats.web.api.tables import StatsResponse
+from tgstats.web.auth import auth_dependencies
+
+__all__ = ["StatsController"]
+
+_FORMAT = Parameter(
+    query="format", default=None, description="json (default) or csv; or send Accept: text/csv"
+)
+
+
+class StatsController(Controller):
+    path = "/api/v1/chats/{chat_id:int}"
+    tags = ["stats"]
+    dependencies = {**auth_dependencies(), "query": Provide(provide_stats_query)}
+    response_class = StatsResponse
+
+    @get("/summary", summary="KPIs with deltas against the previous period")
+    async def summary(self, query: StatsQuery, format_: str | None = _FORMAT) -> Summary:
+        return await query.answer(
+            "summary", Summary, lambda: stats.summary(query.session, query.scope, query.period)
+        )
+
+    @get("/timeseries", summary="Messages, DAU/WAU/MAU, joins, leaves, reactions per bucket")
+    async def timeseries(
+        self,
+        query: StatsQuery,
+        granularity: str = Parameter(default="day", description="day, week or month"),
+        rolling: int | None = Parameter(
+            default=None, ge=1, le=90, description="rolling average window, in buckets"
+        ),
+        format_: str | None = _FORMAT,
+    ) -> Timeseries:
+        return await query.answer(
+            "timeseries",
+            Timeseries,
+            lambda: stats.timeseries(
+                query.session, query.scope, query.period, granularity=granularity, rolling=rolling
+            ),
+            granularity,
+            rolling,
+        )
+
+    @get("/heatmap", summary="Messages per ISO weekday and local hour")
+    async def heatmap(self, query: StatsQuery, format_: str | None = _FORMAT) -> Heatmap:
+        return await query.answer(
+            "heatmap", Heatmap, lambda: stats.heatmap(query.session, query.scope, query.period)
+        )
+
+    @get("/users", summary="Member leaderboard: sort, search by name, paging, lurkers")
+    async def users(
+        self,
+        query: StatsQuery,
+        sort: str = Parameter(default="messages", description=", ".join(stats.USER_SORTS)),
+        order: str = Parameter(default="desc", description="asc or desc"),
+        search: str | None = Parameter(default=None, max_length=64, description="name contains"),
+        lurkers: bool = Parameter(default=False, description="add members who never posted"),
+        limit: int = Parameter(default=50, ge=1, le=500),
+        offset: int = Parameter(default=0, ge=0, le=1_000_000),
+        format_: str | None = _FORMAT,
+    ) -> UserLeaderboard:
+        return await query.answer(
+            "users",
+            UserLeaderboard,
+            lambda: stats.users(
+                query.session,
+                query.scope,
+                query.period,
+                sort=sort,
+                order=order,
+                search=search,
+                include_lurkers=lurkers,
+                limit=limit,
+                offset=offset,
+            ),
+            sort,
+            order,
+            (search or "").strip().lower(),
+            lurkers,
+            limit,
+            offset,
+        )
+
+    @get("/users/{user_id:int}", summary="One member's stats in this chat")
+    async def user(
+        self,
+        query: StatsQuery,
+        user_id: int,
+        words: int = Parameter(default=20, ge=1, le=100, description="top words to list"),
+        format_: str | None = _FORMAT,
+    ) -> UserProfile:
+        return await query.answer(
+            "user",
+            UserProfile,
+            lambda: stats.user_profile(
+                query.session, query.scope, query.period, user_id, words=words
+            ),
+            user_id,
+            words,
+            query.scope.store_text,
+        )
+
+    @get("/media", summary="Messages per media type")
+    async def media(self, query: StatsQuery, format_: str | None = _FORMAT) -> MediaBreakdown:
+        return await query.answer(
+            "media",
+            MediaBreakdown,
+            lambda: stats.media_breakdown(query.session, query.scope, query.period),
+        )
+
+    @get("/words", summary="Top words (counted at ingest), hashtags, mentions or emoji")
+    async def words(
+        self,
+        query: StatsQuery,
+        kind: str = Parameter(
+            default="word", description="word, hashtag, mention, emoji, url, domain, reaction"
+        ),
+        limit: int = Parameter(default=20, ge=1, le=200),
+        format_: str | None = _FORMAT,
+    ) -> TermRanking:
+        return await query.answer(
+            "terms",
+            TermRanking,
+            lambda: stats.top_terms(query.session, query.scope, query.period, kind, limit=limit),
+            kind,
+            limit,
+        )
+
+    @get("/links", summary="Top links and domains")
+    async def links(
+        self,
+        query: StatsQuery,
+        limit: int = Parameter(default=20, ge=1, le=200),
+        format_: str | None = _FORMAT,
+    ) -> LinkStats:
+        return await query.answer(
+            "links",
+            LinkStats,
+            lambda: stats.links(query.session, query.scope, query.period, limit=limit),
+            limit,
+        )
+
+    @get("/reactions", summary="Top emoji, most-reacted messages, givers and receivers")
+    async def reactions(
+        self,
+        query: StatsQuery,
+        limit: int = Parameter(default=10, ge=1, le=100),
+        format_: str | None = _FORMAT,
+    ) -> ReactionStats:
+        return await query.answer(
+            "reactions",
+            ReactionStats,
+            lambda: stats.reactions(query.session, query.scope, query.period, limit=limit),
+            limit,
+        )
+
+    @get("/interactions", summary="Who replies to whom")
+    async def interactions(
+        self,
+        query: StatsQuery,
+        limit: int = Parameter(default=20, ge=1, le=100),
+        format_: str | None = _FORMAT,
+    ) -> InteractionStats:
+        return await query.answer(
+            "interactions",
+            InteractionStats,
+            lambda: stats.interactions(query.session, query.scope, query.period, limit=limit),
+            limit,
+        )
+
+    @get("/members", summary="Joins and leaves per day, newcomer retention, inactive members")
+    async def members(
+        self,
+        query: StatsQuery,
+        inactive_days: int = Parameter(default=30, ge=1, le=3660),
+        limit: int = Parameter(default=50, ge=1, le=500),
+        format_: str | None = _FORMAT,
+    ) -> MemberStats:
+        today = query.scope.today()
+        return await query.answer(
+            "members",
+            MemberStats,
+            lambda: stats.members(
+                query.session,
+                query.scope,
+                query.period,
+                inactive_days=inactive_days,
+                limit=limit,
+                today=today,
+            ),
+            inactive_days,
+            limit,
+            today,
+        )
+
+    @get("/topics", summary="Messages and active members per forum topic")
+    async def topics(self, query: StatsQuery, format_: str | None = _FORMAT) -> TopicStats:
+        return await query.answer(
+            "topics", TopicStats, lambda: stats.topics(query.session, query.scope, query.period)
+        )
