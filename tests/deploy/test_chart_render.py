@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import copy
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -565,3 +567,37 @@ def test_service_monitor_scrapes_web_and_bot_metrics() -> None:
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/path"] == "/metrics"
         assert annotations["prometheus.io/port"] == "8000"
+
+
+# --------------------------------------------------------------------------- packaging and CLI
+
+
+def test_kubernetes_validate_cli_accepts_every_rendered_manifest(tmp_path: Path) -> None:
+    """The same check through the `kubernetes-validate --strict` command line."""
+    files = []
+    for value_set, values in VALUE_SETS.items():
+        for index, manifest in enumerate(render(values)):
+            path = tmp_path / f"{value_set}-{index:02d}-{manifest.kind}.yaml"
+            path.write_text(manifest.text, encoding="utf-8")
+            files.append(str(path))
+    cli = [sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet"]
+    # One version is enough here: the library test above covers both through the same code.
+    for version in KUBE_VERSIONS[:1]:
+        result = subprocess.run(
+            [*cli, "-k", version, *files], capture_output=True, text=True, timeout=120
+        )
+        lines = result.stdout.splitlines()
+        assert result.returncode == 0, "\n".join(lines)
+        # Only the custom resources have no schema to check against.
+        warnings = [line for line in lines if line.startswith("WARN")]
+        assert all("ServiceMonitor" in line for line in warnings), warnings
+
+
+def test_chart_packages_without_the_ci_values(tmp_path: Path) -> None:
+    archive = helm.package(CHART_DIR, destination=tmp_path)
+    assert Path(archive).name == "tgstats-0.1.0.tgz"
+    with helm.Chart.load_archive(Path(archive).read_bytes()) as chart:
+        files = {f["name"] for f in chart.files}
+        assert chart.schema is not None
+    assert "README.md" in files
+    assert not [f for f in files if f.startswith("ci/")]
