@@ -76,6 +76,16 @@ def _service(key: str, fallback: Callable[[], Any] | None = None) -> Callable[[S
     return provide
 
 
+def _provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def _provide_services(state: State) -> ServiceRegistry:
+    services: ServiceRegistry = state.services
+    return services
+
+
 _NO_CACHE = NoCache()
 _PLAIN_SANITIZER = PlainSanitizer()
 
@@ -84,14 +94,14 @@ def _dependencies() -> dict[str, Provide]:
     return {
         "db_session": Provide(provide_db_session),
         "stats_session": Provide(provide_stats_session),
-        "settings": Provide(lambda state: state.settings, sync_to_thread=False),
+        "settings": Provide(_provide_settings, sync_to_thread=False),
         "meter": Provide(_service("meter"), sync_to_thread=False),
         "metrics": Provide(_service("metrics"), sync_to_thread=False),
         "cache": Provide(_service("cache", lambda: _NO_CACHE), sync_to_thread=False),
         "rate_limiter": Provide(_service("rate_limiter"), sync_to_thread=False),
         "sanitizer": Provide(_service("sanitizer", lambda: _PLAIN_SANITIZER), sync_to_thread=False),
         "events": Provide(_service("events"), sync_to_thread=False),
-        "services": Provide(lambda state: state.services, sync_to_thread=False),
+        "services": Provide(_provide_services, sync_to_thread=False),
     }
 
 
