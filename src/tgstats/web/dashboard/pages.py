@@ -1,0 +1,295 @@
+"""The dashboard's HTML pages: sign in/out, the chat list, and one chat's page.
+
+Pages are shells: the server checks who is asking and which period is shown,
+then the page's script reads every number from the REST API (same origin, the
+session cookie authenticates), so what the dashboard shows *is* the API's
+answer. Tokens travel only in a POSTed form, never in a URL.
+
+- ``GET /``            chat list (a chat token goes straight to its chat)
+- ``GET /login``       token form; ``POST /login`` signs in (cookie) and redirects
+- ``POST /logout``     clears the session
+- ``GET /chats/{id}``  one chat; ``?days=7|30|90`` or ``?from=YYYY-MM-DD&to=YYYY-MM-DD``
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.settings import Settings
+from tgstats.stats.period import (
+    ChatNotFound,
+    ChatScope,
+    Period,
+    PeriodError,
+    load_chat_scope,
+    period_from_dates,
+)
+from tgstats.web.auth import (
+    SESSION_COOKIE,
+    Principal,
+    login_response,
+    logout_response,
+    provide_principal,
+)
+from tgstats.web.dashboard.render import render_page
+
+__all__ = ["PERIOD_PRESETS", "DashboardController", "page_period", "safe_next"]
+
+#: The period picker's one-click choices, in local days ending today.
+PERIOD_PRESETS = (7, 30, 90)
+DEFAULT_DAYS = 30
+MAX_TOKEN_LENGTH = 512
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to return to after sign-in; anything else (other hosts, ``//x``) is ``/``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(ch) < 0x20 for ch in value):
+        return "/"
+    return value
+
+
+def _login_redirect(request: Request[Any, Any, Any]) -> Redirect:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return Redirect(path=f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _is_same_origin(request: Request[Any, Any, Any]) -> bool:
+    """Refuse cross-site form posts (login CSRF, forced sign-out).
+
+    Browsers send ``Sec-Fetch-Site``; it is the reliable signal. ``Origin`` is
+    checked when present and not ``null`` (our ``Referrer-Policy: no-referrer``
+    makes Chromium send ``null`` on form posts). Non-browser clients send neither.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in {"same-origin", "none"}:
+        return False
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        return urlsplit(origin).netloc == request.headers.get("host", "")
+    return True
+
+
+def _settings(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _rate_limited_page(exc: HTTPException) -> Response[str]:
+    response = render_page(
+        "error.html",
+        status_code=429,
+        title="Too many attempts",
+        message=str(exc.detail),
+    )
+    retry_after = (exc.headers or {}).get("Retry-After")
+    if retry_after:
+        response.headers["Retry-After"] = retry_after
+    return response
+
+
+async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[Any]:
+    """Who is asking, or the response to send instead (sign-in redirect, 429 page)."""
+    try:
+        return await provide_principal(request)
+    except NotAuthorizedException:
+        return _login_redirect(request)
+    except HTTPException as exc:
+        if exc.status_code == 429:
+            return _rate_limited_page(exc)
+        raise
+
+
+def page_period(query: dict[str, str], *, today: date, max_days: int) -> tuple[Period, int | None]:
+    """The period a chat page shows, and the preset it matches (``None`` for custom).
+
+    ``from``/``to`` (local dates) win over ``days``; raises ``PeriodError``
+    naming the bad parameter.
+    """
+    start_text, end_text = query.get("from", "").strip(), query.get("to", "").strip()
+    if start_text or end_text:
+        start = _query_date("from", start_text) if start_text else None
+        end = _query_date("to", end_text) if end_text else None
+        period = period_from_dates(
+            start, end, today=today, default_days=DEFAULT_DAYS, max_days=max_days
+        )
+    else:
+        days_text = query.get("days", "").strip() or str(DEFAULT_DAYS)
+        if not days_text.isdigit() or not 1 <= int(days_text) <= max_days:
+            raise PeriodError(f"days: expected a whole number from 1 to {max_days}")
+        period = period_from_dates(None, today, today=today, default_days=int(days_text))
+    preset = period.days if period.end == today and period.days in PERIOD_PRESETS else None
+    return period, preset
+
+
+def _query_date(name: str, value: str) -> date:
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PeriodError(f"{name}: expected a date as YYYY-MM-DD, got {value[:32]!r}") from None
+
+
+def _chat_heading(scope: ChatScope) -> str:
+    return scope.title or (f"@{scope.username}" if scope.username else f"Chat {scope.chat_id}")
+
+
+class DashboardController(Controller):
+    """HTML pages; the data on them comes from ``/api/v1`` in the browser."""
+
+    include_in_schema = False
+
+    @get("/", name="dashboard:chats")
+    async def chat_list(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        principal = await _principal(request)
+        if isinstance(principal, Response):
+            return principal
+        if principal.kind == "chat" and principal.chat_id is not None:
+            return Redirect(path=f"/chats/{principal.chat_id}", status_code=303)
+        return render_page(
+            "chats.html",
+            signed_in=principal.kind != "anonymous",
+            principal_kind=principal.kind,
+        )
+
+    @get("/login", name="dashboard:login")
+    async def login_form(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        settings = _settings(request)
+        next_path = safe_next(request.query_params.get("next"))
+        if settings.api.allow_unauthenticated:
+            return Redirect(path=next_path, status_code=303)
+        if request.cookies.get(SESSION_COOKIE):
+            try:
+                await provide_principal(request)
+            except NotAuthorizedException:
+                pass  # stale or foreign cookie: show the form
+            except HTTPException as exc:
+                if exc.status_code == 429:
+                    return _rate_limited_page(exc)
+                raise
+            else:
+                return Redirect(path=next_path, status_code=303)
+        return render_page(
+            "login.html",
+            next_path=next_path,
+            error=None,
+            closed=settings.api.admin_token is None,
+        )
+
+    @post("/login", name="dashboard:login-submit", status_code=303)
+    async def login_submit(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        settings = _settings(request)
+        closed = settings.api.admin_token is None and not settings.api.allow_unauthenticated
+        if not _is_same_origin(request):
+            return render_page(
+                "error.html",
+                status_code=403,
+                title="Sign-in refused",
+                message="The sign-in form was posted from another site.",
+            )
+        form = await request.form()
+        next_path = safe_next(_form_text(form.get("next")))
+        token = _form_text(form.get("token")).strip()
+
+        def again(status: int, error: str) -> Response[str]:
+            return render_page(
+                "login.html", status_code=status, next_path=next_path, error=error, closed=closed
+            )
+
+        if closed:
+            return again(401, "Sign-in is closed: the server has no ADMIN_API_TOKEN configured.")
+        if not token and not settings.api.allow_unauthenticated:
+            return again(400, "Enter a token.")
+        if len(token) > MAX_TOKEN_LENGTH:
+            return again(401, "That token was not accepted.")
+        try:
+            return await login_response(request, token, redirect_to=next_path)
+        except NotAuthorizedException:
+            return again(401, "That token was not accepted.")
+        except HTTPException as exc:
+            if exc.status_code == 429:
+                return _rate_limited_page(exc)
+            raise
+
+    @post("/logout", name="dashboard:logout", status_code=303)
+    async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        if not _is_same_origin(request):
+            return render_page(
+                "error.html",
+                status_code=403,
+                title="Sign-out refused",
+                message="The sign-out form was posted from another site.",
+            )
+        return logout_response(request, redirect_to="/login")
+
+    @get("/chats/{chat_id:int}", name="dashboard:chat")
+    async def chat_page(
+        self, request: Request[Any, Any, Any], chat_id: int, stats_session: AsyncSession
+    ) -> Response[Any]:
+        principal = await _principal(request)
+        if isinstance(principal, Response):
+            return principal
+        page: dict[str, Any] = {
+            "signed_in": principal.kind != "anonymous",
+            "principal_kind": principal.kind,
+        }
+        if not principal.can_read(chat_id):
+            return render_page(
+                "error.html",
+                status_code=403,
+                title="Not your chat",
+                message="This sign-in may only read one chat's dashboard.",
+                **page,
+            )
+        settings = _settings(request)
+        try:
+            scope = await load_chat_scope(
+                stats_session, chat_id, default_timezone=settings.privacy.default_timezone
+            )
+        except ChatNotFound:
+            return render_page(
+                "error.html",
+                status_code=404,
+                title="No such chat",
+                message=f"No chat {chat_id} has been recorded.",
+                **page,
+            )
+        today = scope.today()
+        query = {key: request.query_params.get(key, "") for key in ("days", "from", "to")}
+        try:
+            period, preset = page_period(query, today=today, max_days=settings.api.max_range_days)
+        except PeriodError as exc:
+            return render_page(
+                "error.html",
+                status_code=400,
+                title="Cannot show that period",
+                message=str(exc),
+                back_href=f"/chats/{chat_id}",
+                **page,
+            )
+        return render_page(
+            "chat.html",
+            chat=scope,
+            heading=_chat_heading(scope),
+            period=period,
+            previous=period.previous(),
+            preset=preset,
+            presets=PERIOD_PRESETS,
+            today=today,
+            **page,
+        )
+
+
+def _form_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

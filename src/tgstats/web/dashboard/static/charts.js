@@ -1,0 +1,122 @@
+// Time charts over local days with the vendored uPlot. Colours come from CSS custom
+// properties, so a theme switch rebuilds the charts in the new palette.
+(function () {
+  "use strict";
+  var ns = (window.tgstats = window.tgstats || {});
+  var DAY = 86400;
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+  }
+
+  // "2026-10-05" -> seconds at UTC midnight; the axis is drawn in UTC so a local day
+  // of the chat never shifts by the browser's own offset.
+  ns.dayToX = function (iso) {
+    var parts = iso.split("-");
+    return Date.UTC(+parts[0], +parts[1] - 1, +parts[2]) / 1000;
+  };
+
+  function options(spec, width) {
+    var axis = {
+      stroke: cssVar("--muted"),
+      grid: { stroke: cssVar("--grid"), width: 1 },
+      ticks: { stroke: cssVar("--grid"), width: 1 },
+      font: "12px system-ui, sans-serif",
+    };
+    var series = [{ label: "Day", value: "{YYYY}-{MM}-{DD}" }];
+    spec.series.forEach(function (s) {
+      var color = cssVar(s.color);
+      var entry = {
+        label: s.label,
+        stroke: color,
+        width: s.kind === "bars" ? 0 : 2,
+        points: { show: false },
+        value: function (u, v) {
+          return v === null || v === undefined ? "–" : s.decimals ? ns.formatDecimal(v) : ns.formatInt(v);
+        },
+      };
+      if (s.kind === "bars") {
+        entry.fill = color;
+        entry.paths = uPlot.paths.bars({ size: [0.7, 60], align: 0 });
+      }
+      series.push(entry);
+    });
+    return {
+      width: width,
+      height: spec.height || 240,
+      tzDate: function (ts) {
+        return uPlot.tzDate(new Date(ts * 1000), "UTC");
+      },
+      scales: {
+        x: {
+          time: true,
+          range: function (u, min, max) {
+            return [min - DAY / 2, max + DAY / 2]; // whole bars at both edges
+          },
+        },
+        y: {
+          range: function (u, min, max) {
+            var top = max > 0 ? max * 1.1 : 1;
+            return [Math.min(0, min * 1.1), top];
+          },
+        },
+      },
+      axes: [axis, Object.assign({ size: 48 }, axis)],
+      series: series,
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      legend: { live: true },
+    };
+  }
+
+  function build(name) {
+    var entry = ns.charts[name];
+    ns.clear(entry.container);
+    var width = Math.max(entry.container.clientWidth, 240);
+    entry.plot = new uPlot(options(entry.spec, width), entry.data, entry.container);
+    entry.container.setAttribute("data-status", "ready");
+  }
+
+  // spec: {days: [iso...], series: [{label, values, kind: "bars"|"line", color: "--chart-1"}]}
+  ns.timeChart = function (name, container, spec) {
+    var data = [spec.days.map(ns.dayToX)];
+    spec.series.forEach(function (s) {
+      data.push(s.values);
+    });
+    var previous = ns.charts[name];
+    if (previous && previous.plot) previous.plot.destroy();
+    ns.charts[name] = { container: container, spec: spec, data: data, plot: null };
+    build(name);
+    return ns.charts[name].plot;
+  };
+
+  document.addEventListener("tgstats:theme", function () {
+    Object.keys(ns.charts).forEach(function (name) {
+      var entry = ns.charts[name];
+      if (entry.plot) {
+        entry.plot.destroy();
+        build(name);
+      }
+    });
+  });
+
+  if (window.ResizeObserver) {
+    var pending = null;
+    var observer = new ResizeObserver(function () {
+      if (pending) return;
+      pending = window.requestAnimationFrame(function () {
+        pending = null;
+        Object.keys(ns.charts).forEach(function (name) {
+          var entry = ns.charts[name];
+          if (!entry.plot) return;
+          var width = Math.max(entry.container.clientWidth, 240);
+          if (Math.abs(width - entry.plot.width) > 2) {
+            entry.plot.setSize({ width: width, height: entry.spec.height || 240 });
+          }
+        });
+      });
+    });
+    document.addEventListener("DOMContentLoaded", function () {
+      observer.observe(document.querySelector("main") || document.body);
+    });
+  }
+})();

@@ -1,0 +1,300 @@
+// One chat's page: every number is read from /api/v1/chats/{id}/... for the page's period.
+(function () {
+  "use strict";
+  var ns = window.tgstats;
+  var body = document.body;
+  var chatId = body.getAttribute("data-chat-id");
+  var timezone = body.getAttribute("data-timezone");
+  var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
+  var base = "chats/" + encodeURIComponent(chatId) + "/";
+  var USERS_PAGE = 15;
+  var WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function load(section, path, params) {
+    return ns.api(base + path, Object.assign({}, period, params || {})).then(function (answer) {
+      ns.data[section] = answer;
+      return answer;
+    });
+  }
+
+  function failed(node) {
+    return function (error) {
+      if (error && error.message === "signed out") return;
+      ns.setStatus(node, "Could not load: " + (error && error.message ? error.message : error), "error");
+    };
+  }
+
+  // ------------------------------------------------------------------ KPI cards
+
+  var KPI_FORMAT = {
+    average_dau: ns.formatDecimal,
+    media_share_pct: ns.formatPct,
+  };
+
+  function deltaText(key, metric) {
+    if (key === "media_share_pct") {
+      var points = metric.change;
+      if (Math.abs(points) < 0.05) return { text: "no change", trend: "flat" };
+      return { text: (points > 0 ? "▲ +" : "▼ ") + ns.formatDecimal(points) + " pts", trend: points > 0 ? "up" : "down" };
+    }
+    if (metric.change === 0) return { text: "no change", trend: "flat" };
+    if (metric.change_pct === null) return { text: "▲ new (was 0)", trend: "up" };
+    var sign = metric.change_pct > 0 ? "▲ +" : "▼ ";
+    return { text: sign + ns.formatDecimal(metric.change_pct) + " %", trend: metric.change > 0 ? "up" : "down" };
+  }
+
+  function renderKpis(summary) {
+    document.querySelectorAll("[data-kpi]").forEach(function (card) {
+      var key = card.getAttribute("data-kpi");
+      var metric = summary[key];
+      var value = card.querySelector(".kpi-value");
+      var delta = card.querySelector(".kpi-delta");
+      if (!metric) {
+        value.textContent = "–";
+        return;
+      }
+      var format = KPI_FORMAT[key] || ns.formatInt;
+      value.textContent = format(metric.value);
+      var change = deltaText(key, metric);
+      delta.textContent = change.text;
+      delta.setAttribute("data-trend", change.trend);
+      delta.setAttribute("title", "previous period: " + format(metric.previous));
+      card.setAttribute("data-status", "ready");
+    });
+  }
+
+  function kpiError(error) {
+    if (error && error.message === "signed out") return;
+    document.querySelectorAll("[data-kpi] .kpi-value").forEach(function (node) {
+      node.textContent = "–";
+    });
+    var kpis = $("kpis");
+    var note = ns.el("p", { className: "alert", text: "Could not load the summary: " + error.message, attrs: { role: "alert" } });
+    kpis.parentNode.insertBefore(note, kpis);
+  }
+
+  // ------------------------------------------------------------------ charts
+
+  function renderTimeseries(series) {
+    var days = series.points.map(function (p) { return p.bucket; });
+    ns.timeChart("messages", $("chart-messages"), {
+      days: days,
+      series: [
+        { label: "Messages", kind: "bars", color: "--chart-1", values: series.points.map(function (p) { return p.messages; }) },
+      ],
+    });
+    ns.timeChart("dau", $("chart-dau"), {
+      days: days,
+      series: [
+        { label: "DAU", kind: "line", color: "--chart-2", values: series.points.map(function (p) { return p.dau; }), decimals: true },
+        { label: "WAU", kind: "line", color: "--chart-3", values: series.points.map(function (p) { return p.wau; }) },
+      ],
+    });
+  }
+
+  function renderMembers(members) {
+    var running = 0;
+    var cumulative = members.days.map(function (d) { running += d.net; return running; });
+    $("members-summary").textContent =
+      ns.formatInt(members.members_now) + " members now · " +
+      ns.formatInt(members.joins) + " joined, " + ns.formatInt(members.leaves) + " left (net " +
+      (members.net > 0 ? "+" : "") + ns.formatInt(members.net) + ") · newcomers still posting after 7 days: " +
+      ns.formatPct(members.retention.retained_7d_pct) + ", after 30 days: " + ns.formatPct(members.retention.retained_30d_pct);
+    ns.timeChart("members", $("chart-members"), {
+      days: members.days.map(function (d) { return d.day; }),
+      height: 220,
+      series: [
+        { label: "Joined", kind: "bars", color: "--chart-2", values: members.days.map(function (d) { return d.joins; }) },
+        { label: "Left", kind: "bars", color: "--chart-4", values: members.days.map(function (d) { return -d.leaves; }) },
+        { label: "Net (cumulative)", kind: "line", color: "--chart-1", values: cumulative },
+      ],
+    });
+  }
+
+  // ------------------------------------------------------------------ heatmap
+
+  function renderHeatmap(heatmap) {
+    var container = ns.clear($("heatmap"));
+    var max = 0;
+    heatmap.matrix.forEach(function (row) { row.forEach(function (v) { max = Math.max(max, v); }); });
+    container.appendChild(ns.el("span", { className: "hm-corner" }));
+    for (var hour = 0; hour < 24; hour++) {
+      container.appendChild(ns.el("span", { className: "hm-hour", text: hour % 3 === 0 ? String(hour) : "" }));
+    }
+    heatmap.matrix.forEach(function (row, index) {
+      container.appendChild(ns.el("span", { className: "hm-day", text: WEEKDAYS[index] }));
+      row.forEach(function (count, hourOfDay) {
+        var cell = ns.el("span", {
+          className: "hm-cell",
+          attrs: {
+            "data-weekday": index + 1,
+            "data-hour": hourOfDay,
+            "data-count": count,
+            title: WEEKDAYS[index] + " " + String(hourOfDay).padStart(2, "0") + ":00 – " + ns.formatInt(count) + " messages",
+          },
+        });
+        cell.style.setProperty("--level", max ? (0.08 + 0.92 * (count / max)).toFixed(3) : "0");
+        if (!count) cell.classList.add("zero");
+        container.appendChild(cell);
+      });
+    });
+    container.setAttribute("data-status", "ready");
+  }
+
+  // ------------------------------------------------------------------ members table
+
+  var users = { offset: 0, search: "" };
+
+  function renderUsers(board) {
+    var table = $("users-table");
+    var tbody = ns.clear(table.querySelector("tbody"));
+    var status = $("users-status");
+    board.rows.forEach(function (row) {
+      var name = ns.el("td", { className: "member" }, [
+        ns.el("span", { className: "member-name", text: row.display_name }),
+        row.username ? ns.el("span", { className: "muted small member-username", text: "@" + row.username }) : null,
+      ]);
+      tbody.appendChild(
+        ns.el("tr", { attrs: { "data-user-id": row.user_id } }, [
+          ns.el("td", { className: "num", text: row.rank === null ? "–" : row.rank }),
+          name,
+          ns.el("td", { className: "num", text: ns.formatInt(row.messages), attrs: { "data-field": "messages" } }),
+          ns.el("td", { className: "num", text: ns.formatPct(row.share_pct), attrs: { "data-field": "share_pct" } }),
+          ns.el("td", { className: "num", text: ns.formatInt(row.active_days), attrs: { "data-field": "active_days" } }),
+          ns.el("td", { className: "num", text: ns.formatDecimal(row.average_length) }),
+          ns.el("td", { className: "num", text: ns.formatInt(row.replies_sent) }),
+          ns.el("td", { className: "num", text: ns.formatInt(row.reactions_received) }),
+        ])
+      );
+    });
+    table.hidden = board.rows.length === 0;
+    status.textContent = board.rows.length ? "" : users.search ? "No member matches that name." : "Nobody wrote in this period.";
+    status.hidden = board.rows.length > 0;
+    var pager = $("users-pager");
+    pager.hidden = board.total <= board.limit;
+    pager.querySelector('[data-page="prev"]').disabled = board.offset === 0;
+    pager.querySelector('[data-page="next"]').disabled = board.offset + board.rows.length >= board.total;
+    $("users-range").textContent = board.rows.length
+      ? ns.formatInt(board.offset + 1) + "–" + ns.formatInt(board.offset + board.rows.length) + " of " + ns.formatInt(board.total)
+      : "";
+  }
+
+  function loadUsers() {
+    var status = $("users-status");
+    return load("users", "users", {
+      limit: USERS_PAGE,
+      offset: users.offset,
+      search: users.search,
+      sort: "messages",
+    }).then(renderUsers, function (error) {
+      if (error && error.message === "signed out") return;
+      status.hidden = false;
+      status.className = "status alert";
+      status.textContent = "Could not load members: " + error.message;
+    });
+  }
+
+  function wireUsers() {
+    var timer = null;
+    $("users-search").addEventListener("submit", function (event) { event.preventDefault(); });
+    $("users-search").querySelector("input").addEventListener("input", function (event) {
+      window.clearTimeout(timer);
+      var value = event.target.value.trim();
+      timer = window.setTimeout(function () {
+        users.search = value;
+        users.offset = 0;
+        loadUsers();
+      }, 250);
+    });
+    $("users-pager").addEventListener("click", function (event) {
+      var which = event.target.getAttribute && event.target.getAttribute("data-page");
+      if (!which) return;
+      users.offset = Math.max(0, users.offset + (which === "next" ? USERS_PAGE : -USERS_PAGE));
+      loadUsers();
+    });
+  }
+
+  // ------------------------------------------------------------------ content sections
+
+  function termRows(terms, limit) {
+    return terms.slice(0, limit).map(function (t) {
+      return { label: t.term, value: t.count };
+    });
+  }
+
+  function renderMedia(media) {
+    ns.renderBars(
+      $("media"),
+      media.types.map(function (t) {
+        return { label: t.media_type, value: t.messages, valueText: ns.formatInt(t.messages) + " · " + ns.formatPct(t.share_pct) };
+      })
+    );
+  }
+
+  function renderReactions(reactions) {
+    $("reactions-total").textContent = ns.formatInt(reactions.total) + " reactions in this period";
+    ns.renderBars($("reactions-emoji"), termRows(reactions.top_emoji, 10), { empty: "No reactions in this period." });
+    var list = ns.clear($("reactions-messages"));
+    reactions.top_messages.slice(0, 5).forEach(function (message) {
+      var label = (message.display_name || "Someone") + ", " + ns.formatDateTime(message.date, timezone);
+      var link = ns.safeLink(message.link);
+      var what = link
+        ? ns.el("a", { text: label, attrs: { href: link, rel: "noopener noreferrer", target: "_blank" } })
+        : ns.el("span", { text: label });
+      var emoji = message.top_reactions.map(function (t) { return t.term + " " + t.count; }).join("  ");
+      list.appendChild(
+        ns.el("li", {}, [what, ns.el("span", { className: "muted small", text: " — " + ns.formatInt(message.reactions) + " reactions " + emoji })])
+      );
+    });
+  }
+
+  function renderTopics(topics) {
+    var table = $("topics-table");
+    var status = $("topics-status");
+    var tbody = ns.clear(table.querySelector("tbody"));
+    topics.topics.forEach(function (topic) {
+      var title = topic.title || (topic.topic_id === 0 ? "General" : "Topic " + topic.topic_id);
+      tbody.appendChild(
+        ns.el("tr", { attrs: { "data-topic-id": topic.topic_id } }, [
+          ns.el("td", {}, [ns.el("span", { text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (closed)" }) : null]),
+          ns.el("td", { className: "num", text: ns.formatInt(topic.messages) }),
+          ns.el("td", { className: "num", text: ns.formatInt(topic.active_users) }),
+          ns.el("td", { className: "num", text: ns.formatPct(topic.share_pct) }),
+        ])
+      );
+    });
+    var any = topics.topics.length > 0;
+    table.hidden = !any;
+    status.hidden = any;
+    status.textContent = any ? "" : topics.is_forum ? "No messages in any topic in this period." : "This chat has no forum topics.";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    wireUsers();
+    load("summary", "summary").then(renderKpis, kpiError);
+    load("timeseries", "timeseries", { granularity: "day" }).then(renderTimeseries, function (error) {
+      failed($("chart-messages"))(error);
+      failed($("chart-dau"))(error);
+    });
+    load("heatmap", "heatmap").then(renderHeatmap, failed($("heatmap")));
+    loadUsers();
+    load("media", "media").then(renderMedia, failed($("media")));
+    load("words", "words", { limit: 20 }).then(function (words) {
+      ns.renderBars($("words"), termRows(words.terms, 20), { empty: "No words counted in this period." });
+    }, failed($("words")));
+    load("reactions", "reactions").then(renderReactions, failed($("reactions-emoji")));
+    load("links", "links").then(function (links) {
+      ns.renderBars($("domains"), termRows(links.domains, 10), { empty: "No links shared in this period." });
+    }, failed($("domains")));
+    load("members", "members").then(renderMembers, failed($("chart-members")));
+    load("topics", "topics").then(renderTopics, function (error) {
+      if (error && error.message === "signed out") return;
+      $("topics-status").textContent = "Could not load topics: " + error.message;
+      $("topics-status").className = "status alert";
+    });
+  });
+})();

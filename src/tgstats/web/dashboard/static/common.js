@@ -1,0 +1,128 @@
+// Shared helpers for the dashboard pages: API access, DOM building, number formatting.
+// User-supplied text (names, titles, words) is only ever set through textContent.
+(function () {
+  "use strict";
+  var ns = (window.tgstats = window.tgstats || {});
+  ns.data = ns.data || {}; // the last API answer per section (read by the browser tests)
+  ns.charts = ns.charts || {};
+
+  var integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  var decimal = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+  ns.formatInt = function (value) {
+    return value === null || value === undefined ? "–" : integer.format(value);
+  };
+  ns.formatDecimal = function (value) {
+    return value === null || value === undefined ? "–" : decimal.format(value);
+  };
+  ns.formatPct = function (value) {
+    return value === null || value === undefined ? "–" : decimal.format(value) + " %";
+  };
+  ns.formatDateTime = function (iso, timeZone) {
+    if (!iso) return "–";
+    try {
+      return new Intl.DateTimeFormat("en-GB", {
+        dateStyle: "medium",
+        timeStyle: "short",
+        timeZone: timeZone || "UTC",
+      }).format(new Date(iso));
+    } catch (e) {
+      return iso;
+    }
+  };
+
+  // el("td", {className: "num", text: "12", attrs: {title: "x"}}, [children]): never parses HTML.
+  var SAFE_ATTRS = /^(title|href|rel|target|scope|colspan|role|aria-[a-z-]+|data-[a-z0-9-]+|id|type|name|value|hidden|datetime)$/;
+  ns.el = function (tag, props, children) {
+    var node = document.createElement(tag);
+    props = props || {};
+    if (props.className) node.className = props.className;
+    if (props.text !== undefined && props.text !== null) node.textContent = String(props.text);
+    var attrs = props.attrs || {};
+    Object.keys(attrs).forEach(function (name) {
+      if (!SAFE_ATTRS.test(name)) throw new Error("attribute not allowed: " + name);
+      if (attrs[name] !== null && attrs[name] !== undefined) node.setAttribute(name, String(attrs[name]));
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(child);
+    });
+    return node;
+  };
+
+  ns.clear = function (node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    return node;
+  };
+
+  // A status line inside a section: "Loading…", "Nothing in this period", or an error.
+  ns.setStatus = function (node, text, kind) {
+    ns.clear(node);
+    node.appendChild(ns.el("p", { className: "status" + (kind === "error" ? " alert" : ""), text: text }));
+    node.setAttribute("data-status", kind || "empty");
+  };
+
+  // Only https t.me links from the API become clickable.
+  ns.safeLink = function (url) {
+    return typeof url === "string" && /^https:\/\/t\.me\//.test(url) ? url : null;
+  };
+
+  function signIn() {
+    var next = window.location.pathname + window.location.search;
+    window.location.assign("/login?next=" + encodeURIComponent(next));
+  }
+
+  // GET /api/v1/<path> with query params; rejects with an Error carrying the API's message.
+  ns.api = function (path, params) {
+    var query = new URLSearchParams();
+    Object.keys(params || {}).forEach(function (key) {
+      var value = params[key];
+      if (value !== null && value !== undefined && value !== "") query.set(key, String(value));
+    });
+    var url = "/api/v1/" + path + (query.toString() ? "?" + query.toString() : "");
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(
+      function (response) {
+        if (response.status === 401) {
+          signIn();
+          throw new Error("signed out");
+        }
+        return response.json().then(
+          function (body) {
+            if (!response.ok) {
+              var message = body && body.error && body.error.message;
+              throw new Error(message || "the server answered " + response.status);
+            }
+            return body;
+          },
+          function () {
+            throw new Error("the server answered " + response.status + " without JSON");
+          }
+        );
+      }
+    );
+  };
+
+  // Horizontal bar list: [{label, value, share}] where share is 0..100 of the widest bar.
+  ns.renderBars = function (container, rows, options) {
+    options = options || {};
+    ns.clear(container);
+    if (!rows.length) {
+      ns.setStatus(container, options.empty || "Nothing in this period.");
+      return;
+    }
+    var max = rows.reduce(function (m, r) { return Math.max(m, r.value); }, 0) || 1;
+    var list = ns.el("ul", { className: "bar-list" });
+    rows.forEach(function (row) {
+      var fill = ns.el("span", { className: "bar-fill" });
+      fill.style.setProperty("--share", ((row.value / max) * 100).toFixed(2) + "%");
+      list.appendChild(
+        ns.el("li", { className: "bar-row", attrs: { "data-term": row.label, "data-count": row.value } }, [
+          ns.el("span", { className: "bar-label", text: row.label, attrs: { title: row.label } }),
+          ns.el("span", { className: "bar-track" }, [fill]),
+          ns.el("span", { className: "bar-value num", text: row.valueText || ns.formatInt(row.value) }),
+        ])
+      );
+    });
+    container.appendChild(list);
+    container.setAttribute("data-status", "ready");
+  };
+})();
