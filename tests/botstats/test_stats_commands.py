@@ -1,0 +1,307 @@
+"""``/stats``, ``/me`` and ``/top`` end to end: raw MTProto updates in, replies out.
+
+Each test seeds the chat through the real ``EventPipeline``, sends the command
+as a Telegram update through kurigram's dispatcher and the MTProto plugin's
+command dispatch, and compares the reply with what the stats functions answer
+for the same chat and period (and, for a few numbers, with the seed itself).
+Replies are checked as Telegram gets them: kurigram has already turned the
+HTML into plain text plus entities, so escaped user text shows up literally.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from pyrogram import raw
+
+from tgstats import stats
+from tgstats.charts import PNG_SIGNATURE
+from tgstats_sanitizer import truncate
+from tgstats_statsbot.replies import NAME_MAX, number, pct_text
+
+from .seed import FORUM_RAW_ID, GROUP, GROUP_RAW_ID, GROUP_TITLE, HOSTILE_NAME, build_events
+
+
+@pytest.fixture
+async def seeded(pipeline, db):
+    await pipeline.sink.put_many(build_events())
+    await pipeline.sink.flush()
+    return db
+
+
+@pytest.fixture
+def peers(harness):
+    tg = harness.raw
+    return {
+        "group": tg.supergroup(GROUP_RAW_ID, GROUP_TITLE),
+        "forum": tg.supergroup(FORUM_RAW_ID, "Trips", forum=True),
+        "alice": tg.user(11, "Alice", username="alice"),
+        "eve": tg.user(13, HOSTILE_NAME, username="eve_x"),
+        "zed": tg.user(19, "Zed", username="zed"),
+    }
+
+
+async def ask(harness, peers, text, *, who="alice", chat="group", **kwargs):
+    """Send ``text`` as a command and return the replies it caused (SendMessage/SendMedia)."""
+    before = len(harness.api.calls)
+    await harness.feed(harness.raw.new_message(peers[chat], peers[who], text, **kwargs))
+    return [
+        c
+        for c in harness.api.calls[before:]
+        if isinstance(c, raw.functions.messages.SendMessage | raw.functions.messages.SendMedia)
+    ]
+
+
+async def ask_text(harness, peers, text, **kwargs) -> str:
+    [reply] = await ask(harness, peers, text, **kwargs)
+    assert isinstance(reply, raw.functions.messages.SendMessage), type(reply).__name__
+    return str(reply.message)
+
+
+async def expected(db, period_text="30d"):
+    async with db.session_factory() as session:
+        scope = await stats.load_chat_scope(session, GROUP)
+        period = await stats.resolve_period(session, scope, period_text)
+        return session, scope, period
+
+
+async def query(db, fn, period_text="30d", **kwargs):
+    async with db.session_factory() as session:
+        scope = await stats.load_chat_scope(session, GROUP)
+        period = await stats.resolve_period(session, scope, period_text)
+        return await fn(session, scope, period, **kwargs)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(PNG_SIGNATURE)
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+# --------------------------------------------------------------------------- text answers
+
+
+async def test_stats_summary_matches_the_stats_engine(harness, peers, seeded):
+    text = await ask_text(harness, peers, "/stats")
+    summary = await query(seeded, stats.summary)
+    # The seed: Alice 41 messages, Bob 10, Eve 10 in the last 20 days.
+    assert summary.messages.value == 61
+    assert f"Messages: {number(summary.messages.value)}" in text
+    assert f"Active members: {number(summary.active_users.value)}" in text
+    assert f"Daily active (avg): {number(summary.average_dau.value)}" in text
+    assert f"Joined: {number(summary.new_members.value)}" in text
+    assert f"Left: {number(summary.left_members.value)}" in text
+    assert f"Reactions: {number(summary.reactions.value)}" in text
+    assert f"Replies: {number(summary.replies.value)}" in text
+    assert summary.period.label() in text
+    assert GROUP_TITLE in text  # the hostile title shown literally, not as markup
+
+
+async def test_stats_summary_with_a_period_shows_the_change(harness, peers, seeded):
+    text = await ask_text(harness, peers, "/stats 60d")
+    summary = await query(seeded, stats.summary, "60d")
+    assert summary.messages.value == 67 and summary.messages.previous == 0
+    assert "Messages: 67 (+67)" in text
+    text = await ask_text(harness, peers, "/stats 20d")
+    summary = await query(seeded, stats.summary, "20d")
+    pct = summary.messages.change_pct
+    assert pct is not None
+    sign = "+" if pct > 0 else "-"
+    assert f"Messages: {number(summary.messages.value)} ({sign}{abs(pct):.0f}%)" in text
+
+
+@pytest.mark.parametrize("command", ["/stats top", "/top", "/top 30d"])
+async def test_top_lists_members_by_messages(harness, peers, seeded, command):
+    text = await ask_text(harness, peers, command)
+    board = await query(seeded, stats.users, limit=10)
+    assert [r.messages for r in board.rows] == [41, 10, 10]
+    for row in board.rows:
+        name = truncate(row.display_name, NAME_MAX)
+        line = f"{row.rank}. {name} — {number(row.messages)} ({pct_text(row.share_pct)})"
+        assert line in text
+    assert "1. Alice — 41" in text
+    assert text.count("\n1. ") == 1
+
+
+async def test_words_media_reactions_topics(harness, peers, seeded):
+    words = await ask_text(harness, peers, "/stats words")
+    ranking = await query(seeded, stats.top_terms, kind="word", limit=10)
+    assert ranking.terms, "the seed has words"
+    for i, term in enumerate(ranking.terms, 1):
+        assert f"{i}. {term.term} — {number(term.count)}" in words
+
+    media = await ask_text(harness, peers, "/stats media")
+    breakdown = await query(seeded, stats.media_breakdown)
+    for item in breakdown.types:
+        assert f"{item.media_type} — {number(item.messages)} ({pct_text(item.share_pct)})" in media
+    assert f"{breakdown.media_messages} of {breakdown.total_messages} messages" in media
+
+    text = await ask_text(harness, peers, "/stats reactions")
+    result = await query(seeded, stats.reactions, limit=5)
+    assert result.total == 10
+    assert f"Total: {number(result.total)}" in text
+    assert "👍 10" in text
+
+    topics = await ask_text(harness, peers, "/stats topics")
+    assert "This chat has no topics." in topics
+
+
+async def test_topics_in_a_forum_and_replies_go_to_the_topic_asked(harness, peers, seeded):
+    [reply] = await ask(harness, peers, "/stats topics", chat="forum", topic=5)
+    assert isinstance(reply.reply_to, raw.types.InputReplyToMessage)
+    assert reply.reply_to.top_msg_id == 5
+    async with seeded.session_factory() as session:
+        scope = await stats.load_chat_scope(session, utils_forum_id())
+        period = await stats.resolve_period(session, scope, "30d")
+        result = await stats.topics(session, scope, period)
+    rows = [t for t in result.topics if t.messages]
+    assert sum(t.messages for t in rows) == 7
+    for i, topic in enumerate(rows, 1):
+        name = topic.title or "General"
+        assert f"{i}. {name} — {topic.messages}" in reply.message
+    assert "Nepal <2027>" in reply.message
+
+
+def utils_forum_id() -> int:
+    from pyrogram import utils
+
+    return utils.get_channel_id(FORUM_RAW_ID)
+
+
+async def test_me_and_user_profiles(harness, peers, seeded):
+    for command in ("/me", "/stats me"):
+        text = await ask_text(harness, peers, command)
+        profile = await query(seeded, stats.user_profile, user_id=11, words=5)
+        assert profile.messages == 41
+        assert f"Messages: {profile.messages} ({pct_text(profile.share_pct)} of chat, #1)" in text
+        assert f"Active days: {profile.active_days} of 30" in text
+        assert f"Longest streak: {profile.longest_streak_days} days" in text
+        assert f"Reactions: gave {profile.reactions_given}" in text
+
+    text = await ask_text(harness, peers, "/stats user @EVE_X 30d")
+    profile = await query(seeded, stats.user_profile, user_id=13, words=5)
+    assert f"Messages: {profile.messages} (" in text
+    assert HOSTILE_NAME[:31] in text  # escaped, so shown as written (cut to 32 characters)
+    assert "(@eve_x)" in text
+
+    text = await ask_text(harness, peers, "/stats user 12")
+    assert "Bob" in text and "Messages: 10 (" in text
+
+
+async def test_me_for_someone_with_no_messages(harness, peers, seeded):
+    text = await ask_text(harness, peers, "/me", who="zed")
+    assert text == "You have no messages recorded in this chat yet."
+
+
+# --------------------------------------------------------------------------- charts
+
+
+@pytest.mark.parametrize(
+    ("command", "caption_line"),
+    [
+        ("/stats history", "Messages: 61 · per day"),
+        ("/stats hours", "Busiest: "),
+        ("/stats days", "Mon: "),
+        ("/stats members", "Members now: "),
+    ],
+)
+async def test_chart_commands_send_valid_pngs(
+    harness, peers, seeded, photos, command, caption_line
+):
+    [reply] = await ask(harness, peers, command)
+    assert isinstance(reply, raw.functions.messages.SendMedia)
+    [photo] = photos.photos
+    width, height = png_size(photo.png)
+    assert 800 <= width <= 1280 and 300 <= height <= 800
+    assert len(photo.png) > 5_000
+    assert caption_line in photo.caption
+    assert len(photo.caption) <= 1024
+
+
+async def test_chart_captions_carry_the_engines_numbers(harness, peers, seeded, photos):
+    await ask(harness, peers, "/stats hours 30d")
+    heat = await query(seeded, stats.heatmap)
+    busiest = max(range(24), key=lambda h: (heat.by_hour[h], -h))
+    assert f"Busiest: {busiest:02d}:00-{(busiest + 1) % 24:02d}:00 ({heat.by_hour[busiest]})" in (
+        photos.photos[-1].caption
+    )
+    await ask(harness, peers, "/stats days")
+    for name, count in zip(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), heat.by_weekday):
+        assert f"{name}: {count} (" in photos.photos[-1].caption
+    await ask(harness, peers, "/stats members 30d")
+    members = await query(seeded, stats.members)
+    assert (members.joins, members.leaves) == (2, 1)
+    caption = photos.photos[-1].caption
+    assert f"Joined: {members.joins} · left: {members.leaves} · net: +{members.net}" in caption
+    assert f"Members now: {members.members_now}" in caption
+    await ask(harness, peers, "/stats history 2w")
+    series = await query(seeded, stats.timeseries, "2w")
+    total = sum(p.messages for p in series.points)
+    assert f"Messages: {total} · per day" in photos.photos[-1].caption
+
+
+async def test_chart_reply_goes_to_the_topic_asked(harness, peers, seeded, photos):
+    [reply] = await ask(harness, peers, "/stats history all", chat="forum", topic=6)
+    assert isinstance(reply, raw.functions.messages.SendMedia)
+    assert reply.reply_to.top_msg_id == 6
+    assert png_size(photos.photos[0].png)[0] > 0
+
+
+async def test_a_period_without_messages_answers_in_text(harness, peers, seeded):
+    text = await ask_text(harness, peers, "/stats history 2020-01")
+    assert "No messages in this period." in text
+    text = await ask_text(harness, peers, "/stats hours 2020-01-01..2020-01-31")
+    assert "No messages in this period." in text
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        ("/stats lastweek", "unknown period"),
+        ("/stats top 2026-13", "no month 13"),
+        ("/stats 2026-10-31..2026-10-01", "after its end"),
+        ("/top <b>x</b>", "unknown period"),
+        ("/me 9999d", "period length"),
+        ("/stats user", "name the member"),
+    ],
+)
+async def test_wrong_arguments_get_the_usage_line(harness, peers, seeded, command, problem):
+    text = await ask_text(harness, peers, command)
+    assert problem in text
+    assert "Usage: /" in text
+    if command.startswith("/stats"):
+        assert "/stats user @name [period]" in text
+
+
+async def test_unknown_member_is_answered_politely(harness, peers, seeded):
+    text = await ask_text(harness, peers, "/stats user @nobody_here")
+    assert text == "I don't know @nobody_here in this chat."
+    text = await ask_text(harness, peers, "/stats user <script>")
+    assert text.startswith("<script> does not look like a @username")
+
+
+async def test_chat_without_records_and_private_chats(harness, peers, seeded):
+    tg = harness.raw
+    empty = tg.supergroup(4040, "Fresh")
+    await harness.feed(tg.new_message(empty, peers["alice"], "/stats"))
+    assert harness.api.sent_texts()[-1].startswith("No stats for this chat yet")
+    await harness.feed(tg.new_message(peers["alice"], peers["alice"], "/stats"))
+    assert harness.api.sent_texts()[-1].startswith("Stats are kept for group chats")
+
+
+async def test_hostile_names_are_escaped_everywhere(harness, peers, seeded):
+    top = await ask_text(harness, peers, "/top")
+    assert f"2. {truncate(HOSTILE_NAME, NAME_MAX)} — 10" in top  # shown literally, cut
+    [reply] = await ask(harness, peers, "/top")
+    # No markup from the name became formatting: only the heading's bold/italic entities.
+    bold = [e for e in reply.entities or () if isinstance(e, raw.types.MessageEntityBold)]
+    for entity in bold:
+        assert "Eve" not in reply.message[entity.offset : entity.offset + entity.length]
