@@ -32,6 +32,7 @@ def _exercise(app) -> None:
 
 async def _scrape(client) -> str:
     await client.get("/health")
+    assert (await client.get("/health/ready")).status_code == 200  # runs a timed query
     _exercise(client.app)
     response = await client.get("/metrics")
     assert response.status_code == 200
