@@ -161,6 +161,13 @@ def test_schema_refuses_bad_values(
             },
             r"targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage",
         ),
+        (
+            {
+                "metrics": {"serviceMonitor": {"enabled": True, "namespace": "monitoring"}},
+                "secrets": {"metricsToken": "t"},
+            },
+            r"metrics\.serviceMonitor\.namespace must be the release namespace",
+        ),
     ],
 )
 def test_templates_refuse_broken_combinations(
@@ -564,6 +571,7 @@ def test_service_monitor_scrapes_web_and_bot_metrics() -> None:
     credentials = endpoint["authorization"]["credentials"]
     assert credentials["key"] == "METRICS_TOKEN" and credentials["optional"] is False
     assert "METRICS_TOKEN" in rendered.get("Secret", credentials["name"]).body["data"]
+    assert "/metrics" in rendered.notes and "ServiceMonitor" in rendered.notes
     for name in (FULLNAME, f"{FULLNAME}-bot"):
         annotations = rendered.get("Deployment", name).body["spec"]["template"]["metadata"][
             "annotations"
@@ -605,3 +613,19 @@ def test_chart_packages_without_the_ci_values(tmp_path: Path) -> None:
         assert chart.schema is not None
     assert "README.md" in files
     assert not [f for f in files if f.startswith("ci/")]
+
+
+def test_notes_tell_how_to_reach_the_release_and_what_is_missing(
+    minimal_values: dict[str, Any],
+) -> None:
+    notes = render(minimal_values).notes
+    assert f"kubectl -n {NAMESPACE} port-forward svc/{FULLNAME} 8080:80" in notes
+    assert f"logs job/{FULLNAME}-migrate" in notes
+    assert "MTProto session: stored in the database" in notes
+    assert "WARNING" not in notes
+    unset = merged(minimal_values, {"secrets": {"adminApiToken": "", "telegramBotToken": ""}})
+    notes = render(unset).notes
+    assert "secrets.adminApiToken is empty" in notes
+    assert "secrets.telegramBotToken is empty" in notes
+    ingress = render(VALUE_SETS["ingress-values"]).notes
+    assert "https://stats.example.com/" in ingress

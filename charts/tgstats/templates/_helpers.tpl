@@ -124,6 +124,10 @@ from the ConfigMap template, so every install and upgrade passes through it.
 {{- if and $autoscaling.enabled (not $autoscaling.targetCPUUtilizationPercentage) (not $autoscaling.targetMemoryUtilizationPercentage) }}
 {{- fail "web.autoscaling needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" }}
 {{- end }}
+{{- $monitor := .Values.metrics.serviceMonitor }}
+{{- if and $monitor.enabled $monitor.namespace (ne $monitor.namespace .Release.Namespace) (or .Values.secrets.metricsToken .Values.secrets.existingSecret) }}
+{{- fail "metrics.serviceMonitor.namespace must be the release namespace when METRICS_TOKEN may be set: Prometheus Operator reads the token Secret from the ServiceMonitor's namespace" }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not (eq (toString .Values.config.ENABLE_METRICS) "true")) }}
 {{- fail "metrics.serviceMonitor.enabled needs config.ENABLE_METRICS \"true\"" }}
 {{- end }}
