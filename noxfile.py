@@ -7,6 +7,7 @@ Benchmarks are sessions of their own and never part of the default run.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -81,3 +82,20 @@ def precommit(session: nox.Session) -> None:
     """Run every pre-commit hook on every file: ruff, mypy, YAML/TOML/JSON and whitespace checks."""
     session.install("-e", ".[dev]")
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lock(session: nox.Session) -> None:
+    """Regenerate requirements.lock (the Containerfile's hash-checked dependencies)."""
+    lock_file = ROOT / "requirements.lock"
+    # Keep the explanatory comment block at the top of the file.
+    lines = lock_file.read_text(encoding="utf-8").splitlines()
+    header = "\n".join(itertools.takewhile(lambda line: line.startswith("#"), lines))
+    session.install("uv>=0.5")
+    session.run(
+        "uv", "pip", "compile", "pyproject.toml", "--extra", "sentry",
+        "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
+        "--generate-hashes", "--no-header", "--annotation-style", "line",
+        "--output-file", str(lock_file),
+    )  # fmt: skip
+    lock_file.write_text(header + "\n" + lock_file.read_text(encoding="utf-8"), encoding="utf-8")
