@@ -104,6 +104,19 @@ def _ts(timestamp: int | None) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC) if timestamp else datetime.now(UTC)
 
 
+def message_date(message: types.Message) -> datetime:
+    """The message's date from the raw timestamp (kurigram's datetimes are naive local time)."""
+    stamp = getattr(message.raw, "date", None)
+    return _ts(stamp) if stamp else _utc(message.date)
+
+
+def edit_date(message: types.Message) -> datetime | None:
+    stamp = getattr(message.raw, "edit_date", None)
+    if stamp:
+        return _ts(stamp)
+    return _utc(message.edit_date) if message.edit_date else None
+
+
 def chat_snapshot(chat: types.Chat, *, date: datetime | None = None) -> ChatSnapshot:
     return ChatSnapshot(
         chat_id=chat.id,
@@ -200,7 +213,7 @@ def message_events(
     message: types.Message, *, store_text: bool, me_id: int | None = None
 ) -> list[Event]:
     """Events for one new message: snapshots first, then the message or service events."""
-    date = _utc(message.date)
+    date = message_date(message)
     events: list[Event] = [chat_snapshot(message.chat, date=date)]
     if message.from_user is not None:
         events.append(user_snapshot(message.from_user, date=date))
@@ -226,7 +239,7 @@ def message_events(
             text=str(text) if (store_text and text) else None,
             forward_origin=forward_origin(message),
             via_bot_id=message.via_bot.id if message.via_bot is not None else None,
-            edit_date=_utc(message.edit_date) if message.edit_date else None,
+            edit_date=edit_date(message),
         )
     )
     return events
@@ -238,7 +251,7 @@ def edit_event(message: types.Message, *, store_text: bool) -> EditEvent:
     return EditEvent(
         chat_id=message.chat.id,
         msg_id=message.id,
-        edit_date=_utc(message.edit_date or message.date),
+        edit_date=edit_date(message) or message_date(message),
         user_id=message.from_user.id if message.from_user is not None else None,
         features=extract(str(text) if text else None, _entities(entities)),
         text=str(text) if (store_text and text) else None,
@@ -258,7 +271,7 @@ def service_events(message: types.Message, *, me_id: int | None = None) -> list[
     msg = message.raw
     action = msg.action
     chat_id = message.chat.id
-    date = _utc(message.date)
+    date = message_date(message)
     actor = message.from_user.id if message.from_user is not None else None
     topic_id, _ = _thread_ids(message)
 

@@ -174,6 +174,9 @@ class UpdateRecorder:
         return convert.message_events(message, store_text=False, me_id=self._me_id())
 
     async def on_edit(self, message: types.Message) -> Sequence[Event]:
+        if convert.edit_date(message) is None:
+            # Telegram also sends "edits" for view, reaction and keyboard changes: no edit_date.
+            return []
         settings = await self.chat_settings.get(message.chat.id)
         return [convert.edit_event(message, store_text=settings.store_text)]
 

@@ -25,7 +25,7 @@ import itertools
 import time
 from collections.abc import Sequence
 from io import BytesIO
-from typing import Any
+from typing import Any, TypeAlias
 
 from pyrogram import Client, raw, types, utils
 from pyrogram.raw.core import TLObject
@@ -35,7 +35,7 @@ from .plugin import MTProtoPlugin, build_client
 
 __all__ = ["FakeTelegramApi", "MTProtoHarness", "RawUpdates", "wire"]
 
-PeerSpec = raw.types.User | raw.types.Channel | raw.types.Chat
+PeerSpec: TypeAlias = "raw.types.User | raw.types.Channel | raw.types.Chat"
 
 
 def wire(obj: TLObject) -> Any:
@@ -612,7 +612,7 @@ class MTProtoHarness:
             workers=1,
         )
         api = FakeTelegramApi(factory)
-        client.invoke = api.invoke  # type: ignore[method-assign]
+        client.invoke = api.invoke
         client.is_connected = True  # the fake API is the connection
         await client.storage.open()  # before any update: peers are stored as updates arrive
         await client.storage.user_id(factory.bot.id)

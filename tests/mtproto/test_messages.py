@@ -216,6 +216,14 @@ async def test_edit(harness, sink, peers):
     assert sink.of(MessageEvent) == []
 
 
+async def test_edit_without_edit_date_is_not_an_edit(harness, sink, peers):
+    tg = harness.raw
+    update = tg.edited_message(peers["group"], peers["alice"], "same", msg_id=6)
+    update.updates[0].message.edit_date = None  # e.g. a reaction or view count change
+    await harness.feed(update)
+    assert sink.of(EditEvent) == []
+
+
 async def test_deletes_in_supergroup_and_basic_group(harness, sink, peers):
     tg = harness.raw
     await harness.feed(tg.deleted(peers["group"], [5, 6]))
