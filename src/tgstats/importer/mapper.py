@@ -113,8 +113,8 @@ class ChatMapper:
     def start(self) -> list[Event]:
         return [ChatSnapshot(chat_id=self.chat_id, chat_type=self.chat_type, title=self.title)]
 
-    def map_batch(self, messages: list[Any]) -> list[Event]:
-        out: list[Event] = []
+    def map_batch(self, messages: list[Any], out: list[Event]) -> list[Event]:
+        """Append the events of ``messages`` to ``out`` (also on error: up to the bad message)."""
         for index, message in enumerate(messages):
             if not isinstance(message, dict):
                 raise ExportFormatError(
@@ -181,10 +181,10 @@ class ChatMapper:
             self._learn_name(name, user_id)
             self._user_snapshot(user_id, name, date, out)
 
-        entities_source = message.get("text_entities")
-        text, entities = flatten_text(
-            entities_source if entities_source is not None else message.get("text")
-        )
+        # Newer exports repeat the text as typed parts in text_entities; older ones have
+        # only text (a string or the same parts).
+        parts = message.get("text_entities")
+        text, entities = flatten_text(parts if parts else message.get("text"))
         reply_to = message.get("reply_to_message_id")
         reply_to_msg_id: int | None = None
         reply_to_user_id: int | None = None

@@ -100,8 +100,64 @@ class ExportReader:
     # ------------------------------------------------------------------ public
 
     def batches(self) -> Iterator[tuple[ChatHeader, list[Any]]]:
+        header = self._single_chat_header()
         with self.path.open("rb") as file:
-            yield from self._read(file)
+            if header is not None:
+                yield from self._read_single(file, header)
+            else:
+                yield from self._read(file)
+
+    def _single_chat_header(self) -> ChatHeader | None:
+        """The header of a one-chat export whose name/type/id precede its messages.
+
+        Such files (what Telegram Desktop writes for "Export chat history") take
+        the fast path: ijson's C ``items`` builder straight over the bytes.
+        """
+        header = ChatHeader(section="single", index=0)
+        try:
+            with self.path.open("rb") as file:
+                if file.read(3) != codecs.BOM_UTF8:
+                    file.seek(0)
+                for prefix, event, value in ijson.parse(file, buf_size=4096):
+                    if prefix in _HEADER_FIELDS and event in ("string", "number", "null"):
+                        setattr(header, prefix, value)
+                    elif prefix == "messages":
+                        ok = event == "start_array" and header.id is not None
+                        return header if ok else None
+                    elif prefix in ("chats", "left_chats"):
+                        return None
+        except (ijson.JSONError, OSError, UnicodeDecodeError):
+            return None  # the general path reports the problem precisely
+        return None
+
+    def _read_single(
+        self, file: BinaryIO, header: ChatHeader
+    ) -> Iterator[tuple[ChatHeader, list[Any]]]:
+        built: list[Any] = ijson_utils.sendable_list()
+        parser = _BACKEND.items_coro(built, "messages.item")
+        self.shape = "single"
+        first = True
+        while True:
+            chunk = file.read(self.chunk_size)
+            if first:
+                first = False
+                chunk = self._check_start(chunk)
+            chunk_start = self.bytes_read
+            self.bytes_read += len(chunk)
+            try:
+                parser.send(chunk)
+            except StopIteration:
+                pass
+            except ijson.JSONError as exc:
+                raise self._parse_error(exc, file, chunk_start, chunk) from None
+            if built:
+                last = built[-1]
+                if isinstance(last, dict) and isinstance(last.get("id"), int):
+                    self.last_msg_id = last["id"]
+                yield header, list(built)
+                built.clear()
+            if not chunk:
+                return
 
     # ------------------------------------------------------------------ internals
 

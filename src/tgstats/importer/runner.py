@@ -114,7 +114,11 @@ async def import_export(
             if mapper is None:
                 result.stats.skipped[result.skipped_reason or "skipped"] += len(messages)
             else:
-                await sink.put_many(mapper.map_batch(messages))
+                mapped: list[Event] = []
+                try:
+                    mapper.map_batch(messages, mapped)
+                finally:
+                    await sink.put_many(mapped)  # on a bad message: those before it
             done += len(messages)
             if progress is not None:
                 progress.update(summary.imported_messages, reader.bytes_read)
