@@ -1,0 +1,121 @@
+"""``tgstats.charts``: valid PNGs from stats results, drawn off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from datetime import date, timedelta
+
+import pytest
+from PIL import Image
+
+from tgstats import charts
+from tgstats.stats.results import MemberDay, TimeseriesPoint
+
+HOSTILE_TITLE = r"Chat $\frac{1}{0}$ <b>&</b> $ \undefinedcommand {" + "x" * 200
+
+
+def _image(data: bytes) -> Image.Image:
+    assert data.startswith(charts.PNG_SIGNATURE)
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _points(n: int) -> list[TimeseriesPoint]:
+    start = date(2026, 10, 1)
+    return [
+        TimeseriesPoint(
+            bucket=start + timedelta(days=i),
+            days=1,
+            messages=(i * 7) % 50,
+            active_users=i % 5,
+            dau=float(i % 5),
+            wau=3,
+            mau=5,
+            joins=0,
+            leaves=0,
+            reactions=0,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("n", [1, 30, 400])
+def test_history_png_for_short_and_long_series(n):
+    image = _image(charts.history_png(_points(n), title=HOSTILE_TITLE))
+    assert image.size == (1000, 560)
+    # Not a blank canvas: bars and lines put several colours on it.
+    assert len(image.convert("RGB").getcolors(maxcolors=100_000) or []) > 10
+
+
+def test_hours_and_heatmap_pngs():
+    hours = _image(charts.hours_png(list(range(24)), title="Hours", timezone="Asia/Kathmandu"))
+    assert hours.size == (1000, 560)
+    matrix = [[(d * 24 + h) % 11 for h in range(24)] for d in range(7)]
+    heat = _image(charts.heatmap_png(matrix, title=HOSTILE_TITLE, timezone="Europe/Berlin"))
+    assert heat.size == (1000, 420)
+
+
+def test_all_zero_data_still_draws():
+    _image(charts.hours_png([0] * 24, title="quiet", timezone="UTC"))
+    _image(charts.heatmap_png([[0] * 24 for _ in range(7)], title="quiet", timezone="UTC"))
+
+
+def test_members_png():
+    days = [
+        MemberDay(day=date(2026, 10, 1) + timedelta(days=i), joins=i % 3, leaves=i % 2, net=0)
+        for i in range(30)
+    ]
+    days = [
+        MemberDay(day=d.day, joins=d.joins, leaves=d.leaves, net=d.joins - d.leaves) for d in days
+    ]
+    assert _image(charts.members_png(days, title="Members", members_now=42)).size == (1000, 560)
+
+
+def test_wrong_shapes_are_refused():
+    with pytest.raises(ValueError, match="by_hour"):
+        charts.hours_png([1, 2, 3], title="x", timezone="UTC")
+    with pytest.raises(ValueError, match="matrix"):
+        charts.heatmap_png([[0] * 24] * 6, title="x", timezone="UTC")
+
+
+def test_plain_title_keeps_dollar_signs_literal_and_cuts_long_titles():
+    title = charts.plain_title("cost $5 and $6\n\nnow")
+    assert title == r"cost \$5 and \$6 now"
+    assert len(charts.plain_title("y" * 500)) == 80
+
+
+async def test_render_runs_in_a_worker_thread_and_keeps_the_loop_free():
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def slow_draw(delay: float) -> bytes:
+        seen.append(threading.get_ident())
+        time.sleep(delay)
+        return b"png"
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        assert await charts.render(slow_draw, 0.3) == b"png"
+    finally:
+        task.cancel()
+    assert seen and seen[0] != loop_thread
+    assert ticks >= 10  # the loop kept running while the chart was drawn
+
+
+async def test_render_time_of_a_real_chart():
+    started = time.perf_counter()
+    await charts.render(charts.history_png, _points(90), title="timing")
+    # Generous bound for a 2-core CI box; measured ~0.15 s locally.
+    assert time.perf_counter() - started < 5
