@@ -36,6 +36,7 @@ __all__ = [
     "MetricsSettings",
     "PipelineSettings",
     "PluginSettings",
+    "ImportSettings",
     "PrivacySettings",
     "RateLimitSettings",
     "RedisSettings",
@@ -185,6 +186,11 @@ class PluginSettings(msgspec.Struct, frozen=True, kw_only=True):
     optional: tuple[str, ...] = ()  # a failure to load these is logged, not fatal
 
 
+class ImportSettings(msgspec.Struct, frozen=True, kw_only=True):
+    max_upload_mb: int = 2048
+    dir: Path | None = None  # where uploaded exports are spooled; default: a temp directory
+
+
 class PrivacySettings(msgspec.Struct, frozen=True, kw_only=True):
     default_timezone: str = "UTC"
     removed_chat_grace_days: int = 30
@@ -207,6 +213,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     logging: LoggingSettings = LoggingSettings()
     plugins: PluginSettings = PluginSettings()
     privacy: PrivacySettings = PrivacySettings()
+    imports: ImportSettings = ImportSettings()
     # Variables with the TGSTATS_PLUGIN_ prefix, kept for per-plugin settings.
     plugin_env: Mapping[str, str] = msgspec.field(default_factory=dict)
 
@@ -261,6 +268,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "logging": LoggingSettings,
     "plugins": PluginSettings,
     "privacy": PrivacySettings,
+    "imports": ImportSettings,
 }
 
 
@@ -823,6 +831,23 @@ ENV_VARS: tuple[EnvVar, ...] = (
         _POS,
         "3600",
         "Seconds between retention runs",
+    ),
+    # imports
+    EnvVar(
+        "IMPORT_MAX_UPLOAD_MB",
+        "imports",
+        "max_upload_mb",
+        _POS,
+        "2048",
+        "Largest export accepted by POST /api/v1/imports, in MiB (MAX_REQUEST_SIZE does not apply)",
+    ),
+    EnvVar(
+        "IMPORT_DIR",
+        "imports",
+        "dir",
+        _path,
+        "",
+        "Directory where uploaded exports are spooled before import (default: a temp directory)",
     ),
 )
 
