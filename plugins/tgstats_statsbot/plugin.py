@@ -290,8 +290,13 @@ class StatsBotPlugin(Plugin):
         return Answer(replies.profile_text(profile, title=r.title, esc=r.esc))
 
     async def _find_member(self, r: StatsRequest, written: str) -> int:
-        """A member by ``@username`` (or numeric id) among everyone the chat has seen."""
+        """A member by ``@username`` (or numeric id) among everyone the chat has seen, or the
+        member picked from Telegram's mention list (a text mention carries the user's id, which
+        is how members without a username are named)."""
         shown = r.esc(written, 40)
+        mentioned = _mentioned_user_id(r.ctx)
+        if mentioned is not None:
+            return mentioned
         parsed = parse_member(written)
         if parsed is None:
             raise MemberUnknown(f"{shown} does not look like a @username; try /stats user @name")
@@ -306,6 +311,16 @@ class StatsBotPlugin(Plugin):
             if row.username is not None and row.username.casefold() == value.casefold():
                 return row.user_id
         raise MemberUnknown(f"I don't know {shown} in this chat.")
+
+
+def _mentioned_user_id(ctx: CommandContext) -> int | None:
+    """The user of the first text mention in the command message, if any."""
+    message = ctx.extra.get("message")
+    for entity in getattr(message, "entities", None) or ():
+        user = getattr(entity, "user", None)
+        if user is not None and isinstance(getattr(user, "id", None), int):
+            return int(user.id)
+    return None
 
 
 def _nothing(caption: str) -> str:

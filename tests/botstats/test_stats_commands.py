@@ -305,3 +305,35 @@ async def test_hostile_names_are_escaped_everywhere(harness, peers, seeded):
     bold = [e for e in reply.entities or () if isinstance(e, raw.types.MessageEntityBold)]
     for entity in bold:
         assert "Eve" not in reply.message[entity.offset : entity.offset + entity.length]
+
+
+async def test_user_named_by_a_text_mention(harness, peers, seeded):
+    """Members without a username are picked from Telegram's list: a text mention with an id."""
+    bob = harness.raw.user(12, "Bob")
+    command = "/stats user Bob"
+    entity = raw.types.MessageEntityMentionName(offset=12, length=3, user_id=12)
+    text = await ask_text(harness, peers, command, entities=[entity], extra_peers=[bob])
+    assert text.startswith("👤 Bob")
+    assert "Messages: 10 (" in text
+
+
+async def test_stats_commands_are_rate_limited(harness, peers, seeded, bot_services):
+    class OnePerMinute:
+        def __init__(self):
+            self.used = set()
+
+        async def hit(self, key, *, per_minute, per_hour):
+            from tgstats.plugin_api import RateLimitResult
+
+            allowed = key not in self.used
+            self.used.add(key)
+            return RateLimitResult(
+                allowed=allowed, limit=1, remaining=0, reset_after=60, retry_after=60
+            )
+
+    bot_services.register("rate_limiter", OnePerMinute())
+    first = await ask_text(harness, peers, "/stats")
+    assert first.startswith("📊")
+    second = await ask_text(harness, peers, "/stats history")
+    assert second.startswith("Too many commands")
+    assert await ask(harness, peers, "/top") == []  # told once per window, then quiet
