@@ -1,0 +1,199 @@
+"""Testing kit for plugin authors (and tgstats' own tests).
+
+Build an app with the plugins you choose on a fresh test database, call its
+HTTP API, and drive bot commands and Telegram updates through kurigram's real
+dispatcher (no network) into the real event pipeline::
+
+    from tgstats.plugin_api.testing import running_app
+
+    async def test_hello(tgstats_settings):
+        async with running_app(tgstats_settings(), plugins={"hello": HelloPlugin}) as app:
+            bot = await app.bot()
+            chat = bot.raw.supergroup(100, "Test group")
+            alice = bot.raw.user(1, "alice")
+            await bot.feed(bot.raw.new_message(chat, alice, "hello there"))
+            await app.flush()                       # committed, observers ran
+            await bot.feed(bot.raw.new_message(chat, alice, "/hello"))
+            assert "hello" in bot.api.sent_texts()[-1]
+            response = await app.client.get("/api/v1/chats/-100100/hello", headers=app.admin_headers)
+
+Installing tgstats registers the pytest fixtures of
+``tgstats.plugin_api.pytest_plugin`` (``tgstats_database_url``,
+``tgstats_settings``, ...) through the ``pytest11`` entry point, so a
+plugin's own test suite needs no conftest to get a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tgstats.plugin_api import Plugin, ServiceRegistry
+from tgstats.settings import Settings
+
+__all__ = [
+    "ADMIN_TOKEN",
+    "RunningApp",
+    "create_test_database",
+    "drop_test_database",
+    "reachable",
+    "running_app",
+    "test_settings",
+    "truncate_all_tables",
+]
+
+#: The admin token ``test_settings`` configures.
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def reachable(url: str, default_port: int) -> bool:
+    """Whether something accepts TCP connections at the URL's host and port."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def create_test_database(admin_url: str, prefix: str = "tgstats_test") -> str:
+    """Create an empty database on the server at ``admin_url``, migrate it to head, return its URL."""
+    import asyncpg
+
+    from tgstats.db.engine import run_migrations
+
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(_libpq(admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = urlsplit(admin_url)._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
+    await run_migrations(url)
+    return url
+
+
+async def drop_test_database(admin_url: str, url: str) -> None:
+    import asyncpg
+
+    name = urlsplit(url).path.lstrip("/")
+    admin = await asyncpg.connect(_libpq(admin_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def truncate_all_tables(engine: Any) -> None:
+    """Empty every table but ``alembic_version`` (a clean slate between tests)."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        tables = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if tables:
+            names = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def test_settings(database_url: str, **env: str) -> Settings:
+    """Settings for a test app: the given database, the admin token above, fast flushes."""
+    base = {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "ADMIN_API_TOKEN": ADMIN_TOKEN,
+        "LOG_LEVEL": "WARNING",
+        "PIPELINE_FLUSH_INTERVAL_MS": "20",
+    }
+    base.update({k: str(v) for k, v in env.items()})
+    return Settings.from_env(base)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test for pytest to collect
+
+
+@dataclass
+class RunningApp:
+    """An app whose lifespan has started, with a test client and a bot driver."""
+
+    app: Any
+    client: Any
+    admin_headers: dict[str, str] = field(default_factory=lambda: {"X-API-Token": ADMIN_TOKEN})
+    _bot: Any = None
+
+    @property
+    def services(self) -> ServiceRegistry:
+        services: ServiceRegistry = self.app.state.services
+        return services
+
+    def plugin(self, plugin_id: str) -> Plugin:
+        for record in self.app.state.plugin_host.records:
+            if record.id == plugin_id and record.instance is not None:
+                instance: Plugin = record.instance
+                return instance
+        raise KeyError(f"plugin {plugin_id!r} is not loaded")
+
+    async def flush(self) -> None:
+        """Wait until every event put so far is committed and observers have seen it."""
+        await self.services.get("events").flush()
+        pipeline = self.app.state.pipeline
+        drain = getattr(pipeline, "drain_observers", None)
+        if drain is not None:
+            await drain()
+
+    async def bot(self) -> Any:
+        """A network-free kurigram client wired to the app's Telegram plugin (``MTProtoHarness``).
+
+        ``bot.raw`` builds raw MTProto updates, ``await bot.feed(updates)`` runs them
+        through kurigram's dispatcher, ``bot.api.sent_texts()`` is what the bot replied.
+        """
+        if self._bot is None:
+            from tgstats_mtproto.testing import MTProtoHarness
+
+            self._bot = await MTProtoHarness.start(self.plugin("mtproto"))
+        return self._bot
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings, *, plugins: Mapping[str, type[Plugin]] | None = None
+) -> AsyncIterator[RunningApp]:
+    """Build ``create_app(settings, plugins=plugins)``, start it, and yield a ``RunningApp``."""
+    from litestar.testing import AsyncTestClient
+
+    from tgstats.app import create_app
+
+    app = create_app(settings, plugins=plugins)
+    async with AsyncTestClient(app=app) as client:
+        running = RunningApp(app=app, client=client)
+        try:
+            yield running
+        finally:
+            if running._bot is not None:
+                await running._bot.close()
+            await asyncio.sleep(0)
