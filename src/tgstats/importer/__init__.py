@@ -89,7 +89,10 @@ async def run_import_command(
         from tgstats.pipeline import EventPipeline
 
         pipeline = EventPipeline(
-            session_factory=session_factory, settings=settings.pipeline, metrics=None
+            session_factory=session_factory,
+            settings=settings.pipeline,
+            metrics=None,
+            default_timezone=settings.privacy.default_timezone,
         )
         await pipeline.start()
         try:

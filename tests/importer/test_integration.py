@@ -1,0 +1,136 @@
+"""Imports through the real pipeline into PostgreSQL: exact counts, and a rerun changes nothing."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.importer.conftest import SAMPLES
+from tests.importer.test_mapping import ACCOUNT, EVERY_KIND
+from tgstats.importer import ImportOptions, add_import_arguments, import_export, run_import_command
+from tgstats.importer.synthetic import write_synthetic_export
+from tgstats.pipeline import EventPipeline
+from tgstats.settings import PipelineSettings, Settings
+
+COUNTS = {
+    "messages": "SELECT count(*) FROM messages",
+    "service": "SELECT count(*) FROM service_messages",
+    "members": "SELECT count(*) FROM membership_events",
+    "reactions": "SELECT count(*) FROM message_reactions",
+    "reaction_counts": "SELECT count(*) FROM reaction_counts",
+    "chats": "SELECT count(*) FROM chats",
+    "day_messages": "SELECT coalesce(sum(messages), 0) FROM chat_day_rollup",
+}
+
+
+async def counts(session_factory: Any) -> dict[str, int]:
+    async with session_factory() as session:
+        return {k: int((await session.execute(text(q))).scalar_one()) for k, q in COUNTS.items()}
+
+
+async def run(session_factory: Any, path: Path, options: ImportOptions = ImportOptions()) -> Any:
+    pipeline = EventPipeline(session_factory=session_factory, settings=PipelineSettings())
+    await pipeline.start()
+    try:
+        return await import_export(path, pipeline.sink, options)
+    finally:
+        await pipeline.stop()
+
+
+async def test_real_channel_sample_twice(session_factory: Any) -> None:
+    summary = await run(session_factory, SAMPLES / "channel-2020.json")
+    assert summary.error is None
+    first = await counts(session_factory)
+    assert first["messages"] == 18
+    assert first["service"] == 1
+    assert first["chats"] == 1
+    assert first["day_messages"] == 18
+    async with session_factory() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE edit_date IS NOT NULL), "
+                    "count(*) FILTER (WHERE media_type = 'photo'), min(date) FROM messages "
+                    "WHERE chat_id = -1001292077344"
+                )
+            )
+        ).one()
+    assert row[0] == 5 and row[1] == 5
+    assert row[2].isoformat() == "2020-11-12T12:54:07+00:00"
+    await run(session_factory, SAMPLES / "channel-2020.json")
+    assert await counts(session_factory) == first
+
+
+async def test_every_kind_twice(session_factory: Any, write_export: Callable[..., Path]) -> None:
+    path = write_export(EVERY_KIND)
+    summary = await run(session_factory, path)
+    assert summary.error is None
+    first = await counts(session_factory)
+    assert first["messages"] == 18
+    assert first["service"] == 5
+    assert first["members"] == 6
+    assert first["reactions"] == 1
+    assert first["reaction_counts"] == 2
+    await run(session_factory, path)
+    assert await counts(session_factory) == first
+
+
+async def test_account_export_and_personal_chat(
+    session_factory: Any, write_export: Callable[..., Path]
+) -> None:
+    summary = await run(session_factory, write_export(ACCOUNT))
+    assert summary.error is None
+    async with session_factory() as session:
+        rows = (
+            await session.execute(
+                text("SELECT chat_id, count(*) FROM messages GROUP BY chat_id ORDER BY chat_id")
+            )
+        ).all()
+    # The basic group migrated: its message moved to the supergroup's id.
+    total = sum(r[1] for r in rows)
+    assert total == 7
+    first = await counts(session_factory)
+    await run(session_factory, write_export(ACCOUNT))
+    assert (await counts(session_factory))["messages"] == first["messages"]
+
+
+async def test_generated_export_and_resume_after_truncation(
+    session_factory: Any, tmp_path: Path
+) -> None:
+    full = tmp_path / "full.json"
+    written = write_synthetic_export(full, messages=4000, seed=7)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    broken = await run(session_factory, cut)
+    assert broken.error is not None and "truncated" in broken.error
+    partial = await counts(session_factory)
+    assert 0 < partial["messages"] < 4000
+    assert partial["messages"] == broken.imported_messages  # everything read was committed
+    # Rerun with the whole file: resumes, counting nothing twice.
+    summary = await run(session_factory, full)
+    assert summary.error is None
+    done = await counts(session_factory)
+    (chat_id,) = written.messages
+    assert done["messages"] == written.messages[chat_id] == summary.imported_messages
+    assert done["service"] + done["members"] > 0
+    assert done["day_messages"] == done["messages"]
+    await run(session_factory, full)
+    assert await counts(session_factory) == done
+
+
+async def test_cli_imports_into_the_database(
+    session_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_import_arguments(parser)
+    args = parser.parse_args([str(SAMPLES / "dm-personal-chat.json"), "--chat", "700000000"])
+    assert await run_import_command(args, Settings(), session_factory) == 0
+    out, _ = capsys.readouterr()
+    assert "imported 6 messages" in out
+    assert (await counts(session_factory))["messages"] == 6
