@@ -6,19 +6,34 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from tests.conftest import truncate_all
 from tests.dashboard.seed import SeededChats, seed_dashboard_chats
 from tgstats.db.engine import Database, open_database
 from tgstats.settings import DatabaseSettings
 from tgstats.web.auth import SESSION_COOKIE, mint_chat_token
 
 
+async def _empty_all_tables(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+        ).scalars()
+        names = ", ".join(f'"{name}"' for name in tables)
+        if names:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture(scope="module")
 async def seeded_db(database_url: str) -> AsyncIterator[tuple[Database, SeededChats]]:
     """Two chats written through the event pipeline; shared by a module's tests (read-only)."""
     database = open_database(database_url, DatabaseSettings(pool_size=3, max_overflow=2))
-    await truncate_all(database)
+    await _empty_all_tables(database)
     chats = await seed_dashboard_chats(database.session_factory)
     yield database, chats
     await database.dispose()
