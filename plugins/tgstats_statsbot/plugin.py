@@ -14,12 +14,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tgstats import charts, stats
-from tgstats.plugin_api import BotCommand, CommandContext, Plugin
+from tgstats.plugin_api import BotCommand, CommandContext, Plugin, cached
 from tgstats.stats import ChatScope, Period, PeriodError
+from tgstats.stats.results import (
+    Heatmap,
+    MediaBreakdown,
+    MemberStats,
+    ReactionStats,
+    Summary,
+    TermRanking,
+    Timeseries,
+    TopicStats,
+    UserLeaderboard,
+    UserProfile,
+)
 
 from . import replies
 from .arguments import STATS_USAGE, ArgumentError, parse_member, parse_stats_args
@@ -28,6 +41,8 @@ from .replies import Escaper
 __all__ = ["DEFAULT_PERIOD", "StatsBotPlugin"]
 
 log = logging.getLogger("tgstats.statsbot")
+
+T = TypeVar("T")
 
 DEFAULT_PERIOD = "30d"
 ME_USAGE = "/me [period]; period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all"
@@ -54,6 +69,31 @@ class StatsRequest:
     @property
     def title(self) -> str | None:
         return self.scope.title
+
+    @property
+    def args(self) -> tuple[AsyncSession, ChatScope, Period]:
+        """The three arguments every stats function starts with."""
+        return (self.session, self.scope, self.period)
+
+    async def answer(
+        self, name: str, type_: type[T], compute: Callable[[], Awaitable[T]], *parts: object
+    ) -> T:
+        """The stats answer from the ``cache`` service when it has it, else computed now.
+
+        Keys carry the chat's data version (``plugin_api.cached``), so an answer is never
+        older than the last committed batch; without a cache plugin this just computes.
+        """
+        extra = ":".join(str(p) for p in parts)
+        key = f"{self.period.start}:{self.period.end}:{self.scope.timezone}:{extra}"
+        return await cached(
+            self.ctx.services.get("cache"),
+            f"bot.{name}",
+            key,
+            type_,
+            compute,
+            ttl=self.ctx.settings.cache.ttl,
+            chat_id=self.scope.chat_id,
+        )
 
     def chart_title(self, what: str) -> str:
         chat = self.esc.plain(self.scope.title, 40) if self.scope.title else ""
@@ -194,15 +234,17 @@ class StatsBotPlugin(Plugin):
     # ------------------------------------------------------------------ subcommands
 
     async def _summary(self, r: StatsRequest) -> Answer:
-        result = await stats.summary(r.session, r.scope, r.period)
+        result = await r.answer("summary", Summary, lambda: stats.summary(*r.args))
         return Answer(replies.summary_text(result, title=r.title, esc=r.esc))
 
     async def _top(self, r: StatsRequest) -> Answer:
-        board = await stats.users(r.session, r.scope, r.period, limit=replies.TOP)
+        board = await r.answer(
+            "top", UserLeaderboard, lambda: stats.users(*r.args, limit=replies.TOP)
+        )
         return Answer(replies.top_text(board, title=r.title, esc=r.esc))
 
     async def _hours(self, r: StatsRequest) -> Answer:
-        result = await stats.heatmap(r.session, r.scope, r.period)
+        result = await r.answer("heatmap", Heatmap, lambda: stats.heatmap(*r.args))
         text = replies.hours_caption(result, title=r.title, esc=r.esc)
         if not result.total:
             return Answer(_nothing(text))
@@ -215,7 +257,7 @@ class StatsBotPlugin(Plugin):
         return Answer(text, png)
 
     async def _days(self, r: StatsRequest) -> Answer:
-        result = await stats.heatmap(r.session, r.scope, r.period)
+        result = await r.answer("heatmap", Heatmap, lambda: stats.heatmap(*r.args))
         text = replies.weekdays_caption(result, title=r.title, esc=r.esc)
         if not result.total:
             return Answer(_nothing(text))
@@ -229,7 +271,12 @@ class StatsBotPlugin(Plugin):
 
     async def _history(self, r: StatsRequest) -> Answer:
         granularity = history_granularity(r.period)
-        series = await stats.timeseries(r.session, r.scope, r.period, granularity=granularity)
+        series = await r.answer(
+            "history",
+            Timeseries,
+            lambda: stats.timeseries(*r.args, granularity=granularity),
+            granularity,
+        )
         text = replies.history_caption(series, title=r.title, esc=r.esc)
         if not any(p.messages for p in series.points):
             return Answer(_nothing(text))
@@ -242,19 +289,23 @@ class StatsBotPlugin(Plugin):
         return Answer(text, png)
 
     async def _words(self, r: StatsRequest) -> Answer:
-        ranking = await stats.top_terms(r.session, r.scope, r.period, "word", limit=replies.TOP)
+        ranking = await r.answer(
+            "words", TermRanking, lambda: stats.top_terms(*r.args, "word", limit=replies.TOP)
+        )
         return Answer(replies.words_text(ranking, title=r.title, esc=r.esc))
 
     async def _media(self, r: StatsRequest) -> Answer:
-        result = await stats.media_breakdown(r.session, r.scope, r.period)
+        result = await r.answer("media", MediaBreakdown, lambda: stats.media_breakdown(*r.args))
         return Answer(replies.media_text(result, title=r.title, esc=r.esc))
 
     async def _reactions(self, r: StatsRequest) -> Answer:
-        result = await stats.reactions(r.session, r.scope, r.period, limit=5)
+        result = await r.answer(
+            "reactions", ReactionStats, lambda: stats.reactions(*r.args, limit=5)
+        )
         return Answer(replies.reactions_text(result, title=r.title, esc=r.esc))
 
     async def _members(self, r: StatsRequest) -> Answer:
-        result = await stats.members(r.session, r.scope, r.period, limit=1)
+        result = await r.answer("members", MemberStats, lambda: stats.members(*r.args, limit=1))
         text = replies.members_caption(result, title=r.title, esc=r.esc)
         if not result.joins and not result.leaves:
             return Answer(text)  # a flat line says nothing a sentence does not
@@ -267,7 +318,7 @@ class StatsBotPlugin(Plugin):
         return Answer(text, png)
 
     async def _topics(self, r: StatsRequest) -> Answer:
-        result = await stats.topics(r.session, r.scope, r.period)
+        result = await r.answer("topics", TopicStats, lambda: stats.topics(*r.args))
         return Answer(replies.topics_text(result, title=r.title, esc=r.esc))
 
     async def _me(self, r: StatsRequest) -> Answer:
@@ -284,7 +335,12 @@ class StatsBotPlugin(Plugin):
 
     async def _profile(self, r: StatsRequest, user_id: int, unknown: str) -> Answer:
         try:
-            profile = await stats.user_profile(r.session, r.scope, r.period, user_id, words=5)
+            profile = await r.answer(
+                "user",
+                UserProfile,
+                lambda: stats.user_profile(*r.args, user_id, words=5),
+                user_id,
+            )
         except stats.UserNotFound:
             return Answer(unknown)
         return Answer(replies.profile_text(profile, title=r.title, esc=r.esc))

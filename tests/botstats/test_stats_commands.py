@@ -337,3 +337,27 @@ async def test_stats_commands_are_rate_limited(harness, peers, seeded, bot_servi
     second = await ask_text(harness, peers, "/stats history")
     assert second.startswith("Too many commands")
     assert await ask(harness, peers, "/top") == []  # told once per window, then quiet
+
+
+async def test_answers_are_cached_until_the_chat_gets_new_data(
+    harness, peers, seeded, pipeline, bot_services
+):
+    from datetime import timedelta
+
+    from tgstats.events import MessageEvent
+    from tgstats_cache import MemoryStore, StatsCache
+
+    from .seed import today_midnight
+
+    cache = StatsCache(MemoryStore(1000), default_ttl=300)
+    bot_services.register("cache", cache)
+    assert "Messages: 61" in await ask_text(harness, peers, "/stats")
+    late = MessageEvent(
+        chat_id=GROUP, msg_id=9999, date=today_midnight() - timedelta(hours=5), user_id=12
+    )
+    await pipeline.sink.put(late)
+    await pipeline.sink.flush()
+    # Same data version: the cached answer.
+    assert "Messages: 61" in await ask_text(harness, peers, "/stats")
+    await cache.bump_data_version([GROUP])  # what the app does after each committed batch
+    assert "Messages: 62" in await ask_text(harness, peers, "/stats")
