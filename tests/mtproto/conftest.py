@@ -1,25 +1,23 @@
-"""Fixtures for the MTProto plugin tests: a scratch PostgreSQL database, services, harness."""
+"""Fixtures for the MTProto plugin tests: services and the harness.
+
+The database comes from ``tests/conftest.py`` (``session_factory``: a migrated scratch
+database per run, every table emptied before each test).
+"""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tgstats.db.engine import run_migrations
 from tgstats.events import Event
 from tgstats.plugin_api import PluginContext, RateLimitResult, ServiceRegistry, Settings
 from tgstats.telemetry import Telemetry, open_telemetry
 from tgstats_mtproto import MTProtoPlugin
 from tgstats_mtproto.testing import MTProtoHarness, RawUpdates
-
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 class RecordingSink:
@@ -69,36 +67,6 @@ class WindowLimiter:
         )
 
 
-@pytest.fixture(scope="session")
-async def mtproto_db_url() -> AsyncIterator[str]:
-    """A migrated scratch database, dropped after the session."""
-    name = f"tgstats_mtproto_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        await run_migrations(url)
-        yield url
-    finally:
-        conn = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-@pytest.fixture(scope="session")
-async def session_factory(mtproto_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(mtproto_db_url)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 def telemetry() -> Telemetry:
     return open_telemetry("test")
@@ -120,20 +88,11 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def clean_settings(session_factory: async_sessionmaker[AsyncSession]) -> None:
-    """Each test starts with every chat on default settings."""
-    async with session_factory() as session:
-        await session.execute(text("TRUNCATE chat_settings"))
-        await session.commit()
-
-
-@pytest.fixture
 def services(
     sink: RecordingSink,
     telemetry: Telemetry,
     limiter: WindowLimiter,
     session_factory: async_sessionmaker[AsyncSession],
-    clean_settings: None,
 ) -> ServiceRegistry:
     registry = ServiceRegistry()
     registry.register("events", sink)
