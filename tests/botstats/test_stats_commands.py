@@ -361,3 +361,34 @@ async def test_answers_are_cached_until_the_chat_gets_new_data(
     assert "Messages: 61" in await ask_text(harness, peers, "/stats")
     await cache.bump_data_version([GROUP])  # what the app does after each committed batch
     assert "Messages: 62" in await ask_text(harness, peers, "/stats")
+
+
+async def test_hours_are_local_to_the_chat_zone(harness, peers, db, pipeline, photos):
+    """+05:45: 18:20 UTC is 00:05 the next day in Kathmandu, so midnight is the busiest hour."""
+    from datetime import timedelta
+
+    from tgstats.events import ChatSnapshot, MessageEvent
+    from tgstats.plugin_api import update_chat_settings
+
+    from .seed import today_midnight
+
+    async with db.session_factory() as session:
+        await update_chat_settings(session, GROUP, timezone="Asia/Kathmandu")
+        await session.commit()
+    base = today_midnight() - timedelta(days=3)
+    events = [ChatSnapshot(chat_id=GROUP, chat_type="supergroup", title="Kathmandu")]
+    events += [
+        MessageEvent(chat_id=GROUP, msg_id=i, date=base + timedelta(hours=18, minutes=20 + i))
+        for i in range(3)
+    ]
+    events.append(MessageEvent(chat_id=GROUP, msg_id=10, date=base + timedelta(hours=3)))
+    await pipeline.sink.put_many(events)
+    await pipeline.sink.flush()
+    await ask(harness, peers, "/stats hours")
+    caption = photos.photos[-1].caption
+    assert "Busiest: 00:00-01:00 (3)" in caption
+    assert "Time zone: Asia/Kathmandu" in caption
+    await ask(harness, peers, "/stats days")
+    local_day = (base + timedelta(hours=18, minutes=20)).date() + timedelta(days=1)
+    weekday = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[local_day.weekday()]
+    assert f"{weekday}: 3 (75%)" in photos.photos[-1].caption
