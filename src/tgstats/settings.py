@@ -419,6 +419,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TGSTATS_PORT", "server", "port", _PORT, "8000", "Port the HTTP server listens on"),
     EnvVar("TGSTATS_WORKERS", "server", "workers", _POS, "1", "Granian worker processes"),
     EnvVar(
+        "TGSTATS_ROLE",
+        "server",
+        "role",
+        _choice("all", "web", "bot"),
+        "all",
+        "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health",
+    ),
+    EnvVar(
         "TGSTATS_DATA_DIR",
         "server",
         "data_dir",
