@@ -151,6 +151,12 @@ class MTProtoPlugin(Plugin):
     @asynccontextmanager
     async def lifespan(self, *, app: Litestar) -> AsyncIterator[None]:
         tg = self.settings.telegram
+        if not self.settings.server.runs_bot:
+            # TGSTATS_ROLE=web: web replicas scale freely; the one bot process owns the session.
+            self.status = f"off: TGSTATS_ROLE={self.settings.server.role} runs no Telegram client"
+            log.info("Telegram plugin %s", self.status)
+            yield
+            return
         missing = [
             name
             for name, value in (
@@ -173,6 +179,7 @@ class MTProtoPlugin(Plugin):
             storage=self.build_storage(tg),
         )
         self.attach(client)
+        await self._check_session_owner(client, tg)
         await self._start(client, tg.start_timeout)
         try:
             await self.register_bot_commands(client, limit=tg.start_timeout)
@@ -216,6 +223,24 @@ class MTProtoPlugin(Plugin):
         me = self.client.me if self.client is not None else None
         return me.username if me is not None else None
 
+    async def _check_session_owner(self, client: Client, tg: TelegramSettings) -> None:
+        """A session file of another bot would log in as that bot: refuse it clearly."""
+        if tg.session_path is None or not tg.session_path.expanduser().is_file():
+            return  # database sessions are keyed by the bot id already
+        bot_id = bot_id_from_token(tg.bot_token.get()) if tg.bot_token else None
+        storage = client.storage
+        await storage.open()
+        try:
+            stored = await storage.user_id()
+        finally:
+            await storage.close()
+        if stored is not None and bot_id is not None and stored != bot_id:
+            raise TelegramStartError(
+                f"Telegram: {tg.session_path} holds the session of bot {stored}, not of the "
+                f"bot {bot_id} in TELEGRAM_BOT_TOKEN; delete that file or set another "
+                "TELEGRAM_SESSION_PATH"
+            )
+
     async def _start(self, client: Client, limit: float) -> None:
         try:
             await asyncio.wait_for(client.start(), timeout=limit)
@@ -235,6 +260,15 @@ class MTProtoPlugin(Plugin):
             await self._abandon(client)
             raise TelegramStartError(
                 f"Telegram: cannot connect ({type(exc).__name__}); check the network"
+            ) from None
+        except TelegramStartError:
+            await self._abandon(client)
+            raise
+        except Exception as exc:
+            await self._abandon(client)
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise TelegramStartError(
+                f"Telegram: start failed ({type(exc).__name__}: {detail})"
             ) from None
         me = client.me
         self._running = True
