@@ -35,6 +35,7 @@ __all__ = ["CachePlugin", "MemoryStore", "RedisStore", "StatsCache", "build_cach
 log = logging.getLogger("tgstats.cache")
 
 _BUMP_RETRY_SECONDS = 1.0
+_METRICS_INTERVAL = 1.0  # seconds; hit/miss counters may lag /metrics by this much
 
 
 def build_cache(plugin: Plugin) -> tuple[StatsCache, RedisLink | None]:
@@ -43,9 +44,16 @@ def build_cache(plugin: Plugin) -> tuple[StatsCache, RedisLink | None]:
     metrics = plugin.services.get("metrics")
     if settings.redis.url is not None:
         link = RedisLink.from_settings(settings.redis, name="cache", metrics=metrics)
-        return StatsCache(RedisStore(link), default_ttl=settings.cache.ttl, metrics=metrics), link
-    store = MemoryStore(settings.cache.max_entries)
-    return StatsCache(store, default_ttl=settings.cache.ttl, metrics=metrics), None
+        store: MemoryStore | RedisStore = RedisStore(link)
+    else:
+        store, link = MemoryStore(settings.cache.max_entries), None
+    cache = StatsCache(
+        store,
+        default_ttl=settings.cache.ttl,
+        metrics=metrics,
+        metrics_interval=_METRICS_INTERVAL,
+    )
+    return cache, link
 
 
 class CachePlugin(Plugin):
@@ -74,6 +82,7 @@ class CachePlugin(Plugin):
             retry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retry_task
+            self.cache.report_metrics()
             if self.link is not None:
                 await self.link.close()
             self.cache = self.link = None
@@ -81,8 +90,10 @@ class CachePlugin(Plugin):
     async def _retry_held_bumps(self) -> None:
         while True:
             await asyncio.sleep(_BUMP_RETRY_SECONDS)
-            if self.cache is not None and self.cache.pending_bumps:
-                await self.cache.flush_pending_bumps()
+            if self.cache is not None:
+                self.cache.report_metrics()
+                if self.cache.pending_bumps:
+                    await self.cache.flush_pending_bumps()
 
     async def health(self) -> HealthCheck | None:
         if self.cache is None:

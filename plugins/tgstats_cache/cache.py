@@ -17,10 +17,14 @@ answer is never older than the last commit.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
+
+from tgstats.plugin_api import versioned_key
 
 from .stores import Store, StoreUnavailable
 
@@ -36,17 +40,40 @@ UNKNOWN_VERSION = -1
 class StatsCache:
     """Implements ``tgstats.plugin_api.Cache``."""
 
-    def __init__(self, store: Store, *, default_ttl: int, metrics: Any = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_ttl: int,
+        metrics: Any = None,
+        metrics_interval: float = 0.0,
+    ) -> None:
         self.store = store
         self.default_ttl = default_ttl
         self.metrics = metrics
+        # Hit/miss counts go to the (comparatively slow) OTel counter at most this often.
+        self.metrics_interval = metrics_interval
+        self._unreported: Counter[str] = Counter()
+        self._reported_at = time.monotonic()
         self._encoder = msgspec.msgpack.Encoder()
         self._decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
         self._pending_bumps: set[int] = set()
 
     def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.cache_requests.add(1, {"result": result})
+        if self.metrics is None:
+            return
+        self._unreported[result] += 1
+        if time.monotonic() - self._reported_at >= self.metrics_interval:
+            self.report_metrics()
+
+    def report_metrics(self) -> None:
+        """Hand the counts gathered since the last report to the metrics counter."""
+        self._reported_at = time.monotonic()
+        if self.metrics is None or not self._unreported:
+            return
+        counts, self._unreported = self._unreported, Counter()
+        for result, amount in counts.items():
+            self.metrics.cache_requests.add(amount, {"result": result})
 
     def _decoder(self, type_: Any) -> msgspec.msgpack.Decoder[Any]:
         decoder = self._decoders.get(type_)
@@ -69,6 +96,29 @@ class StatsCache:
         except StoreUnavailable:
             self._count("unavailable")
             return None
+        return await self._decode(full, raw, type_)
+
+    async def lookup(
+        self, namespace: str, key: str, type_: type[T], *, chat_id: int
+    ) -> tuple[int, T | None]:
+        """The chat's data version and the value cached for ``key`` at it: one round trip.
+
+        ``(-1, None)`` when the version cannot be known (see ``data_version``).
+        """
+        if self._pending_bumps and not await self.flush_pending_bumps():
+            return UNKNOWN_VERSION, None
+        # versioned_key(chat_id, v, key) == f"{chat_id}:v" + str(v) + f":{key}" (a test checks)
+        try:
+            version, raw = await self.store.get_versioned(
+                chat_id, self._full_key(namespace, f"{chat_id}:v"), f":{key}"
+            )
+        except StoreUnavailable:
+            self._count("unavailable")
+            return UNKNOWN_VERSION, None
+        full = self._full_key(namespace, versioned_key(chat_id, version, key))
+        return version, await self._decode(full, raw, type_)
+
+    async def _decode(self, full: str, raw: bytes | None, type_: type[T]) -> T | None:
         if raw is None:
             self._count("miss")
             return None

@@ -29,6 +29,12 @@ class Store(Protocol):
 
     async def version(self, chat_id: int) -> int: ...
 
+    async def get_versioned(
+        self, chat_id: int, before: str, after: str
+    ) -> tuple[int, bytes | None]:
+        """The chat's version ``v`` and the value at ``before + str(v) + after``, together."""
+        ...
+
     async def bump_versions(self, chat_ids: Sequence[int]) -> None: ...
 
 
@@ -69,9 +75,23 @@ class MemoryStore:
     async def version(self, chat_id: int) -> int:
         return self._versions.get(chat_id, 0)
 
+    async def get_versioned(
+        self, chat_id: int, before: str, after: str
+    ) -> tuple[int, bytes | None]:
+        version = self._versions.get(chat_id, 0)
+        return version, await self.get(f"{before}{version}{after}")
+
     async def bump_versions(self, chat_ids: Sequence[int]) -> None:
         for chat_id in set(chat_ids):
             self._versions[chat_id] = self._versions.get(chat_id, 0) + 1
+
+
+# The version and the value it selects in one round trip. The value's key is
+# built in the script, so this is not Redis Cluster safe (tgstats uses one Redis).
+_GET_VERSIONED = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
+"""
 
 
 class RedisStore:
@@ -79,6 +99,7 @@ class RedisStore:
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
+        self._get_versioned = link.client.register_script(_GET_VERSIONED)
 
     def _key(self, key: str) -> str:
         return self.link.key("cache", key)
@@ -115,6 +136,19 @@ class RedisStore:
         except RedisUnavailable as exc:
             raise StoreUnavailable(str(exc)) from None
         return int(raw) if raw is not None else 0
+
+    async def get_versioned(
+        self, chat_id: int, before: str, after: str
+    ) -> tuple[int, bytes | None]:
+        keys = [self._version_key(chat_id)]
+        args = [self._key(before), after]
+        try:
+            version, value = await self.link.call(
+                lambda r: self._get_versioned(keys=keys, args=args)
+            )
+        except RedisUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+        return int(version), value
 
     async def bump_versions(self, chat_ids: Sequence[int]) -> None:
         keys = [self._version_key(c) for c in sorted(set(chat_ids))]

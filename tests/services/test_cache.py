@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tgstats.plugin_api import Cache, cached
+from tgstats.plugin_api import Cache, cached, versioned_key
 from tgstats.plugin_api.redis_link import RedisLink
 from tgstats.settings import RedisSettings, SecretStr
 from tgstats_cache import MemoryStore, RedisStore, StatsCache
@@ -108,6 +108,24 @@ async def test_cached_answer_is_never_older_than_the_last_commit(cache: StatsCac
     assert await cache.data_version(9) == 0
 
 
+async def test_lookup_builds_the_same_key_as_cached(cache: StatsCache) -> None:
+    await cache.bump_data_version([3, 3])  # one bump per call, however often listed
+    assert await cache.data_version(3) == 1
+    await cache.set("summary", versioned_key(3, 1, "7d:UTC"), 99)
+    assert await cache.lookup("summary", "7d:UTC", int, chat_id=3) == (1, 99)
+    assert await cache.lookup("summary", "7d:UTC", int, chat_id=4) == (0, None)
+
+
+async def test_metrics_are_reported_in_batches() -> None:
+    metrics = CountingMetrics()
+    cache = StatsCache(MemoryStore(10), default_ttl=60, metrics=metrics, metrics_interval=3600)
+    for _ in range(5):
+        await cache.get("n", "k", int)
+    assert metrics.results["miss"] == 0
+    cache.report_metrics()
+    assert metrics.results["miss"] == 5
+
+
 async def test_cached_without_a_cache_computes() -> None:
     async def compute() -> int:
         return 41 + 1
@@ -175,7 +193,7 @@ async def test_redis_outage_serves_uncached_then_resumes(
             "Redis unavailable (ConnectionError); cache continues without it until it returns"
         ) == 1
         assert metrics.errors["redis_unavailable"] == 1
-        assert metrics.results["unavailable"] == 0  # version unknown: the cache is skipped
+        assert metrics.results["unavailable"] == 5  # counted, and the answers computed
 
         private_redis.start()  # a fresh, empty server: the old entry is gone
         await asyncio.sleep(0.15)

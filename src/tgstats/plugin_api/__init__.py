@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPlugin
 
+from tgstats.db.chat_settings import ChatSettings, get_chat_settings, update_chat_settings
 from tgstats.events import (
     BotMembershipEvent,
     ChatMigratedEvent,
@@ -54,7 +55,6 @@ from tgstats.events import (
     TextFeatures,
     UserSnapshot,
 )
-from tgstats.db.chat_settings import ChatSettings, get_chat_settings, update_chat_settings
 from tgstats.settings import Settings
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ __all__ = [
     "cached",
     "get_chat_settings",
     "update_chat_settings",
+    "versioned_key",
 ]
 
 API_VERSION = "1.0"
@@ -131,6 +132,11 @@ class Cache(Protocol):
         ...
 
 
+def versioned_key(chat_id: int, version: int, key: str) -> str:
+    """The cache key of ``key`` for a chat at a data version (``cached`` uses it)."""
+    return f"{chat_id}:v{version}:{key}"
+
+
 async def cached(
     cache: Cache | None,
     namespace: str,
@@ -146,16 +152,26 @@ async def cached(
     With ``chat_id`` the key carries the chat's data version, so a cached
     answer is never older than the last committed batch for that chat; when
     the version cannot be known (Redis down) the cache is skipped. ``cache``
-    may be None (no cache plugin): then this just computes.
+    may be None (no cache plugin): then this just computes. A cache that has
+    ``lookup(namespace, key, type_, chat_id=...) -> (version, value)`` answers
+    the version and the value in one step (one Redis round trip, not two).
     """
     if cache is None:
         return await compute()
-    if chat_id is not None:
-        version = await cache.data_version(chat_id)
+    if chat_id is None:
+        hit = await cache.get(namespace, key, type_)
+    else:
+        lookup = getattr(cache, "lookup", None)
+        if lookup is not None:
+            version, hit = await lookup(namespace, key, type_, chat_id=chat_id)
+        else:
+            version = await cache.data_version(chat_id)
+            hit = None if version < 0 else await cache.get(
+                namespace, versioned_key(chat_id, version, key), type_
+            )
         if version < 0:
             return await compute()
-        key = f"{chat_id}:v{version}:{key}"
-    hit = await cache.get(namespace, key, type_)
+        key = versioned_key(chat_id, version, key)
     if hit is not None:
         return hit
     value = await compute()
@@ -288,6 +304,29 @@ class BotCommand:
     rate_limited: bool = True
 
 
+# --------------------------------------------------------------------------- dashboard
+
+
+@dataclass(frozen=True, slots=True)
+    """A panel a plugin adds to the dashboard's chat page.
+
+    The page fetches ``/api/v1/chats/{chat_id}/<api_path>`` with its own
+    ``from``/``to`` query (so the plugin's route must be under that prefix and
+    check access like the built-in ones) and renders the JSON by ``kind``:
+
+    - ``"table"``: ``{"columns": ["name", ...], "rows": [["Ann", 3], ...]}``
+    - ``"bars"``: ``{"labels": ["Mon", ...], "values": [3, ...]}``
+    - ``"number"``: ``{"value": 42, "label": "greetings"}``
+
+    Every value is shown as text, never as HTML.
+    """
+
+    id: str
+    title: str
+    api_path: str
+    kind: str = "table"
+
+
 # --------------------------------------------------------------------------- health
 
 
@@ -335,6 +374,7 @@ class Plugin(InitPlugin):
     - ``commands()``: the bot commands the plugin answers.
     - ``on_events(*, events)``: observe committed events, after each batch commits.
     - ``health()``: a readiness check.
+    - ``dashboard_panels()``: panels for the dashboard's chat page.
     """
 
     id: ClassVar[str] = ""
@@ -375,6 +415,9 @@ class Plugin(InitPlugin):
     async def health(self) -> HealthCheck | None:
         """A readiness check, or None for none."""
         return None
+
+        """Panels this plugin adds to the dashboard's chat page."""
+        return ()
 
     @property
     def meter(self) -> Meter:

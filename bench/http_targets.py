@@ -1,0 +1,64 @@
+"""Granian targets for ``bench/http.py``: the bare ceiling and the full app.
+
+Run by granian from the repository root as ``bench.http_targets:<factory>``.
+Configuration comes from the environment the benchmark sets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Response, get
+from litestar.config.app import AppConfig
+
+from tgstats.app import create_app
+from tgstats.plugin_api import Plugin, cached
+from tgstats.settings import Settings
+from tgstats.web.auth import Principal, auth_dependencies, ensure_chat_access
+
+STANDIN_PATH = "/bench/chats/{chat_id:int}/summary"
+
+
+class StandinSummary(msgspec.Struct, frozen=True):
+    chat_id: int
+    messages: int
+    active_users: int
+    average_dau: float
+    top_words: list[str]
+
+
+@get(STANDIN_PATH, dependencies=auth_dependencies())
+async def standin_summary(chat_id: int, principal: Principal, cache: Any) -> StandinSummary:
+    """The real auth + cache stack around a fixed answer (the stats API was not there yet)."""
+    ensure_chat_access(principal, chat_id)
+
+    async def compute() -> StandinSummary:
+        return StandinSummary(chat_id, 12345, 321, 45.6, ["hello", "world", "stats"])
+
+    return await cached(cache, "benchsummary", "30d", StandinSummary, compute, chat_id=chat_id)
+
+
+class StandinPlugin(Plugin):
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.append(standin_summary)
+        return app_config
+
+
+def full_app() -> Litestar:
+    """The whole tgstats app with auth, rate limiter and cache on (Settings from env)."""
+    return create_app(Settings.from_env(), plugins={"benchstandin": StandinPlugin})
+
+
+def bare_app() -> Litestar:
+    """One endpoint returning the same JSON bytes: the ceiling for this server and machine."""
+    body = Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
+    path = os.environ["BENCH_PATH"]
+
+    @get(path, sync_to_thread=False)
+    def bare() -> Response[bytes]:
+        return Response(body, media_type="application/json")
+
+    return Litestar([bare])
