@@ -72,6 +72,7 @@ __all__ = [
     "ChatSettings",
     "ChatSnapshot",
     "CommandContext",
+    "DashboardPanel",
     "DeleteEvent",
     "EditEvent",
     "Event",
@@ -308,6 +309,7 @@ class BotCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class DashboardPanel:
     """A panel a plugin adds to the dashboard's chat page.
 
     The page fetches ``/api/v1/chats/{chat_id}/<api_path>`` with its own
@@ -416,6 +418,7 @@ class Plugin(InitPlugin):
         """A readiness check, or None for none."""
         return None
 
+    def dashboard_panels(self) -> Sequence[DashboardPanel]:
         """Panels this plugin adds to the dashboard's chat page."""
         return ()
 
