@@ -16,9 +16,9 @@ difference since the stored state:
   and in basic groups through the common sequence (``getDifference``);
 - not recovered: anything older than Telegram keeps for a difference (a long
   outage ends with "too long" and a jump to the current state — those
-  messages are never seen), reactions and reaction counts, chat member
-  updates, and edits of messages the bot never saw. Telegram does not replay
-  those to bots.
+  messages are never seen); reactions, reaction counts and chat member
+  updates (they travel in the bots' qts sequence and kurigram's catch-up asks
+  with ``qts=0``); supergroups whose pts was never stored.
 """
 
 from __future__ import annotations

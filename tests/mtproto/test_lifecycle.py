@@ -124,3 +124,43 @@ async def test_started_plugin_reports_healthy_and_registers_its_menu(
     ]
     assert calls[-1] == ("stop",)
     assert (await plugin.health()).ok is False
+
+
+async def test_a_session_file_of_another_bot_is_refused(services, tmp_path):
+    from tgstats_mtproto.storage import FileSessionStorage
+
+    path = tmp_path / "bot.session"
+    other = FileSessionStorage(path)
+    await other.open()
+    await other.user_id(999)
+    await other.is_bot(True)
+    await other.save()
+    await other.close()
+    plugin = with_credentials(services, tmp_path)
+    with pytest.raises(
+        TelegramStartError, match="holds the session of bot 999, not of the bot 123456"
+    ):
+        async with plugin.lifespan(app=None):
+            pass
+
+
+async def test_a_missing_session_table_fails_with_one_line(services, session_factory, monkeypatch):
+    from sqlalchemy import text
+
+    async with session_factory() as session:
+        await session.execute(text("ALTER TABLE mtproto_sessions RENAME TO mtproto_sessions_gone"))
+        await session.commit()
+    try:
+        plugin = make_plugin(
+            services, TELEGRAM_API_ID="1", TELEGRAM_API_HASH="x", TELEGRAM_BOT_TOKEN=TOKEN
+        )
+        with pytest.raises(TelegramStartError) as info:
+            async with plugin.lifespan(app=None):
+                pass
+        assert "\n" not in str(info.value) and "mtproto_sessions" in str(info.value)
+    finally:
+        async with session_factory() as session:
+            await session.execute(
+                text("ALTER TABLE mtproto_sessions_gone RENAME TO mtproto_sessions")
+            )
+            await session.commit()
