@@ -54,7 +54,11 @@ async def check_chat_page_against_api(
     params = {"from": start, "to": end}
     base = f"/api/v1/chats/{chat_id}"
     summary = (await api.get(base + "/summary", params=params)).json()
-    series = (await api.get(base + "/timeseries", params={**params, "granularity": "day"})).json()
+    days_in_period = (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
+    rolling = {"rolling": 7} if days_in_period >= 14 else {}
+    series = (
+        await api.get(base + "/timeseries", params={**params, "granularity": "day", **rolling})
+    ).json()
     heatmap = (await api.get(base + "/heatmap", params=params)).json()
     users = (
         await api.get(base + "/users", params={**params, "limit": 15, "sort": "messages"})
@@ -100,6 +104,10 @@ async def check_chat_page_against_api(
     x_days = [date(1970, 1, 1) + timedelta(seconds=x) for x in charts["messages"][0]]
     assert [d.isoformat() for d in x_days] == days
     assert charts["messages"][1] == [p["messages"] for p in points]
+    if rolling:
+        assert charts["messages"][2] == pytest.approx([p["messages_avg"] for p in points])
+    else:
+        assert len(charts["messages"]) == 2  # no average line for short periods
     assert charts["dau"][1] == pytest.approx([p["dau"] for p in points])
     assert charts["dau"][2] == [p["wau"] for p in points]
     assert charts["members"][1] == [d["joins"] for d in members["days"]]
@@ -145,6 +153,21 @@ async def check_chat_page_against_api(
         "#topics-table tbody tr", "rows => rows.map(r => +r.dataset.topicId)"
     )
     assert topic_ids == [t["topic_id"] for t in topics["topics"]]
+
+    # The CSV links download the same table with the session cookie.
+    for link in ("#csv-users", "#csv-timeseries"):
+        href = await page.get_attribute(link, "href")
+        assert href and f"from={start}" in href and f"to={end}" in href
+        download = await page.evaluate(
+            """async (href) => {
+                const r = await fetch(href);
+                const type = r.headers.get('content-type');
+                return {status: r.status, type: type, text: await r.text()};
+            }""",
+            href,
+        )
+        assert download["status"] == 200 and download["type"].startswith("text/csv"), download
+        assert len(download["text"].strip().splitlines()) > 1
 
 
 # --------------------------------------------------------------------------- sign-in

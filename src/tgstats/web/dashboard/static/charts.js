@@ -73,6 +73,8 @@
     ns.clear(entry.container);
     var width = Math.max(entry.container.clientWidth, 240);
     entry.plot = new uPlot(options(entry.spec, width), entry.data, entry.container);
+    entry.container.setAttribute("role", "img");
+    if (entry.spec.label) entry.container.setAttribute("aria-label", entry.spec.label);
     entry.container.setAttribute("data-status", "ready");
   }
 

@@ -79,16 +79,31 @@
 
   // ------------------------------------------------------------------ charts
 
+  function total(values) {
+    return values.reduce(function (sum, v) { return sum + v; }, 0);
+  }
+
   function renderTimeseries(series) {
     var days = series.points.map(function (p) { return p.bucket; });
+    var messages = series.points.map(function (p) { return p.messages; });
+    var lines = [{ label: "Messages", kind: "bars", color: "--chart-1", values: messages }];
+    if (series.rolling) {
+      lines.push({
+        label: series.rolling + "-day average",
+        kind: "line",
+        color: "--chart-3",
+        decimals: true,
+        values: series.points.map(function (p) { return p.messages_avg; }),
+      });
+    }
     ns.timeChart("messages", $("chart-messages"), {
       days: days,
-      series: [
-        { label: "Messages", kind: "bars", color: "--chart-1", values: series.points.map(function (p) { return p.messages; }) },
-      ],
+      label: "Messages per day: " + ns.formatInt(total(messages)) + " in " + days.length + " days",
+      series: lines,
     });
     ns.timeChart("dau", $("chart-dau"), {
       days: days,
+      label: "Daily and weekly active users per day",
       series: [
         { label: "DAU", kind: "line", color: "--chart-2", values: series.points.map(function (p) { return p.dau; }), decimals: true },
         { label: "WAU", kind: "line", color: "--chart-3", values: series.points.map(function (p) { return p.wau; }) },
@@ -107,6 +122,7 @@
     ns.timeChart("members", $("chart-members"), {
       days: members.days.map(function (d) { return d.day; }),
       height: 220,
+      label: "Members joined and left per day, with the running net change",
       series: [
         { label: "Joined", kind: "bars", color: "--chart-2", values: members.days.map(function (d) { return d.joins; }) },
         { label: "Left", kind: "bars", color: "--chart-4", values: members.days.map(function (d) { return -d.leaves; }) },
@@ -143,6 +159,18 @@
       });
     });
     container.setAttribute("data-status", "ready");
+    container.setAttribute(
+      "aria-label",
+      "Messages by weekday and local hour; busiest cell " + ns.formatInt(max) + " messages"
+    );
+    var legend = ns.clear($("heatmap-legend"));
+    legend.appendChild(ns.el("span", { text: "0" }));
+    [0.08, 0.3, 0.55, 0.8, 1].forEach(function (level) {
+      var swatch = ns.el("span", { className: "hm-cell" });
+      swatch.style.setProperty("--level", String(level));
+      legend.appendChild(swatch);
+    });
+    legend.appendChild(ns.el("span", { text: ns.formatInt(max) + " messages" }));
   }
 
   // ------------------------------------------------------------------ members table
@@ -276,7 +304,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     wireUsers();
     load("summary", "summary").then(renderKpis, kpiError);
-    load("timeseries", "timeseries", { granularity: "day" }).then(renderTimeseries, function (error) {
+    // A trailing 7-day average smooths weekly rhythm once there are enough days to show it.
+    var days = Math.round((Date.parse(period.to) - Date.parse(period.from)) / 86400000) + 1;
+    load("timeseries", "timeseries", { granularity: "day", rolling: days >= 14 ? 7 : null }).then(renderTimeseries, function (error) {
       failed($("chart-messages"))(error);
       failed($("chart-dau"))(error);
     });
