@@ -359,3 +359,17 @@ async def test_every_asset_a_page_references_is_served_by_the_app(
     assert "uPlot" in library.text and len(library.content) > 40_000
     assert "MIT License" in license_text.text
     assert escape.status_code == 404
+
+
+async def test_repeated_wrong_tokens_are_locked_out_with_a_page(
+    seeded: SeededChats, make_settings: Any, app_client: Any
+) -> None:
+    async with app_client(make_settings(AUTH_FAILURES_PER_MINUTE="2")) as client:
+        statuses = [(await sign_in(client, f"wrong-{i}")).status_code for i in range(3)]
+        locked = await sign_in(client, ADMIN_TOKEN)  # even the right token, while locked out
+    assert statuses == [401, 401, 429]
+    assert locked.status_code == 429
+    assert "set-cookie" not in locked.headers
+    assert "too many failed sign-ins" in locked.text
+    assert int(locked.headers["retry-after"]) >= 1
+    assert locked.headers["content-type"].startswith("text/html")

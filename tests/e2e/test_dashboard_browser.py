@@ -85,8 +85,9 @@ async def check_chat_page_against_api(
                      decimals=decimals)  # fmt: skip
         trend = await card.locator(".kpi-delta").get_attribute("data-trend")
         change = summary[key]["change"]
-        expected = "flat" if abs(change) < (0.05 if decimals else 0.5) else (
-            "up" if change > 0 else "down")  # fmt: skip
+        # Shares change in points (flat under 0.05); counts and averages are flat only at 0.
+        flat = abs(change) < 0.05 if key == "media_share_pct" else change == 0
+        expected = "flat" if flat else ("up" if change > 0 else "down")
         assert trend == expected, (key, trend, change)
 
     # Charts: the plotted arrays are the API's points, day by day.
