@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "PERIODS_HELP",
+    "STATS_HELP",
     "STATS_USAGE",
     "SUBCOMMANDS",
     "ArgumentError",
@@ -42,9 +44,15 @@ SUBCOMMANDS = (
     "user",
 )
 
-STATS_USAGE = (
-    "/stats [top|hours|days|history|words|media|reactions|members|topics|me] [period], "
-    "/stats user @name [period]; period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all"
+#: The one-line form, shown by /help next to the description.
+STATS_USAGE = "/stats [what] [period]"
+PERIODS_HELP = "Periods: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
+#: What a wrong /stats gets back: each form on its own short line.
+STATS_HELP = (
+    "/stats [period] (summary)",
+    "/stats top|hours|days|history|words|media|reactions|members|topics|me [period]",
+    "/stats user @name [period]",
+    PERIODS_HELP,
 )
 
 _USERNAME = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{2,31})$")

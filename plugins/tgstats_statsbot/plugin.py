@@ -35,7 +35,14 @@ from tgstats.stats.results import (
 )
 
 from . import replies
-from .arguments import STATS_USAGE, ArgumentError, parse_member, parse_stats_args
+from .arguments import (
+    PERIODS_HELP,
+    STATS_HELP,
+    STATS_USAGE,
+    ArgumentError,
+    parse_member,
+    parse_stats_args,
+)
 from .replies import Escaper
 
 __all__ = ["DEFAULT_PERIOD", "StatsBotPlugin"]
@@ -45,8 +52,12 @@ log = logging.getLogger("tgstats.statsbot")
 T = TypeVar("T")
 
 DEFAULT_PERIOD = "30d"
-ME_USAGE = "/me [period]; period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all"
-TOP_USAGE = "/top [period]; period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all"
+ME_USAGE = "/me [period]"
+TOP_USAGE = "/top [period]"
+STATS_DESCRIPTION = (
+    "Chat statistics. What: top, hours, days, history, words, media, reactions, members, "
+    "topics, me, user @name. Period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +142,7 @@ class StatsBotPlugin(Plugin):
         return [
             BotCommand(
                 "stats",
-                "Chat statistics: /stats [top|hours|days|history|…] [period]",
+                STATS_DESCRIPTION,
                 self.stats_command,
                 usage=STATS_USAGE,
             ),
@@ -162,15 +173,15 @@ class StatsBotPlugin(Plugin):
         try:
             args = parse_stats_args(ctx.args)
         except ArgumentError as exc:
-            await self._usage(ctx, str(exc), STATS_USAGE)
+            await self._usage(ctx, str(exc), STATS_HELP)
             return
-        await self._answer(ctx, args.subcommand, args.period, STATS_USAGE, member=args.member)
+        await self._answer(ctx, args.subcommand, args.period, STATS_HELP, member=args.member)
 
     async def me_command(self, ctx: CommandContext) -> None:
-        await self._answer(ctx, "me", "".join(ctx.args.split()), ME_USAGE)
+        await self._answer(ctx, "me", "".join(ctx.args.split()), (ME_USAGE, PERIODS_HELP))
 
     async def top_command(self, ctx: CommandContext) -> None:
-        await self._answer(ctx, "top", "".join(ctx.args.split()), TOP_USAGE)
+        await self._answer(ctx, "top", "".join(ctx.args.split()), (TOP_USAGE, PERIODS_HELP))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -183,16 +194,18 @@ class StatsBotPlugin(Plugin):
     def _escaper(ctx: CommandContext) -> Escaper:
         return Escaper(ctx.services.get("sanitizer"))
 
-    async def _usage(self, ctx: CommandContext, problem: str, usage: str) -> None:
+    async def _usage(self, ctx: CommandContext, problem: str, usage: Sequence[str]) -> None:
         esc = self._escaper(ctx)
-        await ctx.reply(f"{esc(problem, 200)}\nUsage: {esc(usage, 400)}")
+        lines = [esc(problem, 200), f"Usage: {esc(usage[0], 200)}"]
+        lines += [esc(line, 200) for line in usage[1:]]
+        await ctx.reply("\n".join(lines))
 
     async def _answer(
         self,
         ctx: CommandContext,
         subcommand: str,
         period_text: str,
-        usage: str,
+        usage: Sequence[str],
         *,
         member: str | None = None,
     ) -> None:

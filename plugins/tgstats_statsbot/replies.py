@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tgstats.plugin_api import Sanitizer
 from tgstats.stats.period import Period
@@ -102,9 +103,19 @@ def delta_text(metric: MetricDelta, *, points: bool = False) -> str:
     return f" ({sign}{abs(metric.change_pct):.0f}%)"
 
 
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def period_text(period: Period) -> str:
-    days = "1 day" if period.days == 1 else f"{period.days} days"
-    return f"{period.label()} ({days})"
+    return f"{period.label()} ({_days(period.days)})"
 
 
 def _heading(icon: str, what: str, period: Period, title: str | None, esc: Escaper) -> str:
@@ -237,8 +248,12 @@ def reactions_text(result: ReactionStats, *, title: str | None, esc: Escaper) ->
         lines += ["", "<b>Most reacted</b>"]
         for i, msg in enumerate(result.top_messages[:5], 1):
             who = _who(esc, msg.display_name)
-            link = f' · <a href="{html.escape(msg.link)}">open</a>' if msg.link else ""
-            lines.append(f"{i}. {who} — {number(msg.reactions)}{link}")
+            emoji = "".join(esc(t.term, 16) for t in msg.top_reactions[:3])
+            when = msg.date.astimezone(_zone(result.timezone)).strftime("%b %d")
+            text = f"{who}, {when}"
+            if msg.link:  # the link is ours (built from the chat id), the text is escaped
+                text = f'<a href="{html.escape(msg.link)}">{text}</a>'
+            lines.append(f"{i}. {text} — {number(msg.reactions)} {emoji}".rstrip())
     if result.top_receivers:
         lines += ["", "<b>Received most</b>"]
         for i, user in enumerate(result.top_receivers[:5], 1):
@@ -316,7 +331,7 @@ def profile_text(profile: UserProfile, *, title: str | None, esc: Escaper) -> st
         "",
         f"Messages: <b>{number(p.messages)}</b> ({pct_text(p.share_pct)} of chat{rank})",
         f"Active days: {p.active_days} of {p.period.days}",
-        f"Longest streak: {p.longest_streak_days} days",
+        f"Longest streak: {_days(p.longest_streak_days)}",
         f"Avg length: {p.average_length:.0f} chars",
         f"Media: {number(p.media)} · links: {number(p.links)}",
         f"Replies: sent {number(p.replies_sent)} · got {number(p.replies_received)}",

@@ -89,29 +89,24 @@ def test_plain_title_keeps_dollar_signs_literal_and_cuts_long_titles():
 
 
 async def test_render_runs_in_a_worker_thread_and_keeps_the_loop_free():
+    """The draw blocks until the event loop releases it: only possible off the loop."""
     loop_thread = threading.get_ident()
+    started = threading.Event()
+    release = threading.Event()
     seen: list[int] = []
 
-    def slow_draw(delay: float) -> bytes:
+    def blocking_draw() -> bytes:
         seen.append(threading.get_ident())
-        time.sleep(delay)
+        started.set()
+        if not release.wait(10):
+            raise AssertionError("the event loop never ran while the chart was drawn")
         return b"png"
 
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    try:
-        assert await charts.render(slow_draw, 0.3) == b"png"
-    finally:
-        task.cancel()
+    task = asyncio.create_task(charts.render(blocking_draw))
+    assert await asyncio.to_thread(started.wait, 10)
+    release.set()  # the loop is free while the draw is in progress
+    assert await task == b"png"
     assert seen and seen[0] != loop_thread
-    assert ticks >= 10  # the loop kept running while the chart was drawn
 
 
 async def test_render_time_of_a_real_chart():

@@ -141,11 +141,17 @@ async def test_words_media_reactions_topics(harness, peers, seeded):
         assert f"{item.media_type} — {number(item.messages)} ({pct_text(item.share_pct)})" in media
     assert f"{breakdown.media_messages} of {breakdown.total_messages} messages" in media
 
-    text = await ask_text(harness, peers, "/stats reactions")
+    [reply] = await ask(harness, peers, "/stats reactions")
+    text = reply.message
     result = await query(seeded, stats.reactions, limit=5)
     assert result.total == 10
     assert f"Total: {number(result.total)}" in text
     assert "👍 10" in text
+    top = result.top_messages[0]
+    assert f"1. {top.display_name}, {top.date:%b %d} — {top.reactions} 👍" in text
+    links = [e.url for e in reply.entities or () if isinstance(e, raw.types.MessageEntityTextUrl)]
+    assert top.link is not None and top.link in links
+    assert f"Received most\n1. Bob — {result.top_receivers[0].count}" in text
 
     topics = await ask_text(harness, peers, "/stats topics")
     assert "This chat has no topics." in topics
