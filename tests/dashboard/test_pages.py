@@ -13,8 +13,9 @@ import pytest
 from tests.conftest import ADMIN_TOKEN
 from tests.dashboard.conftest import session_cookie_from
 from tests.dashboard.seed import HOSTILE, MAIN_TZ, SeededChats
+from tgstats.stats.period import ChatScope
 from tgstats.web.auth import SESSION_COOKIE
-from tgstats.web.dashboard.pages import safe_next
+from tgstats.web.dashboard.pages import safe_next, utc_offset_label
 
 ESCAPED_HOSTILE = "&lt;img src=x onerror=alert(1)&gt;"
 
@@ -274,7 +275,7 @@ async def test_chat_page_escapes_the_title_and_shows_the_timezone(
     html = response.text
     assert HOSTILE not in html
     assert f"Owls {ESCAPED_HOSTILE}" in html
-    assert f"Times in <strong>{MAIN_TZ}</strong>" in html
+    assert f"Times in <strong>{MAIN_TZ}</strong> (UTC+05:45)" in html
     assert f'data-timezone="{MAIN_TZ}"' in html
     assert_csp_clean(html)
 
@@ -373,3 +374,11 @@ async def test_repeated_wrong_tokens_are_locked_out_with_a_page(
     assert "too many failed sign-ins" in locked.text
     assert int(locked.headers["retry-after"]) >= 1
     assert locked.headers["content-type"].startswith("text/html")
+
+
+def test_utc_offset_label_follows_dst() -> None:
+    berlin = ChatScope(chat_id=1, chat_timezone="Europe/Berlin")
+    assert utc_offset_label(berlin, datetime(2026, 1, 15, tzinfo=UTC)) == "UTC+01:00"
+    assert utc_offset_label(berlin, datetime(2026, 7, 15, tzinfo=UTC)) == "UTC+02:00"
+    newfoundland = ChatScope(chat_id=1, chat_timezone="America/St_Johns")
+    assert utc_offset_label(newfoundland, datetime(2026, 1, 15, tzinfo=UTC)) == "UTC-03:30"

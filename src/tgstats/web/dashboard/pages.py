@@ -13,7 +13,7 @@ answer. Tokens travel only in a POSTed form, never in a URL.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -40,7 +40,13 @@ from tgstats.web.auth import (
 )
 from tgstats.web.dashboard.render import render_page
 
-__all__ = ["PERIOD_PRESETS", "DashboardController", "page_period", "safe_next"]
+__all__ = [
+    "PERIOD_PRESETS",
+    "DashboardController",
+    "page_period",
+    "safe_next",
+    "utc_offset_label",
+]
 
 #: The period picker's one-click choices, in local days ending today.
 PERIOD_PRESETS = (7, 30, 90)
@@ -139,6 +145,12 @@ def _query_date(name: str, value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise PeriodError(f"{name}: expected a date as YYYY-MM-DD, got {value[:32]!r}") from None
+
+
+def utc_offset_label(scope: ChatScope, now: datetime | None = None) -> str:
+    """``UTC+05:45`` for the scope's zone right now (DST included)."""
+    offset = (now or datetime.now(UTC)).astimezone(scope.zone()).strftime("%z")
+    return f"UTC{offset[0]}{offset[1:3]}:{offset[3:5]}" if offset else "UTC"
 
 
 def _chat_heading(scope: ChatScope) -> str:
@@ -287,6 +299,7 @@ class DashboardController(Controller):
             preset=preset,
             presets=PERIOD_PRESETS,
             today=today,
+            utc_offset=utc_offset_label(scope),
             **page,
         )
 
