@@ -164,3 +164,17 @@ async def test_a_missing_session_table_fails_with_one_line(services, session_fac
                 text("ALTER TABLE mtproto_sessions_gone RENAME TO mtproto_sessions")
             )
             await session.commit()
+
+
+async def test_web_role_never_starts_the_client(services, tmp_path, monkeypatch):
+    async def must_not_start(self, *args, **kwargs):
+        raise AssertionError("the web role started the Telegram client")
+
+    monkeypatch.setattr(pyrogram.Client, "start", must_not_start)
+    plugin = with_credentials(services, tmp_path, TGSTATS_ROLE="web")
+    async with plugin.lifespan(app=None):
+        check = await plugin.health()
+    assert (
+        check.degraded is True and check.detail == "off: TGSTATS_ROLE=web runs no Telegram client"
+    )
+    assert plugin.client is None
