@@ -31,7 +31,7 @@ from pyrogram.handlers import (
 )
 from pyrogram.handlers.handler import Handler
 
-from tgstats.events import DeleteEvent, Event
+from tgstats.events import DeleteEvent, Event, MemberEvent
 from tgstats.plugin_api import ChatSettings, EventSink, ServiceRegistry, get_chat_settings
 
 from . import convert
@@ -92,6 +92,39 @@ def _where(update: Any) -> tuple[int | None, int | None]:
     return (chat.id if chat is not None else None), msg_id
 
 
+class MemberChangeDeduper:
+    """One join or leave reported twice (service message + member update) is one change.
+
+    A bot that is an admin gets both for the same join; their dates can differ
+    by a second, so the writer's exact-date key would count it twice. The
+    second report of the same (chat, user, action) from the *other* source
+    within ``window`` seconds is dropped. A re-delivery from the same source
+    passes (the writer dedupes it exactly), and a real rejoin is minutes, not
+    seconds, apart.
+    """
+
+    def __init__(self, *, window: float = 10.0, capacity: int = 10_000) -> None:
+        self.window = window
+        self.capacity = capacity
+        self._seen: dict[tuple[int, int | None, str], tuple[float, str]] = {}
+
+    def keep_first(self, events: Sequence[Event], *, source: str) -> list[Event]:
+        kept: list[Event] = []
+        for event in events:
+            if isinstance(event, MemberEvent) and event.action in {"join", "leave", "kick"}:
+                key = (event.chat_id, event.user_id, event.action)
+                stamp = event.date.timestamp()
+                seen = self._seen.get(key)
+                if seen is not None and seen[1] != source and abs(stamp - seen[0]) <= self.window:
+                    continue
+                self._seen[key] = (stamp, source)
+                if len(self._seen) > self.capacity:
+                    oldest = next(iter(self._seen))
+                    del self._seen[oldest]
+            kept.append(event)
+        return kept
+
+
 class UpdateRecorder:
     """The recording handlers of the MTProto plugin."""
 
@@ -105,6 +138,7 @@ class UpdateRecorder:
         self.services = services
         self.chat_settings = chat_settings or ChatSettingsCache(services)
         self._me_id = me_id
+        self.member_changes = MemberChangeDeduper()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -171,7 +205,8 @@ class UpdateRecorder:
         return convert.message_events(message, store_text=settings.store_text, me_id=self._me_id())
 
     async def on_service(self, message: types.Message) -> Sequence[Event]:
-        return convert.message_events(message, store_text=False, me_id=self._me_id())
+        events = convert.message_events(message, store_text=False, me_id=self._me_id())
+        return self.member_changes.keep_first(events, source="service")
 
     async def on_edit(self, message: types.Message) -> Sequence[Event]:
         if convert.edit_date(message) is None:
@@ -213,4 +248,5 @@ class UpdateRecorder:
         return [convert.reaction_count_event(update)]
 
     async def on_member(self, update: types.ChatMemberUpdated) -> Sequence[Event]:
-        return convert.member_events(update, me_id=self._me_id())
+        events = convert.member_events(update, me_id=self._me_id())
+        return self.member_changes.keep_first(events, source="member_update")

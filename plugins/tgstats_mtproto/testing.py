@@ -474,6 +474,8 @@ class FakeTelegramApi:
 
     ``admins[chat_id]`` (Bot API ids) lists who the admin lookup returns.
     ``fail_next`` makes the next call of a given raw function type raise.
+    Photo uploads (``upload.SaveFilePart`` through the media session, then
+    ``messages.SendMedia``) are put back together: ``sent_photos()``.
     """
 
     def __init__(self, raw_updates: RawUpdates) -> None:
@@ -482,6 +484,8 @@ class FakeTelegramApi:
         self.admins: dict[int, set[int]] = {}
         self.fail: dict[type, Exception] = {}
         self._sent_ids = itertools.count(50_000)
+        self._file_parts: dict[int, dict[int, bytes]] = {}
+        self._photos: list[tuple[Any, bytes]] = []
 
     async def invoke(self, query: Any, *args: Any, **kwargs: Any) -> Any:
         query = wire(query)  # what would really go over the wire
@@ -490,6 +494,17 @@ class FakeTelegramApi:
         if error is not None:
             raise error
         if isinstance(query, raw.functions.messages.SendMessage):
+            return self._sent(query)
+        if isinstance(query, raw.functions.upload.SaveFilePart):
+            self._file_parts.setdefault(query.file_id, {})[query.file_part] = query.bytes
+            return True
+        if isinstance(query, raw.functions.messages.SendMedia):
+            uploaded = getattr(query.media, "file", None)
+            if uploaded is not None:
+                parts = self._file_parts.pop(uploaded.id, {})
+                if sorted(parts) != list(range(uploaded.parts)):
+                    raise AssertionError(f"upload incomplete: parts {sorted(parts)}")
+                self._photos.append((query, b"".join(parts[i] for i in sorted(parts))))
             return self._sent(query)
         if isinstance(query, raw.functions.channels.GetParticipants):
             chat_id = utils.get_channel_id(query.channel.channel_id)
@@ -548,6 +563,7 @@ class FakeTelegramApi:
             out=True,
             from_id=raw.types.PeerUser(user_id=self.raw.bot.id),
             entities=query.entities or None,
+            media=self.raw.photo() if isinstance(query, raw.functions.messages.SendMedia) else None,
         )
         chat = raw.types.Channel(
             id=peer.channel_id,
@@ -580,6 +596,11 @@ class FakeTelegramApi:
 
     def sent_texts(self) -> list[str]:
         return [c.message for c in self.sent()]
+
+    def sent_photos(self) -> list[tuple[Any, bytes]]:
+        """Each uploaded photo sent: the ``messages.SendMedia`` call (caption in ``.message``,
+        ``.reply_to``) and the file's bytes as uploaded."""
+        return list(self._photos)
 
 
 class MTProtoHarness:
@@ -614,6 +635,15 @@ class MTProtoHarness:
         api = FakeTelegramApi(factory)
         client.invoke = api.invoke
         client.is_connected = True  # the fake API is the connection
+
+        class MediaSession:  # uploads go through a separate session in kurigram
+            async def invoke(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                return await api.invoke(query)
+
+        async def get_session(*args: Any, **kwargs: Any) -> MediaSession:
+            return MediaSession()
+
+        client.get_session = get_session  # type: ignore[method-assign]
         await client.storage.open()  # before any update: peers are stored as updates arrive
         await client.storage.user_id(factory.bot.id)
         await client.storage.is_bot(True)

@@ -165,3 +165,26 @@ async def test_bot_added_and_removed(harness, sink, peers):
     assert (added.chat_id, added.added, added.actor_id) == (GROUP_ID, True, 11)
     assert (removed.added, removed.actor_id) == (False, 11)
     assert sink.of(MemberEvent) == []  # the bot is not counted as a member
+
+
+async def test_join_reported_by_service_message_and_member_update_counts_once(harness, sink, peers):
+    from pyrogram import raw
+
+    tg = harness.raw
+    group, bob, alice = peers["group"], peers["bob"], peers["alice"]
+    await harness.feed(
+        tg.service(
+            group,
+            bob,
+            raw.types.MessageActionChatJoinedByLink(inviter_id=alice.id),
+            extra_peers=[alice],
+        )
+    )
+    tg.now += 1  # the member update is stamped a second later
+    await harness.feed(tg.channel_member(group, bob, bob, old=None, new=tg.participant(bob)))
+    [join] = sink.of(MemberEvent)
+    assert (join.action, join.user_id, join.inviter_id) == ("join", 12, 11)
+    # a real rejoin later is a new join
+    tg.now += 600
+    await harness.feed(tg.channel_member(group, bob, bob, old=None, new=tg.participant(bob)))
+    assert len(sink.of(MemberEvent)) == 2
