@@ -21,7 +21,7 @@ import asyncio
 import io
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, ParamSpec
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,6 +32,7 @@ from tgstats.stats.results import MemberDay, TimeseriesPoint
 __all__ = [
     "PNG_SIGNATURE",
     "WEEKDAYS",
+    "bucket_member_days",
     "heatmap_png",
     "history_png",
     "hours_png",
@@ -177,15 +178,35 @@ def heatmap_png(matrix: Sequence[Sequence[int]], *, title: str, timezone: str) -
         return _png(figure)
 
 
+def bucket_member_days(days: Sequence[MemberDay]) -> tuple[list[MemberDay], str]:
+    """Daily rows summed into weeks (over 92 days) or months (over two years), so a long
+    period stays a readable number of bars. Each bucket is dated by its first day."""
+    if len(days) <= 92:
+        return list(days), "day"
+    granularity = "week" if len(days) <= 731 else "month"
+    buckets: dict[date, list[int]] = {}
+    for row in days:
+        if granularity == "week":
+            start = row.day - timedelta(days=row.day.weekday())
+        else:
+            start = row.day.replace(day=1)
+        totals = buckets.setdefault(start, [0, 0])
+        totals[0] += row.joins
+        totals[1] += row.leaves
+    rows = [MemberDay(day=d, joins=j, leaves=lv, net=j - lv) for d, (j, lv) in buckets.items()]
+    return rows, granularity
+
+
 def members_png(days: Sequence[MemberDay], *, title: str, members_now: int | None = None) -> bytes:
     """Joins up, leaves down, and the running net change over the period as a line."""
+    days, granularity = bucket_member_days(days)
     with _lock:
         figure, axes = _figure()
         xs = list(range(len(days)))
         axes.bar(xs, [d.joins for d in days], color=_JOIN, label="joined")
         axes.bar(xs, [-d.leaves for d in days], color=_LEAVE, label="left")
         axes.axhline(0, color="#666666", linewidth=0.8)
-        axes.set_ylabel("members per day")
+        axes.set_ylabel(f"members per {granularity}")
         running: list[int] = []
         total = 0
         for day in days:
@@ -195,7 +216,7 @@ def members_png(days: Sequence[MemberDay], *, title: str, members_now: int | Non
         growth.plot(xs, running, color=_LINE, linewidth=2, label="net change since start")
         growth.set_ylabel("net change")
         growth.spines[["top"]].set_visible(False)
-        _sparse_ticks(axes, _date_labels([d.day for d in days], "day"))
+        _sparse_ticks(axes, _date_labels([d.day for d in days], granularity))
         handles = axes.get_legend_handles_labels()
         more = growth.get_legend_handles_labels()
         axes.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", frameon=False)

@@ -114,3 +114,25 @@ async def test_render_time_of_a_real_chart():
     await charts.render(charts.history_png, _points(90), title="timing")
     # Generous bound for a 2-core CI box; measured ~0.15 s locally.
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(("n", "granularity", "buckets"), [(92, "day", 92), (364, "week", 53)])
+def test_long_member_periods_are_drawn_in_weeks_or_months(n, granularity, buckets):
+    start = date(2026, 1, 1)  # a Thursday: the first week is partial
+    days = [MemberDay(day=start + timedelta(days=i), joins=2, leaves=1, net=1) for i in range(n)]
+    rows, unit = charts.bucket_member_days(days)
+    assert (unit, len(rows)) == (granularity, buckets)
+    assert sum(r.joins for r in rows) == 2 * n and sum(r.net for r in rows) == n
+    if unit == "week":
+        assert all(r.day.weekday() == 0 for r in rows[1:])
+        assert rows[0].joins == 2 * 4  # Thu..Sun
+
+
+def test_members_over_years_is_monthly_and_quick():
+    start = date(2020, 1, 1)
+    days = [MemberDay(day=start + timedelta(days=i), joins=1, leaves=0, net=1) for i in range(2000)]
+    rows, unit = charts.bucket_member_days(days)
+    assert unit == "month" and len(rows) == 66 and rows[0].joins == 31
+    started = time.perf_counter()
+    _image(charts.members_png(days, title="years"))
+    assert time.perf_counter() - started < 5
