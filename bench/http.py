@@ -101,14 +101,22 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "granian",
-                "--interface", "asgi",
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
                 "--factory",
-                "--host", "127.0.0.1",
-                "--port", str(self.port),
-                "--workers", "1",
-                "--working-dir", str(ROOT),
-                "--log-level", "warning",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--working-dir",
+                str(ROOT),
+                "--log-level",
+                "warning",
                 factory,
             ],
             cwd=ROOT,
@@ -157,10 +165,21 @@ def run_wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     assert url.startswith("http://127.0.0.1:"), "loopback only"
     out = subprocess.run(
         [
-            "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-            "-H", f"X-API-Token: {ADMIN_TOKEN}", url,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-H",
+            f"X-API-Token: {ADMIN_TOKEN}",
+            url,
         ],
-        check=True, capture_output=True, text=True, timeout=seconds + 30,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
     ).stdout
     non2xx = _NON2XX.search(out)
     if non2xx:
@@ -198,20 +217,30 @@ def main() -> None:
     real = _has_stats_route()
     path = STATS_PATH if real else "/bench/chats/{chat_id:int}/summary"
     concrete = path.replace("{chat_id:int}", str(CHAT_ID))
-    print(f"endpoint: {concrete} ({'the stats API' if real else 'STAND-IN: the stats API is absent'})")
+    print(
+        f"endpoint: {concrete} ({'the stats API' if real else 'STAND-IN: the stats API is absent'})"
+    )
 
     full_memory = Server("full-memory", "bench.http_targets:full_app", common)
-    full_redis = Server("full-redis", "bench.http_targets:full_app", {**common, "REDIS_URL": redis_url})
+    full_redis = Server(
+        "full-redis", "bench.http_targets:full_app", {**common, "REDIS_URL": redis_url}
+    )
     servers = [full_memory, full_redis]
     try:
         body = full_memory.wait_ready(concrete)
         full_redis.wait_ready(concrete)
         body_file = Path(tempfile.mkstemp(prefix="bench-body-", suffix=".json")[1])
         body_file.write_bytes(body)
-        bare = Server("bare", "bench.http_targets:bare_app", {"BENCH_BODY_FILE": str(body_file), "BENCH_PATH": path})
+        bare = Server(
+            "bare",
+            "bench.http_targets:bare_app",
+            {"BENCH_BODY_FILE": str(body_file), "BENCH_PATH": path},
+        )
         servers.append(bare)
         assert bare.wait_ready(concrete) == body, "the bare endpoint must return the same bytes"
-        print(f"response: {len(body)} bytes; {args.rounds} rounds x {args.seconds} s, {args.connections} connections")
+        print(
+            f"response: {len(body)} bytes; {args.rounds} rounds x {args.seconds} s, {args.connections} connections"
+        )
 
         results: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}
         for server in servers:  # warm-up: JIT-free, but fills caches and pools
@@ -220,7 +249,9 @@ def main() -> None:
             for server in (bare, full_memory, full_redis):
                 rps, p99 = run_wrk(server.url(concrete), args.seconds, args.connections)
                 results[server.name].append((rps, p99))
-                print(f"round {round_no + 1} {server.name:12s} {rps:10.0f} req/s  p99 {p99:7.2f} ms")
+                print(
+                    f"round {round_no + 1} {server.name:12s} {rps:10.0f} req/s  p99 {p99:7.2f} ms"
+                )
     finally:
         for server in servers:
             server.stop()

@@ -279,8 +279,48 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
     return settings
 
 
-def _failure_key(request: Request[Any, Any, Any], settings: Settings) -> str:
-    return f"authfail:{client_ip(request.scope, settings.ratelimit.trusted_proxies)}"
+_FAILURE_WINDOW = 60.0
+_MAX_SUSPECTS = 10_000
+
+
+class _Suspects:
+    """Addresses that failed here in the last minute: only they pay the lockout check.
+
+    A client that never failed in this process skips the limiter round trip on
+    a correct token. Across replicas, each one learns of an address from its
+    own first failure, so a guesser gains at most one unchecked guess per
+    replica per minute over ``AUTH_FAILURES_PER_MINUTE``.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def add(self, address: str) -> None:
+        self._until.pop(address, None)
+        self._until[address] = time.monotonic() + _FAILURE_WINDOW
+        while len(self._until) > _MAX_SUSPECTS:
+            self._until.pop(next(iter(self._until)))
+
+    def __contains__(self, address: str) -> bool:
+        until = self._until.get(address)
+        if until is None:
+            return False
+        if until < time.monotonic():
+            del self._until[address]
+            return False
+        return True
+
+
+def _suspects(request: Request[Any, Any, Any]) -> _Suspects:
+    state = request.app.state
+    suspects: _Suspects | None = getattr(state, "auth_suspects", None)
+    if suspects is None:
+        suspects = state.auth_suspects = _Suspects()
+    return suspects
+
+
+def _client(request: Request[Any, Any, Any], settings: Settings) -> str:
+    return client_ip(request.scope, settings.ratelimit.trusted_proxies)
 
 
 def _unauthorized(message: str) -> NotAuthorizedException:
@@ -289,10 +329,11 @@ def _unauthorized(message: str) -> NotAuthorizedException:
 
 async def _refuse_if_locked_out(request: Request[Any, Any, Any], settings: Settings) -> None:
     limiter: RateLimiter | None = _services(request).get("rate_limiter")
-    if limiter is None:
+    address = _client(request, settings)
+    if limiter is None or address not in _suspects(request):
         return
     result = await limiter.peek(
-        _failure_key(request, settings),
+        f"authfail:{address}",
         per_minute=settings.ratelimit.auth_failures_per_minute,
         per_hour=0,
     )
@@ -311,8 +352,10 @@ async def _record_failure(request: Request[Any, Any, Any], settings: Settings) -
         metrics.auth_failures.add(1)
     limiter: RateLimiter | None = services.get("rate_limiter")
     if limiter is not None:
+        address = _client(request, settings)
+        _suspects(request).add(address)
         await limiter.hit(
-            _failure_key(request, settings),
+            f"authfail:{address}",
             per_minute=settings.ratelimit.auth_failures_per_minute,
             per_hour=0,
         )
