@@ -382,3 +382,27 @@ def test_utc_offset_label_follows_dst() -> None:
     assert utc_offset_label(berlin, datetime(2026, 7, 15, tzinfo=UTC)) == "UTC+02:00"
     newfoundland = ChatScope(chat_id=1, chat_timezone="America/St_Johns")
     assert utc_offset_label(newfoundland, datetime(2026, 1, 15, tzinfo=UTC)) == "UTC-03:30"
+
+
+async def test_member_page_is_a_shell_for_one_member_of_a_readable_chat(
+    seeded: SeededChats, chat_token: str, make_settings: Any, app_client: Any
+) -> None:
+    member = f"/chats/{seeded.main_chat}/members/{seeded.hostile_user}"
+    async with app_client(make_settings()) as client:
+        headers = await admin_cookie(client)
+        page = await client.get(member + "?days=7", headers=headers)
+        bad = await client.get(member + "?from=nope", headers=headers)
+        response = await sign_in(client, chat_token)
+        scoped = {"Cookie": f"{SESSION_COOKIE}={session_cookie_from(response)}"}
+        other = await client.get(
+            f"/chats/{seeded.other_chat}/members/{seeded.hostile_user}", headers=scoped
+        )
+    assert page.status_code == 200
+    assert f'data-user-id="{seeded.hostile_user}"' in page.text
+    assert f'data-chat-title="Owls {ESCAPED_HOSTILE}"' in page.text
+    assert f"← Owls {ESCAPED_HOSTILE}" in page.text
+    assert HOSTILE not in page.text
+    assert_csp_clean(page.text)
+    assert bad.status_code == 400
+    assert f'href="{member}"' in bad.text
+    assert other.status_code == 403

@@ -387,3 +387,93 @@ async def test_phone_layout_fits_the_screen(
         assert problems.unexpected() == []
     finally:
         await phone.close()
+
+
+async def test_members_table_sorts_and_opens_a_profile_that_equals_the_api(
+    live_server: str, context: Any, api: httpx.AsyncClient, seeded: SeededChats
+) -> None:
+    page = await context.new_page()
+    problems = PageProblems(page)
+    await sign_in(page, live_server, ADMIN_TOKEN)
+    await page.goto(f"{live_server}/chats/{seeded.main_chat}?days=30")
+    await page.wait_for_selector("#users-table:not([hidden]) tbody tr")
+    start = await page.get_attribute("body", "data-from")
+    end = await page.get_attribute("body", "data-to")
+    params = {"from": start, "to": end, "limit": 15}
+
+    # Sorting by a header asks the API for that order; a second click reverses it.
+    async def shown_ids() -> list[int]:
+        return list(
+            await page.eval_on_selector_all(
+                "#users-table tbody tr", "rows => rows.map(r => +r.dataset.userId)"
+            )
+        )
+
+    for order in ("desc", "asc"):
+        async with page.expect_response(lambda r: "sort=active_days" in r.url):
+            await page.click('#users-table th[data-sort="active_days"] button')
+        await page.wait_for_function(
+            "o => window.tgstats.data.users && window.tgstats.data.users.order === o", arg=order
+        )
+        expected = (
+            await api.get(
+                f"/api/v1/chats/{seeded.main_chat}/users",
+                params={**params, "sort": "active_days", "order": order},
+            )
+        ).json()
+        assert await shown_ids() == [r["user_id"] for r in expected["rows"]]
+        aria = "descending" if order == "desc" else "ascending"
+        assert (
+            await page.get_attribute('#users-table th[data-sort="active_days"]', "aria-sort")
+            == aria
+        )
+
+    # Silent members join the table when asked.
+    async with page.expect_response(lambda r: "lurkers=true" in r.url):
+        await page.check("#users-lurkers")
+    await page.wait_for_selector("#users-table tr.lurker")
+    lurkers = await page.locator("#users-table tr.lurker").count()
+    with_lurkers = (
+        await api.get(
+            f"/api/v1/chats/{seeded.main_chat}/users",
+            params={**params, "sort": "active_days", "order": "asc", "lurkers": "true"},
+        )
+    ).json()
+    assert lurkers == sum(1 for r in with_lurkers["rows"] if r["is_lurker"]) > 0
+
+    # The hostile member's profile, opened from the table.
+    async with page.expect_navigation():
+        await page.click(f'#users-table tr[data-user-id="{seeded.hostile_user}"] a.member-name')
+    assert f"/members/{seeded.hostile_user}?from={start}&to={end}" in page.url
+    await page.wait_for_selector('[data-kpi="messages"][data-status="ready"]')
+    await wait_ready(page, "#chart-daily", "#chart-hours", "#weekdays")
+    profile = (
+        await api.get(
+            f"/api/v1/chats/{seeded.main_chat}/users/{seeded.hostile_user}",
+            params={"from": start, "to": end, "words": 20},
+        )
+    ).json()
+    assert await page.locator("#member-name").inner_text() == HOSTILE
+    kpis = {
+        key: await page.locator(f'[data-kpi="{key}"] .kpi-value').inner_text()
+        for key in ("messages", "share_pct", "active_days", "replies_sent")
+    }
+    assert number(kpis["messages"]) == profile["messages"]
+    assert_shown(kpis["share_pct"], profile["share_pct"], decimals=1)
+    assert number(kpis["active_days"]) == profile["active_days"]
+    assert number(kpis["replies_sent"]) == profile["replies_sent"]
+    rank = await page.locator('[data-kpi="rank"] .kpi-value').inner_text()
+    assert rank == f"#{profile['rank']}"
+    charts = await page.evaluate(
+        """() => ({daily: Array.from(window.tgstats.charts.daily.plot.data[1]),
+                   hours: Array.from(window.tgstats.charts.hours.plot.data[1])})"""
+    )
+    assert charts["daily"] == [d["count"] for d in profile["daily"]]
+    assert charts["hours"] == profile["hours"]
+    weekdays = await page.eval_on_selector_all(
+        "#weekdays .bar-row", "rows => rows.map(r => +r.dataset.count)"
+    )
+    assert weekdays == profile["weekdays"]
+    assert await page.locator("img").count() == 0
+    assert problems.dialogs == []
+    assert problems.unexpected() == []

@@ -249,59 +249,88 @@ class DashboardController(Controller):
     async def chat_page(
         self, request: Request[Any, Any, Any], chat_id: int, stats_session: AsyncSession
     ) -> Response[Any]:
-        principal = await _principal(request)
-        if isinstance(principal, Response):
-            return principal
-        page: dict[str, Any] = {
-            "signed_in": principal.kind != "anonymous",
-            "principal_kind": principal.kind,
-        }
-        if not principal.can_read(chat_id):
-            return render_page(
-                "error.html",
-                status_code=403,
-                title="Not your chat",
-                message="This sign-in may only read one chat's dashboard.",
-                **page,
-            )
-        settings = _settings(request)
-        try:
-            scope = await load_chat_scope(
-                stats_session, chat_id, default_timezone=settings.privacy.default_timezone
-            )
-        except ChatNotFound:
-            return render_page(
-                "error.html",
-                status_code=404,
-                title="No such chat",
-                message=f"No chat {chat_id} has been recorded.",
-                **page,
-            )
-        today = scope.today()
-        query = {key: request.query_params.get(key, "") for key in ("days", "from", "to")}
-        try:
-            period, preset = page_period(query, today=today, max_days=settings.api.max_range_days)
-        except PeriodError as exc:
-            return render_page(
-                "error.html",
-                status_code=400,
-                title="Cannot show that period",
-                message=str(exc),
-                back_href=f"/chats/{chat_id}",
-                **page,
-            )
+        context = await _chat_page_context(request, chat_id, stats_session)
+        if isinstance(context, Response):
+            return context
+        return render_page("chat.html", **context)
+
+    @get("/chats/{chat_id:int}/members/{user_id:int}", name="dashboard:member")
+    async def member_page(
+        self,
+        request: Request[Any, Any, Any],
+        chat_id: int,
+        user_id: int,
+        stats_session: AsyncSession,
+    ) -> Response[Any]:
+        context = await _chat_page_context(
+            request, chat_id, stats_session, back_href=f"/chats/{chat_id}/members/{user_id}"
+        )
+        if isinstance(context, Response):
+            return context
+        return render_page("member.html", user_id=user_id, **context)
+
+
+async def _chat_page_context(
+    request: Request[Any, Any, Any],
+    chat_id: int,
+    stats_session: AsyncSession,
+    *,
+    back_href: str | None = None,
+) -> dict[str, Any] | Response[Any]:
+    """What every page about one chat needs (scope, period, picker), or the page to send
+    instead: sign-in redirect, 403 for another chat, 404, or 400 for a bad period."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    page: dict[str, Any] = {
+        "signed_in": principal.kind != "anonymous",
+        "principal_kind": principal.kind,
+    }
+    if not principal.can_read(chat_id):
         return render_page(
-            "chat.html",
-            chat=scope,
-            heading=_chat_heading(scope),
-            period=period,
-            previous=period.previous(),
-            preset=preset,
-            presets=PERIOD_PRESETS,
-            today=today,
-            utc_offset=utc_offset_label(scope),
+            "error.html",
+            status_code=403,
+            title="Not your chat",
+            message="This sign-in may only read one chat's dashboard.",
             **page,
         )
+    settings = _settings(request)
+    try:
+        scope = await load_chat_scope(
+            stats_session, chat_id, default_timezone=settings.privacy.default_timezone
+        )
+    except ChatNotFound:
+        return render_page(
+            "error.html",
+            status_code=404,
+            title="No such chat",
+            message=f"No chat {chat_id} has been recorded.",
+            **page,
+        )
+    today = scope.today()
+    query = {key: request.query_params.get(key, "") for key in ("days", "from", "to")}
+    try:
+        period, preset = page_period(query, today=today, max_days=settings.api.max_range_days)
+    except PeriodError as exc:
+        return render_page(
+            "error.html",
+            status_code=400,
+            title="Cannot show that period",
+            message=str(exc),
+            back_href=back_href or f"/chats/{chat_id}",
+            **page,
+        )
+    return {
+        "chat": scope,
+        "heading": _chat_heading(scope),
+        "period": period,
+        "previous": period.previous(),
+        "preset": preset,
+        "presets": PERIOD_PRESETS,
+        "today": today,
+        "utc_offset": utc_offset_label(scope),
+        **page,
+    }
 
 
 def _form_text(value: Any) -> str:

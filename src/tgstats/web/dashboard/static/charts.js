@@ -68,11 +68,36 @@
     };
   }
 
+  // Categories (hours 0-23, ...) on x instead of days: one bar per label.
+  function categoryOptions(spec, width) {
+    var opts = options(spec, width);
+    var labels = spec.labels;
+    delete opts.tzDate;
+    opts.scales.x = {
+      time: false,
+      range: function () {
+        return [-0.5, labels.length - 0.5];
+      },
+    };
+    opts.series[0] = { label: spec.xLabel || "", value: function (u, i) { return i === null ? "–" : labels[i]; } };
+    opts.axes[0] = Object.assign({}, opts.axes[0], {
+      splits: function () {
+        return labels.map(function (_, i) { return i; });
+      },
+      values: function (u, splits) {
+        var every = spec.labelEvery || 1;
+        return splits.map(function (i) { return i % every === 0 ? labels[i] : ""; });
+      },
+    });
+    return opts;
+  }
+
   function build(name) {
     var entry = ns.charts[name];
     ns.clear(entry.container);
     var width = Math.max(entry.container.clientWidth, 240);
-    entry.plot = new uPlot(options(entry.spec, width), entry.data, entry.container);
+    var opts = entry.spec.labels ? categoryOptions(entry.spec, width) : options(entry.spec, width);
+    entry.plot = new uPlot(opts, entry.data, entry.container);
     entry.container.setAttribute("role", "img");
     if (entry.spec.label) entry.container.setAttribute("aria-label", entry.spec.label);
     entry.container.setAttribute("data-status", "ready");
@@ -81,6 +106,19 @@
   // spec: {days: [iso...], series: [{label, values, kind: "bars"|"line", color: "--chart-1"}]}
   ns.timeChart = function (name, container, spec) {
     var data = [spec.days.map(ns.dayToX)];
+    spec.series.forEach(function (s) {
+      data.push(s.values);
+    });
+    var previous = ns.charts[name];
+    if (previous && previous.plot) previous.plot.destroy();
+    ns.charts[name] = { container: container, spec: spec, data: data, plot: null };
+    build(name);
+    return ns.charts[name].plot;
+  };
+
+  // spec: {labels: ["0", "1", ...], series: [{label, values, kind: "bars", color}]}
+  ns.categoryChart = function (name, container, spec) {
+    var data = [spec.labels.map(function (_, i) { return i; })];
     spec.series.forEach(function (s) {
       data.push(s.values);
     });

@@ -119,6 +119,18 @@
       ns.formatInt(members.joins) + " joined, " + ns.formatInt(members.leaves) + " left (net " +
       (members.net > 0 ? "+" : "") + ns.formatInt(members.net) + ") · newcomers still posting after 7 days: " +
       ns.formatPct(members.retention.retained_7d_pct) + ", after 30 days: " + ns.formatPct(members.retention.retained_30d_pct);
+    $("inactive-heading").textContent =
+      "Quiet for " + members.inactive_days + "+ days: " + ns.formatInt(members.inactive_total);
+    var quiet = ns.clear($("inactive-members"));
+    members.inactive.slice(0, 10).forEach(function (m) {
+      var when = m.days_inactive === null ? "never posted" : ns.formatInt(m.days_inactive) + " days";
+      quiet.appendChild(
+        ns.el("li", { attrs: { "data-user-id": m.user_id } }, [
+          ns.el("span", { text: m.display_name }),
+          ns.el("span", { className: "muted small", text: " — " + when }),
+        ])
+      );
+    });
     ns.timeChart("members", $("chart-members"), {
       days: members.days.map(function (d) { return d.day; }),
       height: 220,
@@ -175,19 +187,22 @@
 
   // ------------------------------------------------------------------ members table
 
-  var users = { offset: 0, search: "" };
+  var users = { offset: 0, search: "", sort: "messages", order: "desc", lurkers: false };
 
   function renderUsers(board) {
     var table = $("users-table");
     var tbody = ns.clear(table.querySelector("tbody"));
     var status = $("users-status");
     board.rows.forEach(function (row) {
+      var profile =
+        "/chats/" + encodeURIComponent(chatId) + "/members/" + encodeURIComponent(row.user_id) +
+        "?from=" + period.from + "&to=" + period.to;
       var name = ns.el("td", { className: "member" }, [
-        ns.el("span", { className: "member-name", text: row.display_name }),
+        ns.el("a", { className: "member-name", text: row.display_name, attrs: { href: profile } }),
         row.username ? ns.el("span", { className: "muted small member-username", text: "@" + row.username }) : null,
       ]);
       tbody.appendChild(
-        ns.el("tr", { attrs: { "data-user-id": row.user_id } }, [
+        ns.el("tr", { className: row.is_lurker ? "lurker" : "", attrs: { "data-user-id": row.user_id } }, [
           ns.el("td", { className: "num", text: row.rank === null ? "–" : row.rank }),
           name,
           ns.el("td", { className: "num", text: ns.formatInt(row.messages), attrs: { "data-field": "messages" } }),
@@ -201,6 +216,7 @@
     });
     table.hidden = board.rows.length === 0;
     status.textContent = board.rows.length ? "" : users.search ? "No member matches that name." : "Nobody wrote in this period.";
+    table.classList.toggle("with-lurkers", board.include_lurkers);
     status.hidden = board.rows.length > 0;
     var pager = $("users-pager");
     pager.hidden = board.total <= board.limit;
@@ -213,11 +229,18 @@
 
   function loadUsers() {
     var status = $("users-status");
+    document.querySelectorAll("#users-table th[data-sort]").forEach(function (th) {
+      var active = th.getAttribute("data-sort") === users.sort;
+      if (active) th.setAttribute("aria-sort", users.order === "desc" ? "descending" : "ascending");
+      else th.removeAttribute("aria-sort");
+    });
     return load("users", "users", {
       limit: USERS_PAGE,
       offset: users.offset,
       search: users.search,
-      sort: "messages",
+      sort: users.sort,
+      order: users.order,
+      lurkers: users.lurkers ? "true" : null,
     }).then(renderUsers, function (error) {
       if (error && error.message === "signed out") return;
       status.hidden = false;
@@ -237,6 +260,20 @@
         users.offset = 0;
         loadUsers();
       }, 250);
+    });
+    $("users-lurkers").addEventListener("change", function (event) {
+      users.lurkers = event.target.checked;
+      users.offset = 0;
+      loadUsers();
+    });
+    $("users-table").querySelector("thead").addEventListener("click", function (event) {
+      var th = event.target.closest ? event.target.closest("th[data-sort]") : null;
+      if (!th) return;
+      var key = th.getAttribute("data-sort");
+      users.order = key === users.sort && users.order === "desc" ? "asc" : "desc";
+      users.sort = key;
+      users.offset = 0;
+      loadUsers();
     });
     $("users-pager").addEventListener("click", function (event) {
       var which = event.target.getAttribute && event.target.getAttribute("data-page");
@@ -301,8 +338,31 @@
     status.textContent = any ? "" : topics.is_forum ? "No messages in any topic in this period." : "This chat has no forum topics.";
   }
 
+  function renderInteractions(stats) {
+    $("replies-total").textContent = ns.formatInt(stats.total_replies) + " replies to another member in this period";
+    var list = ns.clear($("reply-pairs"));
+    if (!stats.pairs.length) {
+      list.appendChild(ns.el("li", { className: "muted", text: "No replies between members in this period." }));
+      return;
+    }
+    stats.pairs.forEach(function (pair) {
+      list.appendChild(
+        ns.el("li", { attrs: { "data-from": pair.from_user_id, "data-to": pair.to_user_id, "data-count": pair.replies } }, [
+          ns.el("span", { text: pair.from_name }),
+          ns.el("span", { className: "muted", text: " → " }),
+          ns.el("span", { text: pair.to_name }),
+          ns.el("span", { className: "muted small", text: ": " + ns.formatInt(pair.replies) + " (" + ns.formatInt(pair.replies_back) + " back)" }),
+        ])
+      );
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     wireUsers();
+    load("interactions", "interactions", { limit: 10 }).then(renderInteractions, function (error) {
+      if (error && error.message === "signed out") return;
+      $("replies-total").textContent = "Could not load replies: " + error.message;
+    });
     load("summary", "summary").then(renderKpis, kpiError);
     // A trailing 7-day average smooths weekly rhythm once there are enough days to show it.
     var days = Math.round((Date.parse(period.to) - Date.parse(period.from)) / 86400000) + 1;
