@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -240,9 +240,17 @@ class StatsBotPlugin(Plugin):
                 await ctx.reply(str(exc))
                 return
         if answer.png is not None:
-            await ctx.reply(answer.text, photo=answer.png)
-        else:
-            await ctx.reply(answer.text)
+            try:
+                await ctx.reply(answer.text, photo=answer.png)
+                return
+            except Exception as exc:  # e.g. the chat does not let the bot send photos
+                log.warning(
+                    "chart for /%s not sent in chat %s (%s); answering in text",
+                    ctx.command,
+                    ctx.chat_id,
+                    type(exc).__name__,
+                )
+        await ctx.reply(answer.text)
 
     # ------------------------------------------------------------------ subcommands
 
@@ -261,26 +269,26 @@ class StatsBotPlugin(Plugin):
         text = replies.hours_caption(result, title=r.title, esc=r.esc)
         if not result.total:
             return Answer(_nothing(text))
-        png = await charts.render(
+        return await _chart(
+            text,
             charts.hours_png,
             result.by_hour,
             title=r.chart_title("Messages by hour"),
             timezone=result.timezone,
         )
-        return Answer(text, png)
 
     async def _days(self, r: StatsRequest) -> Answer:
         result = await r.answer("heatmap", Heatmap, lambda: stats.heatmap(*r.args))
         text = replies.weekdays_caption(result, title=r.title, esc=r.esc)
         if not result.total:
             return Answer(_nothing(text))
-        png = await charts.render(
+        return await _chart(
+            text,
             charts.heatmap_png,
             result.matrix,
             title=r.chart_title("Weekday x hour"),
             timezone=result.timezone,
         )
-        return Answer(text, png)
 
     async def _history(self, r: StatsRequest) -> Answer:
         granularity = history_granularity(r.period)
@@ -293,13 +301,13 @@ class StatsBotPlugin(Plugin):
         text = replies.history_caption(series, title=r.title, esc=r.esc)
         if not any(p.messages for p in series.points):
             return Answer(_nothing(text))
-        png = await charts.render(
+        return await _chart(
+            text,
             charts.history_png,
             series.points,
             title=r.chart_title("Messages and active members"),
             granularity=granularity,
         )
-        return Answer(text, png)
 
     async def _words(self, r: StatsRequest) -> Answer:
         ranking = await r.answer(
@@ -322,13 +330,13 @@ class StatsBotPlugin(Plugin):
         text = replies.members_caption(result, title=r.title, esc=r.esc)
         if not result.joins and not result.leaves:
             return Answer(text)  # a flat line says nothing a sentence does not
-        png = await charts.render(
+        return await _chart(
+            text,
             charts.members_png,
             result.days,
             title=r.chart_title("Members"),
             members_now=result.members_now,
         )
-        return Answer(text, png)
 
     async def _topics(self, r: StatsRequest) -> Answer:
         result = await r.answer("topics", TopicStats, lambda: stats.topics(*r.args))
@@ -380,6 +388,16 @@ class StatsBotPlugin(Plugin):
             if row.username is not None and row.username.casefold() == value.casefold():
                 return row.user_id
         raise MemberUnknown(f"I don't know {shown} in this chat.")
+
+
+async def _chart(text: str, draw: Callable[..., bytes], *args: Any, **kwargs: Any) -> Answer:
+    """The text with a chart, or the text alone when the chart cannot be drawn."""
+    try:
+        png = await charts.render(draw, *args, **kwargs)
+    except Exception:
+        log.exception("chart %s failed; answering in text", getattr(draw, "__name__", draw))
+        return Answer(text)
+    return Answer(text, png)
 
 
 def _mentioned_user_id(ctx: CommandContext) -> int | None:

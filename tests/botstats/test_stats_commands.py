@@ -398,3 +398,25 @@ async def test_hours_are_local_to_the_chat_zone(harness, peers, db, pipeline, ph
     local_day = (base + timedelta(hours=18, minutes=20)).date() + timedelta(days=1)
     weekday = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[local_day.weekday()]
     assert f"{weekday}: 3 (75%)" in photos.photos[-1].caption
+
+
+async def test_chart_falls_back_to_text_when_photos_are_not_allowed(harness, peers, seeded):
+    from pyrogram.errors import ChatSendPhotosForbidden
+
+    harness.api.fail[raw.functions.messages.SendMedia] = ChatSendPhotosForbidden()
+    replies = await ask(harness, peers, "/stats history")
+    assert [type(r).__name__ for r in replies] == ["SendMedia", "SendMessage"]
+    assert replies[1].message.startswith("📈 Activity")
+    assert "Messages: 61 · per day" in replies[1].message
+    assert harness.api.sent_photos() == []
+
+
+async def test_chart_falls_back_to_text_when_drawing_fails(harness, peers, seeded, monkeypatch):
+    from tgstats import charts
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(charts, "hours_png", broken)
+    text = await ask_text(harness, peers, "/stats hours")
+    assert text.startswith("🕐 Messages by hour")
