@@ -1,0 +1,280 @@
+"""Benchmark: importing a generated 1M-message Telegram Desktop export.
+
+Variants, each run in its own subprocess so its peak RSS is its own:
+
+- ``stream``: the importer (ijson yajl2_c, streaming) into a no-op sink:
+  parse + map (+ text features), no database.
+- ``baseline``: ``json.load`` of the whole file, then the same mapper into the
+  same no-op sink.
+- ``stream-db``: the importer into the real ``EventPipeline`` and PostgreSQL
+  (a fresh database per run): everything ``tgstats import`` does.
+
+Targets (issue 6): >= 50k msgs/s and <= 300 MB peak RSS at 1M messages.
+The last output line is one JSON object (medians over ``--repeat`` runs).
+
+    python bench/import.py              # 1M messages, 3 runs of each no-DB variant, 1 DB run
+    python bench/import.py --quick      # 100k messages, quick look
+    python bench/import.py --no-db      # skip the PostgreSQL variant
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Run as a script, bench/ would come first on sys.path, and bench/http.py would shadow
+# the standard library's http package.
+sys.path[:] = [p for p in sys.path if p != sys.path[0] or not p.endswith("bench")]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --------------------------------------------------------------------------- children
+
+
+async def child_stream(path: Path) -> dict[str, Any]:
+    from tgstats.importer import CountingSink, import_export
+
+    sink = CountingSink()
+    started, cpu = time.perf_counter(), time.process_time()
+    summary = await import_export(path, sink)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert summary.error is None, summary.error
+    return {
+        "messages": summary.imported_messages,
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "events": sink.count,
+    }
+
+
+async def child_baseline(path: Path) -> dict[str, Any]:
+    import zoneinfo
+
+    from tgstats.events import Event
+    from tgstats.importer import CountingSink
+    from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
+    from tgstats.importer.mapper import ChatMapper
+
+    sink = CountingSink()
+    started, cpu = time.perf_counter(), time.process_time()
+    with path.open("rb") as file:
+        document = json.load(file)
+    chat_type = CHAT_KINDS[document["type"]][0]
+    mapper = ChatMapper(
+        chat_id=bot_api_chat_id(document["id"], chat_type),
+        chat_type=chat_type,
+        title=document["name"],
+        tz=zoneinfo.ZoneInfo("UTC"),
+        label=document["name"],
+    )
+    await sink.put_many(mapper.start())
+    messages = document["messages"]
+    for start in range(0, len(messages), 256):
+        out: list[Event] = []
+        mapper.map_batch(messages[start : start + 256], out)
+        await sink.put_many(out)
+    await sink.put_many(mapper.finish())
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "messages": mapper.stats.messages,
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "events": sink.count,
+    }
+
+
+async def child_stream_db(path: Path, admin_url: str) -> dict[str, Any]:
+    import secrets
+    from urllib.parse import urlsplit
+
+    import asyncpg
+
+    from tgstats.db.engine import open_database, run_migrations
+    from tgstats.importer import import_export
+    from tgstats.pipeline import EventPipeline
+    from tgstats.settings import DatabaseSettings, PipelineSettings
+
+    name = f"tgstats_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = urlsplit(admin_url)._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
+    try:
+        await run_migrations(url)
+        database = open_database(url, DatabaseSettings(pool_size=4))
+        pipeline = EventPipeline(
+            session_factory=database.session_factory, settings=PipelineSettings()
+        )
+        await pipeline.start()
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            summary = await import_export(path, pipeline.sink)
+        finally:
+            await pipeline.stop()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        assert summary.error is None, summary.error
+        async with database.session_factory() as session:
+            from sqlalchemy import text
+
+            stored = (await session.execute(text("SELECT count(*) FROM messages"))).scalar_one()
+        await database.dispose()
+        assert stored == summary.imported_messages, (stored, summary.imported_messages)
+        return {
+            "messages": summary.imported_messages,
+            "seconds": elapsed,
+            "cpu_seconds": cpu,
+            "stored": stored,
+        }
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def run_child(args: argparse.Namespace) -> None:
+    path = Path(args.export)
+    if args.child == "stream":
+        result = asyncio.run(child_stream(path))
+    elif args.child == "baseline":
+        result = asyncio.run(child_baseline(path))
+    else:
+        result = asyncio.run(child_stream_db(path, args.database_url))
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def measure(variant: str, export: Path, database_url: str) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--export",
+        str(export),
+        "--database-url",
+        database_url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{variant} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["msgs_per_s"] = result["messages"] / result["seconds"]
+    return result
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k messages instead of 1M")
+    parser.add_argument("--messages", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each no-DB variant")
+    parser.add_argument("--db-repeat", type=int, default=1, help="runs of the DB variant")
+    parser.add_argument("--no-db", action="store_true", help="skip the PostgreSQL variant")
+    parser.add_argument("--export", default=None, help="reuse (or keep) the generated export here")
+    parser.add_argument("--database-url", default=os.environ.get("TGSTATS_BENCH_PG", DEFAULT_DB))
+    parser.add_argument(
+        "--child", choices=("stream", "baseline", "stream-db"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return
+
+    messages = args.messages or (100_000 if args.quick else 1_000_000)
+    repeat = 1 if args.quick and args.repeat == 3 else args.repeat
+    with tempfile.TemporaryDirectory(prefix="tgstats-bench-") as tmp:
+        export = Path(args.export) if args.export else Path(tmp) / "result.json"
+        if not export.is_file():
+            from tgstats.importer.synthetic import write_synthetic_export
+
+            print(f"generating {messages:,} messages -> {export}", flush=True)
+            write_synthetic_export(export, messages=messages, seed=42)
+        size_mb = export.stat().st_size / 1024 / 1024
+        print(f"export: {export} ({size_mb:,.0f} MiB), {os.cpu_count()} CPUs", flush=True)
+        results: dict[str, list[dict[str, Any]]] = {"stream": [], "baseline": [], "stream-db": []}
+        for round_ in range(repeat):
+            for variant in ("stream", "baseline"):  # interleaved: load drifts hit both alike
+                run = measure(variant, export, args.database_url)
+                results[variant].append(run)
+                print(
+                    f"  [{round_ + 1}/{repeat}] {variant:9s} {run['msgs_per_s']:>9,.0f} msgs/s "
+                    f"(cpu {run['messages'] / run['cpu_seconds']:>9,.0f}/s)  "
+                    f"peak RSS {run['peak_rss_mb']:6.0f} MB",
+                    flush=True,
+                )
+        if not args.no_db:
+            for round_ in range(args.db_repeat):
+                run = measure("stream-db", export, args.database_url)
+                results["stream-db"].append(run)
+                print(
+                    f"  [{round_ + 1}/{args.db_repeat}] stream-db {run['msgs_per_s']:>9,.0f} "
+                    f"msgs/s  peak RSS {run['peak_rss_mb']:6.0f} MB (PostgreSQL, all rows "
+                    f"verified)",
+                    flush=True,
+                )
+
+    stream, base = results["stream"], results["baseline"]
+    report: dict[str, Any] = {
+        "messages": stream[0]["messages"],
+        "export_mb": round(size_mb, 1),
+        "runs": repeat,
+        "msgs_per_s": round(median_of(stream, "msgs_per_s")),
+        "peak_rss_mb": round(median_of(stream, "peak_rss_mb"), 1),
+        "baseline_msgs_per_s": round(median_of(base, "msgs_per_s")),
+        "baseline_peak_rss_mb": round(median_of(base, "peak_rss_mb"), 1),
+        "includes_db_write": False,
+    }
+    report["speed_ratio"] = round(report["msgs_per_s"] / report["baseline_msgs_per_s"], 2)
+    report["rss_ratio"] = round(report["baseline_peak_rss_mb"] / report["peak_rss_mb"], 2)
+    if results["stream-db"]:
+        report["db_msgs_per_s"] = round(median_of(results["stream-db"], "msgs_per_s"))
+        report["db_peak_rss_mb"] = round(median_of(results["stream-db"], "peak_rss_mb"), 1)
+    print()
+    print(
+        f"streaming (parse+map, no DB): {report['msgs_per_s']:,} msgs/s, "
+        f"peak RSS {report['peak_rss_mb']} MB   (targets: >= 50,000 msgs/s, <= 300 MB)"
+    )
+    print(
+        f"baseline json.load:           {report['baseline_msgs_per_s']:,} msgs/s, "
+        f"peak RSS {report['baseline_peak_rss_mb']} MB"
+    )
+    print(
+        f"ratios: speed x{report['speed_ratio']} of baseline, baseline uses "
+        f"x{report['rss_ratio']} the memory"
+    )
+    if "db_msgs_per_s" in report:
+        print(
+            f"streaming into PostgreSQL:    {report['db_msgs_per_s']:,} msgs/s, "
+            f"peak RSS {report['db_peak_rss_mb']} MB (includes the DB write)"
+        )
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
