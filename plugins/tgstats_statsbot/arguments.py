@@ -50,7 +50,9 @@ PERIODS_HELP = "Periods: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
 #: What a wrong /stats gets back: each form on its own short line.
 STATS_HELP = (
     "/stats [period] (summary)",
-    "/stats top|hours|days|history|words|media|reactions|members|topics|me [period]",
+    "/stats WHAT [period], WHAT one of:",
+    "top, hours, days, history, words,",
+    "media, reactions, members, topics, me",
     "/stats user @name [period]",
     PERIODS_HELP,
 )
