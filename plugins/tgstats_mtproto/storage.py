@@ -40,25 +40,11 @@ from typing import Any
 from pyrogram import raw
 from pyrogram.storage import SQLiteStorage, Storage, UpdateState
 from pyrogram.storage.sqlite_storage import get_input_peer
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    delete,
-    func,
-    select,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .tables import metadata, mtproto_peers, mtproto_sessions, mtproto_update_state
 
 __all__ = [
     "DatabaseStorage",
@@ -71,49 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The plugin's own tables. Alembic revision 0002 creates exactly these.
-metadata = MetaData()
-
-mtproto_sessions = Table(
-    "mtproto_sessions",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("dc_id", Integer, nullable=False),
-    Column("server_address", String(64)),
-    Column("port", Integer),
-    Column("api_id", Integer),
-    Column("test_mode", Boolean),
-    Column("auth_key", LargeBinary),
-    Column("date", BigInteger, nullable=False, server_default="0"),
-    Column("user_id", BigInteger),
-    Column("is_bot", Boolean),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-
-mtproto_peers = Table(
-    "mtproto_peers",
-    metadata,
-    Column("session_name", String(64), primary_key=True),
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("access_hash", BigInteger),
-    Column("type", String(16), nullable=False),
-    Column("usernames", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("phone_number", String(32)),
-    Column("last_update_on", BigInteger, nullable=False),
-    Index("ix_mtproto_peers_usernames", "usernames", postgresql_using="gin"),
-    Index("ix_mtproto_peers_phone", "session_name", "phone_number"),
-)
-
-mtproto_update_state = Table(
-    "mtproto_update_state",
-    metadata,
-    Column("session_name", String(64), primary_key=True),
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("pts", Integer),
-    Column("qts", Integer),
-    Column("date", Integer),
-    Column("seq", Integer),
-)
 
 # Telegram's production DC 2, as kurigram's SQLite storage starts a new session.
 _DEFAULT_SESSION: dict[str, Any] = {
