@@ -128,15 +128,16 @@ def extract(text: str | None, entities: Iterable[Entity] = ()) -> TextFeatures:
             if value:
                 commands.append(value.split("@", 1)[0].lower())
     # Plain http(s) links that no entity marked (exports, clients that send no entities).
-    for match in _PLAIN_URL.finditer(text):
+    # (The membership tests skip scans that cannot match, as in ``tokenize_words``.)
+    for match in _PLAIN_URL.finditer(text) if ":" in text else ():
         url = match.group(0).rstrip(_TRAILING_PUNCT)
         if url not in covered_urls and not any(url in c or c in url for c in covered_urls):
             urls.append(url)
-    if not hashtags:
+    if not hashtags and "#" in text:
         hashtags = [m.lower() for m in _HASHTAG.findall(text)]
-    if not mentions:
+    if not mentions and "@" in text:
         mentions = [m.lower() for m in _MENTION.findall(text)]
-    if not commands:
+    if not commands and text.startswith("/"):
         match = _COMMAND.match(text)
         if match:
             commands = [match.group(1).lower()]
