@@ -115,7 +115,7 @@ async def test_stats_summary_with_a_period_shows_the_change(harness, peers, seed
     assert f"Messages: {number(summary.messages.value)} ({sign}{abs(pct):.0f}%)" in text
 
 
-@pytest.mark.parametrize("command", ["/stats top", "/top", "/top 30d"])
+@pytest.mark.parametrize("command", ["/stats top", "/top", "/top 30d", "/stats@tgstats_bot top"])
 async def test_top_lists_members_by_messages(harness, peers, seeded, command):
     text = await ask_text(harness, peers, command)
     board = await query(seeded, stats.users, limit=10)
@@ -420,3 +420,8 @@ async def test_chart_falls_back_to_text_when_drawing_fails(harness, peers, seede
     monkeypatch.setattr(charts, "hours_png", broken)
     text = await ask_text(harness, peers, "/stats hours")
     assert text.startswith("🕐 Messages by hour")
+
+
+async def test_me_from_an_anonymous_admin(harness, peers, seeded):
+    text = await ask_text(harness, peers, "/me", who="group")
+    assert text.startswith("I cannot tell who you are")
