@@ -127,6 +127,9 @@ def _escape(services: ServiceRegistry, text: str) -> str:
 class CommandDispatcher:
     """Answers every plugin's bot commands. ``commands`` is read on each call (hot reload safe)."""
 
+    MAX_CONCURRENT = 8  # commands answered at once
+    MAX_PENDING = 200  # commands waiting before the update loop waits too
+
     def __init__(
         self,
         *,
@@ -142,6 +145,8 @@ class CommandDispatcher:
         self.admin_cache = admin_cache
         self._bot_username = bot_username
         self._notified_until: dict[str, float] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.MAX_CONCURRENT)
 
     def handler(self) -> MessageHandler:
         return MessageHandler(self.on_message, filters.regex(r"^/") & ~filters.service)
@@ -166,15 +171,31 @@ class CommandDispatcher:
         return None
 
     async def on_message(self, client: Client, message: types.Message) -> None:
-        try:
-            await self.dispatch(client, message)
-        except Exception:
-            log.exception(
-                "command dispatch failed (chat %s, message %s)",
-                message.chat.id if message.chat else None,
-                message.id,
-            )
-            self._error("command")
+        # Commands run beside the update loop: a slow one (a chart, an admin lookup) must
+        # not hold up recording, which runs in order on kurigram's single worker.
+        if len(self._running) >= self.MAX_PENDING:
+            await self._guarded(client, message)  # too many in flight: apply backpressure
+            return
+        task = asyncio.get_running_loop().create_task(self._guarded(client, message))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def drain(self) -> None:
+        """Wait for every command started so far (tests, and shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def _guarded(self, client: Client, message: types.Message) -> None:
+        async with self._slots:
+            try:
+                await self.dispatch(client, message)
+            except Exception:
+                log.exception(
+                    "command dispatch failed (chat %s, message %s)",
+                    message.chat.id if message.chat else None,
+                    message.id,
+                )
+                self._error("command")
 
     async def dispatch(self, client: Client, message: types.Message) -> None:
         parsed = parse_command(message.text)

@@ -68,9 +68,13 @@ def build_client(
     storage: Storage | None,
     in_memory: bool = False,
     skip_updates: bool = False,
-    workers: int = 4,
+    workers: int = 1,
 ) -> Client:
     """The one place a kurigram ``Client`` is configured.
+
+    One update worker keeps Telegram's order (a message before its edit and its
+    deletion); recording is CPU-bound, so more workers would not be faster.
+    Commands run beside it as tasks (``CommandDispatcher``).
 
     Parsing must never need the network: replies, topics, stories and sticker
     sets are not fetched (a bot cannot fetch most of them anyway, and a fetch
@@ -187,6 +191,10 @@ class MTProtoPlugin(Plugin):
         finally:
             self._running = False
             self.status = "stopped"
+            try:
+                await asyncio.wait_for(self.dispatcher.drain(), timeout=tg.start_timeout)
+            except Exception as exc:
+                log.warning("bot commands still running at shutdown: %s", type(exc).__name__)
             try:
                 await asyncio.wait_for(client.stop(), timeout=tg.start_timeout)
             except Exception as exc:

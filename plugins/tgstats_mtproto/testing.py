@@ -226,6 +226,7 @@ class MTProtoHarness:
         dispatcher.updates_queue.put_nowait(None)
         # kurigram's own worker loop, run until the sentinel: every handler has finished.
         await dispatcher.handler_worker(asyncio.Lock())
+        await self.plugin.dispatcher.drain()  # commands run beside the update loop
 
     async def close(self) -> None:
         self.client.is_connected = False

@@ -284,3 +284,27 @@ async def test_two_commands_in_one_envelope_are_both_answered(harness, peers):
     await harness.feed(both)
     await asyncio.sleep(0)
     assert len(harness.api.sent()) == 2
+
+
+async def test_a_slow_command_does_not_hold_up_recording(harness, peers, services, sink):
+    from tgstats.events import MessageEvent
+    from tgstats_mtproto.testing import wire
+
+    release = asyncio.Event()
+
+    async def slow(ctx):
+        await release.wait()
+        await ctx.reply("done")
+
+    services.register("commands", [BotCommand("slow", "Takes a while", slow)])
+    tg = harness.raw
+    client = harness.client
+    await client.handle_updates(wire(tg.new_message(peers["group"], peers["user"], "/slow")))
+    await client.handle_updates(wire(tg.new_message(peers["group"], peers["user"], "meanwhile")))
+    client.dispatcher.updates_queue.put_nowait(None)
+    await client.dispatcher.handler_worker(asyncio.Lock())  # returns while /slow still waits
+    assert [e.features.text_length for e in sink.of(MessageEvent)] == [5, 9]
+    assert harness.api.sent() == []
+    release.set()
+    await harness.plugin.dispatcher.drain()
+    assert harness.api.sent_texts() == ["done"]
