@@ -477,3 +477,28 @@ async def test_members_table_sorts_and_opens_a_profile_that_equals_the_api(
     assert await page.locator("img").count() == 0
     assert problems.dialogs == []
     assert problems.unexpected() == []
+
+
+async def test_long_periods_chart_weeks_from_the_api(
+    live_server: str, context: Any, api: httpx.AsyncClient, seeded: SeededChats
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, live_server, ADMIN_TOKEN)
+    await page.goto(f"{live_server}/chats/{seeded.main_chat}?days=365")
+    await wait_ready(page, "#chart-messages")
+    start = await page.get_attribute("body", "data-from")
+    end = await page.get_attribute("body", "data-to")
+    weekly = (
+        await api.get(
+            f"/api/v1/chats/{seeded.main_chat}/timeseries",
+            params={"from": start, "to": end, "granularity": "week"},
+        )
+    ).json()
+    data = await page.evaluate(
+        "() => window.tgstats.charts.messages.plot.data.map(a => Array.from(a))"
+    )
+    buckets = [(date(1970, 1, 1) + timedelta(seconds=x)).isoformat() for x in data[0]]
+    assert buckets == [p["bucket"] for p in weekly["points"]]
+    assert data[1] == [p["messages"] for p in weekly["points"]]
+    assert len(data) == 2  # no rolling line over weeks
+    assert await page.locator("#h-messages").inner_text() == "Messages per week"

@@ -51,7 +51,10 @@
         x: {
           time: true,
           range: function (u, min, max) {
-            return [min - DAY / 2, max + DAY / 2]; // whole bars at both edges
+            // Half a bucket (a day, or a week for weekly data) on each side: whole edge bars.
+            var xs = u.data[0];
+            var half = xs.length > 1 ? (xs[1] - xs[0]) / 2 : DAY / 2;
+            return [min - half, max + half];
           },
         },
         y: {

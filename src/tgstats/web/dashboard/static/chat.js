@@ -8,6 +8,7 @@
   var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
   var base = "chats/" + encodeURIComponent(chatId) + "/";
   var USERS_PAGE = 15;
+  var LONG_PERIOD_DAYS = 180;
   var WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
   function $(id) {
@@ -89,16 +90,17 @@
     var lines = [{ label: "Messages", kind: "bars", color: "--chart-1", values: messages }];
     if (series.rolling) {
       lines.push({
-        label: series.rolling + "-day average",
+        label: series.rolling + "-" + unit + " average",
         kind: "line",
         color: "--chart-3",
         decimals: true,
         values: series.points.map(function (p) { return p.messages_avg; }),
       });
     }
+    var unit = series.granularity === "week" ? "week" : "day";
     ns.timeChart("messages", $("chart-messages"), {
       days: days,
-      label: "Messages per day: " + ns.formatInt(total(messages)) + " in " + days.length + " days",
+      label: "Messages per " + unit + ": " + ns.formatInt(total(messages)) + " in total",
       series: lines,
     });
     ns.timeChart("dau", $("chart-dau"), {
@@ -364,9 +366,18 @@
       $("replies-total").textContent = "Could not load replies: " + error.message;
     });
     load("summary", "summary").then(renderKpis, kpiError);
-    // A trailing 7-day average smooths weekly rhythm once there are enough days to show it.
+    // A trailing 7-day average smooths weekly rhythm once there are enough days to show it;
+    // past half a year, daily bars get too thin to read, so the charts count weeks.
     var days = Math.round((Date.parse(period.to) - Date.parse(period.from)) / 86400000) + 1;
-    load("timeseries", "timeseries", { granularity: "day", rolling: days >= 14 ? 7 : null }).then(renderTimeseries, function (error) {
+    var weekly = days > LONG_PERIOD_DAYS;
+    if (weekly) {
+      $("h-messages").textContent = "Messages per week";
+      $("h-dau").textContent = "Active users (weekly buckets)";
+    }
+    load("timeseries", "timeseries", {
+      granularity: weekly ? "week" : "day",
+      rolling: !weekly && days >= 14 ? 7 : null,
+    }).then(renderTimeseries, function (error) {
       failed($("chart-messages"))(error);
       failed($("chart-dau"))(error);
     });
