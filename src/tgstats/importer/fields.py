@@ -115,6 +115,13 @@ def flatten_text(parts: Any) -> tuple[str, list[Entity]]:
         return parts, []
     if not isinstance(parts, list):
         return "", []
+    if len(parts) == 1:  # most messages: one plain part
+        only = parts[0]
+        if isinstance(only, str):
+            return only, []
+        if isinstance(only, dict) and only.get("type") == "plain":
+            piece = only.get("text")
+            return (piece if isinstance(piece, str) else ""), []
     pieces: list[str] = []
     entities: list[Entity] = []
     offset = 0
