@@ -292,6 +292,32 @@ class RawUpdates:
             raw.types.DocumentAttributeVideo(duration=2.0, w=10, h=10), mime_type="video/mp4"
         )
 
+    def video_note(self) -> Any:
+        return self.document(
+            raw.types.DocumentAttributeVideo(duration=2.0, w=10, h=10, round_message=True),
+            mime_type="video/mp4",
+        )
+
+    def audio(self) -> Any:
+        return self.document(
+            raw.types.DocumentAttributeAudio(duration=180, title="Song", performer="Band"),
+            raw.types.DocumentAttributeFilename(file_name="song.mp3"),
+            mime_type="audio/mpeg",
+        )
+
+    def sticker(self) -> Any:
+        return self.document(
+            raw.types.DocumentAttributeSticker(
+                alt="😀", stickerset=raw.types.InputStickerSetEmpty()
+            ),
+            raw.types.DocumentAttributeImageSize(w=512, h=512),
+            mime_type="image/webp",
+        )
+
+    @staticmethod
+    def unsupported() -> Any:
+        return raw.types.MessageMediaUnsupported()
+
     @staticmethod
     def location() -> Any:
         return raw.types.MessageMediaGeo(geo=raw.types.GeoPoint(long=13.4, lat=52.5, access_hash=1))

@@ -97,6 +97,10 @@ async def test_entities_are_used_for_features(harness, sink, peers):
         ("venue", "venue"),  # a venue also carries a location
         ("dice", "dice"),
         ("contact", "contact"),
+        ("video_note", "video_note"),
+        ("audio", "audio"),
+        ("sticker", "sticker"),
+        ("unsupported", "other"),
     ],
 )
 async def test_media_types(harness, sink, peers, media, expected):
@@ -168,7 +172,20 @@ async def test_forward_origins_and_via_bot(harness, sink, peers):
         )
     )
     await harness.feed(tg.new_message(group, alice, "d", extra_peers=[helper], via_bot=helper))
-    a, b, c, d = sink.of(MessageEvent)
+    other = tg.supergroup(4004, "Other group")
+    await harness.feed(
+        tg.new_message(
+            group,
+            alice,
+            "e",
+            extra_peers=[other],
+            forward=raw.types.MessageFwdHeader(
+                date=tg.now - 100, from_id=raw.types.PeerChannel(channel_id=other.id)
+            ),
+        )
+    )
+    a, b, c, d, e = sink.of(MessageEvent)
+    assert e.forward_origin == ForwardOrigin(origin="chat", id=-1000000004004, name="Other group")
     assert a.forward_origin == ForwardOrigin(origin="user", id=12, name="Bob Builder")
     assert b.forward_origin == ForwardOrigin(origin="hidden_user", name="Someone Hidden")
     assert c.forward_origin == ForwardOrigin(origin="channel", id=-1000000003003, name="News")
