@@ -63,6 +63,18 @@ def metrics(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def schemathesis(session: nox.Session) -> None:
+    """Fuzz the HTTP API from its OpenAPI schema on a seeded database (schemathesis).
+
+    Fails on any 5xx, any response that does not match the schema, and any
+    ``/api/`` operation that answers without a valid token. Needs PostgreSQL
+    (``TGSTATS_TEST_PG``). ``nox -s schemathesis -- --max-examples 100`` digs deeper.
+    """
+    session.install("-e", ".[test]", "schemathesis>=4.3")
+    session.run("python", "tests/services/run_schemathesis.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def chart(session: nox.Session) -> None:
     """Check the Helm chart and the Containerfile (tests/deploy); no helm binary or cluster needed.
 

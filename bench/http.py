@@ -136,9 +136,9 @@ class Server:
             if self.process.poll() is not None:
                 break
             try:
-                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                with urllib.request.urlopen(request, timeout=5) as response:
                     return bytes(response.read())
-            except Exception as exc:  # noqa: BLE001 - still starting
+            except Exception as exc:
                 last = exc
                 time.sleep(0.2)
         self.stop()
@@ -239,7 +239,8 @@ def main() -> None:
         servers.append(bare)
         assert bare.wait_ready(concrete) == body, "the bare endpoint must return the same bytes"
         print(
-            f"response: {len(body)} bytes; {args.rounds} rounds x {args.seconds} s, {args.connections} connections"
+            f"response: {len(body)} bytes; {args.rounds} rounds x {args.seconds} s, "
+            f"{args.connections} connections"
         )
 
         results: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}

@@ -43,6 +43,7 @@ from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
 from tgstats.web.health import HealthController, metrics_endpoint
 from tgstats.web.middleware import RequestContextMiddleware
+from tgstats.web.openapi_errors import document_error_responses
 from tgstats.web.security import security_middlewares
 from tgstats.web.tokens import ChatTokenController
 
@@ -300,6 +301,7 @@ def create_app(
         debug=False,
         logging_config=None,  # tgstats.logs owns logging (JSON/console with request ids)
     )
+    document_error_responses(app)  # the schema shows the app's one error format
     # Wrapped around the whole handler (not Litestar middleware) so 404s get the headers too.
     for middleware in reversed(security_middlewares(settings)):
         app.asgi_handler = middleware(app.asgi_handler)
