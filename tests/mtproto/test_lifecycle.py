@@ -178,3 +178,14 @@ async def test_web_role_never_starts_the_client(services, tmp_path, monkeypatch)
         check.degraded is True and check.detail == "off: TGSTATS_ROLE=web runs no Telegram client"
     )
     assert plugin.client is None
+
+
+async def test_app_without_credentials_is_ready_and_says_why(make_settings, app_client):
+    settings = make_settings(PLUGINS_ENABLED="mtproto")
+    async with app_client(settings) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    [telegram] = [c for c in body["checks"] if c["name"] == "telegram"]
+    assert telegram["status"] == "degraded"
+    assert "TELEGRAM_BOT_TOKEN not set" in telegram["detail"]
