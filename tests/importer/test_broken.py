@@ -178,3 +178,35 @@ async def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 async def test_options_defaults() -> None:
     assert ImportOptions().timezone == "UTC"
+
+
+async def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (SAMPLES / "channel-2020.json").read_bytes())
+    sink = ListSink()
+    summary = await import_export(path, sink)
+    assert summary.error is None
+    assert len(sink.of(MessageEvent)) == 18
+
+
+async def test_chat_whose_id_follows_its_messages_is_reported(
+    write_export: Callable[..., Path],
+) -> None:
+    document = {
+        "chats": {
+            "list": [
+                {
+                    "messages": [{"id": 1, "type": "message", "date_unixtime": "1", "text": ""}],
+                    "name": "late",
+                    "type": "private_supergroup",
+                    "id": 9,
+                },
+            ]
+        }
+    }
+    sink = ListSink()
+    summary = await import_export(write_export(document), sink)
+    assert summary.error is None
+    assert sink.of(MessageEvent) == []
+    assert summary.chats[0].skipped_reason == "the chat has no id before its messages"
+    assert summary.skipped() == {"the chat has no id before its messages": 1}

@@ -62,7 +62,7 @@ class _Selection:
             return None, f"unknown chat type {str(header.type)[:32]!r}"
         chat_type, by_default = kind
         if header.id is None or not isinstance(header.id, int):
-            return None, "the chat has no id"
+            return None, "the chat has no id before its messages"
         if self.selectors:
             names = {str(header.id), str(bot_api_chat_id(header.id, chat_type))}
             title = header.name.casefold() if isinstance(header.name, str) else None
