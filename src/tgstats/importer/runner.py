@@ -57,12 +57,12 @@ class _Selection:
 
     def decide(self, header: ChatHeader, shape: str | None) -> tuple[str | None, str | None]:
         """(tgstats chat type, reason to skip) for a chat."""
+        if not isinstance(header.id, int) or header.type is None:
+            return None, "the chat has no id before its messages"
         kind = CHAT_KINDS.get(str(header.type))
         if kind is None:
             return None, f"unknown chat type {str(header.type)[:32]!r}"
         chat_type, by_default = kind
-        if header.id is None or not isinstance(header.id, int):
-            return None, "the chat has no id before its messages"
         if self.selectors:
             names = {str(header.id), str(bot_api_chat_id(header.id, chat_type))}
             title = header.name.casefold() if isinstance(header.name, str) else None
