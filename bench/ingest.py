@@ -1,0 +1,279 @@
+"""Benchmark: the batch writer against one transaction per message and raw COPY.
+
+Part (a), writer alone, in one run on a scratch database (created and dropped here):
+
+- ``writer``: N message events through ``EventPipeline`` (queue -> BatchWriter,
+  one transaction per batch, rollups included) until committed.
+- ``naive``: the old design, one transaction per message (the same writing code
+  with batches of one), on a slice of the events; its rate is events/s.
+- ``copy``: asyncpg ``COPY`` of the very rows the writer inserts into
+  ``messages`` into a scratch table built ``LIKE messages INCLUDING ALL`` (same
+  columns, same indexes): the ceiling for getting those rows into PostgreSQL.
+  Rows are built before the clock starts, so the ceiling is generous.
+
+Part (b), end to end (raw MTProto updates through kurigram's dispatcher ->
+plugin -> writer -> committed, against the same updates into a no-op handler):
+see ``run_end_to_end`` below. It needs the MTProto plugin's test harness
+(``tgstats_mtproto.testing``) and is skipped, reported as null, without it.
+
+    python bench/ingest.py            # 50k events, 5 repeats
+    python bench/ingest.py --quick    # 10k events, 3 repeats, < 1 minute
+
+The last output line is one JSON object: writer_events_per_s, copy_rows_per_s,
+naive_events_per_s, writer_vs_copy, e2e_msgs_per_s, floor_msgs_per_s, e2e_vs_floor
+(medians; null for a part not run).
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Run as a script, bench/ comes first on sys.path and bench/http.py would shadow
+# the standard library's http package.
+sys.path[:] = [p for p in sys.path if p != sys.path[0] or not p.endswith("bench")]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import secrets  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import asyncpg  # noqa: E402
+
+DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
+
+WORDS = (
+    "coffee morning release build deploy server tomorrow meeting python kotlin review "
+    "merge ticket лето привет погода работа завтра code test issue weekend music"
+).split()
+EMOJI = ("😀", "👍🏽", "🔥", "🇩🇪")
+LINKS = ("https://github.com/org/repo/pull/12", "https://www.example.com/page", "t.me/channel")
+
+
+def make_events(count: int, *, chats: int = 20, users: int = 400, seed: int = 1) -> list[Any]:
+    """Message events as a busy set of groups produces them, features computed up front."""
+    from tgstats.events import MessageEvent
+    from tgstats.features import extract
+
+    rng = random.Random(seed)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    events = []
+    for i in range(count):
+        words = rng.choices(WORDS, k=rng.randint(2, 14))
+        if rng.random() < 0.2:
+            words.append(rng.choice(EMOJI))
+        if rng.random() < 0.1:
+            words.append(rng.choice(LINKS))
+        body = " ".join(words)
+        chat = -1001000000000 - rng.randrange(chats)
+        events.append(
+            MessageEvent(
+                chat_id=chat,
+                msg_id=i + 1,
+                date=start + timedelta(seconds=i * 7),
+                user_id=1000 + rng.randrange(users),
+                reply_to_msg_id=i if i and rng.random() < 0.2 else None,
+                topic_id=rng.choice((None, None, None, 5)),
+                media_type=rng.choice(("text",) * 6 + ("photo", "sticker", "video")),
+                features=extract(body),
+                text=body,
+            )
+        )
+    return events
+
+
+# --------------------------------------------------------------------------- part (a)
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    tables = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        " AND tablename NOT IN ('alembic_version', 'copy_target')"
+    )
+    await conn.execute("TRUNCATE " + ", ".join(f'"{r[0]}"' for r in tables) + " RESTART IDENTITY")
+    await conn.execute("TRUNCATE copy_target")
+    await conn.execute("CHECKPOINT")
+
+
+async def run_writer(session_factory: Any, events: list[Any], batch_size: int) -> float:
+    from tgstats.pipeline import EventPipeline
+    from tgstats.settings import PipelineSettings
+
+    pipeline = EventPipeline(
+        session_factory=session_factory,
+        settings=PipelineSettings(queue_size=max(10_000, batch_size * 4), batch_size=batch_size),
+    )
+    await pipeline.start()
+    started = time.perf_counter()
+    await pipeline.sink.put_many(events)
+    await pipeline.sink.flush()
+    elapsed = time.perf_counter() - started
+    await pipeline.stop()
+    return len(events) / elapsed
+
+
+async def run_naive(session_factory: Any, events: list[Any]) -> float:
+    """One transaction per message: the design the batch writer replaced."""
+    from tgstats.pipeline import BatchWriter
+    from tgstats.pipeline.rollups import raw_connection
+
+    writer = BatchWriter()
+    started = time.perf_counter()
+    for event in events:
+        async with session_factory() as session, session.begin():
+            await writer.write(await raw_connection(session), [event])
+    return len(events) / (time.perf_counter() - started)
+
+
+def copy_rows(events: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows the writer inserts into ``messages`` for these events (UTC days)."""
+    import msgspec
+
+    encode = msgspec.json.Encoder()
+    rows = []
+    for e in events:
+        f = e.features
+        entities = {k: list(v) for k, v in (("urls", f.urls), ("hashtags", f.hashtags),
+                                            ("mentions", f.mentions), ("emojis", f.emojis)) if v}  # fmt: skip
+        rows.append((
+            e.chat_id, e.msg_id, e.date, e.date.date(), e.date.hour, e.user_id, None, e.topic_id,
+            e.reply_to_msg_id, None, e.media_type, f.text_length, len(f.urls), len(f.emojis),
+            len(f.mentions), len(f.hashtags), encode.encode(entities).decode() if entities else None,
+            None, None, None, None, None, 0, False, None, None,
+        ))  # fmt: skip
+    return rows
+
+
+COPY_COLUMNS = (
+    "chat_id", "msg_id", "date", "local_day", "local_hour", "user_id", "sender_chat_id",
+    "topic_id", "reply_to_msg_id", "reply_to_user_id", "media_type", "text_length", "url_count",
+    "emoji_count", "mention_count", "hashtag_count", "entities", "forward_origin",
+    "forward_from_id", "forward_from_name", "via_bot_id", "edit_date", "edit_count",
+    "is_deleted", "deleted_at", "text",
+)  # fmt: skip
+
+
+async def run_copy(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> float:
+    started = time.perf_counter()
+    await conn.copy_records_to_table("copy_target", records=rows, columns=COPY_COLUMNS)
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def part_a(database_url: str, *, count: int, repeats: int, batch_size: int) -> dict[str, Any]:
+    from tgstats.db.engine import open_database, run_migrations
+    from tgstats.settings import DatabaseSettings
+
+    name = f"tgstats_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    parts = urlsplit(database_url)
+    url = parts._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
+    results: dict[str, list[float]] = {"writer": [], "naive": [], "copy": []}
+    try:
+        await run_migrations(url)
+        database = open_database(url, DatabaseSettings(pool_size=4))
+        conn = await asyncpg.connect(parts._replace(path=f"/{name}").geturl())
+        await conn.execute("CREATE TABLE copy_target (LIKE messages INCLUDING ALL)")
+        print(f"generating {count} events ...", flush=True)
+        events = make_events(count)
+        rows = copy_rows(events)
+        naive_events = events[: max(500, count // 20)]
+        try:
+            for repeat in range(repeats):
+                await _reset(conn)
+                results["copy"].append(await run_copy(conn, rows))
+                await _reset(conn)
+                results["writer"].append(await run_writer(database.session_factory, events,
+                                                          batch_size))  # fmt: skip
+                await _reset(conn)
+                results["naive"].append(await run_naive(database.session_factory, naive_events))
+                print(
+                    f"  run {repeat + 1}/{repeats}: writer {results['writer'][-1]:,.0f} ev/s, "
+                    f"copy {results['copy'][-1]:,.0f} rows/s, naive {results['naive'][-1]:,.0f} ev/s",
+                    flush=True,
+                )
+        finally:
+            await conn.close()
+            await database.dispose()
+    finally:
+        admin = await asyncpg.connect(database_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return {key: statistics.median(values) for key, values in results.items()}
+
+
+# --------------------------------------------------------------------------- part (b)
+
+
+async def run_end_to_end(database_url: str, *, count: int, repeats: int) -> dict[str, Any] | None:
+    """PART (b), END TO END — owned with the MTProto plugin's harness.
+
+    Raw MTProto updates -> kurigram's dispatcher -> the mtproto plugin -> the
+    writer -> committed, in msgs/s, beside the same updates through kurigram's
+    dispatcher into a no-op handler (the floor). Returns None (reported as
+    null) when ``tgstats_mtproto.testing`` cannot be imported or does not yet
+    offer the benchmark entry point ``benchmark_end_to_end``.
+    """
+    try:
+        from tgstats_mtproto import testing
+    except ImportError:
+        return None
+    bench = getattr(testing, "benchmark_end_to_end", None)
+    if bench is None:
+        return None
+    result: dict[str, Any] = await bench(database_url=database_url, count=count, repeats=repeats)
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10k events, 3 repeats")
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--database-url", default=os.environ.get("TGSTATS_BENCH_PG", DEFAULT_DB))
+    parser.add_argument("--skip-e2e", action="store_true")
+    args = parser.parse_args()
+    count = args.events or (10_000 if args.quick else 50_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    a = asyncio.run(part_a(args.database_url, count=count, repeats=repeats,
+                           batch_size=args.batch_size))  # fmt: skip
+    b = None
+    if not args.skip_e2e:
+        b = asyncio.run(run_end_to_end(args.database_url, count=count // 5 if args.quick else count,
+                                       repeats=repeats))  # fmt: skip
+    e2e = b.get("e2e_msgs_per_s") if b else None
+    floor = b.get("floor_msgs_per_s") if b else None
+    summary = {
+        "events": count,
+        "repeats": repeats,
+        "batch_size": args.batch_size,
+        "writer_events_per_s": round(a["writer"]),
+        "copy_rows_per_s": round(a["copy"]),
+        "naive_events_per_s": round(a["naive"]),
+        "writer_vs_copy": round(a["writer"] / a["copy"], 3),
+        "writer_vs_naive": round(a["writer"] / a["naive"], 1),
+        "e2e_msgs_per_s": round(e2e) if e2e else None,
+        "floor_msgs_per_s": round(floor) if floor else None,
+        "e2e_vs_floor": round(e2e / floor, 3) if e2e and floor else None,
+    }
+    print(
+        f"writer {summary['writer_events_per_s']:,} ev/s = {summary['writer_vs_copy']:.0%} of COPY "
+        f"({summary['copy_rows_per_s']:,} rows/s); {summary['writer_vs_naive']}x the "
+        f"one-transaction-per-message writer ({summary['naive_events_per_s']:,} ev/s)"
+    )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
