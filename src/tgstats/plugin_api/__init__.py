@@ -261,7 +261,12 @@ class ServiceRegistry:
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:
-    """Everything a bot command handler gets. ``reply`` answers in the topic asked."""
+    """Everything a bot command handler gets. ``reply`` answers in the topic asked.
+
+    ``await ctx.reply(html_text)`` sends Telegram-HTML text (escape user text with the
+    ``sanitizer`` service); ``await ctx.reply(html_caption, photo=png_bytes)`` sends a
+    picture with a caption of at most 1024 characters.
+    """
 
     command: str
     args: str
