@@ -366,5 +366,6 @@ async def test_metrics_count_inserted_messages_and_reactions(
     assert value(processed, chat_type="supergroup", media_type="text") == 1
     assert value("bot_reactions_tracked_total", reaction_type="custom_emoji") == 1
     assert value("bot_reactions_tracked_total", reaction_type="emoji") == 1
-    assert value("bot_db_query_duration_seconds_count", operation="insert_messages") >= 2
+    assert value("bot_db_query_duration_seconds_count", operation="copy_messages") == 1
+    assert value("bot_db_query_duration_seconds_count", operation="select_posters") >= 2
     assert value("bot_pipeline_batch_size_count") >= 2

@@ -27,11 +27,23 @@ def chat_type_for_id(chat_id: int) -> str:
     return "group" if chat_id < 0 else "private"
 
 
+# One round trip per batch: make sure every chat has a row (typed by its id until a
+# snapshot says more; ``updated_at`` at the epoch so any snapshot is newer), and read
+# each chat's type, settings and, if it became a supergroup, its new id.
 _CHAT_CONTEXTS = """
-SELECT v.id, c.type, s.store_text, s.capture_reactions, s.timezone
-FROM unnest($1::bigint[]) AS v(id)
+WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS v(id, type)),
+ins AS (
+    INSERT INTO chats (id, type, updated_at)
+    SELECT id, type, 'epoch'::timestamptz FROM v ORDER BY id
+    ON CONFLICT (id) DO NOTHING RETURNING id, type
+)
+SELECT v.id, coalesce(c.type, ins.type), s.store_text, s.capture_reactions, s.timezone,
+       m.new_chat_id
+FROM v
 LEFT JOIN chats c ON c.id = v.id
+LEFT JOIN ins ON ins.id = v.id
 LEFT JOIN chat_settings s ON s.chat_id = v.id
+LEFT JOIN chat_migrations m ON m.old_chat_id = v.id
 """
 
 
@@ -64,19 +76,28 @@ class BatchState:
     delta: RollupDelta = field(default_factory=RollupDelta)
     outcome: WriteOutcome = field(default_factory=WriteOutcome)
 
-    async def load_chats(self, chat_ids: set[int]) -> None:
-        """Read type and settings of chats not loaded yet: one query."""
+    async def load_chats(self, chat_ids: set[int]) -> dict[int, int]:
+        """Make sure chats not loaded yet have a row; read their type and settings.
+
+        Returns old id -> new id for those among them that migrated to a supergroup.
+        """
         missing = sorted(chat_ids - self.chats.keys())
         if not missing:
-            return
-        rows = await self.fetch("select_chat_settings", _CHAT_CONTEXTS, missing)
-        for chat_id, chat_type, store_text, capture_reactions, tz_name in rows:
+            return {}
+        rows = await self.fetch(
+            "select_chat_settings", _CHAT_CONTEXTS, missing, [chat_type_for_id(c) for c in missing]
+        )
+        migrated: dict[int, int] = {}
+        for chat_id, chat_type, store_text, capture_reactions, tz_name, new_id in rows:
             self.chats[chat_id] = ChatContext(
                 chat_type=chat_type or chat_type_for_id(chat_id),
                 store_text=bool(store_text),
                 capture_reactions=True if capture_reactions is None else capture_reactions,
                 zone=self.clock.zone(tz_name) if tz_name else self.clock.default,
             )
+            if new_id is not None:
+                migrated[chat_id] = new_id
+        return migrated
 
     def chat(self, chat_id: int) -> ChatContext:
         found = self.chats.get(chat_id)

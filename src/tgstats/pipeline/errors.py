@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import asyncpg
 
-__all__ = ["describe_error", "is_transient"]
+__all__ = ["ConcurrentWrite", "describe_error", "is_transient"]
 
 # SQLSTATE classes: 08 connection exception, 53 insufficient resources,
 # 57 operator intervention (admin shutdown, cannot connect now), 58 system error,
@@ -25,6 +25,10 @@ __all__ = ["describe_error", "is_transient"]
 _TRANSIENT_SQLSTATE_CLASSES = frozenset(
     {"08", "53", "57", "58", "40", "42", "0A", "25", "55", "XX"}
 )
+
+
+class ConcurrentWrite(RuntimeError):
+    """Another writer inserted some of this batch's rows meanwhile: retry the batch."""
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -45,6 +49,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def is_transient(exc: BaseException) -> bool:
     """True when the failure is the database's (retry the batch), not the data's (bisect)."""
     for item in _chain(exc):
+        if isinstance(item, ConcurrentWrite):
+            return True
         if isinstance(item, asyncpg.exceptions._base.DataError):
             return False  # a value asyncpg could not encode: the batch's fault
         if isinstance(item, (OSError, ConnectionError, asyncio.TimeoutError, TimeoutError)):

@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 
+import asyncpg
 import msgspec
 
 from tgstats.events import DeleteEvent, EditEvent, MessageEvent, TextFeatures
 from tgstats.pipeline.batch import BatchState
+from tgstats.pipeline.errors import ConcurrentWrite
 
 __all__ = ["write_deletes", "write_edits", "write_messages"]
 
 _ENCODE = msgspec.json.Encoder()
 _SMALLINT_MAX = 32_767
 
-_INSERT_MESSAGES = """
-INSERT INTO messages (
-    chat_id, msg_id, date, local_day, local_hour, user_id, sender_chat_id, topic_id,
-    reply_to_msg_id, reply_to_user_id, media_type, text_length, url_count, emoji_count,
-    mention_count, hashtag_count, entities, forward_origin, forward_from_id,
-    forward_from_name, via_bot_id, edit_date, text)
-SELECT * FROM unnest(
-    $1::bigint[], $2::bigint[], $3::timestamptz[], $4::date[], $5::smallint[], $6::bigint[],
-    $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::int[],
-    $13::smallint[], $14::smallint[], $15::smallint[], $16::smallint[], $17::jsonb[],
-    $18::text[], $19::bigint[], $20::text[], $21::bigint[], $22::timestamptz[], $23::text[])
-ON CONFLICT (chat_id, msg_id) DO NOTHING
-RETURNING chat_id, msg_id
-"""
+_MESSAGE_COLUMNS = (
+    "chat_id", "msg_id", "date", "local_day", "local_hour", "user_id", "sender_chat_id",
+    "topic_id", "reply_to_msg_id", "reply_to_user_id", "media_type", "text_length", "url_count",
+    "emoji_count", "mention_count", "hashtag_count", "entities", "forward_origin",
+    "forward_from_id", "forward_from_name", "via_bot_id", "edit_date", "text",
+)  # fmt: skip
 
-_POSTERS = """
+# Which of the batch's messages are stored already, and who posted the messages replied to.
+_LOOKUP = """
 SELECT m.chat_id, m.msg_id, coalesce(m.user_id, m.sender_chat_id)
 FROM unnest($1::bigint[], $2::bigint[]) AS v(chat_id, msg_id)
 JOIN messages m ON m.chat_id = v.chat_id AND m.msg_id = v.msg_id
@@ -43,18 +39,24 @@ def _clean(value: str | None) -> str | None:
 
 
 def _entities(features: TextFeatures) -> str | None:
-    found = {
-        kind: [_clean(v) for v in values]
-        for kind, values in (
-            ("urls", features.urls),
-            ("hashtags", features.hashtags),
-            ("mentions", features.mentions),
-            ("emojis", features.emojis),
-            ("commands", features.commands),
-        )
-        if values
-    }
-    return _ENCODE.encode(found).decode() if found else None
+    found: dict[str, tuple[str, ...]] = {}
+    if features.urls:
+        found["urls"] = features.urls
+    if features.hashtags:
+        found["hashtags"] = features.hashtags
+    if features.mentions:
+        found["mentions"] = features.mentions
+    if features.emojis:
+        found["emojis"] = features.emojis
+    if features.commands:
+        found["commands"] = features.commands
+    if not found:
+        return None
+    encoded = _ENCODE.encode(found).decode()
+    if "\\u0000" in encoded:  # jsonb refuses NUL: encode again without it
+        cleaned = {k: [v.replace("\x00", "") for v in values] for k, values in found.items()}
+        encoded = _ENCODE.encode(cleaned).decode()
+    return encoded
 
 
 def _small(count: int) -> int:
@@ -68,30 +70,37 @@ async def posters_of(
     if not keys:
         return {}
     chat_ids, msg_ids = zip(*sorted(keys), strict=True)
-    rows = await state.fetch("select_posters", _POSTERS, list(chat_ids), list(msg_ids))
+    rows = await state.fetch("select_posters", _LOOKUP, list(chat_ids), list(msg_ids))
     return {(row[0], row[1]): row[2] for row in rows}
 
 
 async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> None:
+    """Insert the messages not stored yet, with ``COPY``; count only those.
+
+    One lookup finds both the messages already stored (a re-delivery: skipped)
+    and the authors of replied-to messages. The new rows then go in with
+    binary ``COPY``, several times faster than ``INSERT`` for a batch. Should
+    another writer insert one of them in between, the unique violation makes
+    the batch retry (``ConcurrentWrite``), and the retry's lookup skips it.
+    """
     if not events:
         return
     in_batch = {(e.chat_id, e.msg_id): e for e in events}
     # Reply targets: the event says, or the replied message is in this batch, or stored.
-    wanted = {
-        (e.chat_id, e.reply_to_msg_id)
-        for e in events
-        if e.reply_to_msg_id is not None
-        and e.reply_to_user_id is None
-        and (e.chat_id, e.reply_to_msg_id) not in in_batch
-    }
-    stored = await posters_of(state, wanted)
-    targets: dict[tuple[int, int], int | None] = {}
-    columns: list[list[object]] = [[] for _ in range(23)]
-    locals_: dict[tuple[int, int], tuple[date, int]] = {}
+    wanted = set(in_batch)
     for e in events:
+        if e.reply_to_msg_id is not None and e.reply_to_user_id is None:
+            wanted.add((e.chat_id, e.reply_to_msg_id))
+    stored = await posters_of(state, wanted)
+    records: list[tuple[object, ...]] = []
+    delta = state.delta
+    counted = state.outcome.messages
+    for key, e in in_batch.items():
+        if key in stored:
+            continue  # delivered before
         ctx = state.chat(e.chat_id)
         day, hour = state.clock.local(e.date, ctx.zone)
-        locals_[(e.chat_id, e.msg_id)] = (day, hour)
+        poster = e.user_id if e.user_id is not None else e.sender_chat_id
         target = e.reply_to_user_id
         if target is None and e.reply_to_msg_id is not None:
             replied = in_batch.get((e.chat_id, e.reply_to_msg_id))
@@ -99,43 +108,36 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
                 target = replied.user_id if replied.user_id is not None else replied.sender_chat_id
             else:
                 target = stored.get((e.chat_id, e.reply_to_msg_id))
-        targets[(e.chat_id, e.msg_id)] = target
         f = e.features
         origin = e.forward_origin
-        for column, value in zip(
-            columns,
-            (
-                e.chat_id, e.msg_id, e.date, day, hour, e.user_id, e.sender_chat_id, e.topic_id,
-                e.reply_to_msg_id, target, e.media_type, f.text_length, _small(len(f.urls)),
-                _small(len(f.emojis)), _small(len(f.mentions)), _small(len(f.hashtags)),
-                _entities(f), origin.origin if origin else None, origin.id if origin else None,
-                _clean(origin.name) if origin else None, e.via_bot_id, e.edit_date,
-                _clean(e.text) if ctx.store_text else None,
-            ),
-            strict=True,
-        ):  # fmt: skip
-            column.append(value)
-    inserted = await state.fetch("insert_messages", _INSERT_MESSAGES, *columns)
-    delta = state.delta
-    for row in inserted:
-        key = (row[0], row[1])
-        e = in_batch[key]
-        day, hour = locals_[key]
-        f = e.features
+        records.append((
+            e.chat_id, e.msg_id, e.date, day, hour, e.user_id, e.sender_chat_id, e.topic_id,
+            e.reply_to_msg_id, target, e.media_type, f.text_length, _small(len(f.urls)),
+            _small(len(f.emojis)), _small(len(f.mentions)), _small(len(f.hashtags)),
+            _entities(f), origin.origin if origin else None, origin.id if origin else None,
+            _clean(origin.name) if origin else None, e.via_bot_id, e.edit_date,
+            _clean(e.text) if ctx.store_text else None,
+        ))  # fmt: skip
         delta.add_message(
-            chat_id=e.chat_id, day=day, hour=hour,
-            poster=e.user_id if e.user_id is not None else e.sender_chat_id,
-            topic_id=e.topic_id, media_type=e.media_type, text_length=f.text_length,
-            urls=f.urls, emojis=f.emojis, mentions=f.mentions, hashtags=f.hashtags,
-            words=f.words, is_reply=e.reply_to_msg_id is not None,
-            is_forward=origin_present(e), reply_to_user_id=targets[key],
+            chat_id=e.chat_id, day=day, hour=hour, poster=poster, topic_id=e.topic_id,
+            media_type=e.media_type, text_length=f.text_length, urls=f.urls, emojis=f.emojis,
+            mentions=f.mentions, hashtags=f.hashtags, words=f.words,
+            is_reply=e.reply_to_msg_id is not None, is_forward=origin is not None,
+            reply_to_user_id=target,
         )  # fmt: skip
         state.touch(e.chat_id)
-        state.outcome.messages[(state.chat(e.chat_id).chat_type, e.media_type)] += 1
-
-
-def origin_present(event: MessageEvent) -> bool:
-    return event.forward_origin is not None
+        counted[(ctx.chat_type, e.media_type)] += 1
+    if not records:
+        return
+    started = time.perf_counter()
+    try:
+        await state.conn.copy_records_to_table(
+            "messages", records=records, columns=_MESSAGE_COLUMNS
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ConcurrentWrite("messages inserted by another writer meanwhile") from exc
+    finally:
+        state._record("copy_messages", started)
 
 
 _INSERT_EDITS = """

@@ -22,7 +22,7 @@ from tgstats.events import ChatMigratedEvent
 from tgstats.pipeline.batch import BatchState
 from tgstats.pipeline.profiles import ensure_chats
 
-__all__ = ["load_migrations", "write_migrations"]
+__all__ = ["write_migrations"]
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +92,6 @@ def _merge_sql(model: type[models.Base]) -> str:
         f"ORDER BY {', '.join(others)} "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     )
-
-
-async def load_migrations(state: BatchState, chat_ids: set[int]) -> dict[int, int]:
-    """Old chat id -> new chat id for chats among ``chat_ids`` that migrated earlier."""
-    if not chat_ids:
-        return {}
-    rows = await state.fetch(
-        "select_migrations",
-        "SELECT old_chat_id, new_chat_id FROM chat_migrations"
-        " WHERE old_chat_id = ANY($1::bigint[])",
-        sorted(chat_ids),
-    )
-    return {row[0]: row[1] for row in rows}
 
 
 async def write_migrations(state: BatchState, events: Sequence[ChatMigratedEvent]) -> None:

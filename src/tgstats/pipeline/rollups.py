@@ -165,15 +165,17 @@ class RollupDelta:
             domain = domain_of(url)
             if domain:
                 terms[(chat_id, day, "domain", _term(domain))] += 1
+        # Emoji and words are short and NUL-free by how they are extracted
+        # (``tgstats.features``); the rest may come from hostile entity bounds.
         for value in emojis:
-            terms[(chat_id, day, "emoji", _term(value))] += 1
+            terms[(chat_id, day, "emoji", value)] += 1
         for value in mentions:
             terms[(chat_id, day, "mention", _term(value))] += 1
         for value in hashtags:
             terms[(chat_id, day, "hashtag", _term(value))] += 1
         if words:
             for value in words:
-                terms[(chat_id, day, "word", _term(value))] += 1
+                terms[(chat_id, day, "word", value)] += 1
         if poster is None:
             return
         user = self._user_day(chat_id, poster, day)
@@ -246,44 +248,33 @@ class RollupDelta:
                 # The row went from 0 messages to some: one more distinct poster that day.
                 if delta > 0 and row[3] == delta:
                     new_posters[(row[0], row[2])] += 1
+        # Everything else in one statement: one data-modifying CTE per table.
+        parts: list[tuple[str, Sequence[tuple[str, str]], tuple[str, ...]]] = []
+        arguments: list[list[Any]] = []
         if self.chat_day or new_posters:
             for key in new_posters:
                 self._chat_day(*key)
             day_keys = sorted(self.chat_day)
             values = [[*self.chat_day[k], new_posters.get(k, 0)] for k in day_keys]
-            await timer.run(
-                "rollup_chat_day",
-                conn.execute(
-                    _upsert_sql(
-                        "chat_day_rollup", _CHAT_DAY_KEYS, (*CHAT_DAY_COUNTERS, "active_users")
-                    ),
-                    *_columns(day_keys, values, len(_CHAT_DAY_KEYS)),
-                ),
-            )
-        simple: tuple[tuple[str, Any, Mapping[Any, int]], ...] = (
-            ("chat_hour_rollup", _CHAT_HOUR_KEYS, self.chat_hour),
-            ("chat_user_hour_rollup", _USER_HOUR_KEYS, self.user_hour),
-            ("chat_media_day_rollup", _MEDIA_KEYS, self.media),
-            ("chat_topic_user_day_rollup", _TOPIC_KEYS, self.topics),
-            ("reply_pair_day_rollup", _REPLY_KEYS, self.reply_pairs),
-            ("chat_term_day_rollup", _TERM_KEYS, self.terms),
+            parts.append(("chat_day_rollup", _CHAT_DAY_KEYS, (*CHAT_DAY_COUNTERS, "active_users")))
+            arguments.extend(_columns(day_keys, values, len(_CHAT_DAY_KEYS)))
+        simple: tuple[tuple[str, Any, str, Mapping[Any, int]], ...] = (
+            ("chat_hour_rollup", _CHAT_HOUR_KEYS, "messages", self.chat_hour),
+            ("chat_user_hour_rollup", _USER_HOUR_KEYS, "messages", self.user_hour),
+            ("chat_media_day_rollup", _MEDIA_KEYS, "messages", self.media),
+            ("chat_topic_user_day_rollup", _TOPIC_KEYS, "messages", self.topics),
+            ("reply_pair_day_rollup", _REPLY_KEYS, "replies", self.reply_pairs),
+            ("chat_term_day_rollup", _TERM_KEYS, "count", self.terms),
         )
-        for table, key_columns, counts in simple:
-            if not counts:
-                continue
-            counter = (
-                "count"
-                if table == "chat_term_day_rollup"
-                else ("replies" if table == "reply_pair_day_rollup" else "messages")
-            )
-            ordered = sorted(counts)
-            await timer.run(
-                f"rollup_{table.removesuffix('_rollup')}",
-                conn.execute(
-                    _upsert_sql(table, key_columns, (counter,)),
-                    *_columns(ordered, [[counts[k]] for k in ordered], len(key_columns)),
-                ),
-            )
+        for table, key_columns, counter, counts in simple:
+            if counts:
+                ordered = sorted(counts)
+                parts.append((table, key_columns, (counter,)))
+                arguments.extend(
+                    _columns(ordered, [[counts[k]] for k in ordered], len(key_columns))
+                )
+        if parts:
+            await timer.run("rollups", conn.execute(_multi_upsert_sql(parts), *arguments))
 
 
 _CHAT_DAY_KEYS = (("chat_id", "bigint"), ("local_day", "date"))
@@ -308,13 +299,14 @@ def _upsert_sql(
     counters: Sequence[str],
     *,
     returning: bool = False,
+    first_param: int = 1,
 ) -> str:
-    cache_key = (table, tuple(keys), tuple(counters), returning)
+    cache_key = (table, tuple(keys), tuple(counters), returning, first_param)
     sql = _SQL_CACHE.get(cache_key)
     if sql is None:
         names = [name for name, _ in keys] + list(counters)
         types = [kind for _, kind in keys] + ["bigint"] * len(counters)
-        params = ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(types))
+        params = ", ".join(f"${i + first_param}::{kind}[]" for i, kind in enumerate(types))
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
         sql = (
             f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({params}) "  # noqa: S608
@@ -323,6 +315,23 @@ def _upsert_sql(
         if returning:
             sql += f" RETURNING {', '.join(name for name, _ in keys)}, {counters[0]}"
         _SQL_CACHE[cache_key] = sql
+    return sql
+
+
+def _multi_upsert_sql(
+    parts: Sequence[tuple[str, Sequence[tuple[str, str]], tuple[str, ...]]],
+) -> str:
+    """Several unnest upserts as one statement; ``$n`` numbering runs across the parts."""
+    cache_key = ("multi", tuple((table, tuple(keys), counters) for table, keys, counters in parts))
+    sql = _SQL_CACHE.get(cache_key)
+    if sql is None:
+        ctes = []
+        offset = 0
+        for index, (table, keys, counters) in enumerate(parts):
+            upsert = _upsert_sql(table, keys, counters, first_param=offset + 1)
+            ctes.append(f"u{index} AS ({upsert})")
+            offset += len(keys) + len(counters)
+        sql = _SQL_CACHE[cache_key] = f"WITH {', '.join(ctes)} SELECT 1"
     return sql
 
 

@@ -1,11 +1,13 @@
 """``BatchWriter``: one batch of events into PostgreSQL, inside the caller's transaction.
 
 The order of the steps matters and is fixed: chat migrations first (so later
-events for an old chat id land on the new one), then chats and users, then
-each chat's settings (timezone, ``store_text``, ``capture_reactions``) in one
-query, then messages before what refers to them (edits, deletions,
-reactions), and the rollups last, from what each step actually inserted or
-changed. Each step is one statement per table over ``unnest()`` arrays.
+events for an old chat id land on the new one), then chats and users, then one
+query that makes sure every chat has a row and reads its settings (timezone,
+``store_text``, ``capture_reactions``) and migration, then messages before what
+refers to them (edits, deletions, reactions), and the rollups last, from what
+each step actually inserted or changed. Each step is one statement per table
+over ``unnest()`` arrays (new messages go in with ``COPY``); the rollups other
+than the per-user day are one statement together.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from tgstats.events import (
 from tgstats.pipeline.batch import BatchState, WriteOutcome
 from tgstats.pipeline.membership import write_bot_memberships, write_members, write_service_messages
 from tgstats.pipeline.messages import write_deletes, write_edits, write_messages
-from tgstats.pipeline.migration import load_migrations, write_migrations
-from tgstats.pipeline.profiles import ensure_chats, write_chat_snapshots, write_user_snapshots
+from tgstats.pipeline.migration import write_migrations
+from tgstats.pipeline.profiles import write_chat_snapshots, write_user_snapshots
 from tgstats.pipeline.reactions import write_reaction_counts, write_reactions
 from tgstats.pipeline.rollups import LocalClock
 from tgstats.telemetry import Metrics
@@ -89,19 +91,17 @@ class BatchWriter:
             by_kind[type(event)].append(event)
 
         await write_migrations(state, by_kind[ChatMigratedEvent])
+        await write_chat_snapshots(state, by_kind[ChatSnapshot])
+        await write_user_snapshots(state, by_kind[UserSnapshot])
         mentioned = {c for e in unique if (c := _chat_of(e)) is not None}
-        redirect = await load_migrations(state, mentioned)
+        redirect = await state.load_chats(mentioned)
         if redirect:
+            # Events for a chat that became a supergroup belong to the new id.
             unique = [_redirect(e, redirect) for e in unique]
             by_kind = defaultdict(list)
             for event in unique:
                 by_kind[type(event)].append(event)
-            mentioned = {c for e in unique if (c := _chat_of(e)) is not None}
-
-        await write_chat_snapshots(state, by_kind[ChatSnapshot])
-        await write_user_snapshots(state, by_kind[UserSnapshot])
-        await ensure_chats(state, mentioned)
-        await state.load_chats(mentioned)
+            await state.load_chats({c for e in unique if (c := _chat_of(e)) is not None})
 
         await write_messages(state, by_kind[MessageEvent])
         await write_service_messages(state, by_kind[ServiceEvent])
