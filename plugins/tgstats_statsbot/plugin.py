@@ -11,6 +11,7 @@ plugin applies the ``rate_limiter`` service to every command).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -62,10 +63,14 @@ STATS_DESCRIPTION = (
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What to send: HTML text, or a PNG with the text as its caption."""
+    """What to send: HTML text, alone or as the caption of a chart.
+
+    ``chart`` draws the PNG; it runs after the database session is closed, so a
+    pooled connection is never held while matplotlib works.
+    """
 
     text: str
-    png: bytes | None = None
+    chart: Callable[[], bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +244,10 @@ class StatsBotPlugin(Plugin):
             except MemberUnknown as exc:
                 await ctx.reply(str(exc))
                 return
-        if answer.png is not None:
+        png = await _draw(answer)
+        if png is not None:
             try:
-                await ctx.reply(answer.text, photo=answer.png)
+                await ctx.reply(answer.text, photo=png)
                 return
             except Exception as exc:  # e.g. the chat does not let the bot send photos
                 log.warning(
@@ -269,7 +275,7 @@ class StatsBotPlugin(Plugin):
         text = replies.hours_caption(result, title=r.title, esc=r.esc)
         if not result.total:
             return Answer(_nothing(text))
-        return await _chart(
+        return _chart(
             text,
             charts.hours_png,
             result.by_hour,
@@ -282,7 +288,7 @@ class StatsBotPlugin(Plugin):
         text = replies.weekdays_caption(result, title=r.title, esc=r.esc)
         if not result.total:
             return Answer(_nothing(text))
-        return await _chart(
+        return _chart(
             text,
             charts.heatmap_png,
             result.matrix,
@@ -301,7 +307,7 @@ class StatsBotPlugin(Plugin):
         text = replies.history_caption(series, title=r.title, esc=r.esc)
         if not any(p.messages for p in series.points):
             return Answer(_nothing(text))
-        return await _chart(
+        return _chart(
             text,
             charts.history_png,
             series.points,
@@ -330,7 +336,7 @@ class StatsBotPlugin(Plugin):
         text = replies.members_caption(result, title=r.title, esc=r.esc)
         if not result.joins and not result.leaves:
             return Answer(text)  # a flat line says nothing a sentence does not
-        return await _chart(
+        return _chart(
             text,
             charts.members_png,
             result.days,
@@ -390,14 +396,20 @@ class StatsBotPlugin(Plugin):
         raise MemberUnknown(f"I don't know {shown} in this chat.")
 
 
-async def _chart(text: str, draw: Callable[..., bytes], *args: Any, **kwargs: Any) -> Answer:
-    """The text with a chart, or the text alone when the chart cannot be drawn."""
+def _chart(text: str, draw: Callable[..., bytes], *args: Any, **kwargs: Any) -> Answer:
+    return Answer(text, chart=functools.partial(draw, *args, **kwargs))
+
+
+async def _draw(answer: Answer) -> bytes | None:
+    """The chart's PNG, drawn in a worker thread; None when it cannot be drawn."""
+    if answer.chart is None:
+        return None
     try:
-        png = await charts.render(draw, *args, **kwargs)
+        return await charts.render(answer.chart)
     except Exception:
-        log.exception("chart %s failed; answering in text", getattr(draw, "__name__", draw))
-        return Answer(text)
-    return Answer(text, png)
+        name = getattr(getattr(answer.chart, "func", None), "__name__", "chart")
+        log.exception("chart %s failed; answering in text", name)
+        return None
 
 
 def _mentioned_user_id(ctx: CommandContext) -> int | None:
