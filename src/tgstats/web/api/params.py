@@ -1,6 +1,6 @@
 """Request parameters shared by every stats endpoint, checked in one place.
 
-``provide_stats_query`` is the ``query`` dependency: it checks access to the
+``provide_stats_query`` is the ``stats_query`` dependency: it checks access to the
 chat, loads its scope (404 for an unknown chat), reads ``from``/``to``/``tz``
 and returns a ``StatsQuery``. Bad values answer 400 naming the parameter.
 """
@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.plugin_api import Cache, cached
@@ -103,9 +103,10 @@ async def provide_stats_query(
     settings: Settings,
     principal: Principal,
     cache: Any,
-    from_: str | None = Parameter(
-        query="from", default=None, description="first local date, YYYY-MM-DD (default: 30 days)"
-    ),
+    from_: Annotated[
+        str | None,
+        QueryParameter(name="from", description="first local date, YYYY-MM-DD (default: 30 days)"),
+    ] = None,
     to: str | None = Parameter(default=None, description="last local date (default: today)"),
     tz: str | None = Parameter(
         default=None,

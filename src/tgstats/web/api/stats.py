@@ -27,73 +27,77 @@ from tgstats.stats.results import (
     UserProfile,
 )
 from tgstats.web.api.params import StatsQuery, provide_stats_query
-from tgstats.web.api.tables import StatsResponse
+from tgstats.web.api.tables import FormatParam, StatsResponse
 from tgstats.web.auth import auth_dependencies
 
 __all__ = ["StatsController"]
-
-_FORMAT = Parameter(
-    query="format", default=None, description="json (default) or csv; or send Accept: text/csv"
-)
 
 
 class StatsController(Controller):
     path = "/api/v1/chats/{chat_id:int}"
     tags = ["stats"]
-    dependencies = {**auth_dependencies(), "query": Provide(provide_stats_query)}
+    dependencies = {**auth_dependencies(), "stats_query": Provide(provide_stats_query)}
     response_class = StatsResponse
 
     @get("/summary", summary="KPIs with deltas against the previous period")
-    async def summary(self, query: StatsQuery, format_: str | None = _FORMAT) -> Summary:
-        return await query.answer(
-            "summary", Summary, lambda: stats.summary(query.session, query.scope, query.period)
+    async def summary(self, stats_query: StatsQuery, format_: FormatParam = None) -> Summary:
+        return await stats_query.answer(
+            "summary",
+            Summary,
+            lambda: stats.summary(stats_query.session, stats_query.scope, stats_query.period),
         )
 
     @get("/timeseries", summary="Messages, DAU/WAU/MAU, joins, leaves, reactions per bucket")
     async def timeseries(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         granularity: str = Parameter(default="day", description="day, week or month"),
         rolling: int | None = Parameter(
             default=None, ge=1, le=90, description="rolling average window, in buckets"
         ),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> Timeseries:
-        return await query.answer(
+        return await stats_query.answer(
             "timeseries",
             Timeseries,
             lambda: stats.timeseries(
-                query.session, query.scope, query.period, granularity=granularity, rolling=rolling
+                stats_query.session,
+                stats_query.scope,
+                stats_query.period,
+                granularity=granularity,
+                rolling=rolling,
             ),
             granularity,
             rolling,
         )
 
     @get("/heatmap", summary="Messages per ISO weekday and local hour")
-    async def heatmap(self, query: StatsQuery, format_: str | None = _FORMAT) -> Heatmap:
-        return await query.answer(
-            "heatmap", Heatmap, lambda: stats.heatmap(query.session, query.scope, query.period)
+    async def heatmap(self, stats_query: StatsQuery, format_: FormatParam = None) -> Heatmap:
+        return await stats_query.answer(
+            "heatmap",
+            Heatmap,
+            lambda: stats.heatmap(stats_query.session, stats_query.scope, stats_query.period),
         )
 
     @get("/users", summary="Member leaderboard: sort, search by name, paging, lurkers")
     async def users(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         sort: str = Parameter(default="messages", description=", ".join(stats.USER_SORTS)),
         order: str = Parameter(default="desc", description="asc or desc"),
         search: str | None = Parameter(default=None, max_length=64, description="name contains"),
         lurkers: bool = Parameter(default=False, description="add members who never posted"),
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0, le=1_000_000),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> UserLeaderboard:
-        return await query.answer(
+        return await stats_query.answer(
             "users",
             UserLeaderboard,
             lambda: stats.users(
-                query.session,
-                query.scope,
-                query.period,
+                stats_query.session,
+                stats_query.scope,
+                stats_query.period,
                 sort=sort,
                 order=order,
                 search=search,
@@ -112,44 +116,48 @@ class StatsController(Controller):
     @get("/users/{user_id:int}", summary="One member's stats in this chat")
     async def user(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         user_id: int,
         words: int = Parameter(default=20, ge=1, le=100, description="top words to list"),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> UserProfile:
-        return await query.answer(
+        return await stats_query.answer(
             "user",
             UserProfile,
             lambda: stats.user_profile(
-                query.session, query.scope, query.period, user_id, words=words
+                stats_query.session, stats_query.scope, stats_query.period, user_id, words=words
             ),
             user_id,
             words,
-            query.scope.store_text,
+            stats_query.scope.store_text,
         )
 
     @get("/media", summary="Messages per media type")
-    async def media(self, query: StatsQuery, format_: str | None = _FORMAT) -> MediaBreakdown:
-        return await query.answer(
+    async def media(self, stats_query: StatsQuery, format_: FormatParam = None) -> MediaBreakdown:
+        return await stats_query.answer(
             "media",
             MediaBreakdown,
-            lambda: stats.media_breakdown(query.session, query.scope, query.period),
+            lambda: stats.media_breakdown(
+                stats_query.session, stats_query.scope, stats_query.period
+            ),
         )
 
     @get("/words", summary="Top words (counted at ingest), hashtags, mentions or emoji")
     async def words(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         kind: str = Parameter(
             default="word", description="word, hashtag, mention, emoji, url, domain, reaction"
         ),
         limit: int = Parameter(default=20, ge=1, le=200),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> TermRanking:
-        return await query.answer(
+        return await stats_query.answer(
             "terms",
             TermRanking,
-            lambda: stats.top_terms(query.session, query.scope, query.period, kind, limit=limit),
+            lambda: stats.top_terms(
+                stats_query.session, stats_query.scope, stats_query.period, kind, limit=limit
+            ),
             kind,
             limit,
         )
@@ -157,61 +165,67 @@ class StatsController(Controller):
     @get("/links", summary="Top links and domains")
     async def links(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         limit: int = Parameter(default=20, ge=1, le=200),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> LinkStats:
-        return await query.answer(
+        return await stats_query.answer(
             "links",
             LinkStats,
-            lambda: stats.links(query.session, query.scope, query.period, limit=limit),
+            lambda: stats.links(
+                stats_query.session, stats_query.scope, stats_query.period, limit=limit
+            ),
             limit,
         )
 
     @get("/reactions", summary="Top emoji, most-reacted messages, givers and receivers")
     async def reactions(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         limit: int = Parameter(default=10, ge=1, le=100),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> ReactionStats:
-        return await query.answer(
+        return await stats_query.answer(
             "reactions",
             ReactionStats,
-            lambda: stats.reactions(query.session, query.scope, query.period, limit=limit),
+            lambda: stats.reactions(
+                stats_query.session, stats_query.scope, stats_query.period, limit=limit
+            ),
             limit,
         )
 
     @get("/interactions", summary="Who replies to whom")
     async def interactions(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         limit: int = Parameter(default=20, ge=1, le=100),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> InteractionStats:
-        return await query.answer(
+        return await stats_query.answer(
             "interactions",
             InteractionStats,
-            lambda: stats.interactions(query.session, query.scope, query.period, limit=limit),
+            lambda: stats.interactions(
+                stats_query.session, stats_query.scope, stats_query.period, limit=limit
+            ),
             limit,
         )
 
     @get("/members", summary="Joins and leaves per day, newcomer retention, inactive members")
     async def members(
         self,
-        query: StatsQuery,
+        stats_query: StatsQuery,
         inactive_days: int = Parameter(default=30, ge=1, le=3660),
         limit: int = Parameter(default=50, ge=1, le=500),
-        format_: str | None = _FORMAT,
+        format_: FormatParam = None,
     ) -> MemberStats:
-        today = query.scope.today()
-        return await query.answer(
+        today = stats_query.scope.today()
+        return await stats_query.answer(
             "members",
             MemberStats,
             lambda: stats.members(
-                query.session,
-                query.scope,
-                query.period,
+                stats_query.session,
+                stats_query.scope,
+                stats_query.period,
                 inactive_days=inactive_days,
                 limit=limit,
                 today=today,
@@ -222,7 +236,9 @@ class StatsController(Controller):
         )
 
     @get("/topics", summary="Messages and active members per forum topic")
-    async def topics(self, query: StatsQuery, format_: str | None = _FORMAT) -> TopicStats:
-        return await query.answer(
-            "topics", TopicStats, lambda: stats.topics(query.session, query.scope, query.period)
+    async def topics(self, stats_query: StatsQuery, format_: FormatParam = None) -> TopicStats:
+        return await stats_query.answer(
+            "topics",
+            TopicStats,
+            lambda: stats.topics(stats_query.session, stats_query.scope, stats_query.period),
         )

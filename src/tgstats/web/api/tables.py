@@ -16,17 +16,31 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_406_NOT_ACCEPTABLE
 
 from tgstats.db.chat_settings import ChatSettings
 from tgstats.stats import results as r
 
-__all__ = ["TABLES", "StatsResponse", "rows_to_csv", "wants_csv"]
+__all__ = [
+    "TABLES",
+    "FormatParam",
+    "StatsResponse",
+    "register_table",
+    "rows_to_csv",
+    "wants_csv",
+]
+
+#: The ``format`` query parameter, for the OpenAPI docs (``StatsResponse`` reads it).
+FormatParam = Annotated[
+    str | None,
+    QueryParameter(name="format", description="json (default) or csv; or send Accept: text/csv"),
+]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -112,6 +126,11 @@ TABLES: dict[type, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     r.UserProfile: ("user", lambda x: x.daily),
     ChatSettings: ("settings", lambda x: [x]),
 }
+
+
+def register_table(result_type: type, name: str, rows: Callable[[Any], Sequence[Any]]) -> None:
+    """Let a plugin's result be served as CSV: ``rows(result)`` gives the table's rows."""
+    TABLES[result_type] = (name, rows)
 
 
 def wants_csv(request: Request[Any, Any, Any]) -> bool:

@@ -1,0 +1,200 @@
+"""The engagement score: one number per member and period, from four parts.
+
+    total = 0.30 * activity + 0.25 * consistency + 0.25 * quality + 0.20 * interaction
+
+Each part is 0-100; ``docs/stats.md`` gives the exact normalisation with a
+worked example. Counts come from the per-user day rollups through the same
+sources every other stat reads (raw rows under a ``tz`` override), so only
+members who posted in the period get a score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgstats.stats import ChatScope, Period
+from tgstats.stats.common import user_names
+from tgstats.stats.sources import source_params, user_day_source
+
+__all__ = [
+    "WEIGHTS",
+    "EngagementBoard",
+    "EngagementScore",
+    "UserCounts",
+    "engagement",
+    "score",
+]
+
+#: Weights of the parts in the total.
+WEIGHTS = {"activity": 0.30, "consistency": 0.25, "quality": 0.25, "interaction": 0.20}
+#: Messages per day that earn full activity.
+ACTIVITY_FULL_PER_DAY = 10.0
+#: Quality: (weight, value per message that earns the full share).
+QUALITY_PARTS = {
+    "length": (0.35, 80.0),  # average characters per message
+    "links": (0.15, 0.25),  # links per message
+    "media": (0.15, 0.25),  # media messages per message
+    "reactions_received": (0.35, 1.0),  # reactions received per message
+}
+#: Interaction: (weight, value per message that earns the full share).
+INTERACTION_PARTS = {
+    "replies_sent": (0.5, 0.5),
+    "reactions_given": (0.5, 1.0),
+}
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class UserCounts:
+    """What a member did in the period (counts) and the period's length in days."""
+
+    messages: int
+    active_days: int
+    text_length: int
+    links: int
+    media: int
+    reactions_received: int
+    replies_sent: int
+    reactions_given: int
+    period_days: int
+
+
+class EngagementScore(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: int
+    username: str | None
+    display_name: str
+    rank: int
+    total: float
+    activity: float
+    consistency: float
+    quality: float
+    interaction: float
+    messages: int
+    active_days: int
+
+
+class EngagementBoard(msgspec.Struct, frozen=True, kw_only=True):
+    chat_id: int
+    period: Period
+    timezone: str
+    weights: dict[str, float]
+    total: int  # members scored (posted at least once in the period)
+    limit: int
+    offset: int
+    scores: list[EngagementScore]
+
+
+def _capped(value: float, full: float) -> float:
+    """``value / full`` capped to 0..1."""
+    return max(0.0, min(1.0, value / full))
+
+
+def score(c: UserCounts) -> dict[str, float]:
+    """The four parts and the total for one member, each 0-100, rounded to 2 decimals."""
+    if c.messages <= 0 or c.period_days <= 0:
+        return dict.fromkeys(("activity", "consistency", "quality", "interaction", "total"), 0.0)
+    per_message = {
+        "length": c.text_length / c.messages,
+        "links": c.links / c.messages,
+        "media": c.media / c.messages,
+        "reactions_received": c.reactions_received / c.messages,
+        "replies_sent": c.replies_sent / c.messages,
+        "reactions_given": c.reactions_given / c.messages,
+    }
+    parts = {
+        "activity": 100 * _capped(c.messages / c.period_days, ACTIVITY_FULL_PER_DAY),
+        "consistency": 100 * _capped(c.active_days, c.period_days),
+        "quality": 100
+        * sum(w * _capped(per_message[k], full) for k, (w, full) in QUALITY_PARTS.items()),
+        "interaction": 100
+        * sum(w * _capped(per_message[k], full) for k, (w, full) in INTERACTION_PARTS.items()),
+    }
+    total = sum(WEIGHTS[name] * value for name, value in parts.items())
+    return {**{k: round(v, 2) for k, v in parts.items()}, "total": round(total, 2)}
+
+
+async def _counts(
+    session: AsyncSession, scope: ChatScope, period: Period
+) -> Sequence[tuple[int, UserCounts]]:
+    result = await session.execute(
+        text(
+            f"""
+            SELECT user_id, sum(messages) AS messages,
+                   count(*) FILTER (WHERE messages > 0) AS active_days,
+                   sum(text_length) AS text_length, sum(urls) AS links, sum(media) AS media,
+                   sum(reactions_received) AS reactions_received,
+                   sum(replies_sent) AS replies_sent, sum(reactions_given) AS reactions_given
+            FROM ({user_day_source(scope)}) u
+            GROUP BY user_id HAVING sum(messages) > 0
+            """
+        ),
+        source_params(scope, period),
+    )
+    return [
+        (
+            row.user_id,
+            UserCounts(
+                messages=int(row.messages),
+                active_days=int(row.active_days),
+                text_length=int(row.text_length),
+                links=int(row.links),
+                media=int(row.media),
+                reactions_received=int(row.reactions_received),
+                replies_sent=int(row.replies_sent),
+                reactions_given=int(row.reactions_given),
+                period_days=period.days,
+            ),
+        )
+        for row in result
+    ]
+
+
+async def engagement(
+    session: AsyncSession,
+    scope: ChatScope,
+    period: Period,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+) -> EngagementBoard:
+    """Members who posted in the period, by engagement score (ties: more messages first)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit: expected 1 to {MAX_LIMIT}")
+    if offset < 0:
+        raise ValueError("offset: expected 0 or more")
+    scored = []
+    for user_id, counts in await _counts(session, scope, period):
+        scored.append((score(counts), counts, user_id))
+    scored.sort(key=lambda item: (-item[0]["total"], -item[1].messages, item[2]))
+    page = scored[offset : offset + limit]
+    names = await user_names(session, [user_id for _, _, user_id in page])
+    return EngagementBoard(
+        chat_id=scope.chat_id,
+        period=period,
+        timezone=scope.timezone,
+        weights=dict(WEIGHTS),
+        total=len(scored),
+        limit=limit,
+        offset=offset,
+        scores=[
+            EngagementScore(
+                user_id=user_id,
+                username=names[user_id][0],
+                display_name=names[user_id][1],
+                rank=offset + index + 1,
+                total=parts["total"],
+                activity=parts["activity"],
+                consistency=parts["consistency"],
+                quality=parts["quality"],
+                interaction=parts["interaction"],
+                messages=counts.messages,
+                active_days=counts.active_days,
+            )
+            for index, (parts, counts, user_id) in enumerate(page)
+        ],
+    )
