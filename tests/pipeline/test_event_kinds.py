@@ -369,3 +369,43 @@ async def test_metrics_count_inserted_messages_and_reactions(
     assert value("bot_db_query_duration_seconds_count", operation="copy_messages") == 1
     assert value("bot_db_query_duration_seconds_count", operation="select_posters") >= 2
     assert value("bot_pipeline_batch_size_count") >= 2
+
+
+async def test_anonymous_reactions_by_a_chat_are_idempotent(db: Database, pipeline: Any) -> None:
+    await write(pipeline, msg(1, user_id=1))
+    as_channel = ReactionEvent(chat_id=CHAT, msg_id=1, date=T0, actor_chat_id=-100500,
+                               added=("🔥",))  # fmt: skip
+    await write(pipeline, as_channel, as_channel)
+    await write(pipeline, as_channel)
+    assert await one(db, "SELECT count(*) FROM message_reactions") == 1
+    rollups = await read_rollups(db.engine)
+    assert rollups["user_day"][(CHAT, -100500, T0.date())]["reactions_given"] == 1
+    taken_back = ReactionEvent(chat_id=CHAT, msg_id=1, date=T0 + timedelta(minutes=1),
+                               actor_chat_id=-100500, removed=("🔥",))  # fmt: skip
+    await write(pipeline, taken_back, taken_back)
+    assert (await day_row(db))["reactions"] == 0
+    assert await one(db, "SELECT count(*) FROM message_reactions WHERE removed_at IS NULL") == 0
+
+
+async def test_add_and_remove_in_one_batch_apply_in_date_order(db: Database, pipeline: Any) -> None:
+    def react(minutes: int, **change: Any) -> ReactionEvent:
+        return ReactionEvent(chat_id=CHAT, msg_id=1, date=T0 + timedelta(minutes=minutes),
+                             user_id=2, **change)  # fmt: skip
+
+    await write(pipeline, msg(1), react(3, added=("👍",)), react(2, removed=("👍",)),
+                react(1, added=("👍",)))  # fmt: skip
+    # Applied as 1: add, 2: remove, 3: add again — present once, counted once.
+    assert (await day_row(db))["reactions"] == 1
+    assert await rows(db, "SELECT added_at, removed_at FROM message_reactions") == [
+        (T0 + timedelta(minutes=3), None)
+    ]  # fmt: skip
+
+
+async def test_nul_characters_do_not_poison_a_message(db: Database, pipeline: Any) -> None:
+    async with db.session_factory() as session:
+        await update_chat_settings(session, CHAT, store_text=True)
+        await session.commit()
+    body = "bad\x00byte https://x.org/\x00a #t\x00ag"
+    await write(pipeline, msg(1, body=body))
+    assert await one(db, "SELECT text FROM messages") == body.replace("\x00", "")
+    assert (await day_row(db))["messages"] == 1
