@@ -166,6 +166,7 @@ async def test_auth_and_chat_tokens(client, admin_headers, seeded: Seeded):
     assert (
         await client.get(f"/api/v1/chats/{BERLIN}/summary", headers=chat_headers)
     ).status_code == 403
+    assert (await client.get(f"/api/v1/chats/{BERLIN}", headers=chat_headers)).status_code == 403
     patched = await client.patch(
         f"/api/v1/chats/{KATHMANDU}/settings", json={"locale": "ne"}, headers=chat_headers
     )
