@@ -26,10 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from tgstats.db.engine import Database, open_database
-from tgstats.plugin_api.testing import ADMIN_TOKEN, reachable, test_settings, truncate_all_tables
+from tgstats.plugin_api.testing import (
+    ADMIN_TOKEN,
+    reachable,
+    running_app,
+    test_settings,
+    truncate_all_tables,
+)
 from tgstats.settings import DatabaseSettings, Settings
 
 
@@ -87,15 +92,12 @@ def make_settings(database_url: str, redis_prefix: str, data_dir: Path) -> Calla
 
 @pytest.fixture
 def app_client() -> Callable[..., Any]:
-    from tgstats.app import create_app
+    """``async with app_client(settings) as client``: the app started in this event loop."""
 
     @asynccontextmanager
-    async def client(
-        settings: Settings, plugins: Any = None
-    ) -> AsyncIterator[AsyncTestClient[Any]]:
-        app = create_app(settings, plugins=plugins)
-        async with AsyncTestClient(app=app) as test_client:
-            yield test_client
+    async def client(settings: Settings, plugins: Any = None) -> AsyncIterator[Any]:
+        async with running_app(settings, plugins=plugins) as running:
+            yield running.client
 
     return client
 

@@ -92,6 +92,11 @@ class ObserverRunner:
         if self.metrics is not None:
             self.metrics.error("plugin")
 
+    async def drain(self) -> None:
+        """Wait until every delivery queued so far has been handed to every observer."""
+        if self._task is not None:
+            await self._queue.join()
+
     async def stop(self, *, drain_timeout: float | None = None) -> None:
         """Deliver what is queued (bounded by ``drain_timeout``), then stop."""
         if self._task is None:

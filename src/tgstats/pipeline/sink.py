@@ -130,6 +130,10 @@ class EventPipeline:
         self._observers.start()
         self._task = asyncio.create_task(self._run(), name="tgstats-batch-writer")
 
+    async def drain_observers(self) -> None:
+        """Wait until observers have seen every batch committed so far (tests, shutdown)."""
+        await self._observers.drain()
+
     async def stop(self, *, give_up_after: float | None = None) -> None:
         """Flush everything queued, then stop. With ``give_up_after`` seconds, stop waiting
         (logging how many events were not written) instead of waiting for the database."""

@@ -167,8 +167,10 @@ async def cached(
             version, hit = await lookup(namespace, key, type_, chat_id=chat_id)
         else:
             version = await cache.data_version(chat_id)
-            hit = None if version < 0 else await cache.get(
-                namespace, versioned_key(chat_id, version, key), type_
+            hit = (
+                None
+                if version < 0
+                else await cache.get(namespace, versioned_key(chat_id, version, key), type_)
             )
         if version < 0:
             return await compute()

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from tgstats.plugin_api import Plugin, ServiceRegistry
 from tgstats.settings import Settings
 
@@ -45,6 +47,7 @@ __all__ = [
     "drop_test_database",
     "reachable",
     "running_app",
+    "serve_lifespan",
     "test_settings",
     "truncate_all_tables",
 ]
@@ -180,20 +183,62 @@ class RunningApp:
 
 
 @asynccontextmanager
+async def serve_lifespan(app: Any) -> AsyncIterator[None]:
+    """Run an ASGI app's lifespan in *this* event loop (startup on enter, shutdown on exit).
+
+    Litestar's ``AsyncTestClient`` runs the app in a thread with its own loop;
+    tests that feed the bot or the pipeline from the test's loop need the app in
+    the same loop, so the kit drives the lifespan protocol itself.
+    """
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, outbox.put))
+
+    async def answer() -> dict[str, Any]:
+        getter = asyncio.ensure_future(outbox.get())
+        done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        task.result()  # raises what the lifespan raised
+        raise RuntimeError("the app's lifespan ended without answering")
+
+    await inbox.put({"type": "lifespan.startup"})
+    message = await answer()
+    if message["type"] == "lifespan.startup.failed":
+        if task.done() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+        raise RuntimeError(message.get("message") or "app startup failed")
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await answer()
+        await task
+
+
+class AppClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` bound to an app in the same event loop; ``.app`` is the app."""
+
+    app: Any
+
+
+@asynccontextmanager
 async def running_app(
     settings: Settings, *, plugins: Mapping[str, type[Plugin]] | None = None
 ) -> AsyncIterator[RunningApp]:
-    """Build ``create_app(settings, plugins=plugins)``, start it, and yield a ``RunningApp``."""
-    from litestar.testing import AsyncTestClient
-
+    """Build ``create_app(settings, plugins=plugins)``, start it in this loop, yield a ``RunningApp``."""
     from tgstats.app import create_app
 
     app = create_app(settings, plugins=plugins)
-    async with AsyncTestClient(app=app) as client:
-        running = RunningApp(app=app, client=client)
-        try:
-            yield running
-        finally:
-            if running._bot is not None:
-                await running._bot.close()
-            await asyncio.sleep(0)
+    async with serve_lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with AppClient(transport=transport, base_url="http://testserver.local") as client:
+            client.app = app
+            running = RunningApp(app=app, client=client)
+            try:
+                yield running
+            finally:
+                if running._bot is not None:
+                    await running._bot.close()

@@ -1,0 +1,30 @@
+"""HTTP helpers for plugin routes (part of the versioned plugin API).
+
+A plugin route under ``/api/v1/chats/{chat_id}/...`` gets the same
+authentication, access checks, period parameters (``from``, ``to``, ``tz``)
+and cache keys as the built-in ones by depending on ``stats_query``::
+
+    from litestar import get
+    from litestar.di import Provide
+    from tgstats.plugin_api.web import StatsQuery, auth_dependencies, provide_stats_query
+
+    @get("/api/v1/chats/{chat_id:int}/hello",
+         dependencies={**auth_dependencies(), "stats_query": Provide(provide_stats_query)})
+    async def hello(stats_query: StatsQuery) -> dict:
+        ...  # stats_query.session / .scope / .period, await stats_query.answer(...)
+
+``require_admin(principal)`` refuses chat tokens (403) where a route changes things.
+"""
+
+from tgstats.web.api.params import StatsQuery, bad_parameter, provide_stats_query
+from tgstats.web.auth import Principal, auth_dependencies, ensure_chat_access, require_admin
+
+__all__ = [
+    "Principal",
+    "StatsQuery",
+    "auth_dependencies",
+    "bad_parameter",
+    "ensure_chat_access",
+    "provide_stats_query",
+    "require_admin",
+]
