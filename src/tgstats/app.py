@@ -39,6 +39,7 @@ from tgstats.plugin_api import Event, Plugin, ServiceRegistry
 from tgstats.plugin_host import PluginHost, PluginLoadError, load_plugins
 from tgstats.settings import Settings
 from tgstats.telemetry import Telemetry, open_telemetry
+from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
 from tgstats.web.health import HealthController, metrics_endpoint
@@ -242,7 +243,9 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
 
 
 def _route_handlers(settings: Settings) -> list[Any]:
-    handlers: list[Any] = [HealthController, ChatTokenController, *dashboard_routes(settings)]
+    handlers: list[Any] = [HealthController, ChatTokenController]
+    if settings.server.serves_api:  # TGSTATS_ROLE=bot serves only health and metrics
+        handlers += [*api_controllers(), *dashboard_routes(settings)]
     if settings.metrics.enabled:
         handlers.append(metrics_endpoint)
     return handlers

@@ -83,7 +83,7 @@ def live_server(seeded_db: Any, database_url: str, data_dir: Path) -> Iterator[s
         [
             sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-log",
-            os.environ.get("TGSTATS_E2E_APP", "tgstats.app:app_from_env"),
+            "tgstats.app:app_from_env",
         ],
         env=env,
         stdout=log,
