@@ -7,7 +7,6 @@
   var timezone = body.getAttribute("data-timezone");
   var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
   var base = "chats/" + encodeURIComponent(chatId) + "/";
-  var USERS_PAGE = 15;
   var LONG_PERIOD_DAYS = 180;
   var WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -187,104 +186,6 @@
     legend.appendChild(ns.el("span", { text: ns.formatInt(max) + " messages" }));
   }
 
-  // ------------------------------------------------------------------ members table
-
-  var users = { offset: 0, search: "", sort: "messages", order: "desc", lurkers: false };
-
-  function renderUsers(board) {
-    var table = $("users-table");
-    var tbody = ns.clear(table.querySelector("tbody"));
-    var status = $("users-status");
-    board.rows.forEach(function (row) {
-      var profile =
-        "/chats/" + encodeURIComponent(chatId) + "/members/" + encodeURIComponent(row.user_id) +
-        "?from=" + period.from + "&to=" + period.to;
-      var name = ns.el("td", { className: "member" }, [
-        ns.el("a", { className: "member-name", text: row.display_name, attrs: { href: profile } }),
-        row.username ? ns.el("span", { className: "muted small member-username", text: "@" + row.username }) : null,
-      ]);
-      tbody.appendChild(
-        ns.el("tr", { className: row.is_lurker ? "lurker" : "", attrs: { "data-user-id": row.user_id } }, [
-          ns.el("td", { className: "num", text: row.rank === null ? "–" : row.rank }),
-          name,
-          ns.el("td", { className: "num", text: ns.formatInt(row.messages), attrs: { "data-field": "messages" } }),
-          ns.el("td", { className: "num", text: ns.formatPct(row.share_pct), attrs: { "data-field": "share_pct" } }),
-          ns.el("td", { className: "num", text: ns.formatInt(row.active_days), attrs: { "data-field": "active_days" } }),
-          ns.el("td", { className: "num", text: ns.formatDecimal(row.average_length) }),
-          ns.el("td", { className: "num", text: ns.formatInt(row.replies_sent) }),
-          ns.el("td", { className: "num", text: ns.formatInt(row.reactions_received) }),
-        ])
-      );
-    });
-    table.hidden = board.rows.length === 0;
-    status.textContent = board.rows.length ? "" : users.search ? "No member matches that name." : "Nobody wrote in this period.";
-    table.classList.toggle("with-lurkers", board.include_lurkers);
-    status.hidden = board.rows.length > 0;
-    var pager = $("users-pager");
-    pager.hidden = board.total <= board.limit;
-    pager.querySelector('[data-page="prev"]').disabled = board.offset === 0;
-    pager.querySelector('[data-page="next"]').disabled = board.offset + board.rows.length >= board.total;
-    $("users-range").textContent = board.rows.length
-      ? ns.formatInt(board.offset + 1) + "–" + ns.formatInt(board.offset + board.rows.length) + " of " + ns.formatInt(board.total)
-      : "";
-  }
-
-  function loadUsers() {
-    var status = $("users-status");
-    document.querySelectorAll("#users-table th[data-sort]").forEach(function (th) {
-      var active = th.getAttribute("data-sort") === users.sort;
-      if (active) th.setAttribute("aria-sort", users.order === "desc" ? "descending" : "ascending");
-      else th.removeAttribute("aria-sort");
-    });
-    return load("users", "users", {
-      limit: USERS_PAGE,
-      offset: users.offset,
-      search: users.search,
-      sort: users.sort,
-      order: users.order,
-      lurkers: users.lurkers ? "true" : null,
-    }).then(renderUsers, function (error) {
-      if (error && error.message === "signed out") return;
-      status.hidden = false;
-      status.className = "status alert";
-      status.textContent = "Could not load members: " + error.message;
-    });
-  }
-
-  function wireUsers() {
-    var timer = null;
-    $("users-search").addEventListener("submit", function (event) { event.preventDefault(); });
-    $("users-search").querySelector("input").addEventListener("input", function (event) {
-      window.clearTimeout(timer);
-      var value = event.target.value.trim();
-      timer = window.setTimeout(function () {
-        users.search = value;
-        users.offset = 0;
-        loadUsers();
-      }, 250);
-    });
-    $("users-lurkers").addEventListener("change", function (event) {
-      users.lurkers = event.target.checked;
-      users.offset = 0;
-      loadUsers();
-    });
-    $("users-table").querySelector("thead").addEventListener("click", function (event) {
-      var th = event.target.closest ? event.target.closest("th[data-sort]") : null;
-      if (!th) return;
-      var key = th.getAttribute("data-sort");
-      users.order = key === users.sort && users.order === "desc" ? "asc" : "desc";
-      users.sort = key;
-      users.offset = 0;
-      loadUsers();
-    });
-    $("users-pager").addEventListener("click", function (event) {
-      var which = event.target.getAttribute && event.target.getAttribute("data-page");
-      if (!which) return;
-      users.offset = Math.max(0, users.offset + (which === "next" ? USERS_PAGE : -USERS_PAGE));
-      loadUsers();
-    });
-  }
-
   // ------------------------------------------------------------------ content sections
 
   function termRows(terms, limit) {
@@ -360,7 +261,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    wireUsers();
+    var membersTable = ns.membersTable({ chatId: chatId, period: period, load: load });
+    membersTable.wire();
     load("interactions", "interactions", { limit: 10 }).then(renderInteractions, function (error) {
       if (error && error.message === "signed out") return;
       $("replies-total").textContent = "Could not load replies: " + error.message;
@@ -382,7 +284,7 @@
       failed($("chart-dau"))(error);
     });
     load("heatmap", "heatmap").then(renderHeatmap, failed($("heatmap")));
-    loadUsers();
+    membersTable.load();
     load("media", "media").then(renderMedia, failed($("media")));
     load("words", "words", { limit: 20 }).then(function (words) {
       ns.renderBars($("words"), termRows(words.terms, 20), { empty: "No words counted in this period." });
