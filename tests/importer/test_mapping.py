@@ -349,3 +349,40 @@ async def test_account_shape_with_old_dates(write_export: Callable[..., Path]) -
     first = next(m for m in sink.of(MessageEvent) if m.msg_id == 1)
     assert first.date == datetime(2017, 3, 1, 10, 0, tzinfo=UTC)
     assert first.date - datetime(2017, 3, 1, tzinfo=UTC) == timedelta(hours=10)
+
+
+async def test_features_in_a_helper_process_are_the_same(tmp_path: Path) -> None:
+    """Large imports compute text features in a helper process: same events, same order."""
+    from tgstats.importer.synthetic import write_synthetic_export
+
+    path = tmp_path / "export.json"
+    write_synthetic_export(path, messages=3000, seed=11)
+    here, helper = ListSink(), ListSink()
+    await import_export(path, here, ImportOptions(offload=False))
+    summary = await import_export(path, helper, ImportOptions(offload=True))
+    assert summary.error is None
+    assert helper.events == here.events
+    assert any(m.features.words for m in helper.of(MessageEvent))
+
+
+async def test_helper_process_failure_falls_back(tmp_path: Path) -> None:
+    from tgstats.importer import offload as offload_module
+    from tgstats.importer.synthetic import write_synthetic_export
+
+    path = tmp_path / "export.json"
+    write_synthetic_export(path, messages=500, seed=12)
+    here = ListSink()
+    await import_export(path, here, ImportOptions(offload=False))
+
+    def explode(jobs: Any) -> bytes:
+        raise RuntimeError("helper died")
+
+    original = offload_module._extract_many
+    offload_module._extract_many = explode  # not picklable by name: submit fails, work stays here
+    try:
+        fallback = ListSink()
+        summary = await import_export(path, fallback, ImportOptions(offload=True))
+    finally:
+        offload_module._extract_many = original
+    assert summary.error is None
+    assert fallback.events == here.events
