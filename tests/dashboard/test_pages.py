@@ -9,12 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import ADMIN_TOKEN
 from tests.dashboard.conftest import session_cookie_from
 from tests.dashboard.seed import HOSTILE, MAIN_TZ, SeededChats
 from tgstats.stats.period import ChatScope
-from tgstats.web.auth import SESSION_COOKIE
+from tgstats.web.auth import SESSION_COOKIE, revoke_chat_token
 from tgstats.web.dashboard.pages import safe_next, utc_offset_label
 
 ESCAPED_HOSTILE = "&lt;img src=x onerror=alert(1)&gt;"
@@ -406,3 +407,25 @@ async def test_member_page_is_a_shell_for_one_member_of_a_readable_chat(
     assert bad.status_code == 400
     assert f'href="{member}"' in bad.text
     assert other.status_code == 403
+
+
+async def test_a_revoked_chat_token_ends_its_dashboard_session(
+    seeded: SeededChats, seeded_db: Any, chat_token: str, make_settings: Any, app_client: Any
+) -> None:
+    database, _ = seeded_db
+    async with app_client(make_settings()) as client:
+        response = await sign_in(client, chat_token)
+        headers = {"Cookie": f"{SESSION_COOKIE}={session_cookie_from(response)}"}
+        before = await client.get(f"/chats/{seeded.main_chat}", headers=headers)
+        async with database.session_factory() as session:
+            token_id = await session.scalar(
+                text("SELECT max(id) FROM api_tokens WHERE chat_id = :c"), {"c": seeded.main_chat}
+            )
+            assert await revoke_chat_token(session, seeded.main_chat, token_id)
+            await session.commit()
+        after = await client.get(
+            f"/chats/{seeded.main_chat}", headers=headers, follow_redirects=False
+        )
+    assert before.status_code == 200
+    assert after.status_code == 303
+    assert after.headers["location"].startswith("/login?next=")

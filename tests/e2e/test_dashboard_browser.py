@@ -192,6 +192,8 @@ async def test_chat_list_shows_the_apis_30_day_numbers_and_titles_as_text(
 ) -> None:
     page = await context.new_page()
     problems = PageProblems(page)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     await sign_in(page, live_server, ADMIN_TOKEN)
     assert page.url == live_server + "/"
     cookie = next(c for c in await context.cookies() if c["name"] == "tgstats_session")
@@ -213,6 +215,9 @@ async def test_chat_list_shows_the_apis_30_day_numbers_and_titles_as_text(
         assert number(shown["messages"]) == chat["messages_30d"]
         assert_shown(shown["dau"], chat["average_dau_30d"], decimals=1)
         assert number(shown["members"]) == chat["members"]
+    assert any("/api/v1/chats" in url for url in requested)
+    assert all(url.startswith(live_server) for url in requested)  # nothing from elsewhere
+    assert not [url for url in requested if ADMIN_TOKEN in url]  # never a token in a URL
     main = next(r for r in rows if r["id"] == seeded.main_chat)
     assert main["title"] == f"Owls {HOSTILE}"
     assert await page.locator("main img").count() == 0
