@@ -10,6 +10,10 @@ Part (a), writer alone, in one run on a scratch database (created and dropped he
   ``messages`` into a scratch table built ``LIKE messages INCLUDING ALL`` (same
   columns, same indexes): the ceiling for getting those rows into PostgreSQL.
   Rows are built before the clock starts, so the ceiling is generous.
+- ``copy_all``: a second ceiling, COPY of every row the writer ends up with
+  (the messages plus their rollup rows, chats and data versions) into scratch
+  copies of those tables, as events/s: the same data, written without lookups
+  or upserts.
 
 Part (b), end to end (raw MTProto updates through kurigram's dispatcher ->
 plugin -> writer -> committed, against the same updates into a no-op handler):
@@ -94,10 +98,11 @@ def make_events(count: int, *, chats: int = 20, users: int = 400, seed: int = 1)
 async def _reset(conn: asyncpg.Connection) -> None:
     tables = await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        " AND tablename NOT IN ('alembic_version', 'copy_target')"
+        " AND tablename <> 'alembic_version' AND tablename NOT LIKE 'copy_%'"
     )
     await conn.execute("TRUNCATE " + ", ".join(f'"{r[0]}"' for r in tables) + " RESTART IDENTITY")
-    await conn.execute("TRUNCATE copy_target")
+    copies = await conn.fetch("SELECT tablename FROM pg_tables WHERE tablename LIKE 'copy_%'")
+    await conn.execute("TRUNCATE " + ", ".join(r[0] for r in copies))
     await conn.execute("CHECKPOINT")
 
 
@@ -139,12 +144,14 @@ def copy_rows(events: list[Any]) -> list[tuple[Any, ...]]:
     rows = []
     for e in events:
         f = e.features
-        entities = {k: list(v) for k, v in (("urls", f.urls), ("hashtags", f.hashtags),
-                                            ("mentions", f.mentions), ("emojis", f.emojis)) if v}  # fmt: skip
+        kinds = (("urls", f.urls), ("hashtags", f.hashtags), ("mentions", f.mentions),
+                 ("emojis", f.emojis))  # fmt: skip
+        entities = {k: list(v) for k, v in kinds if v}
         rows.append((
             e.chat_id, e.msg_id, e.date, e.date.date(), e.date.hour, e.user_id, None, e.topic_id,
             e.reply_to_msg_id, None, e.media_type, f.text_length, len(f.urls), len(f.emojis),
-            len(f.mentions), len(f.hashtags), encode.encode(entities).decode() if entities else None,
+            len(f.mentions), len(f.hashtags),
+            encode.encode(entities).decode() if entities else None,
             None, None, None, None, None, 0, False, None, None,
         ))  # fmt: skip
     return rows
@@ -165,6 +172,31 @@ async def run_copy(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> flo
     return len(rows) / (time.perf_counter() - started)
 
 
+ROLLUP_TABLES = (
+    "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
+    "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",
+    "reply_pair_day_rollup", "chat_data_versions", "chats",
+)  # fmt: skip
+
+
+async def snapshot_rollups(conn: asyncpg.Connection) -> dict[str, list[Any]]:
+    """Every row the writer left besides ``messages`` (rollups, chats, data versions)."""
+    return {table: await conn.fetch(f"SELECT * FROM {table}") for table in ROLLUP_TABLES}
+
+
+async def run_copy_all(
+    conn: asyncpg.Connection, rows: list[tuple[Any, ...]], written: dict[str, list[Any]], count: int
+) -> float:
+    """A second ceiling: COPY of every row the writer ends up with (messages and their
+    rollups) into scratch copies of those tables, as events/s. No upsert, no lookup."""
+    started = time.perf_counter()
+    await conn.copy_records_to_table("copy_target", records=rows, columns=COPY_COLUMNS)
+    for table, records in written.items():
+        if records:
+            await conn.copy_records_to_table(f"copy_{table}", records=[tuple(r) for r in records])
+    return count / (time.perf_counter() - started)
+
+
 async def part_a(database_url: str, *, count: int, repeats: int, batch_size: int) -> dict[str, Any]:
     from tgstats.db.engine import open_database, run_migrations
     from tgstats.settings import DatabaseSettings
@@ -175,12 +207,14 @@ async def part_a(database_url: str, *, count: int, repeats: int, batch_size: int
     await admin.close()
     parts = urlsplit(database_url)
     url = parts._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
-    results: dict[str, list[float]] = {"writer": [], "naive": [], "copy": []}
+    results: dict[str, list[float]] = {"writer": [], "naive": [], "copy": [], "copy_all": []}
     try:
         await run_migrations(url)
         database = open_database(url, DatabaseSettings(pool_size=4))
         conn = await asyncpg.connect(parts._replace(path=f"/{name}").geturl())
         await conn.execute("CREATE TABLE copy_target (LIKE messages INCLUDING ALL)")
+        for table in ROLLUP_TABLES:
+            await conn.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
         print(f"generating {count} events ...", flush=True)
         events = make_events(count)
         rows = copy_rows(events)
@@ -192,11 +226,16 @@ async def part_a(database_url: str, *, count: int, repeats: int, batch_size: int
                 await _reset(conn)
                 results["writer"].append(await run_writer(database.session_factory, events,
                                                           batch_size))  # fmt: skip
+                written = await snapshot_rollups(conn)
+                await _reset(conn)
+                results["copy_all"].append(await run_copy_all(conn, rows, written, len(events)))
                 await _reset(conn)
                 results["naive"].append(await run_naive(database.session_factory, naive_events))
+                last = {key: f"{values[-1]:,.0f}" for key, values in results.items()}
                 print(
-                    f"  run {repeat + 1}/{repeats}: writer {results['writer'][-1]:,.0f} ev/s, "
-                    f"copy {results['copy'][-1]:,.0f} rows/s, naive {results['naive'][-1]:,.0f} ev/s",
+                    f"  run {repeat + 1}/{repeats}: writer {last['writer']} ev/s, copy "
+                    f"{last['copy']} rows/s, copy of all rows {last['copy_all']} ev/s, "
+                    f"naive {last['naive']} ev/s",
                     flush=True,
                 )
         finally:
@@ -263,6 +302,8 @@ def main() -> None:
         "naive_events_per_s": round(a["naive"]),
         "writer_vs_copy": round(a["writer"] / a["copy"], 3),
         "writer_vs_naive": round(a["writer"] / a["naive"], 1),
+        "copy_all_rows_events_per_s": round(a["copy_all"]),
+        "writer_vs_copy_all_rows": round(a["writer"] / a["copy_all"], 3),
         "e2e_msgs_per_s": round(e2e) if e2e else None,
         "floor_msgs_per_s": round(floor) if floor else None,
         "e2e_vs_floor": round(e2e / floor, 3) if e2e and floor else None,
