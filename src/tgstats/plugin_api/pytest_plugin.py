@@ -25,6 +25,7 @@ from tgstats.plugin_api.testing import (
     DEFAULT_PG,
     create_test_database,
     drop_test_database,
+    private_postgres_dir,
     reachable,
     test_settings,
     truncate_all_tables,
@@ -33,14 +34,14 @@ from tgstats.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def tgstats_pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tgstats_pg_admin_url() -> Iterator[str]:
     url = os.environ.get("TGSTATS_TEST_PG", DEFAULT_PG)
     if reachable(url, 5432):
         yield url
         return
     from tgstats.db.embedded import start_embedded_postgres
 
-    embedded = start_embedded_postgres(tmp_path_factory.mktemp("embedded-pg"))
+    embedded = start_embedded_postgres(private_postgres_dir())
     yield embedded.url.replace("postgresql+asyncpg://", "postgresql://").replace(
         "/tgstats?", "/postgres?"
     )

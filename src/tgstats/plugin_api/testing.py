@@ -15,7 +15,8 @@ dispatcher (no network) into the real event pipeline::
             await app.flush()                       # committed, observers ran
             await bot.feed(bot.raw.new_message(chat, alice, "/hello"))
             assert "hello" in bot.api.sent_texts()[-1]
-            response = await app.client.get("/api/v1/chats/-100100/hello", headers=app.admin_headers)
+            url = "/api/v1/chats/-1000000000100/hello"
+            response = await app.client.get(url, headers=app.admin_headers)
 
 Installing tgstats registers the pytest fixtures of
 ``tgstats.plugin_api.pytest_plugin`` (``tgstats_database_url``,
@@ -29,9 +30,11 @@ import asyncio
 import os
 import secrets
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +48,7 @@ __all__ = [
     "RunningApp",
     "create_test_database",
     "drop_test_database",
+    "private_postgres_dir",
     "reachable",
     "running_app",
     "serve_lifespan",
@@ -53,7 +57,7 @@ __all__ = [
 ]
 
 #: The admin token ``test_settings`` configures.
-ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789"  # noqa: S105 - a test credential by design
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -70,12 +74,23 @@ def reachable(url: str, default_port: int) -> bool:
         return False
 
 
+def private_postgres_dir(prefix: str = "tgstats-pg-") -> Path:
+    """A fresh directory an embedded PostgreSQL can use as its data directory.
+
+    As root, the embedded server runs as an unprivileged user, which cannot
+    enter pytest's 0700 temporary directories; this one is world-traversable.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path / "data"
+
+
 def _libpq(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def create_test_database(admin_url: str, prefix: str = "tgstats_test") -> str:
-    """Create an empty database on the server at ``admin_url``, migrate it to head, return its URL."""
+    """Create an empty database on the server at ``admin_url``, migrated to head; return its URL."""
     import asyncpg
 
     from tgstats.db.engine import run_migrations
@@ -228,7 +243,7 @@ class AppClient(httpx.AsyncClient):
 async def running_app(
     settings: Settings, *, plugins: Mapping[str, type[Plugin]] | None = None
 ) -> AsyncIterator[RunningApp]:
-    """Build ``create_app(settings, plugins=plugins)``, start it in this loop, yield a ``RunningApp``."""
+    """Build ``create_app(settings, plugins=plugins)``, start it in this loop, yield it running."""
     from tgstats.app import create_app
 
     app = create_app(settings, plugins=plugins)
