@@ -107,6 +107,8 @@ async def check_chat_page_against_api(
     assert charts["messages"][1] == [p["messages"] for p in points]
     if rolling:
         assert charts["messages"][2] == pytest.approx([p["messages_avg"] for p in points])
+        label = await page.evaluate("() => window.tgstats.charts.messages.plot.series[2].label")
+        assert label == "7-day average"
     else:
         assert len(charts["messages"]) == 2  # no average line for short periods
     assert charts["dau"][1] == pytest.approx([p["dau"] for p in points])
@@ -388,6 +390,11 @@ async def test_phone_layout_fits_the_screen(
             "() => getComputedStyle(document.getElementById('kpis')).gridTemplateColumns"
         )
         assert len(columns.split()) == 2
+        heatmap_overflow = await page.evaluate(
+            "() => { const h = document.getElementById('heatmap');"
+            " return h.scrollWidth - h.parentElement.clientWidth; }"
+        )
+        assert heatmap_overflow <= 0, "the heatmap should fit the phone without scrolling"
         await page.screenshot(path=artifact("dashboard-chat-phone.png"), full_page=True)
         assert problems.unexpected() == []
     finally:

@@ -86,6 +86,7 @@
   function renderTimeseries(series) {
     var days = series.points.map(function (p) { return p.bucket; });
     var messages = series.points.map(function (p) { return p.messages; });
+    var unit = series.granularity === "week" ? "week" : "day";
     var lines = [{ label: "Messages", kind: "bars", color: "--chart-1", values: messages }];
     if (series.rolling) {
       lines.push({
@@ -96,7 +97,6 @@
         values: series.points.map(function (p) { return p.messages_avg; }),
       });
     }
-    var unit = series.granularity === "week" ? "week" : "day";
     ns.timeChart("messages", $("chart-messages"), {
       days: days,
       label: "Messages per " + unit + ": " + ns.formatInt(total(messages)) + " in total",
