@@ -113,7 +113,7 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.work_dir),
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -143,9 +143,9 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
-    async def start(self, *, timeout: float = 60) -> None:
+    async def start(self, *, limit: float = 60) -> None:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             [
                 sys.executable,
                 "-c",
@@ -155,14 +155,14 @@ class ServiceProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-            ],  # fmt: skip
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit
         async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
@@ -175,7 +175,7 @@ class ServiceProcess:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
-        raise RuntimeError(f"tgstats not ready within {timeout}s: {self.tail()}")
+        raise RuntimeError(f"tgstats not ready within {limit}s: {self.tail()}")
 
     def signal(self, signum: int) -> None:
         assert self.process is not None
@@ -184,9 +184,9 @@ class ServiceProcess:
         else:
             self.process.send_signal(signum)
 
-    async def wait(self, timeout: float = 60) -> int:
+    async def wait(self, limit: float = 60) -> int:
         assert self.process is not None
-        code = await asyncio.to_thread(self.process.wait, timeout)
+        code = await asyncio.to_thread(self.process.wait, limit)
         return int(code)
 
     async def stop(self) -> None:

@@ -85,7 +85,7 @@ class Workload:
 def build_workload(
     tg: RawUpdates, *, chats: int, messages_per_chat: int, seed: int, chat_base: int = 5000
 ) -> Workload:
-    """Messages in ``chats`` supergroups, a third edited, half reacted to, members joining/leaving."""
+    """Messages in ``chats`` supergroups, a third edited, half reacted to; members join/leave."""
     rng = random.Random(seed)
     base = tg.now - 3600  # every date distinct and within the last hour
     clock = iter(range(base, base + 10**6))
