@@ -51,6 +51,7 @@ ROOT = _HERE.parent
 ADMIN_TOKEN = "bench-admin-" + secrets.token_hex(8)
 CHAT_ID = -1009990001
 STATS_PATH = "/api/v1/chats/{chat_id:int}/summary"
+STANDIN_PATH = "/bench/chats/{chat_id:int}/summary"
 
 
 def _free_port() -> int:
@@ -190,6 +191,30 @@ def run_wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     return rps, p99_ms
 
 
+def _measure(
+    endpoints: dict[str, str], servers: dict[str, Server], args: argparse.Namespace
+) -> dict[str, tuple[float, float]]:
+    """Median (req/s, p99 ms) per ``endpoint/server``, rounds interleaved so drift hits all."""
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for label, path in endpoints.items():
+        for server in servers.values():
+            run_wrk(server.url(path), 1, args.connections)  # warm-up: caches, pools
+            rows[f"{label}/{server.name}"] = []
+    for round_no in range(args.rounds):
+        for label, path in endpoints.items():
+            for server in servers.values():
+                rps, p99 = run_wrk(server.url(path), args.seconds, args.connections)
+                rows[f"{label}/{server.name}"].append((rps, p99))
+                print(
+                    f"round {round_no + 1} {label:8s} {server.name:12s} "
+                    f"{rps:10.0f} req/s  p99 {p99:7.2f} ms"
+                )
+    return {
+        key: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
+        for key, v in rows.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -214,75 +239,72 @@ def main() -> None:
         "REDIS_KEY_PREFIX": redis_prefix,
     }
     os.environ.update(common)  # for the in-process route check below
-    real = _has_stats_route()
-    path = STATS_PATH if real else "/bench/chats/{chat_id:int}/summary"
-    concrete = path.replace("{chat_id:int}", str(CHAT_ID))
-    print(
-        f"endpoint: {concrete} ({'the stats API' if real else 'STAND-IN: the stats API is absent'})"
-    )
+    templates = {"standin": STANDIN_PATH}
+    if _has_stats_route():
+        templates = {"stats": STATS_PATH, **templates}
+    else:
+        print("the stats API is absent: only the stand-in endpoint is measured")
+    endpoints = {k: v.replace("{chat_id:int}", str(CHAT_ID)) for k, v in templates.items()}
+    headline = next(iter(endpoints))
 
-    full_memory = Server("full-memory", "bench.http_targets:full_app", common)
-    full_redis = Server(
-        "full-redis", "bench.http_targets:full_app", {**common, "REDIS_URL": redis_url}
-    )
-    servers = [full_memory, full_redis]
+    servers = {
+        "full-memory": Server("full-memory", "bench.http_targets:full_app", common),
+        "full-redis": Server(
+            "full-redis", "bench.http_targets:full_app", {**common, "REDIS_URL": redis_url}
+        ),
+    }
     try:
-        body = full_memory.wait_ready(concrete)
-        full_redis.wait_ready(concrete)
-        body_file = Path(tempfile.mkstemp(prefix="bench-body-", suffix=".json")[1])
-        body_file.write_bytes(body)
-        bare = Server(
-            "bare",
-            "bench.http_targets:bare_app",
-            {"BENCH_BODY_FILE": str(body_file), "BENCH_PATH": path},
-        )
-        servers.append(bare)
-        assert bare.wait_ready(concrete) == body, "the bare endpoint must return the same bytes"
-        print(
-            f"response: {len(body)} bytes; {args.rounds} rounds x {args.seconds} s, "
-            f"{args.connections} connections"
-        )
-
-        results: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}
-        for server in servers:  # warm-up: JIT-free, but fills caches and pools
-            run_wrk(server.url(concrete), 1, args.connections)
-        for round_no in range(args.rounds):
-            for server in (bare, full_memory, full_redis):
-                rps, p99 = run_wrk(server.url(concrete), args.seconds, args.connections)
-                results[server.name].append((rps, p99))
-                print(
-                    f"round {round_no + 1} {server.name:12s} {rps:10.0f} req/s  p99 {p99:7.2f} ms"
-                )
+        bodies: dict[str, str] = {}
+        for label, path in endpoints.items():
+            body = servers["full-memory"].wait_ready(path)
+            assert servers["full-redis"].wait_ready(path) == body
+            body_file = Path(tempfile.mkstemp(prefix=f"bench-{label}-", suffix=".json")[1])
+            body_file.write_bytes(body)
+            bodies[templates[label]] = str(body_file)
+            print(f"{label}: {path}, {len(body)} bytes")
+        servers = {
+            "bare": Server(
+                "bare", "bench.http_targets:bare_app", {"BENCH_BODIES": json.dumps(bodies)}
+            ),
+            **servers,
+        }
+        for label, path in endpoints.items():
+            expected = Path(bodies[templates[label]]).read_bytes()
+            assert servers["bare"].wait_ready(path) == expected, "bare must answer the same bytes"
+        print(f"{args.rounds} rounds x {args.seconds} s, {args.connections} connections, wrk -t1")
+        med = _measure(endpoints, servers, args)
     finally:
-        for server in servers:
+        for server in servers.values():
             server.stop()
         _delete_prefix(redis_url, redis_prefix)
 
-    med = {
-        name: (statistics.median(r for r, _ in rows), statistics.median(p for _, p in rows))
-        for name, rows in results.items()
-    }
-    bare_rps = med["bare"][0]
     print()
-    print(f"{'config':14s} {'req/s':>10s} {'p99 ms':>8s} {'vs bare':>8s}")
-    for name in ("bare", "full-memory", "full-redis"):
-        rps, p99 = med[name]
-        print(f"{name:14s} {rps:10.0f} {p99:8.2f} {rps / bare_rps:8.1%}")
-    slower = min(("full-memory", "full-redis"), key=lambda n: med[n][0])
-    summary = {
-        "endpoint": concrete,
-        "stand_in": not real,
-        "bare_rps": round(bare_rps),
-        "bare_p99_ms": round(med["bare"][1], 2),
-        "full_memory_rps": round(med["full-memory"][0]),
-        "full_memory_p99_ms": round(med["full-memory"][1], 2),
-        "full_redis_rps": round(med["full-redis"][0]),
-        "full_redis_p99_ms": round(med["full-redis"][1], 2),
-        "full_rps": round(med[slower][0]),
-        "full_vs_bare": round(med[slower][0] / bare_rps, 3),
-        "full_p99_ms": round(med[slower][1], 2),
-        "target_full_vs_bare": 0.6,
-    }
+    print(f"{'endpoint':9s} {'config':12s} {'req/s':>10s} {'p99 ms':>8s} {'vs bare':>8s}")
+    summary: dict[str, object] = {"endpoint": endpoints[headline], "stand_in": headline != "stats"}
+    for label in endpoints:
+        bare_rps = med[f"{label}/bare"][0]
+        for name in servers:
+            rps, p99 = med[f"{label}/{name}"]
+            print(f"{label:9s} {name:12s} {rps:10.0f} {p99:8.2f} {rps / bare_rps:8.1%}")
+            prefix = "" if label == headline else f"{label}_"
+            summary[f"{prefix}{name.replace('-', '_')}_rps"] = round(rps)
+            summary[f"{prefix}{name.replace('-', '_')}_p99_ms"] = round(p99, 2)
+    bare_rps = med[f"{headline}/bare"][0]
+    slower = min(("full-memory", "full-redis"), key=lambda n: med[f"{headline}/{n}"][0])
+    summary.update(
+        {
+            "bare_rps": round(bare_rps),
+            "full_rps": round(med[f"{headline}/{slower}"][0]),
+            "full_vs_bare": round(med[f"{headline}/{slower}"][0] / bare_rps, 3),
+            "full_p99_ms": round(med[f"{headline}/{slower}"][1], 2),
+            "full_memory_vs_bare": round(med[f"{headline}/full-memory"][0] / bare_rps, 3),
+            "target_full_vs_bare": 0.6,
+        }
+    )
+    if "standin" in endpoints and headline != "standin":
+        standin_bare = med["standin/bare"][0]
+        summary["standin_memory_vs_bare"] = round(med["standin/full-memory"][0] / standin_bare, 3)
+        summary["standin_redis_vs_bare"] = round(med["standin/full-redis"][0] / standin_bare, 3)
     print(json.dumps(summary))
 
 

@@ -6,6 +6,7 @@ Configuration comes from the environment the benchmark sets.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,20 @@ def full_app() -> Litestar:
 
 
 def bare_app() -> Litestar:
-    """One endpoint returning the same JSON bytes: the ceiling for this server and machine."""
-    body = Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
-    path = os.environ["BENCH_PATH"]
+    """Endpoints returning fixed JSON bytes: the ceiling for this server and machine.
 
-    @get(path, sync_to_thread=False)
+    ``BENCH_BODIES`` maps each route template to a file with the bytes to answer.
+    """
+    bodies: dict[str, str] = json.loads(os.environ["BENCH_BODIES"])
+    handlers = [
+        _bare_handler(path, Path(body_file).read_bytes(), f"bare{index}")
+        for index, (path, body_file) in enumerate(bodies.items())
+    ]
+    return Litestar(handlers)
+
+
+def _bare_handler(path: str, body: bytes, name: str) -> Any:
     def bare() -> Response[bytes]:
         return Response(body, media_type="application/json")
 
-    return Litestar([bare])
+    return get(path, sync_to_thread=False, name=name)(bare)
