@@ -425,7 +425,9 @@ async def test_members_table_sorts_and_opens_a_profile_that_equals_the_api(
         async with page.expect_response(lambda r: "sort=active_days" in r.url):
             await page.click('#users-table th[data-sort="active_days"] button')
         await page.wait_for_function(
-            "o => window.tgstats.data.users && window.tgstats.data.users.order === o", arg=order
+            "o => { const u = window.tgstats.data.users;"
+            " return u && u.sort === 'active_days' && u.order === o; }",
+            arg=order,
         )
         expected = (
             await api.get(

@@ -261,7 +261,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    var membersTable = ns.membersTable({ chatId: chatId, period: period, load: load });
+    var membersTable = ns.membersTable({ chatId: chatId, period: period });
     membersTable.wire();
     load("interactions", "interactions", { limit: 10 }).then(renderInteractions, function (error) {
       if (error && error.message === "signed out") return;

@@ -9,11 +9,11 @@
     return document.getElementById(id);
   }
 
-  // options: {chatId, period: {from, to}, load(section, path, params) -> Promise}
+  // options: {chatId, period: {from, to}}
   ns.membersTable = function (options) {
     var chatId = options.chatId;
     var period = options.period;
-    var load = options.load;
+    var latest = 0;
 
     var users = { offset: 0, search: "", sort: "messages", order: "desc", lurkers: false };
 
@@ -62,15 +62,24 @@
         if (active) th.setAttribute("aria-sort", users.order === "desc" ? "descending" : "ascending");
         else th.removeAttribute("aria-sort");
       });
-      return load("users", "users", {
+      // Typing a search fires a request per pause; only the newest answer may render.
+      var ticket = ++latest;
+      var path = "chats/" + encodeURIComponent(chatId) + "/users";
+      return ns.api(path, {
+        from: period.from,
+        to: period.to,
         limit: USERS_PAGE,
         offset: users.offset,
         search: users.search,
         sort: users.sort,
         order: users.order,
         lurkers: users.lurkers ? "true" : null,
-      }).then(renderUsers, function (error) {
-        if (error && error.message === "signed out") return;
+      }).then(function (board) {
+        if (ticket !== latest) return;
+        ns.data.users = board;
+        renderUsers(board);
+      }, function (error) {
+        if (ticket !== latest || (error && error.message === "signed out")) return;
         status.hidden = false;
         status.className = "status alert";
         status.textContent = "Could not load members: " + error.message;
