@@ -12,8 +12,11 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import text as sql
+
 from tgstats.plugin_api import (
     BotCommand,
+    ButtonContext,
     ChatSettings,
     CommandContext,
     get_chat_settings,
@@ -22,11 +25,20 @@ from tgstats.plugin_api import (
 
 from .commands import UsageError
 
-__all__ = ["AdminCommands"]
+__all__ = ["AdminCommands", "purge_chat_text"]
 
 _ON = {"on", "yes", "true", "1", "enable", "enabled"}
 _OFF = {"off", "no", "false", "0", "disable", "disabled"}
 _RETENTION_ARG = re.compile(r"^(text|metadata)=(\d{1,6})$", re.IGNORECASE)
+#: Rows per statement when stored text is purged: short transactions, no long row locks.
+PURGE_BATCH = 5000
+
+_COUNT_TEXT = sql("SELECT count(*) FROM messages WHERE chat_id = :chat AND text IS NOT NULL")
+_PURGE_TEXT = sql(
+    "UPDATE messages SET text = NULL WHERE (chat_id, msg_id) IN ("
+    " SELECT chat_id, msg_id FROM messages WHERE chat_id = :chat AND text IS NOT NULL"
+    " LIMIT :batch)"
+)
 
 
 def _esc(ctx: CommandContext, text: object) -> str:
@@ -51,6 +63,19 @@ def _describe(ctx: CommandContext, s: ChatSettings) -> str:
             f"Keep metadata for: <b>{s.metadata_retention_days}</b> days",
         ]
     )
+
+
+async def purge_chat_text(session_factory: Any, chat_id: int, *, batch: int = PURGE_BATCH) -> int:
+    """Set every stored text of the chat to NULL, ``batch`` rows per transaction."""
+    purged = 0
+    while True:
+        async with session_factory() as session:
+            result = await session.execute(_PURGE_TEXT, {"chat": chat_id, "batch": batch})
+            await session.commit()
+        count = int(getattr(result, "rowcount", 0) or 0)
+        purged += count
+        if count < batch:
+            return purged
 
 
 class AdminCommands:
@@ -91,6 +116,7 @@ class AdminCommands:
                 admin_only=True,
                 scopes=admin,
                 usage="/set_text on|off",
+                on_button=self.confirm_text_purge,
             ),
             BotCommand(
                 "set_reactions",
@@ -200,8 +226,37 @@ class AdminCommands:
         await self._write(ctx, store_text=on)
         if on:
             await ctx.reply("Message text will be stored from now on (earlier text was not kept).")
-        else:
-            await ctx.reply("Message text will not be stored. Counts, words and links still are.")
+            return
+        async with ctx.session_factory() as session:
+            stored = int((await session.execute(_COUNT_TEXT, {"chat": ctx.chat_id})).scalar_one())
+        done = "Message text will not be stored from now on. Counts, words and links still are."
+        if not stored:
+            await ctx.reply(f"{done}\nNo stored text was left to delete.")
+            return
+        # Deleting is final, so it waits for an admin to press the button.
+        await ctx.reply(
+            f"{done}\n<b>{stored}</b> messages still have their text stored. Delete it now?",
+            buttons=[[("Delete stored text", "purge"), ("Keep it", "keep")]],
+        )
+
+    async def confirm_text_purge(self, ctx: ButtonContext) -> None:
+        """The answer to /set_text off's question: purge the chat's stored text, or keep it."""
+        if not await ctx.is_admin():
+            await ctx.answer("Only this chat's admins can decide this.", alert=True)
+            return
+        if ctx.data == "keep":
+            await ctx.edit("Stored text is kept until the text retention period removes it.")
+            return
+        if ctx.data != "purge":
+            await ctx.answer("This button no longer works.")
+            return
+        async with ctx.session_factory() as session:
+            current = await get_chat_settings(session, ctx.chat_id)
+        if current.store_text:
+            await ctx.edit("Text storage was turned on again meanwhile; nothing was deleted.")
+            return
+        purged = await purge_chat_text(ctx.session_factory, ctx.chat_id)
+        await ctx.edit(f"Deleted the stored text of <b>{purged}</b> messages.")
 
     async def set_reactions(self, ctx: CommandContext) -> None:
         on = self._flag(ctx, "/set_reactions on|off")

@@ -20,7 +20,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from io import BytesIO
 from typing import Any
 
 from pyrogram import Client, enums, filters, raw, types
@@ -29,6 +28,7 @@ from pyrogram.handlers import MessageHandler
 from tgstats.plugin_api import BotCommand, CommandContext, ServiceRegistry, Settings
 
 from .convert import _thread_ids, chat_type_name
+from .outgoing import send
 
 __all__ = ["COMMAND_GROUP", "AdminCache", "CommandDispatcher", "UsageError", "parse_command"]
 
@@ -213,31 +213,25 @@ class CommandDispatcher:
         sender_chat_id = message.sender_chat.id if message.sender_chat is not None else None
         topic_id, _ = _thread_ids(message)
 
-        async def reply(
-            text: str = "", *, photo: bytes | None = None, **kwargs: Any
-        ) -> types.Message | None:
-            if photo is not None:
-                # ``text`` becomes the caption (Telegram allows 1024 characters there).
-                upload = BytesIO(photo)
-                upload.name = "chart.png"  # kurigram names the uploaded file after it
-                return await client.send_photo(
-                    chat.id,
-                    upload,
-                    caption=text,
-                    parse_mode=enums.ParseMode.HTML,
-                    reply_parameters=types.ReplyParameters(message_id=message.id),
-                    message_thread_id=topic_id if topic_id != 1 else None,
-                    **kwargs,
-                )
-            return await client.send_message(
+        async def reply(text: str = "", **kwargs: Any) -> types.Message | None:
+            """HTML text, or ``photo=``/``document=`` with ``text`` as the caption (Telegram
+            allows 1024 characters there), optionally with ``buttons=``; in the topic asked."""
+            return await send(
+                client,
                 chat.id,
                 text,
-                parse_mode=enums.ParseMode.HTML,
+                command=command.name,
                 reply_parameters=types.ReplyParameters(message_id=message.id),
                 message_thread_id=topic_id if topic_id != 1 else None,
-                link_preview_options=types.LinkPreviewOptions(is_disabled=True),
                 **kwargs,
             )
+
+        async def send_to(target: int, text: str = "", **kwargs: Any) -> int | None:
+            outgoing = self.services.get("bot_sender")
+            if outgoing is None:
+                raise RuntimeError("no bot_sender service")
+            sent: int | None = await outgoing.send(target, text, command=command.name, **kwargs)
+            return sent
 
         async def is_admin() -> bool:
             if chat.type in (enums.ChatType.PRIVATE, enums.ChatType.BOT):
@@ -288,6 +282,7 @@ class CommandDispatcher:
                 "chat_title": chat.title,
                 "admin_cache": self.admin_cache,
             },
+            send=send_to,
         )
         try:
             await command.handler(ctx)

@@ -38,6 +38,7 @@ from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 from .admin_commands import AdminCommands
 from .commands import AdminCache, CommandDispatcher
 from .handlers import ChatSettingsCache, UpdateRecorder
+from .outgoing import ButtonDispatcher, Outgoing
 from .storage import DatabaseStorage, FileSessionStorage
 
 if TYPE_CHECKING:
@@ -125,6 +126,15 @@ class MTProtoPlugin(Plugin):
             admin_cache=self.admin_cache,
             bot_username=self._me_username,
         )
+        self.outgoing = Outgoing(lambda: self.client if self._sending else None)
+        self._sending = False
+        self.buttons = ButtonDispatcher(
+            services=self.services,
+            settings=self.settings,
+            commands=self.all_commands,
+            admin_cache=self.admin_cache,
+            outgoing=self.outgoing,
+        )
 
     # ------------------------------------------------------------------ hooks
 
@@ -190,6 +200,8 @@ class MTProtoPlugin(Plugin):
             yield
         finally:
             self._running = False
+            self._sending = False
+            self.services.unregister("bot_sender")
             self.status = "stopped"
             try:
                 await asyncio.wait_for(self.dispatcher.drain(), timeout=tg.start_timeout)
@@ -222,6 +234,10 @@ class MTProtoPlugin(Plugin):
         self.client = client
         self.recorder.register(client)
         self.dispatcher.register(client)
+        self.buttons.register(client)
+        # Scheduled jobs of other plugins (the weekly digest) send through this service.
+        self._sending = True
+        self.services.register("bot_sender", self.outgoing)
 
     def _me_id(self) -> int | None:
         me = self.client.me if self.client is not None else None

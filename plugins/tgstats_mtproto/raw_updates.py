@@ -197,6 +197,26 @@ class RawUpdates:
         peers = [chat, *([sender] if sender is not None else []), *extra_peers]
         return self.updates([self._wrap_message(chat, message)], peers)
 
+    def button_press(
+        self,
+        chat: PeerSpec,
+        user: raw.types.User,
+        msg_id: int,
+        data: str | bytes,
+        *,
+        query_id: int | None = None,
+    ) -> raw.types.Updates:
+        """``user`` pressed an inline button with ``data`` under the bot's message ``msg_id``."""
+        update = raw.types.UpdateBotCallbackQuery(
+            query_id=query_id if query_id is not None else next(self._qts) * 1_000_003,
+            user_id=user.id,
+            peer=_peer(chat),
+            msg_id=msg_id,
+            chat_instance=7,
+            data=data.encode() if isinstance(data, str) else data,
+        )
+        return self.updates([update], [chat, user])
+
     def edited_message(
         self,
         chat: PeerSpec,

@@ -39,7 +39,10 @@ class FakeTelegramApi:
     ``admins[chat_id]`` (Bot API ids) lists who the admin lookup returns.
     ``fail_next`` makes the next call of a given raw function type raise.
     Photo uploads (``upload.SaveFilePart`` through the media session, then
-    ``messages.SendMedia``) are put back together: ``sent_photos()``.
+    ``messages.SendMedia``) are put back together: ``sent_photos()``, and files
+    likewise: ``sent_documents()``. Button presses are answered
+    (``callback_answers()``), edits recorded (``edits()``), and the messages the
+    bot sent can be fetched back (kurigram fetches the message under a pressed button).
     """
 
     def __init__(self, raw_updates: RawUpdates) -> None:
@@ -50,6 +53,8 @@ class FakeTelegramApi:
         self._sent_ids = itertools.count(50_000)
         self._file_parts: dict[int, dict[int, bytes]] = {}
         self._photos: list[tuple[Any, bytes]] = []
+        self._documents: list[tuple[Any, bytes]] = []
+        self._messages: dict[int, Any] = {}  # what the bot sent, by message id
 
     async def invoke(self, query: Any, *args: Any, **kwargs: Any) -> Any:
         query = wire(query)  # what would really go over the wire
@@ -68,8 +73,21 @@ class FakeTelegramApi:
                 parts = self._file_parts.pop(uploaded.id, {})
                 if sorted(parts) != list(range(uploaded.parts)):
                     raise AssertionError(f"upload incomplete: parts {sorted(parts)}")
-                self._photos.append((query, b"".join(parts[i] for i in sorted(parts))))
+                data = b"".join(parts[i] for i in sorted(parts))
+                if isinstance(query.media, raw.types.InputMediaUploadedDocument):
+                    self._documents.append((query, data))
+                else:
+                    self._photos.append((query, data))
             return self._sent(query)
+        if isinstance(query, raw.functions.messages.SetBotCallbackAnswer):
+            return True
+        if isinstance(query, raw.functions.messages.EditMessage):
+            return wire(raw.types.Updates(updates=[], users=[], chats=[], date=self.raw.now, seq=0))
+        if isinstance(
+            query, raw.functions.messages.GetMessages | raw.functions.channels.GetMessages
+        ):
+            found = [self._messages[m.id] for m in query.id if m.id in self._messages]
+            return wire(raw.types.messages.Messages(messages=found, chats=[], users=[]))
         if isinstance(query, raw.functions.channels.GetParticipants):
             chat_id = utils.get_channel_id(query.channel.channel_id)
             admin_ids = sorted(self.admins.get(chat_id, set()))
@@ -115,20 +133,41 @@ class FakeTelegramApi:
         """What Telegram answers to a sent message: short for chats, full for channels."""
         msg_id = next(self._sent_ids)
         peer = query.peer
-        if not isinstance(peer, raw.types.InputPeerChannel):
-            return raw.types.UpdateShortSentMessage(
-                id=msg_id, pts=1, pts_count=1, date=self.raw.now, out=True
-            )
+        is_media = isinstance(query, raw.functions.messages.SendMedia)
+        if isinstance(peer, raw.types.InputPeerChannel):
+            peer_id: Any = raw.types.PeerChannel(channel_id=peer.channel_id)
+        elif isinstance(peer, raw.types.InputPeerChat):
+            peer_id = raw.types.PeerChat(chat_id=peer.chat_id)
+        else:
+            peer_id = raw.types.PeerUser(user_id=getattr(peer, "user_id", self.raw.bot.id))
         message = raw.types.Message(
             id=msg_id,
-            peer_id=raw.types.PeerChannel(channel_id=peer.channel_id),
+            peer_id=peer_id,
             date=self.raw.now,
             message=query.message,
             out=True,
             from_id=raw.types.PeerUser(user_id=self.raw.bot.id),
             entities=query.entities or None,
-            media=self.raw.photo() if isinstance(query, raw.functions.messages.SendMedia) else None,
+            media=self.raw.photo() if is_media else None,
         )
+        self._messages[msg_id] = message
+        if not isinstance(peer, raw.types.InputPeerChannel):
+            if not is_media:
+                return raw.types.UpdateShortSentMessage(
+                    id=msg_id, pts=1, pts_count=1, date=self.raw.now, out=True
+                )
+            return wire(
+                raw.types.Updates(
+                    updates=[
+                        raw.types.UpdateMessageID(id=msg_id, random_id=query.random_id),
+                        raw.types.UpdateNewMessage(message=message, pts=1, pts_count=1),
+                    ],
+                    users=[self.raw.bot],
+                    chats=[],
+                    date=self.raw.now,
+                    seq=0,
+                )
+            )
         chat = raw.types.Channel(
             id=peer.channel_id,
             title="chat",
@@ -160,6 +199,19 @@ class FakeTelegramApi:
 
     def sent_texts(self) -> list[str]:
         return [c.message for c in self.sent()]
+
+    def sent_documents(self) -> list[tuple[Any, bytes]]:
+        """Each file sent: the ``messages.SendMedia`` call (``.peer`` says to whom, the file
+        name is in ``.media.attributes``) and the file's bytes as uploaded."""
+        return list(self._documents)
+
+    def callback_answers(self) -> list[Any]:
+        """The ``messages.SetBotCallbackAnswer`` calls (``.message``, ``.alert``)."""
+        return self.calls_of(raw.functions.messages.SetBotCallbackAnswer)
+
+    def edits(self) -> list[Any]:
+        """The ``messages.EditMessage`` calls (``.message``, ``.reply_markup``)."""
+        return self.calls_of(raw.functions.messages.EditMessage)
 
     def sent_photos(self) -> list[tuple[Any, bytes]]:
         """Each uploaded photo sent: the ``messages.SendMedia`` call (caption in ``.message``,

@@ -467,6 +467,51 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class UserOptout(Base):
+    """A member who asked not to be recorded: their messages count anonymously from then on."""
+
+    __tablename__ = "user_optouts"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)  # member | admin
+    created_at: Mapped[datetime] = _now()
+
+
+class DigestSubscription(Base):
+    """A chat's weekly digest: local weekday (0 = Monday) and hour in the chat's time zone."""
+
+    __tablename__ = "digest_subscriptions"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    weekday: Mapped[int] = mapped_column(SmallInteger, nullable=False, autoincrement=False)
+    hour: Mapped[int] = mapped_column(SmallInteger, nullable=False, autoincrement=False)
+    enabled_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+
+
+class DigestDelivery(Base):
+    """One digest period of a chat, claimed before sending: the key makes it once per period."""
+
+    __tablename__ = "digest_deliveries"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    period_end: Mapped[date] = mapped_column(Date, primary_key=True)  # the local send day
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # sending|sent|skipped|failed
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+
+
+class RetentionRun(Base):
+    """What one retention run removed (row counts per kind)."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    removed: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False)
+
+
 class ChatDataVersion(Base):
     """Bumped by the writer with every committed batch; part of every stats cache key."""
 

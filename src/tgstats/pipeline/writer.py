@@ -38,6 +38,7 @@ from tgstats.pipeline.batch import BatchState, WriteOutcome
 from tgstats.pipeline.membership import write_bot_memberships, write_members, write_service_messages
 from tgstats.pipeline.messages import write_deletes, write_edits, write_messages
 from tgstats.pipeline.migration import write_migrations
+from tgstats.pipeline.optouts import anonymize_opted_out
 from tgstats.pipeline.profiles import write_chat_snapshots, write_user_snapshots
 from tgstats.pipeline.reactions import write_reaction_counts, write_reactions
 from tgstats.pipeline.rollups import LocalClock
@@ -86,6 +87,8 @@ class BatchWriter:
     async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> WriteOutcome:
         state = BatchState(conn=conn, clock=self.clock, metrics=self.metrics)
         unique = dedupe(events)
+        # Before anything is written: opted-out members are counted but never named.
+        unique = await anonymize_opted_out(state, unique)
         by_kind: defaultdict[type, list[Any]] = defaultdict(list)
         for event in unique:
             by_kind[type(event)].append(event)
