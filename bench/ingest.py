@@ -17,11 +17,11 @@ Part (a), writer alone, in one run on a scratch database (created and dropped he
 
 Part (b), end to end (raw MTProto updates through kurigram's dispatcher ->
 plugin -> writer -> committed, against the same updates into a no-op handler):
-see ``run_end_to_end`` below. It needs the MTProto plugin's test harness
+see ``run_end_to_end`` below. It uses the MTProto plugin's test harness
 (``tgstats_mtproto.testing``) and is skipped, reported as null, without it.
 
-    python bench/ingest.py            # 50k events, 5 repeats
-    python bench/ingest.py --quick    # 10k events, 3 repeats, < 1 minute
+    python bench/ingest.py            # 50k events (5k updates end to end), 5 repeats
+    python bench/ingest.py --quick    # 10k events (1k updates end to end), 3 repeats
 
 The last output line is one JSON object: writer_events_per_s, copy_rows_per_s,
 naive_events_per_s, writer_vs_copy, e2e_msgs_per_s, floor_msgs_per_s, e2e_vs_floor
@@ -252,23 +252,134 @@ async def part_a(database_url: str, *, count: int, repeats: int, batch_size: int
 
 
 async def run_end_to_end(database_url: str, *, count: int, repeats: int) -> dict[str, Any] | None:
-    """PART (b), END TO END — owned with the MTProto plugin's harness.
+    """PART (b), END TO END, through the MTProto plugin's harness (``tgstats_mtproto.testing``).
 
-    Raw MTProto updates -> kurigram's dispatcher -> the mtproto plugin -> the
-    writer -> committed, in msgs/s, beside the same updates through kurigram's
-    dispatcher into a no-op handler (the floor). Returns None (reported as
-    null) when ``tgstats_mtproto.testing`` cannot be imported or does not yet
-    offer the benchmark entry point ``benchmark_end_to_end``.
+    ``e2e``: raw MTProto ``Updates`` (serialised and parsed back, as from the
+    wire) -> kurigram's ``handle_updates`` and dispatcher -> the mtproto
+    plugin's handlers -> ``EventPipeline`` -> committed in PostgreSQL.
+    ``floor``: the same updates through the same harness and dispatcher into
+    a no-op message handler. Both feed one update at a time and wait for the
+    dispatcher to finish it (the harness's ``feed``). Returns None, reported
+    as null, when the plugin is not installed.
     """
     try:
-        from tgstats_mtproto import testing
+        from tgstats_mtproto import MTProtoPlugin
+        from tgstats_mtproto.testing import MTProtoHarness, RawUpdates
     except ImportError:
         return None
-    bench = getattr(testing, "benchmark_end_to_end", None)
-    if bench is None:
-        return None
-    result: dict[str, Any] = await bench(database_url=database_url, count=count, repeats=repeats)
-    return result
+    from pyrogram.handlers import MessageHandler
+
+    from tgstats.db.engine import open_database, run_migrations
+    from tgstats.pipeline import EventPipeline
+    from tgstats.plugin_api import PluginContext, RateLimitResult, ServiceRegistry
+    from tgstats.settings import DatabaseSettings, PipelineSettings, Settings
+    from tgstats.telemetry import open_telemetry
+
+    class NoLimit:
+        async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
+            return RateLimitResult(allowed=True, limit=per_minute, remaining=per_minute,
+                                   reset_after=60)  # fmt: skip
+
+    class NoopPlugin:
+        """The floor: kurigram parses each update and calls a handler that does nothing."""
+
+        def __init__(self) -> None:
+            self.dispatcher = self
+            self.seen = 0
+
+        def attach(self, client: Any) -> None:
+            client.add_handler(MessageHandler(self._noop))
+
+        async def _noop(self, client: Any, message: Any) -> None:
+            self.seen += 1
+
+        async def drain(self) -> None:
+            return None
+
+    def make_updates(raw_updates: Any) -> list[Any]:
+        rng = random.Random(3)
+        group = raw_updates.supergroup(1001, "Bench")
+        people = [raw_updates.user(500 + i, f"Member {i}") for i in range(50)]
+        return [
+            raw_updates.new_message(group, rng.choice(people),
+                                    " ".join(rng.choices(WORDS, k=rng.randint(2, 14))))
+            for _ in range(count)
+        ]  # fmt: skip
+
+    async def feed_all(harness: Any, updates: list[Any]) -> float:
+        started = time.perf_counter()
+        for update in updates:
+            await harness.feed(update)
+        return time.perf_counter() - started
+
+    name = f"tgstats_bench_e2e_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = urlsplit(database_url)._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
+    e2e: list[float] = []
+    floor: list[float] = []
+    try:
+        await run_migrations(url)
+        database = open_database(url, DatabaseSettings(pool_size=4))
+        settings = Settings.from_env({})
+        try:
+            for repeat in range(repeats):
+                async with database.engine.begin() as conn:
+                    await conn.exec_driver_sql(
+                        "TRUNCATE messages, chats, users, chat_day_rollup CASCADE"
+                    )
+                telemetry = open_telemetry("bench")
+                pipeline = EventPipeline(
+                    session_factory=database.session_factory,
+                    settings=PipelineSettings(),
+                    metrics=telemetry.metrics,
+                )
+                await pipeline.start()
+                services = ServiceRegistry()
+                services.register("events", pipeline.sink)
+                services.register("metrics", telemetry.metrics)
+                services.register("rate_limiter", NoLimit())
+                services.register("session_factory", database.session_factory)
+                plugin = MTProtoPlugin(context=PluginContext(
+                    plugin_id="mtproto", settings=settings, services=services))  # fmt: skip
+                raw_updates = RawUpdates()
+                updates = make_updates(raw_updates)
+                harness = await MTProtoHarness.start(plugin, raw_updates=raw_updates)
+                try:
+                    started = time.perf_counter()
+                    await feed_all(harness, updates)
+                    await pipeline.sink.flush()
+                    e2e.append(count / (time.perf_counter() - started))
+                finally:
+                    await harness.close()
+                    await pipeline.stop()
+                    telemetry.shutdown()
+                async with database.engine.connect() as conn:
+                    stored = (await conn.exec_driver_sql("SELECT count(*) FROM messages")).scalar()
+                assert stored == count, f"e2e stored {stored} of {count} messages"
+
+                noop = NoopPlugin()
+                raw_updates = RawUpdates()
+                updates = make_updates(raw_updates)
+                harness = await MTProtoHarness.start(
+                    noop,  # type: ignore[arg-type]
+                    raw_updates=raw_updates,
+                )
+                try:
+                    floor.append(count / await feed_all(harness, updates))
+                finally:
+                    await harness.close()
+                assert noop.seen == count, f"floor saw {noop.seen} of {count} messages"
+                print(f"  e2e run {repeat + 1}/{repeats}: {e2e[-1]:,.0f} msgs/s through the "
+                      f"plugin and writer, floor {floor[-1]:,.0f} msgs/s", flush=True)  # fmt: skip
+        finally:
+            await database.dispose()
+    finally:
+        admin = await asyncpg.connect(database_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return {"e2e_msgs_per_s": statistics.median(e2e), "floor_msgs_per_s": statistics.median(floor)}
 
 
 # --------------------------------------------------------------------------- main
@@ -281,7 +392,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("TGSTATS_BENCH_PG", DEFAULT_DB))
-    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--skip-e2e", action="store_true", help="part (a) only")
+    parser.add_argument("--e2e-messages", type=int, default=None,
+                        help="updates per end-to-end run (default 5000, --quick 1000)")  # fmt: skip
     args = parser.parse_args()
     count = args.events or (10_000 if args.quick else 50_000)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -289,8 +402,8 @@ def main() -> None:
                            batch_size=args.batch_size))  # fmt: skip
     b = None
     if not args.skip_e2e:
-        b = asyncio.run(run_end_to_end(args.database_url, count=count // 5 if args.quick else count,
-                                       repeats=repeats))  # fmt: skip
+        e2e_count = args.e2e_messages or (1000 if args.quick else 5000)
+        b = asyncio.run(run_end_to_end(args.database_url, count=e2e_count, repeats=repeats))
     e2e = b.get("e2e_msgs_per_s") if b else None
     floor = b.get("floor_msgs_per_s") if b else None
     summary = {
