@@ -24,10 +24,9 @@ from tgstats.events import (
     ReactionCountEvent,
     ReactionEvent,
     ServiceEvent,
-    TextFeatures,
     UserSnapshot,
 )
-from tgstats.features import Entity, extract
+from tgstats.features import extract
 from tgstats.importer.fields import (
     KNOWN_MESSAGE_FIELDS,
     flatten_text,
@@ -44,7 +43,6 @@ _RING_MASK = (1 << _RING_BITS) - 1
 _MEMBER_ACTIONS = {"invite_members", "remove_members", "create_group"}
 _SELF_JOIN_ACTIONS = {"join_group_by_link": "join", "join_group_by_request": "join"}
 _MAX_REACTION_LENGTH = 64
-_NO_FEATURES = TextFeatures()
 
 
 @dataclass
@@ -93,13 +91,8 @@ class ChatMapper:
         title: str | None,
         tz: tzinfo,
         label: str,
-        defer_features: bool = False,
     ) -> None:
         self.chat_id = chat_id
-        # With defer_features, text features are left empty and the work is listed in
-        # ``deferred`` (index in the output list, text, entities) for another process.
-        self.defer_features = defer_features
-        self.deferred: list[tuple[int, str, list[Entity]]] = []
         self.chat_type = chat_type
         self.title = title
         self.tz = tz
@@ -216,9 +209,6 @@ class ChatMapper:
             if edit_date is not None:
                 self.stats.edited += 1
 
-        defer = self.defer_features and bool(text)
-        if defer:
-            self.deferred.append((len(out), text, entities))
         out.append(
             MessageEvent(
                 chat_id=self.chat_id,
@@ -230,7 +220,7 @@ class ChatMapper:
                 reply_to_msg_id=reply_to_msg_id,
                 reply_to_user_id=reply_to_user_id,
                 media_type=media_type_of(message),
-                features=_NO_FEATURES if defer else extract(text, entities),
+                features=extract(text, entities),
                 text=text or None,
                 forward_origin=_forward_origin(message),
                 edit_date=edit_date,

@@ -14,12 +14,10 @@ import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tgstats.events import ChatMigratedEvent, Event
 from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
 from tgstats.importer.mapper import ChatMapper, MigrationNote
-from tgstats.importer.offload import FeatureOffload, should_offload
 from tgstats.importer.progress import ChatResult, ImportSummary, Progress
 from tgstats.importer.reader import ChatHeader, ExportFormatError, ExportReader
 from tgstats.plugin_api import EventSink
@@ -34,41 +32,6 @@ class ImportOptions:
     chats: tuple[str, ...] = ()
     timezone: str = "UTC"
     dry_run: bool = False
-    offload: bool | None = None  # text features in a helper process; None: for large files
-
-
-class _Output:
-    """Puts events in order; with an offload, one batch waits for its features at a time."""
-
-    def __init__(self, sink: EventSink, offload: FeatureOffload | None) -> None:
-        self.sink = sink
-        self.offload = offload
-        self._pending: tuple[list[Event], list[Any], asyncio.Future[bytes] | None] | None = None
-
-    async def drain(self) -> None:
-        if self._pending is not None:
-            events, deferred, future = self._pending
-            self._pending = None
-            await FeatureOffload.complete(events, deferred, future)
-            await self.sink.put_many(events)
-
-    async def emit(self, events: list[Event]) -> None:
-        await self.drain()
-        if events:
-            await self.sink.put_many(events)
-
-    async def emit_batch(self, events: list[Event], mapper: ChatMapper) -> None:
-        if self.offload is None:
-            await self.sink.put_many(events)
-            return
-        deferred, mapper.deferred = mapper.deferred, []
-        future = self.offload.submit(deferred)  # the helper works while we drain the last one
-        await self.drain()
-        self._pending = (events, deferred, future)
-
-    def close(self) -> None:
-        if self.offload is not None:
-            self.offload.close()
 
 
 class CountingSink:
@@ -132,26 +95,21 @@ async def import_export(
     started = time.monotonic()
     selection = _Selection(options.chats)
     reader = ExportReader(path)
-    use_offload = (
-        options.offload if options.offload is not None else should_offload(reader.total_bytes)
-    )
-    out = _Output(sink, FeatureOffload() if use_offload else None)
     current: ChatHeader | None = None
     mapper: ChatMapper | None = None
     result: ChatResult | None = None
     notes: list[MigrationNote] = []
+    done = 0
     try:
         for header, messages in reader.batches():
             if header is not current:
                 if mapper is not None:
-                    await out.emit(mapper.finish())
+                    await sink.put_many(mapper.finish())
                     notes.extend(mapper.migrations)
                 current = header
-                mapper, result = _open_chat(
-                    header, reader.shape, selection, tz, summary, defer=out.offload is not None
-                )
+                mapper, result = _open_chat(header, reader.shape, selection, tz, summary)
                 if mapper is not None:
-                    await out.emit(mapper.start())
+                    await sink.put_many(mapper.start())
             assert result is not None
             if mapper is None:
                 result.stats.skipped[result.skipped_reason or "skipped"] += len(messages)
@@ -159,19 +117,20 @@ async def import_export(
                 mapped: list[Event] = []
                 try:
                     mapper.map_batch(messages, mapped)
-                finally:  # on a bad message: the events of those before it
-                    await out.emit_batch(mapped, mapper)
+                finally:
+                    await sink.put_many(mapped)  # on a bad message: those before it
+            done += len(messages)
             if progress is not None:
                 progress.update(summary.imported_messages, reader.bytes_read)
             if on_batch is not None:
                 on_batch(summary, reader.bytes_read, reader.total_bytes)
             await asyncio.sleep(0)  # let the pipeline's writer and other requests run
         if mapper is not None:
-            await out.emit(mapper.finish())
+            await sink.put_many(mapper.finish())
             notes.extend(mapper.migrations)
         migrations = _link_migrations(notes)
         summary.migrations = len(migrations)
-        await out.emit(migrations)
+        await sink.put_many(migrations)
         summary.shape = reader.shape
     except ExportFormatError as exc:
         if not exc.path:  # raised by the mapper, which does not know the file
@@ -182,12 +141,8 @@ async def import_export(
         summary.shape = reader.shape
     finally:
         summary.unmatched_selectors = selection.unmatched() if summary.error is None else []
-        try:
-            await out.drain()
-        finally:
-            out.close()
-            # Commit everything put so far, even when the file turned out broken.
-            await sink.flush()
+        # Commit everything put so far, even when the file turned out broken.
+        await sink.flush()
         summary.elapsed = time.monotonic() - started
         if progress is not None:
             progress.update(summary.imported_messages, reader.bytes_read, force=True)
@@ -201,8 +156,6 @@ def _open_chat(
     selection: _Selection,
     tz: zoneinfo.ZoneInfo,
     summary: ImportSummary,
-    *,
-    defer: bool,
 ) -> tuple[ChatMapper | None, ChatResult]:
     chat_type, skip = selection.decide(header, shape)
     export_id = header.id if isinstance(header.id, int) else None
@@ -223,7 +176,6 @@ def _open_chat(
         title=header.name if isinstance(header.name, str) else None,
         tz=tz,
         label=header.label(),
-        defer_features=defer,
     )
     result.stats = mapper.stats
     return mapper, result
