@@ -30,6 +30,7 @@ from pyrogram.handlers import (
     MessageReactionHandler,
 )
 from pyrogram.handlers.handler import Handler
+from sqlalchemy.exc import SQLAlchemyError
 
 from tgstats.events import DeleteEvent, Event, MemberEvent
 from tgstats.plugin_api import ChatSettings, EventSink, ServiceRegistry, get_chat_settings
@@ -60,6 +61,9 @@ class ChatSettingsCache:
     ``forget(chat_id)`` after a change so it applies to the next message.
     """
 
+    #: Seconds before a lookup that failed (database down) is tried again for that chat.
+    RETRY_AFTER_FAILURE = 5.0
+
     def __init__(self, services: ServiceRegistry, *, ttl: float = 30.0) -> None:
         self._services = services
         self._ttl = ttl
@@ -74,9 +78,38 @@ class ChatSettingsCache:
         if factory is None:
             value = ChatSettings(chat_id=chat_id)
         else:
-            async with factory() as session:
-                value = await get_chat_settings(session, chat_id)
+            try:
+                async with factory() as session:
+                    value = await get_chat_settings(session, chat_id)
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                return self._unavailable(chat_id, hit, exc)
         self._cache[chat_id] = (now, value)
+        return value
+
+    def _unavailable(
+        self, chat_id: int, hit: tuple[float, ChatSettings] | None, exc: Exception
+    ) -> ChatSettings:
+        """Settings to go on with while the database is down.
+
+        Failing here would drop the update for good, while the pipeline keeps
+        and retries its batches through the outage. So go on with the last
+        known settings, or the defaults for a chat not seen yet: counts are
+        complete either way; only text a chat stores may be missing for those
+        messages (defaults never carry text, so nothing a chat keeps private
+        reaches the queue or observers). The writer still applies the chat's
+        stored ``capture_reactions`` at commit. The lookup is retried after
+        ``RETRY_AFTER_FAILURE`` seconds, not on every update.
+        """
+        value = hit[1] if hit is not None else ChatSettings(chat_id=chat_id)
+        retry_at = time.monotonic() - self._ttl + self.RETRY_AFTER_FAILURE
+        self._cache[chat_id] = (retry_at, value)
+        log.warning(
+            "chat settings of %s unavailable (%s); recording with %s settings, "
+            "the writer applies the stored ones at commit",
+            chat_id,
+            type(exc).__name__,
+            "the last known" if hit is not None else "default",
+        )
         return value
 
     def forget(self, chat_id: int) -> None:

@@ -146,9 +146,13 @@ async def send(
     batch: int = 40,
     stop_on_error: bool = False,
     pause: float = 0.0,
+    into: SendResult | None = None,
 ) -> SendResult:
-    """POST ``updates`` in batches to ``/_sim/updates``; a 200 acknowledges a whole batch."""
-    result = SendResult()
+    """POST ``updates`` in batches to ``/_sim/updates``; a 200 acknowledges a whole batch.
+
+    ``into``: a result to fill as it goes, so that a scenario can act mid-stream.
+    """
+    result = into if into is not None else SendResult()
     for start in range(0, len(updates), batch):
         chunk = list(updates[start : start + batch])
         try:
