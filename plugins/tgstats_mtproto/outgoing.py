@@ -121,6 +121,13 @@ class Outgoing:
     def available(self) -> bool:
         return self._client() is not None
 
+    @property
+    def username(self) -> str | None:
+        """The bot's @username, for telling members where to find it."""
+        client = self._client()
+        me = client.me if client is not None else None
+        return me.username if me is not None else None
+
     async def send(self, chat_id: int, text: str = "", **kwargs: Any) -> int | None:
         client = self._client()
         if client is None:

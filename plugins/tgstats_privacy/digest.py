@@ -1,0 +1,255 @@
+"""The weekly digest: a short summary a chat opted into, posted by the bot once a week.
+
+A chat subscribes with ``/digest on [weekday] [hour]`` (local to the chat's
+time zone; Monday 09:00 by default). ``DigestJob.run`` is called every minute
+where the Telegram client runs. A chat is due on its weekday from its hour
+until the local day ends; the digest covers the seven local days before that
+day, with the week before them for growth.
+
+Exactly once per period: a run first *claims* the period by inserting
+``(chat_id, period_end)`` into ``digest_deliveries`` (the primary key lets one
+insert win across replicas and runs), then sends, then records ``sent``. A
+chat that was silent all week gets ``skipped`` and no message. If Telegram
+refuses (the bot was removed), the period is ``failed`` and not retried; if
+the process could not send at all (no client), the claim is dropped and the
+next run tries again. A crash between sending and recording leaves the claim,
+so the digest is never sent twice (it may then be missed that week).
+"""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tgstats import charts, stats
+from tgstats.plugin_api import DeliveryError, ServiceRegistry
+from tgstats.stats.results import MetricDelta
+
+__all__ = [
+    "DIGEST_LOCK",
+    "WEEKDAYS",
+    "DigestJob",
+    "DigestOutcome",
+    "compose_digest",
+    "parse_digest_args",
+]
+
+log = logging.getLogger("tgstats.privacy")
+
+DIGEST_LOCK = 0x7467_7374_6469_6701
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+TOP_POSTERS = 5
+NAME_LIMIT = 28
+CHART_DAYS = 28
+
+_DUE = """
+SELECT d.chat_id, d.weekday, d.hour, coalesce(s.timezone, :default_tz) AS tz
+FROM digest_subscriptions d JOIN chats c ON c.id = d.chat_id
+LEFT JOIN chat_settings s ON s.chat_id = d.chat_id
+WHERE c.bot_present ORDER BY d.chat_id
+"""
+
+_CLAIM = """
+INSERT INTO digest_deliveries (chat_id, period_end, status) VALUES (:chat, :day, 'sending')
+ON CONFLICT (chat_id, period_end) DO NOTHING RETURNING chat_id
+"""
+
+
+class DigestOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    chat_id: int
+    period_end: date
+    status: str  # sent | skipped | failed | retry
+    message_id: int | None = None
+
+
+def parse_digest_args(args: str) -> tuple[int, int]:
+    """``"[weekday] [hour]"`` after ``on`` → (weekday 0=Monday, hour); ValueError when wrong."""
+    weekday, hour = 0, 9
+    for part in args.lower().split():
+        names = [i for i, name in enumerate(WEEKDAYS) if len(part) >= 3 and name.startswith(part)]
+        if names:
+            weekday = names[0]
+            continue
+        clock = part.removesuffix(":00")
+        if clock.isdigit() and 0 <= int(clock) <= 23:
+            hour = int(clock)
+            continue
+        raise ValueError(f"not a weekday or an hour (0-23): {part[:20]}")
+    return weekday, hour
+
+
+def _change(metric: MetricDelta) -> str:
+    if metric.change_pct is None:
+        return "new" if metric.value else "±0"
+    return f"{metric.change_pct:+.0f}%"
+
+
+def compose_digest(*, title: str, summary: Any, top: Any, escape: Any, timezone: str) -> str:
+    """The digest caption (Telegram HTML, within the 1024 characters of a photo caption)."""
+    period = summary.period
+    messages, users = summary.messages, summary.active_users
+    joined, left = int(summary.new_members.value), int(summary.left_members.value)
+    lines = [
+        f"<b>Weekly digest · {escape(title, 48)}</b>",
+        f"{period.start:%d %b} to {period.end:%d %b} ({escape(timezone, 40)})",
+        "",
+        f"Messages: <b>{int(messages.value)}</b> ({_change(messages)} vs the week before)",
+        f"Active members: <b>{int(users.value)}</b> ({_change(users)})",
+        f"Joined: <b>{joined}</b> · Left: <b>{left}</b>",
+    ]
+    if top.users:
+        lines += ["", "<b>Top posters</b>"]
+        for row in top.users[:TOP_POSTERS]:
+            lines.append(f"{row.rank}. {escape(row.display_name, NAME_LIMIT)} — {row.messages}")
+    lines += ["", "Chart: messages per day, last 4 weeks. /digest off stops these."]
+    return "\n".join(lines)
+
+
+@dataclass
+class DigestJob:
+    session_factory: async_sessionmaker[AsyncSession]
+    services: ServiceRegistry
+    default_timezone: str = "UTC"
+    meter: Any = None
+    _sent: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.meter is not None:
+            self._sent = self.meter.create_counter(
+                "bot_digests", unit="1", description="Weekly digests by status"
+            )
+
+    def _escape(self) -> Any:
+        sanitizer = self.services.get("sanitizer")
+
+        def escape(value: str | None, limit: int | None = None) -> str:
+            if sanitizer is not None:
+                return str(sanitizer.html(value, max_length=limit))
+            import html
+
+            return html.escape((value or "")[: limit or None], quote=False)
+
+        return escape
+
+    async def run(self, *, now: datetime | None = None) -> list[DigestOutcome]:
+        """Send every digest due at ``now``; one replica at a time (advisory lock)."""
+        sender = self.services.get("bot_sender")
+        if sender is None or not getattr(sender, "available", True):
+            return []  # only the process that runs the Telegram client posts
+        moment = now or datetime.now(UTC)
+        outcomes: list[DigestOutcome] = []
+        async with self.session_factory() as lock_session:
+            locked = (
+                await lock_session.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": DIGEST_LOCK}
+                )
+            ).scalar()
+            if not locked:
+                return []
+            try:
+                subs = list(
+                    await lock_session.execute(text(_DUE), {"default_tz": self.default_timezone})
+                )
+                for chat_id, weekday, hour, tz_name in subs:
+                    try:
+                        zone = zoneinfo.ZoneInfo(tz_name)
+                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                        zone = zoneinfo.ZoneInfo("UTC")
+                    local = moment.astimezone(zone)
+                    if local.weekday() != weekday or local.hour < hour:
+                        continue
+                    outcome = await self._deliver(sender, chat_id, local.date())
+                    if outcome is not None:
+                        outcomes.append(outcome)
+                        if self._sent is not None:
+                            self._sent.add(1, {"status": outcome.status})
+            finally:
+                await lock_session.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": DIGEST_LOCK}
+                )
+                await lock_session.commit()
+        return outcomes
+
+    async def _set(
+        self, chat_id: int, day: date, status: str, message_id: int | None = None
+    ) -> None:
+        async with self.session_factory() as session:
+            if status == "retry":
+                await session.execute(
+                    text(
+                        "DELETE FROM digest_deliveries WHERE chat_id = :chat AND period_end = :day"
+                    ),
+                    {"chat": chat_id, "day": day},
+                )
+            else:
+                await session.execute(
+                    text(
+                        "UPDATE digest_deliveries SET status = :status, message_id = :msg"
+                        " WHERE chat_id = :chat AND period_end = :day"
+                    ),
+                    {"chat": chat_id, "day": day, "status": status, "msg": message_id},
+                )
+            await session.commit()
+
+    async def _prepare(self, chat_id: int, day: date) -> tuple[str, bytes] | None:
+        """The caption and chart of the week before ``day``; None when the chat was silent."""
+        period = stats.Period(start=day - timedelta(days=7), end=day - timedelta(days=1))
+        factory = self.services.get("read_session_factory") or self.session_factory
+        async with factory() as session:
+            scope = await stats.load_chat_scope(
+                session, chat_id, default_timezone=self.default_timezone
+            )
+            summary = await stats.summary(session, scope, period)
+            if not summary.messages.value:
+                return None
+            top = await stats.users(session, scope, period, limit=TOP_POSTERS)
+            series = await stats.timeseries(
+                session, scope, stats.Period(start=day - timedelta(days=CHART_DAYS), end=period.end)
+            )
+        # Drawn after the session is closed: no connection is held while matplotlib works.
+        title = scope.title or str(chat_id)
+        caption = compose_digest(
+            title=title, summary=summary, top=top, escape=self._escape(), timezone=scope.timezone
+        )
+        png = await charts.render(
+            charts.history_png, series.points, title=f"{title} · last {CHART_DAYS} days"
+        )
+        return caption, png
+
+    async def _deliver(self, sender: Any, chat_id: int, day: date) -> DigestOutcome | None:
+        async with self.session_factory() as session:
+            claimed = (await session.execute(text(_CLAIM), {"chat": chat_id, "day": day})).first()
+            await session.commit()
+        if claimed is None:
+            return None  # this period was handled already (here or by another replica)
+        try:
+            prepared = await self._prepare(chat_id, day)
+        except Exception:
+            await self._set(chat_id, day, "retry")
+            log.exception("digest: chat %s could not be prepared; will retry", chat_id)
+            return DigestOutcome(chat_id=chat_id, period_end=day, status="retry")
+        if prepared is None:
+            await self._set(chat_id, day, "skipped")
+            log.info("digest: chat %s was silent the week before %s; skipped", chat_id, day)
+            return DigestOutcome(chat_id=chat_id, period_end=day, status="skipped")
+        caption, png = prepared
+        try:
+            message_id = await sender.send(chat_id, caption, photo=png)
+        except DeliveryError as exc:
+            await self._set(chat_id, day, "failed")
+            log.warning("digest: chat %s: %s", chat_id, exc)
+            return DigestOutcome(chat_id=chat_id, period_end=day, status="failed")
+        except Exception:
+            await self._set(chat_id, day, "retry")
+            log.exception("digest: chat %s could not be sent; will retry", chat_id)
+            return DigestOutcome(chat_id=chat_id, period_end=day, status="retry")
+        await self._set(chat_id, day, "sent", message_id)
+        log.info("digest: sent to chat %s for the week before %s", chat_id, day)
+        return DigestOutcome(chat_id=chat_id, period_end=day, status="sent", message_id=message_id)
