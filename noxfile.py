@@ -85,6 +85,15 @@ def schemathesis(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def bench_ingest(session: nox.Session) -> None:
+    """Benchmark ingestion: the batch writer against one transaction per message and raw
+    COPY, and end to end through kurigram's dispatcher against a no-op handler
+    (``bench/ingest.py``; pass ``-- --quick`` for a run under a minute)."""
+    session.install("-e", ".[test]")
+    session.run("python", "bench/ingest.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def chart(session: nox.Session) -> None:
     """Check the Helm chart and the Containerfile (tests/deploy); no helm binary or cluster needed.
 
