@@ -234,6 +234,10 @@ async def test_held_bump_invalidates_surviving_entries(
 
 def _unreachable_client() -> Any:
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
-    # Port 1 on loopback: connection refused at once.
-    return aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    # Port 1 on loopback: connection refused at once (and no retrying with backoff).
+    return aioredis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tgstats.settings import RedisSettings
@@ -77,6 +79,9 @@ class RedisLink:
             socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.socket_timeout,
             health_check_interval=30,
+            # No client-side retries with backoff: the breaker decides, so an outage
+            # costs one failed attempt, not seconds of redis-py's own retrying.
+            retry=Retry(NoBackoff(), 0),
         )
         client = aioredis.Redis(connection_pool=pool)
         return cls(
