@@ -6,8 +6,9 @@ logs and browser history.
 
 - The admin token (``ADMIN_API_TOKEN``) is compared in constant time and may
   read and manage every chat.
-- Per-chat read-only tokens are minted by an admin (``mint_chat_token``); only
-  their SHA-256 is stored, and a revoked token stops working at once.
+- Per-chat read-only tokens are minted by an admin (``mint_chat_token``; the
+  storage side lives in ``tgstats.web.chat_tokens`` and is re-exported here);
+  only their SHA-256 is stored, and a revoked token stops working at once.
 - With no admin token and no ``API_ALLOW_UNAUTHENTICATED``, every request is
   refused (401), whatever it carries. With the opt-out, everyone is an
   anonymous principal with admin rights (local use; refused in production).
@@ -27,14 +28,10 @@ or ``require_admin``::
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import ipaddress
 import math
-import secrets
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -48,12 +45,20 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.types import Scope
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tgstats.db.models import ApiToken
 from tgstats.plugin_api import RateLimiter, ServiceRegistry
 from tgstats.settings import Settings
+from tgstats.web.chat_tokens import (
+    CHAT_TOKEN_PREFIX,
+    ChatTokenInfo,
+    find_chat_token,
+    hash_token,
+    list_chat_tokens,
+    mint_chat_token,
+    revoke_chat_token,
+    token_is_live,
+)
 
 __all__ = [
     "CHAT_TOKEN_PREFIX",
@@ -63,6 +68,7 @@ __all__ = [
     "auth_dependencies",
     "client_ip",
     "ensure_chat_access",
+    "hash_token",
     "is_admin_token",
     "list_chat_tokens",
     "login_response",
@@ -74,7 +80,6 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "tgstats_session"
-CHAT_TOKEN_PREFIX = "tgsc_"  # noqa: S105 - a marker, not a secret
 _SESSION_VERSION = "v1"
 
 
@@ -91,17 +96,6 @@ class Principal(msgspec.Struct, frozen=True):
 
     def can_read(self, chat_id: int) -> bool:
         return self.is_admin or (self.kind == "chat" and self.chat_id == chat_id)
-
-
-class ChatTokenInfo(msgspec.Struct, frozen=True):
-    """A chat token as listed: never the secret."""
-
-    id: int
-    chat_id: int
-    label: str | None
-    created_by: int | None
-    created_at: datetime
-    revoked_at: datetime | None
 
 
 def ensure_chat_access(principal: Principal, chat_id: int) -> None:
@@ -172,10 +166,6 @@ def presented_token(request: Request[Any, Any, Any]) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
 
 
 def _admin_token(settings: Settings) -> str | None:
@@ -363,28 +353,17 @@ async def _record_failure(request: Request[Any, Any, Any], settings: Settings) -
 
 async def _chat_token_principal(services: ServiceRegistry, token: str) -> Principal | None:
     if not token.startswith(CHAT_TOKEN_PREFIX):
-        return None  # not one of ours: no database round trip for garbage
+        return None
     factory: async_sessionmaker[AsyncSession] = services.get("session_factory")
     async with factory() as session:
-        row = (
-            await session.execute(
-                select(ApiToken.id, ApiToken.chat_id).where(
-                    ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-                )
-            )
-        ).first()
-    return Principal(kind="chat", chat_id=row.chat_id, token_id=row.id) if row else None
+        found = await find_chat_token(session, token)
+    return Principal(kind="chat", token_id=found[0], chat_id=found[1]) if found else None
 
 
 async def _chat_token_live(services: ServiceRegistry, token_id: int, chat_id: int) -> bool:
     factory: async_sessionmaker[AsyncSession] = services.get("session_factory")
     async with factory() as session:
-        found = await session.scalar(
-            select(ApiToken.id).where(
-                ApiToken.id == token_id, ApiToken.chat_id == chat_id, ApiToken.revoked_at.is_(None)
-            )
-        )
-    return found is not None
+        return await token_is_live(session, token_id, chat_id)
 
 
 async def authenticate_token(request: Request[Any, Any, Any], token: str) -> Principal:
@@ -480,52 +459,3 @@ def logout_response(request: Request[Any, Any, Any], *, redirect_to: str = "/") 
     )
     response.set_cookie(session_cookie("", _settings(request), max_age=0))
     return response
-
-
-# --------------------------------------------------------------------------- chat tokens
-
-
-async def mint_chat_token(
-    session: AsyncSession, chat_id: int, created_by: int | None, label: str | None = None
-) -> tuple[int, str]:
-    """Create a read-only token for one chat: ``(token_id, token)``. Only the hash is kept.
-
-    The caller commits. The token is shown once; it cannot be recovered later.
-    """
-    token = CHAT_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(
-        token_hash=hash_token(token), chat_id=chat_id, label=label, created_by=created_by
-    )
-    session.add(row)
-    await session.flush()
-    return row.id, token
-
-
-async def revoke_chat_token(session: AsyncSession, chat_id: int, token_id: int) -> bool:
-    """Revoke one of the chat's tokens. False when there is no such live token. Caller commits."""
-    result = await session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.chat_id == chat_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-async def list_chat_tokens(
-    session: AsyncSession, chat_id: int, *, include_revoked: bool = True
-) -> Sequence[ChatTokenInfo]:
-    query = select(ApiToken).where(ApiToken.chat_id == chat_id).order_by(ApiToken.id)
-    if not include_revoked:
-        query = query.where(ApiToken.revoked_at.is_(None))
-    rows = (await session.scalars(query)).all()
-    return [
-        ChatTokenInfo(
-            id=r.id,
-            chat_id=r.chat_id,
-            label=r.label,
-            created_by=r.created_by,
-            created_at=r.created_at,
-            revoked_at=r.revoked_at,
-        )
-        for r in rows
-    ]
