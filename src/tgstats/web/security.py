@@ -1,8 +1,9 @@
 """HTTP hardening: security headers on every response and the API rate limit.
 
-``security_middlewares(settings)`` returns both as raw ASGI middleware
-factories. Wrap the app's ASGI handler with them (as the request-context
-middleware is) so that every response gets the headers, 404s included::
+``security_middlewares(settings)`` returns them as raw ASGI middleware
+factories (one middleware doing both). Wrap the app's ASGI handler with them
+(as the request-context middleware is) so every response gets the headers,
+404s included::
 
     for middleware in reversed(security_middlewares(settings)):
         app.asgi_handler = middleware(app.asgi_handler)
@@ -16,9 +17,10 @@ minute and an hour (``API_RATE_LIMIT_PER_MINUTE`` / ``_PER_HOUR``), through the
 ``RATE_LIMIT_EXEMPT_PATHS`` (health, metrics) are never limited. With the
 rate-limit plugin disabled requests pass unlimited.
 
-A client rotating made-up tokens to get fresh budgets is stopped by the
-failed-sign-in limit in ``tgstats.web.auth`` (per address), which refuses it
-on every protected route.
+A made-up token spends its sender's address budget, unless it looks like a
+chat token (``tgsc_...``, which cannot be checked without the database); a
+client rotating such tokens is stopped by the failed-sign-in limit in
+``tgstats.web.auth`` (per address) on every protected route.
 """
 
 from __future__ import annotations
