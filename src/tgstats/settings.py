@@ -135,7 +135,8 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     api_per_hour: int = 3000
     auth_failures_per_minute: int = 10
     trusted_proxies: tuple[str, ...] = ()
-    exempt_paths: tuple[str, ...] = ("/health", "/metrics")
+    # Static assets are content-hashed and cached; counting them would cap page views.
+    exempt_paths: tuple[str, ...] = ("/health", "/metrics", "/static")
 
 
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -603,7 +604,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "exempt_paths",
         _csv,
-        "/health,/metrics",
+        "/health,/metrics,/static",
         "Path prefixes the API rate limit skips",
     ),
     # api
