@@ -59,9 +59,12 @@ def decide(now: float, windows: tuple[WindowState, ...], *, allowed: bool) -> Ra
     retry_after = 0.0
     if not allowed:
         retry_after = max(
-            (w.unblocking + w.seconds - now)
-            for w in active
-            if w.count >= w.limit and w.unblocking is not None
+            (
+                w.unblocking + w.seconds - now
+                for w in active
+                if w.count >= w.limit and w.unblocking is not None
+            ),
+            default=1.0,  # unreachable with a consistent log; never a crash
         )
         retry_after = max(retry_after, 0.0)
     return RateLimitResult(
