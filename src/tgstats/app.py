@@ -243,9 +243,9 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
 
 
 def _route_handlers(settings: Settings) -> list[Any]:
-    handlers: list[Any] = [HealthController, ChatTokenController]
+    handlers: list[Any] = [HealthController]
     if settings.server.serves_api:  # TGSTATS_ROLE=bot serves only health and metrics
-        handlers += [*api_controllers(), *dashboard_routes(settings)]
+        handlers += [*api_controllers(), ChatTokenController, *dashboard_routes(settings)]
     if settings.metrics.enabled:
         handlers.append(metrics_endpoint)
     return handlers
