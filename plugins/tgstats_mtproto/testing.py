@@ -86,8 +86,9 @@ class FakeTelegramApi:
         if isinstance(
             query, raw.functions.messages.GetMessages | raw.functions.channels.GetMessages
         ):
-            found = [self._messages[m.id] for m in query.id if m.id in self._messages]
-            return wire(raw.types.messages.Messages(messages=found, chats=[], users=[]))
+            wanted = [getattr(m, "id", m) for m in query.id]  # InputMessageID, or plain ids
+            found = [self._messages[i] for i in wanted if i in self._messages]
+            return wire(raw.types.messages.Messages(messages=found, topics=[], chats=[], users=[]))
         if isinstance(query, raw.functions.channels.GetParticipants):
             chat_id = utils.get_channel_id(query.channel.channel_id)
             admin_ids = sorted(self.admins.get(chat_id, set()))
@@ -162,8 +163,12 @@ class FakeTelegramApi:
                         raw.types.UpdateMessageID(id=msg_id, random_id=query.random_id),
                         raw.types.UpdateNewMessage(message=message, pts=1, pts_count=1),
                     ],
-                    users=[self.raw.bot],
-                    chats=[],
+                    # kurigram resolves the peer from these; a missing one costs a GetUsers.
+                    users=[self.raw.bot]
+                    + ([self.raw.user(peer_id.user_id)] if hasattr(peer_id, "user_id") else []),
+                    chats=[self.raw.basic_group(peer_id.chat_id)]
+                    if hasattr(peer_id, "chat_id")
+                    else [],
                     date=self.raw.now,
                     seq=0,
                 )
