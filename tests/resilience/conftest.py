@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,8 +69,15 @@ def report() -> Callable[[str, str, bool], None]:
 
 
 @pytest.fixture(scope="session")
-def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("resilience")
+def work_dir() -> Iterator[Path]:
+    """Not under pytest's basetemp: parallel pytest runs prune each other's old basetemps,
+    and the embedded PostgreSQL runs as another user (``pgserver``) when we are root."""
+    path = Path(tempfile.mkdtemp(prefix="tgstats-resilience-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ on the fly whose ``.dist-info`` declares the ``tgstats.plugins`` entry point.
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -37,11 +38,22 @@ from litestar.exceptions import ClientException, NotAuthorizedException
 from pyrogram.raw.core import TLObject
 
 from tgstats.plugin_api import Plugin
+from tgstats_mtproto.storage import DatabaseStorage
 from tgstats_mtproto.testing import MTProtoHarness
 
-__all__ = ["UpdateFeedPlugin", "decode_updates", "encode_updates", "write_simulator_distribution"]
+__all__ = [
+    "SESSION_ENV",
+    "SESSION_NAME",
+    "UpdateFeedPlugin",
+    "decode_updates",
+    "encode_updates",
+    "write_simulator_distribution",
+]
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+#: ``database`` keeps the harness's MTProto session in PostgreSQL (``DatabaseStorage``).
+SESSION_ENV = "TGSTATS_SIM_SESSION"
+SESSION_NAME = "resilience-sim"
 DIST_NAME = "tgstats-resilience-sim"
 
 
@@ -134,7 +146,12 @@ class UpdateFeedPlugin(Plugin):
     @asynccontextmanager
     async def lifespan(self, *, app: Litestar) -> AsyncIterator[None]:
         mtproto = next(p for p in app.state.plugin_host.plugins if p.id == "mtproto")
-        self.harness = await MTProtoHarness.start(mtproto)
+        storage = None
+        if os.environ.get(SESSION_ENV) == "database":
+            # The plugin's real session storage: update state persisted in the background,
+            # as in production, so a scenario can see what catch-up would start from.
+            storage = DatabaseStorage(SESSION_NAME, self.services.get("session_factory"))
+        self.harness = await MTProtoHarness.start(mtproto, storage=storage)
         try:
             yield
         finally:

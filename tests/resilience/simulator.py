@@ -58,6 +58,16 @@ class Counts:
 class Workload:
     phases: list[list[Any]]  # raw Updates, in the order Telegram would send them
     expected: dict[int, Counts]  # Bot API chat id -> counts
+    # id(update) -> (chat id, what that one update adds): expectations for any prefix
+    contributions: dict[int, tuple[int, Counts]] = field(default_factory=dict)
+
+    def expected_for(self, updates: Sequence[Any]) -> dict[int, Counts]:
+        """What ``updates`` (a subset of this workload, each once) must count to."""
+        found: dict[int, Counts] = {}
+        for update in updates:
+            chat_id, delta = self.contributions[id(update)]
+            found.setdefault(chat_id, Counts()).add(delta)
+        return found
 
     @property
     def updates(self) -> list[Any]:
@@ -92,44 +102,52 @@ def build_workload(
     first: list[Any] = []
     second: list[Any] = []
     expected: dict[int, Counts] = {}
+    contributions: dict[int, tuple[int, Counts]] = {}
+
+    def emit(phase: list[Any], update: Any, chat_id: int, **delta: int) -> None:
+        phase.append(update)
+        contributions[id(update)] = (chat_id, Counts(**delta))
+        expected[chat_id].add(Counts(**delta))
+
     for c in range(chats):
         group = tg.supergroup(chat_base + c, f"Chat {c}")
         chat_id = bot_api_id(group)
-        counts = expected.setdefault(chat_id, Counts())
+        expected[chat_id] = Counts()
         users = [tg.user(chat_base * 100 + c * 20 + i, f"U{i}") for i in range(8)]
         for i in range(messages_per_chat):
             tg.now = next(clock)
             sender = rng.choice(users)
             text = rng.choice(TEXTS)
             msg_id = tg.next_msg_id()
-            first.append(tg.new_message(group, sender, text, msg_id=msg_id))
-            counts.messages += 1
-            counts.text_length += len(text)
+            message = tg.new_message(group, sender, text, msg_id=msg_id)
+            emit(first, message, chat_id, messages=1, text_length=len(text))
             if i % 3 == 0:
                 tg.now = next(clock)
-                second.append(tg.edited_message(group, sender, text + " (edited)", msg_id=msg_id,
-                                                edit_date=tg.now))  # fmt: skip
-                counts.edits += 1
+                edit = tg.edited_message(
+                    group, sender, text + " (edited)", msg_id=msg_id, edit_date=tg.now
+                )
+                emit(second, edit, chat_id, edits=1)
             if i % 2 == 0:
                 tg.now = next(clock)
                 giver = rng.choice(users)
-                second.append(tg.reaction(group, giver, msg_id, new=[tg.emoji(rng.choice(EMOJI))]))
-                counts.reactions += 1
+                reaction = tg.reaction(group, giver, msg_id, new=[tg.emoji(rng.choice(EMOJI))])
+                emit(second, reaction, chat_id, reactions=1)
         newcomers = [tg.user(chat_base * 100 + c * 20 + 10 + i, f"N{i}") for i in range(4)]
         for i, member in enumerate(newcomers):
             tg.now = next(clock)
-            first.append(
-                tg.channel_member(group, member, member, old=None, new=tg.participant(member))
-            )
-            counts.joins += 1
+            join = tg.channel_member(group, member, member, old=None, new=tg.participant(member))
+            emit(first, join, chat_id, joins=1)
             if i % 2 == 0:  # half of them leave again, later
                 tg.now = next(clock)
-                second.append(tg.channel_member(group, member, member, old=tg.participant(member),
-                                                new=tg.left(member)))  # fmt: skip
-                counts.leaves += 1
-    rng.shuffle(first)  # chats interleave; within a chat only order-free kinds are in a phase
+                leave = tg.channel_member(
+                    group, member, member, old=tg.participant(member), new=tg.left(member)
+                )
+                emit(second, leave, chat_id, leaves=1)
+    # Chats interleave; inside a phase only kinds whose order does not matter are mixed
+    # (an edit or a reaction never comes before its message, a leave never before its join).
+    rng.shuffle(first)
     rng.shuffle(second)
-    return Workload(phases=[first, second], expected=expected)
+    return Workload(phases=[first, second], expected=expected, contributions=contributions)
 
 
 @dataclass
