@@ -112,22 +112,23 @@ async def test_message_without_date_names_the_message(write_export: Callable[...
 
 async def test_reading_is_streaming(tmp_path: Path) -> None:
     """Memory held while reading does not grow with the file (tracemalloc peak)."""
-    small, large = tmp_path / "small.json", tmp_path / "large.json"
-    write_synthetic_export(small, messages=1_000)
-    write_synthetic_export(large, messages=12_000)
-    assert large.stat().st_size > 4 * 1024 * 1024
+    for shape in ("single", "account"):
+        medium, large = tmp_path / f"medium-{shape}.json", tmp_path / f"large-{shape}.json"
+        write_synthetic_export(medium, messages=1_500, shape=shape)
+        write_synthetic_export(large, messages=5_000, shape=shape)
+        assert large.stat().st_size > 3 * medium.stat().st_size > 512 * 1024
 
-    def peak(path: Path) -> int:
-        tracemalloc.start()
-        for _header, _batch in ExportReader(path).batches():
-            pass
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return top
+        def peak(path: Path) -> int:
+            tracemalloc.start()
+            for _header, _batch in ExportReader(path).batches():
+                pass
+            _, top = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            return top
 
-    small_peak, large_peak = peak(small), peak(large)
-    assert large_peak < 2 * 1024 * 1024
-    assert large_peak < small_peak * 1.5
+        medium_peak, large_peak = peak(medium), peak(large)
+        assert large_peak < 8 * 1024 * 1024, shape
+        assert large_peak < medium_peak * 1.3, (shape, medium_peak, large_peak)
 
 
 def test_progress_plain_lines_and_terminal_bar() -> None:

@@ -27,6 +27,8 @@ from typing import Any, BinaryIO
 import ijson
 from ijson import utils as ijson_utils
 
+from tgstats.importer.textstream import JsonTextStream, StreamError
+
 __all__ = ["ChatHeader", "ExportFormatError", "ExportReader"]
 
 _BACKEND = ijson.get_backend("yajl2_c")
@@ -111,7 +113,7 @@ class ExportReader:
         """The header of a one-chat export whose name/type/id precede its messages.
 
         Such files (what Telegram Desktop writes for "Export chat history") take
-        the fast path: ijson's C ``items`` builder straight over the bytes.
+        the fast path: ``textstream.JsonTextStream`` (the stdlib's C scanner).
         """
         header = ChatHeader(section="single", index=0)
         try:
@@ -133,33 +135,23 @@ class ExportReader:
     def _read_single(
         self, file: BinaryIO, header: ChatHeader
     ) -> Iterator[tuple[ChatHeader, list[Any]]]:
-        built: list[Any] = ijson_utils.sendable_list()
-        parser = _BACKEND.items_coro(built, "messages.item")
         self.shape = "single"
-        first = True
-        while True:
-            chunk = file.read(self.chunk_size)
-            if first:
-                first = False
-                chunk = self._check_start(chunk)
-            chunk_start = self.bytes_read
-            self.bytes_read += len(chunk)
-            try:
-                parser.send(chunk)
-            except StopIteration:
-                pass
-            except ijson.JSONError as exc:
-                raise self._parse_error(exc, file, chunk_start, chunk) from None
-            if built:
-                last = built[-1]
+        stream = JsonTextStream(file)
+        try:
+            stream.open_root()
+            stream.root_fields_until_messages()
+            for batch in stream.messages():
+                self.bytes_read = stream.bytes_read
+                last = batch[-1]
                 if isinstance(last, dict) and isinstance(last.get("id"), int):
                     self.last_msg_id = last["id"]
-                yield header, list(built)
-                built.clear()
-            if not chunk:
-                return
-
-    # ------------------------------------------------------------------ internals
+                yield header, batch
+        except StreamError as err:
+            self.bytes_read = stream.bytes_read
+            raise ExportFormatError(
+                self.path, err.reason, offset=err.offset, msg_id=self.last_msg_id
+            ) from None
+        self.bytes_read = stream.bytes_read
 
     def _read(self, file: BinaryIO) -> Iterator[tuple[ChatHeader, list[Any]]]:
         events: list[Any] = ijson_utils.sendable_list()
