@@ -1,0 +1,189 @@
+"""The retention job on real PostgreSQL: what it removes, its preview, its lock, removed chats."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from tgstats.events import (
+    BotMembershipEvent,
+    EditEvent,
+    MemberEvent,
+    MessageEvent,
+    ReactionEvent,
+    TextFeatures,
+)
+from tgstats.plugin_api import update_chat_settings
+from tgstats_privacy.retention import RETENTION_LOCK, RetentionJob
+
+from .conftest import World
+
+OTHER_CHAT = -1000000009999  # no settings row: the defaults (90 / 365 days) apply
+AGES = (1, 10, 40, 70, 100)  # days
+
+
+def _message(chat_id: int, msg_id: int, at: datetime, user_id: int = 11) -> MessageEvent:
+    return MessageEvent(
+        chat_id=chat_id,
+        msg_id=msg_id,
+        date=at,
+        user_id=user_id,
+        text=f"text {msg_id}",
+        features=TextFeatures(text_length=7),
+    )
+
+
+async def _seed(world: World, now: datetime) -> None:
+    async with world.factory() as session:
+        await update_chat_settings(
+            session, world.chat_id, store_text=True, text_retention_days=30,
+            metadata_retention_days=60,
+        )  # fmt: skip
+        await session.commit()
+    sink = world.app.services.get("events")
+    events = []
+    for i, age in enumerate(AGES):
+        at = now - timedelta(days=age)
+        events.append(_message(world.chat_id, 100 + i, at))
+        events.append(_message(world.chat_id, 200 + i, at, user_id=12))
+        events.append(ReactionEvent(chat_id=world.chat_id, msg_id=100 + i, date=at, user_id=12,
+                                    added=("👍",)))  # fmt: skip
+        events.append(EditEvent(chat_id=world.chat_id, msg_id=100 + i, user_id=11,
+                                edit_date=at + timedelta(hours=1), text="edited"))  # fmt: skip
+        events.append(MemberEvent(chat_id=world.chat_id, user_id=20 + i, date=at, action="join"))
+    events.append(_message(OTHER_CHAT, 1, now - timedelta(days=400)))
+    events.append(_message(OTHER_CHAT, 2, now - timedelta(days=100)))
+    await sink.put_many(events)
+    await world.app.flush()
+
+
+def _job(world: World, **kwargs) -> RetentionJob:
+    engine = world.app.services.get("database").engine
+    return RetentionJob(engine=engine, grace_days=30, **kwargs)
+
+
+async def test_preview_is_exactly_what_the_run_removes_and_rollups_stay(world: World):
+    now = datetime.now(UTC)
+    await _seed(world, now)
+    rollups = "SELECT chat_id, sum(messages), sum(reactions), sum(joins) FROM chat_day_rollup GROUP BY 1 ORDER BY 1"
+    before = await world.rows(rollups)
+
+    response = await world.app.client.get(
+        f"/api/v1/chats/{world.chat_id}/retention/preview", headers=world.app.admin_headers
+    )
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    assert preview["text_retention_days"] == 30 and preview["metadata_retention_days"] == 60
+    # Ages 70 and 100 go (two messages each); ages 40 keep the message but lose the text.
+    assert preview["remove"] == {
+        "messages": 4, "message_edits": 2, "message_reactions": 2, "reaction_counts": 0,
+        "service_messages": 0, "membership_events": 2, "message_texts": 2,
+    }  # fmt: skip
+    other = (
+        await world.app.client.get(
+            f"/api/v1/chats/{OTHER_CHAT}/retention/preview", headers=world.app.admin_headers
+        )
+    ).json()
+    # Defaults: the 400-day-old message goes; no text was stored there (store_text is off).
+    assert other["metadata_retention_days"] == 365
+    assert other["remove"]["messages"] == 1 and other["remove"]["message_texts"] == 0
+
+    report = await _job(world, batch_size=3).run()  # small batches: several rounds per kind
+    assert not report.skipped
+    expected = {k: preview["remove"][k] + other["remove"][k] for k in preview["remove"]}
+    assert {k: v for k, v in report.removed.items() if k in expected} == expected
+
+    left = await world.rows(
+        "SELECT msg_id, text IS NOT NULL FROM messages WHERE chat_id = :c ORDER BY msg_id",
+        c=world.chat_id,
+    )
+    assert left == [(100, True), (101, True), (102, False), (200, True), (201, True), (202, False)]
+    assert await world.rows(rollups) == before  # every count stays
+    recorded = await world.scalar("SELECT removed FROM retention_runs")
+    assert recorded["messages"] == expected["messages"]
+    # Nothing is left to remove.
+    again = (
+        await world.app.client.get(
+            f"/api/v1/chats/{world.chat_id}/retention/preview", headers=world.app.admin_headers
+        )
+    ).json()
+    assert set(again["remove"].values()) == {0}
+
+
+async def test_preview_needs_access_and_a_known_chat(world: World):
+    response = await world.app.client.get(f"/api/v1/chats/{world.chat_id}/retention/preview")
+    assert response.status_code == 401
+    response = await world.app.client.get(
+        "/api/v1/chats/-100123/retention/preview", headers=world.app.admin_headers
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["status"] == 404
+
+
+async def test_two_concurrent_runners_one_runs_the_other_skips(world: World):
+    now = datetime.now(UTC)
+    await _seed(world, now)
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        holding.set()
+        await release.wait()
+
+    first = asyncio.create_task(_job(world, after_lock=hold).run())
+    await holding.wait()
+    second = await _job(world).run()  # while the first holds the lock
+    assert second.skipped and second.removed == {}
+    assert (
+        await world.scalar("SELECT count(*) FROM messages WHERE chat_id = :c", c=world.chat_id)
+        == 10
+    )
+    release.set()
+    report = await first
+    assert not report.skipped and report.removed["messages"] == 5
+    assert await world.scalar("SELECT count(*) FROM retention_runs") == 1
+    # The lock is free again: a third run proceeds (and finds nothing).
+    third = await _job(world).run()
+    assert not third.skipped and sum(third.removed.values()) == 0
+
+
+async def test_a_lock_held_by_another_process_means_skip(world: World):
+    engine = world.app.services.get("database").engine
+    async with engine.connect() as other:
+        await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": RETENTION_LOCK})
+        assert (await _job(world).run()).skipped
+        await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RETENTION_LOCK})
+    assert not (await _job(world).run()).skipped
+
+
+async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(world: World):
+    now = datetime.now(UTC)
+    gone, recent, back = -1000000000701, -1000000000702, -1000000000703
+    sink = world.app.services.get("events")
+    events = []
+    for chat_id in (gone, recent, back):
+        events.append(_message(chat_id, 1, now - timedelta(days=2)))
+    events.append(BotMembershipEvent(chat_id=gone, date=now - timedelta(days=31), added=False))
+    events.append(BotMembershipEvent(chat_id=recent, date=now - timedelta(days=29), added=False))
+    events.append(BotMembershipEvent(chat_id=back, date=now - timedelta(days=40), added=False))
+    events.append(BotMembershipEvent(chat_id=back, date=now - timedelta(days=3), added=True))
+    await sink.put_many(events)
+    await world.app.flush()
+    preview = (
+        await world.app.client.get(
+            f"/api/v1/chats/{gone}/retention/preview", headers=world.app.admin_headers
+        )
+    ).json()
+    assert preview["chat_scheduled_for_deletion_at"] is not None
+
+    report = await _job(world).run(now=now)
+    assert report.chats_deleted == [gone]
+    for table in ("chats", "messages", "chat_day_rollup", "chat_user_day_rollup"):
+        key = "id" if table == "chats" else "chat_id"
+        counts = dict(
+            await world.rows(f"SELECT {key}, count(*) FROM {table} GROUP BY 1")  # noqa: S608
+        )
+        assert gone not in counts, table
+        assert counts.get(recent) and counts.get(back), table
