@@ -67,7 +67,10 @@ def _job(world: World, **kwargs) -> RetentionJob:
 async def test_preview_is_exactly_what_the_run_removes_and_rollups_stay(world: World):
     now = datetime.now(UTC)
     await _seed(world, now)
-    rollups = "SELECT chat_id, sum(messages), sum(reactions), sum(joins) FROM chat_day_rollup GROUP BY 1 ORDER BY 1"
+    rollups = (
+        "SELECT chat_id, sum(messages), sum(reactions), sum(joins) FROM chat_day_rollup"
+        " GROUP BY 1 ORDER BY 1"
+    )
     before = await world.rows(rollups)
 
     response = await world.app.client.get(
@@ -183,7 +186,7 @@ async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(worl
     for table in ("chats", "messages", "chat_day_rollup", "chat_user_day_rollup"):
         key = "id" if table == "chats" else "chat_id"
         counts = dict(
-            await world.rows(f"SELECT {key}, count(*) FROM {table} GROUP BY 1")  # noqa: S608
+            await world.rows(f"SELECT {key}, count(*) FROM {table} GROUP BY 1")
         )
         assert gone not in counts, table
         assert counts.get(recent) and counts.get(back), table
