@@ -316,3 +316,18 @@ async def test_chat_list(seeded: Seeded, session):
     assert only.chats[0].timezone == "Asia/Kathmandu"
     assert only.chats[0].members == 7
     assert only.chats[0].last_active_day is not None
+
+
+async def test_long_period_active_windows_match_events(seeded: Seeded, session, monkeypatch):
+    """Periods over BITSET_MAX_DAYS count WAU/MAU in SQL; both ways agree with the events."""
+    from tgstats.stats import overview
+
+    scope = await _scope(session, KATHMANDU, None)
+    truth = _truth(seeded, KATHMANDU, None)
+    period = Period(start=date(2026, 10, 1), end=date(2026, 11, 10))
+    expected = truth.daily(period.start, period.end)
+    for limit in (1000, 10):
+        monkeypatch.setattr(overview, "BITSET_MAX_DAYS", limit)
+        result = await stats.timeseries(session, scope, period)
+        assert [p.wau for p in result.points] == [e["wau"] for e in expected]
+        assert [p.mau for p in result.points] == [e["mau"] for e in expected]
