@@ -35,6 +35,7 @@ class Progress:
         self.started = time.monotonic()
         self._last = 0.0
         self._drawn = False
+        self._shown: tuple[int, int] | None = None
         self.messages = 0
 
     def update(self, messages: int, bytes_done: int, *, force: bool = False) -> None:
@@ -42,7 +43,10 @@ class Progress:
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return
+        if force and self._shown == (messages, bytes_done):
+            return  # the final update would repeat the last line
         self._last = now
+        self._shown = (messages, bytes_done)
         line = self.render(messages, bytes_done, now - self.started)
         if self.tty:
             self.stream.write("\r" + line + "\x1b[K")
