@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 SERVER_START_TIMEOUT = 60.0
 
 
@@ -59,6 +61,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def live_server(seeded_db: Any, database_url: str, data_dir: Path) -> Iterator[str]:  # noqa: F811
     """The app in granian on 127.0.0.1; yields its base URL."""
+    with serve_app("tgstats.app:app_from_env", database_url, data_dir) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(factory: str, database_url: str, data_dir: Path) -> Iterator[str]:
+    """Granian serving ``factory`` (``module:function`` returning the app) on a free port.
+
+    The repository root is on ``PYTHONPATH`` so a test module's own factory (one that adds
+    test plugins to ``create_app``) can be served the same way as the real one.
+    """
     port = _free_port()
     env = {
         key: value
@@ -75,6 +88,7 @@ def live_server(seeded_db: Any, database_url: str, data_dir: Path) -> Iterator[s
             # Page loads fire a dozen API calls; the browser tests must not trip the limit.
             "API_RATE_LIMIT_PER_MINUTE": "10000",
             "API_RATE_LIMIT_PER_HOUR": "100000",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
     log_path = data_dir / f"e2e-server-{port}.log"
@@ -83,7 +97,7 @@ def live_server(seeded_db: Any, database_url: str, data_dir: Path) -> Iterator[s
         [
             sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-log",
-            "tgstats.app:app_from_env",
+            factory,
         ],
         env=env,
         stdout=log,

@@ -38,6 +38,7 @@ from tgstats.web.auth import (
     logout_response,
     provide_principal,
 )
+from tgstats.web.dashboard.panels import dashboard_panels
 from tgstats.web.dashboard.render import render_page
 
 __all__ = [
@@ -252,7 +253,7 @@ class DashboardController(Controller):
         context = await _chat_page_context(request, chat_id, stats_session)
         if isinstance(context, Response):
             return context
-        return render_page("chat.html", **context)
+        return render_page("chat.html", panels=dashboard_panels(request.app.state), **context)
 
     @get("/chats/{chat_id:int}/members/{user_id:int}", name="dashboard:member")
     async def member_page(
