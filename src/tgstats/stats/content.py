@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tgstats.stats.common import fetch_all, fetch_one, pct
+from tgstats.stats.common import fetch_all, pct
 from tgstats.stats.period import ChatScope, Period
 from tgstats.stats.results import (
     ContentStats,
@@ -67,29 +67,29 @@ async def top_terms(
     if not 1 <= limit <= MAX_TERMS:
         raise ValueError(f"limit: expected 1 to {MAX_TERMS}")
     params = source_params(scope, period) | {"kind": kind, "limit": limit}
-    base = """
-        FROM chat_term_day_rollup
-        WHERE chat_id = :chat_id AND local_day BETWEEN :start AND :end AND kind = :kind
-    """
-    totals = await fetch_one(
-        session,
-        f"SELECT coalesce(sum(count), 0) AS total, count(DISTINCT term) AS distinct_terms {base}",
-        params,
-    )
+    # One pass: the window totals are computed over every term before the LIMIT.
     rows = await fetch_all(
         session,
-        f"SELECT term, sum(count)::bigint AS n {base} GROUP BY term ORDER BY n DESC, term "
-        f"LIMIT :limit",
+        """
+        SELECT term, sum(count)::bigint AS n,
+               sum(sum(count)) OVER () AS total, count(*) OVER () AS distinct_terms
+        FROM chat_term_day_rollup
+        WHERE chat_id = :chat_id AND local_day BETWEEN :start AND :end AND kind = :kind
+        GROUP BY term HAVING sum(count) > 0
+        ORDER BY n DESC, term
+        LIMIT :limit
+        """,
         params,
     )
-    total = int(totals.total)
+    totals = rows[0] if rows else None
+    total = int(totals.total) if totals else 0
     return TermRanking(
         chat_id=scope.chat_id,
         period=period,
         timezone=scope.timezone,
         kind=kind,
         total=total,
-        distinct=int(totals.distinct_terms),
+        distinct=int(totals.distinct_terms) if totals else 0,
         terms=[
             TermCount(term=row.term, count=int(row.n), share_pct=pct(int(row.n), total))
             for row in rows

@@ -16,7 +16,13 @@ from tgstats.stats.results import (
     TopicRow,
     TopicStats,
 )
-from tgstats.stats.sources import ACTIVE_MEMBER_SQL, day_source, source_params, topic_source
+from tgstats.stats.sources import (
+    ACTIVE_MEMBER_SQL,
+    day_source,
+    source_params,
+    topic_source,
+    user_day_source,
+)
 
 __all__ = ["members", "topics"]
 
@@ -92,7 +98,7 @@ async def members(
 
     A current member is inactive when they have not posted on any of the last
     ``inactive_days`` local days (today included) and joined before that window
-    (or their join time is unknown). Never-posted members come first.
+    (or their join time is unknown). Longest-standing members come first.
     """
     if not 1 <= inactive_days <= MAX_INACTIVE_DAYS:
         raise ValueError(f"inactive_days: expected 1 to {MAX_INACTIVE_DAYS}")
@@ -108,58 +114,64 @@ async def members(
     for day in period.iter_days():
         joins, leaves = by_day.get(day, (0, 0))
         days.append(MemberDay(day=day, joins=joins, leaves=leaves, net=joins - leaves))
-    cutoff = _local_midnight_utc(today - timedelta(days=inactive_days - 1), scope)
+    window = Period(start=today - timedelta(days=inactive_days - 1), end=today)
+    cutoff = _local_midnight_utc(window.start, scope)
+    # Who posted in the window comes from one pass over its user-days; the page's last
+    # message times are then looked up for its members only (index probes).
     inactive_rows = await fetch_all(
         session,
         f"""
-        SELECT mb.user_id, mb.status, mb.joined_at, lm.last_at,
-               u.username, u.first_name, u.last_name, count(*) OVER () AS total,
-               (SELECT count(*) FROM memberships x
-                 WHERE x.chat_id = :chat_id AND x.{ACTIVE_MEMBER_SQL}) AS members_now
+        WITH recent AS (
+            SELECT DISTINCT user_id FROM ({user_day_source(scope)}) u WHERE messages > 0
+        )
+        SELECT mb.user_id, mb.status, mb.joined_at, u.username, u.first_name, u.last_name,
+               count(*) OVER () AS total
         FROM memberships mb
-        LEFT JOIN LATERAL (
-            SELECT max(m.date) AS last_at FROM messages m
-            WHERE m.chat_id = mb.chat_id AND m.user_id = mb.user_id
-        ) lm ON true
         LEFT JOIN users u ON u.id = mb.user_id
         WHERE mb.chat_id = :chat_id AND mb.{ACTIVE_MEMBER_SQL}
-          AND (lm.last_at IS NULL OR lm.last_at < :cutoff)
+          AND NOT EXISTS (SELECT 1 FROM recent r WHERE r.user_id = mb.user_id)
           AND (mb.joined_at IS NULL OR mb.joined_at < :cutoff)
           AND coalesce(u.is_bot, false) = false
-        ORDER BY lm.last_at ASC NULLS FIRST, mb.user_id
+        ORDER BY mb.joined_at ASC NULLS FIRST, mb.user_id
         LIMIT :limit
         """,
-        {"chat_id": scope.chat_id, "cutoff": cutoff, "limit": limit},
+        source_params(scope, window) | {"cutoff": cutoff, "limit": limit},
     )
-    members_now = (
-        int(inactive_rows[0].members_now)
-        if inactive_rows
-        else int(
-            (
-                await fetch_one(
-                    session,
-                    f"SELECT count(*) AS n FROM memberships WHERE chat_id = :chat_id "
-                    f"AND {ACTIVE_MEMBER_SQL}",
-                    {"chat_id": scope.chat_id},
-                )
-            ).n
-        )
+    members_now = int(
+        (
+            await fetch_one(
+                session,
+                f"SELECT count(*) AS n FROM memberships WHERE chat_id = :chat_id "
+                f"AND {ACTIVE_MEMBER_SQL}",
+                {"chat_id": scope.chat_id},
+            )
+        ).n
     )
+    last_seen = await fetch_all(
+        session,
+        """
+        SELECT x.uid, (SELECT max(date) FROM messages m
+                       WHERE m.chat_id = :chat_id AND m.user_id = x.uid) AS last_at
+        FROM unnest(CAST(:ids AS bigint[])) AS x(uid)
+        """,
+        {"chat_id": scope.chat_id, "ids": [row.user_id for row in inactive_rows]},
+    )
+    last_at = {row.uid: row.last_at for row in last_seen}
     zone = scope.zone()
-    inactive = [
-        InactiveMember(
-            user_id=row.user_id,
-            username=row.username,
-            display_name=display_name(row.user_id, row.first_name, row.last_name, row.username),
-            status=row.status,
-            joined_at=row.joined_at,
-            last_message_at=row.last_at,
-            days_inactive=(today - row.last_at.astimezone(zone).date()).days
-            if row.last_at is not None
-            else None,
+    inactive = []
+    for row in inactive_rows:
+        last = last_at.get(row.user_id)
+        inactive.append(
+            InactiveMember(
+                user_id=row.user_id,
+                username=row.username,
+                display_name=display_name(row.user_id, row.first_name, row.last_name, row.username),
+                status=row.status,
+                joined_at=row.joined_at,
+                last_message_at=last,
+                days_inactive=(today - last.astimezone(zone).date()).days if last else None,
+            )
         )
-        for row in inactive_rows
-    ]
     joins = sum(d.joins for d in days)
     leaves = sum(d.leaves for d in days)
     return MemberStats(

@@ -40,15 +40,19 @@ async def _top_messages(
 
     Per message and emoji the count is the larger of the per-user reactions we
     saw and the total Telegram last reported (anonymous reactions are only in
-    the latter). Message ids grow with time, so the period's id range bounds the
-    scan of the reaction tables through their (chat_id, msg_id, ...) keys.
+    the latter). Message ids grow with time, so the ids of the first and last
+    message around the period (two index probes) bound the scan of the reaction
+    tables through their (chat_id, msg_id, ...) keys; the join back to
+    ``messages`` then keeps exactly the period's messages.
     """
     rows = await fetch_all(
         session,
         f"""
         WITH ids AS (
-            SELECT min(msg_id) AS lo, max(msg_id) AS hi FROM messages
-            WHERE chat_id = :chat_id AND date >= :utc_lo AND date < :utc_hi
+            SELECT (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :utc_lo
+                    ORDER BY date LIMIT 1) AS lo,
+                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :utc_hi
+                    ORDER BY date DESC LIMIT 1) AS hi
         ), per_emoji AS (
             SELECT msg_id, reaction, max(n) AS n FROM (
                 SELECT r.msg_id, r.reaction, count(*) AS n
