@@ -435,6 +435,9 @@ class ChatTopicUserDayRollup(Base):
     local_day: Mapped[date] = mapped_column(Date, primary_key=True)
     messages: Mapped[int] = _counter()
 
+    # The topics stat reads one chat's day range across every topic and member.
+    __table_args__ = (Index("ix_chat_topic_user_day_rollup_chat_day", "chat_id", "local_day"),)
+
 
 class ReplyPairDayRollup(Base):
     """Who replied to whom, per chat and local day."""
