@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tgstats import charts, stats
 from tgstats.plugin_api import DeliveryError, ServiceRegistry
-from tgstats.stats.results import MetricDelta
+from tgstats.stats.results import MetricDelta, Summary, UserLeaderboard
 
 __all__ = [
     "DIGEST_LOCK",
@@ -91,7 +91,9 @@ def _change(metric: MetricDelta) -> str:
     return f"{metric.change_pct:+.0f}%"
 
 
-def compose_digest(*, title: str, summary: Any, top: Any, escape: Any, timezone: str) -> str:
+def compose_digest(
+    *, title: str, summary: Summary, top: UserLeaderboard, escape: Any, timezone: str
+) -> str:
     """The digest caption (Telegram HTML, within the 1024 characters of a photo caption)."""
     period = summary.period
     messages, users = summary.messages, summary.active_users
@@ -104,9 +106,9 @@ def compose_digest(*, title: str, summary: Any, top: Any, escape: Any, timezone:
         f"Active members: <b>{int(users.value)}</b> ({_change(users)})",
         f"Joined: <b>{joined}</b> · Left: <b>{left}</b>",
     ]
-    if top.users:
+    if top.rows:
         lines += ["", "<b>Top posters</b>"]
-        for row in top.users[:TOP_POSTERS]:
+        for row in top.rows[:TOP_POSTERS]:
             lines.append(f"{row.rank}. {escape(row.display_name, NAME_LIMIT)} — {row.messages}")
     lines += ["", "Chart: messages per day, last 4 weeks. /digest off stops these."]
     return "\n".join(lines)

@@ -185,8 +185,6 @@ async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(worl
     assert report.chats_deleted == [gone]
     for table in ("chats", "messages", "chat_day_rollup", "chat_user_day_rollup"):
         key = "id" if table == "chats" else "chat_id"
-        counts = dict(
-            await world.rows(f"SELECT {key}, count(*) FROM {table} GROUP BY 1")
-        )
+        counts = dict(await world.rows(f"SELECT {key}, count(*) FROM {table} GROUP BY 1"))
         assert gone not in counts, table
         assert counts.get(recent) and counts.get(back), table
