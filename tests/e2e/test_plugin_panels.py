@@ -89,7 +89,7 @@ async def test_example_plugin_panel_shows_what_its_api_answers(
     assert [int(text.replace(",", "")) for text in shown] == answer["values"]
     assert counts == [str(v) for v in answer["values"]]
     assert await page.evaluate("window.tgstats.data['panel:hello/hello']") == answer
-    await page.locator("#plugin-panels").screenshot(path=artifact("dashboard-plugin-panels.png"))
+    await page.screenshot(path=artifact("dashboard-plugin-panels.png"), full_page=True)
     assert problems.dialogs == []
     assert_only_the_broken_route_failed(problems)
 
