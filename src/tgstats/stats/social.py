@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.stats.common import fetch_all, fetch_one, user_names
@@ -134,24 +136,33 @@ async def _top_emoji(
 
 
 async def _top_users(
-    session: AsyncSession, scope: ChatScope, params: dict[str, object], column: str, limit: int
-) -> list[UserCount]:
+    session: AsyncSession, scope: ChatScope, params: dict[str, object], limit: int
+) -> tuple[list[UserCount], list[UserCount]]:
+    """Top reaction givers and receivers from one pass over the period's user-days."""
     rows = await fetch_all(
         session,
-        f"SELECT user_id, sum({column})::bigint AS n FROM ({user_day_source(scope)}) u "
-        f"GROUP BY user_id HAVING sum({column}) > 0 ORDER BY n DESC, user_id LIMIT :limit",
-        params | {"limit": limit},
+        f"SELECT user_id, sum(reactions_given)::bigint AS given, "
+        f"sum(reactions_received)::bigint AS received FROM ({user_day_source(scope)}) u "
+        f"GROUP BY user_id HAVING sum(reactions_given) > 0 OR sum(reactions_received) > 0",
+        params,
     )
-    names = await user_names(session, [row.user_id for row in rows])
-    return [
-        UserCount(
-            user_id=row.user_id,
-            username=names[row.user_id][0],
-            display_name=names[row.user_id][1],
-            count=int(row.n),
-        )
-        for row in rows
-    ]
+    givers = sorted((r for r in rows if r.given > 0), key=lambda r: (-r.given, r.user_id))
+    receivers = sorted((r for r in rows if r.received > 0), key=lambda r: (-r.received, r.user_id))
+    givers, receivers = givers[:limit], receivers[:limit]
+    names = await user_names(session, [r.user_id for r in (*givers, *receivers)])
+
+    def counts(picked: list[Any], column: str) -> list[UserCount]:
+        return [
+            UserCount(
+                user_id=r.user_id,
+                username=names[r.user_id][0],
+                display_name=names[r.user_id][1],
+                count=int(getattr(r, column)),
+            )
+            for r in picked
+        ]
+
+    return counts(givers, "given"), counts(receivers, "received")
 
 
 async def reactions(
@@ -165,6 +176,7 @@ async def reactions(
         f"SELECT coalesce(sum(reactions), 0) AS n FROM ({day_source(scope)}) d",
         params,
     )
+    givers, receivers = await _top_users(session, scope, params, limit)
     return ReactionStats(
         chat_id=scope.chat_id,
         period=period,
@@ -172,8 +184,8 @@ async def reactions(
         total=int(total.n),
         top_emoji=await _top_emoji(session, scope, params, limit),
         top_messages=await _top_messages(session, scope, params, limit),
-        top_givers=await _top_users(session, scope, params, "reactions_given", limit),
-        top_receivers=await _top_users(session, scope, params, "reactions_received", limit),
+        top_givers=givers,
+        top_receivers=receivers,
     )
 
 
