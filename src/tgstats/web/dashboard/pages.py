@@ -8,7 +8,8 @@ answer. Tokens travel only in a POSTed form, never in a URL.
 - ``GET /``            chat list (a chat token goes straight to its chat)
 - ``GET /login``       token form; ``POST /login`` signs in (cookie) and redirects
 - ``POST /logout``     clears the session
-- ``GET /chats/{id}``  one chat; ``?days=7|30|90`` or ``?from=YYYY-MM-DD&to=YYYY-MM-DD``
+- ``GET /chats/{id}``  one chat; ``?days=7|30|90`` or ``?from=YYYY-MM-DD&to=YYYY-MM-DD``;
+  ends with the loaded plugins' dashboard panels (``panels.py``)
 """
 
 from __future__ import annotations

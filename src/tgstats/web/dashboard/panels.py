@@ -38,6 +38,7 @@ _ID = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62})")
 #: Path segments of unreserved URL characters only: no scheme (``:``), query, fragment,
 #: percent-escapes (which could hide ``..`` or ``/``), backslashes or empty segments.
 _SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
+_NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class PanelError(ValueError):
@@ -56,7 +57,8 @@ class PanelView:
 
     @property
     def dom_id(self) -> str:
-        return f"panel-{self.plugin_id}-{self.id}"
+        # Entry-point names may hold characters an HTML id or CSS selector should not.
+        return f"panel-{_NOT_ID.sub('-', self.plugin_id)}-{self.id}"
 
 
 def validate_panel(plugin_id: str, panel: Any) -> PanelView:
