@@ -165,7 +165,13 @@ class ImportJobs:
 
 
 async def stop_imports(app: Any) -> None:
-    """An ``on_shutdown`` hook: stop background imports before the pipeline closes."""
+    """Cancel background imports; call it in the app lifespan *before* the pipeline stops.
+
+    (Litestar runs ``on_shutdown`` hooks after the lifespan managers have exited,
+    so register it with ``stack.push_async_callback(stop_imports, app)`` right
+    after the pipeline's own ``stop`` callback, which makes it run first.) A
+    cancelled job reports that the server stopped; its upload is deleted.
+    """
     jobs = getattr(app.state, "imports", None)
     if isinstance(jobs, ImportJobs):
         await jobs.aclose()
