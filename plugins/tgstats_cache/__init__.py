@@ -71,6 +71,17 @@ class CachePlugin(Plugin):
             log.info("cache disabled by ENABLE_CACHE; stats are computed on every request")
             yield
             return
+        if self.settings.redis.url is None and self.settings.server.role != "all":
+            # Data versions are bumped by the process that writes. A web-only or bot-only
+            # process with an in-process cache would never see the other's bumps and serve
+            # stale answers until the TTL, so without Redis it does not cache at all.
+            log.warning(
+                "cache off: TGSTATS_ROLE=%s needs REDIS_URL to share data versions with the "
+                "writer; stats are computed on every request",
+                self.settings.server.role,
+            )
+            yield
+            return
         self.cache, self.link = build_cache(self)
         self.services.register("cache", self.cache)
         retry_task = asyncio.create_task(self._retry_held_bumps(), name="cache-bump-retry")
