@@ -125,3 +125,33 @@ async def test_larger_than_the_app_wide_request_limit(
         done = await _wait_done(client, response.json()["id"])
     assert done["status"] == "done", done
     assert done["summary"]["imported_messages"] == sum(written.messages.values())
+
+
+async def test_stopping_cancels_running_imports(tmp_path: Path) -> None:
+    import time as time_module
+
+    from tgstats.web.imports import ImportJob, ImportJobs
+
+    class StuckSink:
+        async def put(self, event: Any) -> None:
+            await asyncio.sleep(3600)
+
+        async def put_many(self, events: Any) -> None:
+            await asyncio.sleep(3600)
+
+        async def flush(self) -> None:
+            return None
+
+    jobs = ImportJobs(tmp_path)
+    job = ImportJob(
+        id="00112233aabbccdd", status="queued", created_at=time_module.time(), size_bytes=0
+    )
+    jobs.upload_path(job.id).write_bytes((SAMPLES / "channel-2020.json").read_bytes())
+    jobs.start(job, StuckSink())
+    await asyncio.sleep(0.2)
+    assert job.status == "running"
+    await jobs.aclose()
+    assert job.status == "failed"
+    assert job.error is not None and "server stopped" in job.error
+    assert not jobs.upload_path(job.id).exists()
+    assert jobs.load(job.id) is not None  # still answerable from its status file
