@@ -21,7 +21,7 @@ see ``run_end_to_end`` below. It uses the MTProto plugin's test harness
 (``tgstats_mtproto.testing``) and is skipped, reported as null, without it.
 
     python bench/ingest.py            # 50k events (5k updates end to end), 5 repeats
-    python bench/ingest.py --quick    # 10k events (1k updates end to end), 3 repeats
+    python bench/ingest.py --quick    # 5k events (500 updates end to end), 3 repeats
 
 The last output line is one JSON object: writer_events_per_s, copy_rows_per_s,
 naive_events_per_s, writer_vs_copy, e2e_msgs_per_s, floor_msgs_per_s, e2e_vs_floor
@@ -218,7 +218,7 @@ async def part_a(database_url: str, *, count: int, repeats: int, batch_size: int
         print(f"generating {count} events ...", flush=True)
         events = make_events(count)
         rows = copy_rows(events)
-        naive_events = events[: max(500, count // 20)]
+        naive_events = events[: max(200, count // 40)]
         try:
             for repeat in range(repeats):
                 await _reset(conn)
@@ -387,22 +387,22 @@ async def run_end_to_end(database_url: str, *, count: int, repeats: int) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10k events, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="5k events, 3 repeats")
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("TGSTATS_BENCH_PG", DEFAULT_DB))
     parser.add_argument("--skip-e2e", action="store_true", help="part (a) only")
     parser.add_argument("--e2e-messages", type=int, default=None,
-                        help="updates per end-to-end run (default 5000, --quick 1000)")  # fmt: skip
+                        help="updates per end-to-end run (default 5000, --quick 500)")  # fmt: skip
     args = parser.parse_args()
-    count = args.events or (10_000 if args.quick else 50_000)
+    count = args.events or (5_000 if args.quick else 50_000)
     repeats = args.repeats or (3 if args.quick else 5)
     a = asyncio.run(part_a(args.database_url, count=count, repeats=repeats,
                            batch_size=args.batch_size))  # fmt: skip
     b = None
     if not args.skip_e2e:
-        e2e_count = args.e2e_messages or (1000 if args.quick else 5000)
+        e2e_count = args.e2e_messages or (500 if args.quick else 5000)
         b = asyncio.run(run_end_to_end(args.database_url, count=e2e_count, repeats=repeats))
     e2e = b.get("e2e_msgs_per_s") if b else None
     floor = b.get("floor_msgs_per_s") if b else None
