@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -188,3 +189,35 @@ async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(worl
         counts = dict(await world.rows(f"SELECT {key}, count(*) FROM {table} GROUP BY 1"))
         assert gone not in counts, table
         assert counts.get(recent) and counts.get(back), table
+
+
+async def test_the_plugin_runs_retention_on_its_interval_with_metrics_and_a_log_line(
+    db, make_settings, monkeypatch, caplog
+):
+    import logging
+
+    import tgstats_privacy.plugin as privacy_plugin
+    from tgstats.plugin_api.testing import running_app
+
+    monkeypatch.setattr(privacy_plugin, "FIRST_RUN_DELAY", 0.05)
+    now = datetime.now(UTC)
+    caplog.set_level(logging.INFO, logger="tgstats.privacy")
+    async with running_app(make_settings(RETENTION_INTERVAL="1")) as app:
+        sink = app.services.get("events")
+        await sink.put_many([_message(OTHER_CHAT, 1, now - timedelta(days=400))])
+        await sink.flush()
+        factory = app.services.get("session_factory")
+        for _ in range(100):
+            async with factory() as session:
+                runs = (
+                    await session.execute(text("SELECT count(*) FROM retention_runs"))
+                ).scalar_one()
+                left = (await session.execute(text("SELECT count(*) FROM messages"))).scalar_one()
+            if runs >= 2 and left == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert runs >= 2 and left == 0
+        metrics = (await app.client.get("/metrics", headers=app.admin_headers)).text
+    assert re.search(r'bot_retention_rows_removed_total\{kind="messages",[^}]*\} 1\.0', metrics)
+    assert re.search(r'bot_retention_runs_total\{[^}]*result="done"\} [2-9]', metrics)
+    assert any("retention: removed messages=1" in r.getMessage() for r in caplog.records)
