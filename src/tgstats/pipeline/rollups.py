@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -495,8 +495,3 @@ def membership_effect(action: str, old_status: str | None) -> tuple[int, int]:
     if action in {"leave", "kick", "ban"} and (old_status is None or old_status not in _ABSENT):
         return 0, 1
     return 0, 0
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
