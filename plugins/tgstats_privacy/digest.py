@@ -10,10 +10,12 @@ Exactly once per period: a run first *claims* the period by inserting
 ``(chat_id, period_end)`` into ``digest_deliveries`` (the primary key lets one
 insert win across replicas and runs), then sends, then records ``sent``. A
 chat that was silent all week gets ``skipped`` and no message. If Telegram
-refuses (the bot was removed), the period is ``failed`` and not retried; if
-the process could not send at all (no client), the claim is dropped and the
-next run tries again. A crash between sending and recording leaves the claim,
-so the digest is never sent twice (it may then be missed that week).
+refuses (the bot was removed) or sending fails in a way that may hide a
+message Telegram did post (a timeout), the period is ``failed`` and not
+retried; if the digest could not be prepared, or no client runs here, the
+claim is dropped and the next run tries again. A crash between sending and
+recording leaves the claim, so the digest is never sent twice (it may then be
+missed that week).
 """
 
 from __future__ import annotations
@@ -248,10 +250,15 @@ class DigestJob:
             await self._set(chat_id, day, "failed")
             log.warning("digest: chat %s: %s", chat_id, exc)
             return DigestOutcome(chat_id=chat_id, period_end=day, status="failed")
-        except Exception:
+        except RuntimeError:  # no Telegram client here: nothing left the process
             await self._set(chat_id, day, "retry")
-            log.exception("digest: chat %s could not be sent; will retry", chat_id)
+            log.warning("digest: chat %s: no Telegram client; will retry", chat_id)
             return DigestOutcome(chat_id=chat_id, period_end=day, status="retry")
+        except Exception:
+            # A timeout may hide a message Telegram did post: never risk a second one.
+            await self._set(chat_id, day, "failed")
+            log.exception("digest: chat %s: sending failed; not retried this week", chat_id)
+            return DigestOutcome(chat_id=chat_id, period_end=day, status="failed")
         await self._set(chat_id, day, "sent", message_id)
         log.info("digest: sent to chat %s for the week before %s", chat_id, day)
         return DigestOutcome(chat_id=chat_id, period_end=day, status="sent", message_id=message_id)

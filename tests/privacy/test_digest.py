@@ -144,3 +144,24 @@ def test_digest_arguments():
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+async def test_a_digest_that_could_not_be_prepared_is_tried_again(world: World, monkeypatch):
+    now = datetime.now(UTC).replace(microsecond=0)
+    local = now.astimezone(ZoneInfo(ZONE))
+    await world.say(world.alice, "hi")
+    await _subscribe(world, world.chat_id, local)
+    await _seed_weeks(world, now)
+    job = _job(world)
+
+    async def broken(*args, **kwargs):
+        raise ConnectionError("replica went away")
+
+    monkeypatch.setattr(job, "_prepare", broken)
+    [outcome] = await job.run(now=now)
+    assert outcome.status == "retry"
+    assert await world.scalar("SELECT count(*) FROM digest_deliveries") == 0
+    monkeypatch.undo()
+    [outcome] = await job.run(now=now)
+    assert outcome.status == "sent"
+    assert len(_photos_to(world, world.chat_id)) == 1
