@@ -229,35 +229,24 @@ class RollupDelta:
     # ------------------------------------------------------------------ writing
 
     async def apply(self, conn: asyncpg.Connection, metrics: Metrics | None = None) -> None:
-        """Add every increment to its table: one statement per table, keys in sorted order."""
-        timer = _Timer(metrics)
-        new_posters: defaultdict[tuple[int, date], int] = defaultdict(int)
+        """Add every increment to its table in one statement (a data-modifying CTE per
+        table), keys in sorted order so concurrent writers lock rows alike.
+
+        ``active_users`` is derived inside the statement: a per-user day row whose
+        ``messages`` now equal this batch's increment went from 0 to some, so it is
+        one more distinct poster that day.
+        """
+        arguments: list[list[Any]] = []
         if self.user_day:
             keys = sorted(self.user_day)
-            rows = await timer.run(
-                "rollup_user_day",
-                conn.fetch(
-                    _upsert_sql(
-                        "chat_user_day_rollup", _USER_DAY_KEYS, USER_DAY_COUNTERS, returning=True
-                    ),
-                    *_columns(keys, [self.user_day[k] for k in keys], len(_USER_DAY_KEYS)),
-                ),
-            )
-            for row in rows:
-                delta = self.user_day[(row[0], row[1], row[2])][0]
-                # The row went from 0 messages to some: one more distinct poster that day.
-                if delta > 0 and row[3] == delta:
-                    new_posters[(row[0], row[2])] += 1
-        # Everything else in one statement: one data-modifying CTE per table.
-        parts: list[tuple[str, Sequence[tuple[str, str]], tuple[str, ...]]] = []
-        arguments: list[list[Any]] = []
-        if self.chat_day or new_posters:
-            for key in new_posters:
-                self._chat_day(*key)
+            arguments.extend(_columns(keys, [self.user_day[k] for k in keys], len(_USER_DAY_KEYS)))
+        for chat_id, _, day in self.user_day:  # a new poster's day needs its chat row
+            self._chat_day(chat_id, day)
+        if self.chat_day:
             day_keys = sorted(self.chat_day)
-            values = [[*self.chat_day[k], new_posters.get(k, 0)] for k in day_keys]
-            parts.append(("chat_day_rollup", _CHAT_DAY_KEYS, (*CHAT_DAY_COUNTERS, "active_users")))
-            arguments.extend(_columns(day_keys, values, len(_CHAT_DAY_KEYS)))
+            arguments.extend(
+                _columns(day_keys, [self.chat_day[k] for k in day_keys], len(_CHAT_DAY_KEYS))
+            )
         simple: tuple[tuple[str, Any, str, Mapping[Any, int]], ...] = (
             ("chat_hour_rollup", _CHAT_HOUR_KEYS, "messages", self.chat_hour),
             ("chat_user_hour_rollup", _USER_HOUR_KEYS, "messages", self.user_hour),
@@ -266,6 +255,7 @@ class RollupDelta:
             ("reply_pair_day_rollup", _REPLY_KEYS, "replies", self.reply_pairs),
             ("chat_term_day_rollup", _TERM_KEYS, "count", self.terms),
         )
+        parts: list[tuple[str, Sequence[tuple[str, str]], tuple[str, ...]]] = []
         for table, key_columns, counter, counts in simple:
             if counts:
                 ordered = sorted(counts)
@@ -273,8 +263,9 @@ class RollupDelta:
                 arguments.extend(
                     _columns(ordered, [[counts[k]] for k in ordered], len(key_columns))
                 )
-        if parts:
-            await timer.run("rollups", conn.execute(_multi_upsert_sql(parts), *arguments))
+        if arguments:
+            sql = _apply_sql(bool(self.user_day), bool(self.chat_day), parts)
+            await _Timer(metrics).run("rollups", conn.execute(sql, *arguments))
 
 
 _CHAT_DAY_KEYS = (("chat_id", "bigint"), ("local_day", "date"))
@@ -318,20 +309,58 @@ def _upsert_sql(
     return sql
 
 
-def _multi_upsert_sql(
+def _apply_sql(
+    user_day: bool,
+    chat_day: bool,
     parts: Sequence[tuple[str, Sequence[tuple[str, str]], tuple[str, ...]]],
 ) -> str:
-    """Several unnest upserts as one statement; ``$n`` numbering runs across the parts."""
-    cache_key = ("multi", tuple((table, tuple(keys), counters) for table, keys, counters in parts))
+    """The one statement ``RollupDelta.apply`` runs; parameters in the order it builds them."""
+    cache_key = ("apply", user_day, chat_day, tuple((t, tuple(k), c) for t, k, c in parts))
     sql = _SQL_CACHE.get(cache_key)
-    if sql is None:
-        ctes = []
-        offset = 0
-        for index, (table, keys, counters) in enumerate(parts):
-            upsert = _upsert_sql(table, keys, counters, first_param=offset + 1)
-            ctes.append(f"u{index} AS ({upsert})")
-            offset += len(keys) + len(counters)
-        sql = _SQL_CACHE[cache_key] = f"WITH {', '.join(ctes)} SELECT 1"
+    if sql is not None:
+        return sql
+    ctes: list[str] = []
+    offset = 0
+    if user_day:
+        upsert = _upsert_sql(
+            "chat_user_day_rollup", _USER_DAY_KEYS, USER_DAY_COUNTERS, returning=True
+        )
+        ctes.append(f"ud AS ({upsert})")
+        # $1..$3 are the keys and $4 the messages increment of the rows just upserted.
+        ctes.append(
+            "newp AS (SELECT ud.chat_id, ud.local_day, count(*) AS n FROM ud"
+            " JOIN unnest($1::bigint[], $2::bigint[], $3::date[], $4::bigint[])"
+            " AS d(chat_id, user_id, local_day, messages)"
+            " ON d.chat_id = ud.chat_id AND d.user_id = ud.user_id AND d.local_day = ud.local_day"
+            " WHERE d.messages > 0 AND ud.messages = d.messages"
+            " GROUP BY ud.chat_id, ud.local_day)"
+        )
+        offset += len(_USER_DAY_KEYS) + len(USER_DAY_COUNTERS)
+    if chat_day:
+        names = ["chat_id", "local_day", *CHAT_DAY_COUNTERS]
+        types = ["bigint", "date"] + ["bigint"] * len(CHAT_DAY_COUNTERS)
+        params = ", ".join(f"${offset + i + 1}::{t}[]" for i, t in enumerate(types))
+        active = "coalesce(newp.n, 0)" if user_day else "0"
+        join = (
+            " LEFT JOIN newp ON newp.chat_id = v.chat_id AND newp.local_day = v.local_day"
+            if user_day
+            else ""
+        )
+        updates = ", ".join(
+            f"{c} = chat_day_rollup.{c} + excluded.{c}"
+            for c in (*CHAT_DAY_COUNTERS, "active_users")
+        )
+        ctes.append(
+            f"cd AS (INSERT INTO chat_day_rollup ({', '.join(names)}, active_users)"  # noqa: S608 - constants
+            f" SELECT v.*, {active} FROM unnest({params}) AS v({', '.join(names)}){join}"
+            f" ON CONFLICT (chat_id, local_day) DO UPDATE SET {updates})"
+        )
+        offset += len(types)
+    for index, (table, keys, counters) in enumerate(parts):
+        upsert = _upsert_sql(table, keys, counters, first_param=offset + 1)
+        ctes.append(f"u{index} AS ({upsert})")
+        offset += len(keys) + len(counters)
+    sql = _SQL_CACHE[cache_key] = f"WITH {', '.join(ctes)} SELECT 1"
     return sql
 
 
