@@ -21,7 +21,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from pyrogram import Client, enums, filters, raw, types, utils
-from pyrogram.errors import RPCError
+from pyrogram.errors import MessageNotModified, RPCError
 from pyrogram.handlers import RawUpdateHandler
 
 from tgstats.plugin_api import (
@@ -225,9 +225,12 @@ class ButtonDispatcher:
             chat_type = "group"
 
         async def edit(text: str) -> None:
-            await client.edit_message_text(
-                chat_id, update.msg_id, text, parse_mode=enums.ParseMode.HTML, reply_markup=None
-            )
+            try:
+                await client.edit_message_text(
+                    chat_id, update.msg_id, text, parse_mode=enums.ParseMode.HTML, reply_markup=None
+                )
+            except MessageNotModified:
+                pass  # two presses at once: the first one's answer is already there
 
         async def is_admin() -> bool:
             if chat_type == "private":
