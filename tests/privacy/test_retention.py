@@ -17,6 +17,7 @@ from tgstats.events import (
     TextFeatures,
 )
 from tgstats.plugin_api import update_chat_settings
+from tgstats_mtproto.testing import bot_api_id
 from tgstats_privacy.retention import RETENTION_LOCK, RetentionJob
 
 from .conftest import World
@@ -221,3 +222,37 @@ async def test_the_plugin_runs_retention_on_its_interval_with_metrics_and_a_log_
     assert re.search(r'bot_retention_rows_removed_total\{kind="messages",[^}]*\} 1\.0', metrics)
     assert re.search(r'bot_retention_runs_total\{[^}]*result="done"\} [2-9]', metrics)
     assert any("retention: removed messages=1" in r.getMessage() for r in caplog.records)
+
+
+async def test_bot_removed_through_telegram_then_grace_period_then_gone(world: World):
+    tg = world.bot.raw
+    kept = tg.supergroup(4300, "Comes back")
+    real_now = tg.now
+    await world.say(world.alice, "hello")
+    await world.say(world.alice, "hello", chat=kept)
+    tg.now = real_now - 31 * 86400  # the bot was banned 31 days ago, from both
+    for chat in (world.group, kept):
+        await world.bot.feed(
+            tg.channel_member(chat, tg.bot, world.admin, old=tg.participant(tg.bot),
+                              new=tg.banned(tg.bot, world.admin.id))
+        )  # fmt: skip
+    tg.now = real_now - 86400  # and added back to one of them yesterday
+    await world.bot.feed(
+        tg.channel_member(kept, tg.bot, world.admin, old=None, new=tg.participant(tg.bot))
+    )
+    tg.now = real_now
+    await world.app.flush()
+    assert (
+        await world.scalar("SELECT bot_present FROM chats WHERE id = :c", c=world.chat_id) is False
+    )
+
+    report = await _job(world).run()
+    assert report.chats_deleted == [world.chat_id]
+    assert (
+        await world.scalar("SELECT count(*) FROM messages WHERE chat_id = :c", c=world.chat_id) == 0
+    )
+    assert await world.scalar("SELECT count(*) FROM chats WHERE id = :c", c=world.chat_id) == 0
+    assert (
+        await world.scalar("SELECT count(*) FROM messages WHERE chat_id = :c", c=bot_api_id(kept))
+        == 1
+    )
