@@ -131,3 +131,13 @@ async def test_admin_forgets_a_member_through_the_api_and_sees_optouts(world: Wo
     assert (await client.delete("/api/v1/optouts/11", headers=admin)).status_code == 404
     listed = (await client.get("/api/v1/optouts", headers=admin)).json()
     assert [o["user_id"] for o in listed["optouts"]] == [12]
+
+
+async def test_help_lists_the_privacy_commands_where_they_apply(world: World):
+    await world.say(world.alice, "/help", chat=world.alice)
+    private = world.bot.api.sent_texts()[-1]
+    for name in ("/forgetme", "/optout", "/optin", "/mydata"):
+        assert name in private
+    assert "/digest" not in private
+    await world.say(world.admin, "/help")
+    assert "/digest on [monday..sunday]" in world.bot.api.sent_texts()[-1]
