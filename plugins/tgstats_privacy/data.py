@@ -14,7 +14,6 @@ and lose the name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,12 +22,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = [
+    "CHAT_TABLES",
+    "EXPORT_SECTIONS",
     "FORGET_STEPS",
+    "ForgetResult",
     "Optout",
     "delete_chat_data",
+    "export_json",
     "export_member",
     "forget_member",
-    "is_opted_out",
     "list_optouts",
     "opt_in",
     "opt_out",
@@ -61,6 +63,11 @@ FORGET_STEPS: tuple[tuple[str, str], ...] = (
     ),
     ("memberships", "DELETE FROM memberships WHERE user_id = :user"),
     ("service_messages", "UPDATE service_messages SET actor_id = NULL WHERE actor_id = :user"),
+    (
+        "digests_enabled",
+        "UPDATE digest_subscriptions SET enabled_by = NULL WHERE enabled_by = :user",
+    ),
+    ("tokens_created", "UPDATE api_tokens SET created_by = NULL WHERE created_by = :user"),
     ("profile", "DELETE FROM users WHERE id = :user"),
     ("name_history", "DELETE FROM user_name_history WHERE user_id = :user"),
     ("user_day_rollup", f"DELETE FROM chat_user_day_rollup WHERE {_CHATS} AND user_id = :user"),
@@ -144,13 +151,6 @@ async def opt_in(session: AsyncSession, user_id: int) -> bool:
         text("DELETE FROM user_optouts WHERE user_id = :user"), {"user": user_id}
     )
     return bool(result.rowcount)
-
-
-async def is_opted_out(session: AsyncSession, user_id: int) -> bool:
-    found = await session.execute(
-        text("SELECT 1 FROM user_optouts WHERE user_id = :user"), {"user": user_id}
-    )
-    return found.first() is not None
 
 
 async def list_optouts(
@@ -262,7 +262,3 @@ async def delete_chat_data(session: AsyncSession | AsyncConnection, chat_id: int
     result = await session.execute(text("DELETE FROM chats WHERE id = :chat"), {"chat": chat_id})
     removed["chats"] = int(getattr(result, "rowcount", 0) or 0)
     return removed
-
-
-def total(removed: dict[str, int], names: Sequence[str] | None = None) -> int:
-    return sum(v for k, v in removed.items() if names is None or k in names)
