@@ -148,7 +148,9 @@ def deploy(private_postgres: PrivatePostgres, sim_path: Path, work_dir: Path) ->
             admin_token=ADMIN_TOKEN,
             **env,
         )
-        deployment = Deployment(private_postgres, database, full_env, work_dir / f"{database}.log")
+        logs = REPO_ROOT / "test-artifacts" / "resilience-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        deployment = Deployment(private_postgres, database, full_env, logs / f"{database}.log")
         await deployment.service.start()
         try:
             yield deployment

@@ -24,6 +24,7 @@ on the fly whose ``.dist-info`` declares the ``tgstats.plugins`` entry point.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import struct
 from collections.abc import AsyncIterator, Iterable
@@ -49,6 +50,8 @@ __all__ = [
     "encode_updates",
     "write_simulator_distribution",
 ]
+
+log = logging.getLogger("tgstats.resilience.sim")
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 #: ``database`` keeps the harness's MTProto session in PostgreSQL (``DatabaseStorage``).
@@ -117,8 +120,8 @@ class UpdateFeedPlugin(Plugin):
                 updates = decode_updates(await request.body())
             except ValueError as exc:
                 raise ClientException(str(exc)) from None
-            await plugin.feed(updates)
-            return {"fed": len(updates)}
+            rejected = await plugin.feed(updates)
+            return {"fed": len(updates) - rejected, "rejected": rejected}
 
         @post("/_sim/flush", status_code=200, include_in_schema=False)
         async def flush(request: Request[Any, Any, Any]) -> dict[str, int]:
@@ -130,18 +133,30 @@ class UpdateFeedPlugin(Plugin):
         app_config.route_handlers.extend([feed_updates, flush])
         return app_config
 
-    async def feed(self, updates: list[Any]) -> None:
+    async def feed(self, updates: list[Any]) -> int:
+        """Dispatch ``updates``; returns how many kurigram itself refused before dispatch.
+
+        kurigram runs ``handle_updates`` as a task per incoming container, so one
+        that raises (a peer its storage cannot hold, say) is logged and lost while
+        the client goes on; the same happens here, one ``Updates`` at a time.
+        """
         harness = self.harness
         if harness is None:
             raise ClientException("the simulator is not started")
+        rejected = 0
         async with self.feed_lock:
             client = harness.client
             for update in updates:
-                await client.handle_updates(update)
+                try:
+                    await client.handle_updates(update)
+                except Exception:
+                    log.exception("kurigram refused an update container")
+                    rejected += 1
             dispatcher = client.dispatcher
             dispatcher.updates_queue.put_nowait(None)
             await dispatcher.handler_worker(asyncio.Lock())
             await harness.plugin.dispatcher.drain()
+        return rejected
 
     @asynccontextmanager
     async def lifespan(self, *, app: Litestar) -> AsyncIterator[None]:

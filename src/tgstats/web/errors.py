@@ -70,9 +70,26 @@ def _database_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     )
 
 
+def _unencodable_value(exc: Exception) -> bool:
+    """A request value the database driver could not send (a path id past int64, say).
+
+    asyncpg refuses to encode the argument before the query reaches the server and
+    chains the encoder's ``OverflowError``/``ValueError``; errors PostgreSQL itself
+    reports carry no such cause.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (OverflowError, ValueError)):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _database_error(request, exc)
+    if isinstance(exc, DBAPIError) and _unencodable_value(exc):
+        return Response(error_body(400, "a value in the request is out of range"), status_code=400)
     log.exception("unhandled error answering %s %s", request.method, request.url.path)
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
