@@ -85,6 +85,24 @@ def schemathesis(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def resilience(session: nox.Session) -> None:
+    """Run the whole service under faults, load and bad input (``tests/resilience``, a few minutes).
+
+    Starts ``tgstats serve`` (granian) as a real process on a private embedded PostgreSQL
+    and a private ``redis-server`` (the shared servers are never stopped), feeds raw
+    MTProto updates through kurigram's dispatcher with the bot simulator, and checks the
+    stored counts after each scenario: steady load, re-delivery, database faults, Redis
+    faults, SIGTERM/SIGKILL, bad input. Each scenario prints one line; they are also
+    written to ``test-artifacts/resilience.txt``. Needs ``redis-server`` on PATH.
+    """
+    if shutil.which("redis-server") is None:
+        session.error("redis-server not found: apt-get install redis-server")
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/resilience", "-p", "no:cacheprovider", *session.posargs,
+                env={"TGSTATS_RESILIENCE": "1"})
+
+
+@nox.session(python="3.11")
 def bench_ingest(session: nox.Session) -> None:
     """Benchmark ingestion: the batch writer against one transaction per message and raw
     COPY, and end to end through kurigram's dispatcher against a no-op handler
