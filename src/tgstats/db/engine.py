@@ -90,7 +90,9 @@ class Database:
 
 
 def _build_engine(url: str, settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:
-    server_settings = {"application_name": application_name}
+    # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
+    # plan that ignores the actual date range (measured 4-5x slower on stats queries).
+    server_settings = {"application_name": application_name, "plan_cache_mode": "force_custom_plan"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     return create_async_engine(
