@@ -97,6 +97,7 @@ async def test_stop_mid_stream_keeps_every_accepted_event(
 ) -> None:
     events = messages(2000)
     accepted = 0
+    halfway = asyncio.Event()
     async with make_pipeline(queue_size=100, batch_size=50) as pipeline:
 
         async def produce() -> None:
@@ -104,13 +105,17 @@ async def test_stop_mid_stream_keeps_every_accepted_event(
             for event in events:
                 await pipeline.sink.put(event)
                 accepted += 1
+                if accepted == 700:
+                    halfway.set()
 
         producer = asyncio.create_task(produce())
-        await asyncio.sleep(0.2)
-        producer.cancel()  # the source stops first (as on SIGTERM), then the pipeline
+        await asyncio.wait_for(halfway.wait(), 30)
+        # The source stops first (as on SIGTERM), with events still queued; then the pipeline.
+        producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
-    assert 0 < accepted < 2000
+        assert pipeline.queue_depth > 0
+    assert 700 <= accepted < 2000
     assert await count_messages(db) == accepted
 
 
