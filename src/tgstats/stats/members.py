@@ -192,18 +192,24 @@ async def members(
 
 async def topics(session: AsyncSession, scope: ChatScope, period: Period) -> TopicStats:
     """Messages and active members per forum topic (topic 0 = outside any topic)."""
+    # Hash aggregates (per topic and member, then per topic) instead of count(DISTINCT),
+    # which would sort every topic-member-day row.
     rows = await fetch_all(
         session,
         f"""
-        SELECT t.topic_id, sum(t.messages)::bigint AS messages,
-               count(DISTINCT t.user_id) FILTER (WHERE t.messages > 0 AND t.user_id <> 0)
-                   AS active_users,
-               ft.title, coalesce(ft.closed, false) AS closed
-        FROM ({topic_source(scope)}) t
-        LEFT JOIN forum_topics ft ON ft.chat_id = :chat_id AND ft.topic_id = t.topic_id
-        GROUP BY t.topic_id, ft.title, ft.closed
-        HAVING sum(t.messages) > 0
-        ORDER BY 2 DESC, t.topic_id
+        WITH per_member AS (
+            SELECT topic_id, user_id, sum(messages) AS messages
+            FROM ({topic_source(scope)}) t GROUP BY topic_id, user_id
+        ), per_topic AS (
+            SELECT topic_id, sum(messages)::bigint AS messages,
+                   count(*) FILTER (WHERE messages > 0 AND user_id <> 0) AS active_users
+            FROM per_member GROUP BY topic_id HAVING sum(messages) > 0
+        )
+        SELECT p.topic_id, p.messages, p.active_users, ft.title,
+               coalesce(ft.closed, false) AS closed
+        FROM per_topic p
+        LEFT JOIN forum_topics ft ON ft.chat_id = :chat_id AND ft.topic_id = p.topic_id
+        ORDER BY p.messages DESC, p.topic_id
         """,
         source_params(scope, period),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,65 +30,81 @@ def _check_limit(limit: int) -> None:
         raise ValueError(f"limit: expected 1 to {MAX_ROWS}")
 
 
-def _in_period_sql(scope: ChatScope) -> str:
-    """A message row ``m`` sent on a local day of the period."""
-    if scope.uses_raw:
-        return "(m.date AT TIME ZONE :tz)::date BETWEEN :start AND :end"
-    return "m.local_day BETWEEN :start AND :end"
-
-
 async def _top_messages(
-    session: AsyncSession, scope: ChatScope, params: dict[str, object], limit: int
+    session: AsyncSession, scope: ChatScope, period: Period, limit: int
 ) -> list[ReactedMessage]:
     """Messages of the period with the most reactions now.
 
     Per message and emoji the count is the larger of the per-user reactions we
     saw and the total Telegram last reported (anonymous reactions are only in
-    the latter). Message ids grow with time, so the ids of the first and last
-    message around the period (two index probes) bound the scan of the reaction
-    tables through their (chat_id, msg_id, ...) keys; the join back to
-    ``messages`` then keeps exactly the period's messages.
+    the latter). Message ids grow with time, so the ids of the period's first
+    and last message (two index probes at its exact UTC bounds) bound the scan
+    of the reaction tables through their (chat_id, msg_id, ...) keys. Totals are
+    ranked first; only the winners are joined back to ``messages`` and broken
+    down by emoji.
     """
-    rows = await fetch_all(
-        session,
-        f"""
+    zone = scope.zone()
+    params = {
+        "chat_id": scope.chat_id,
+        "lo_at": datetime.combine(period.start, time(), tzinfo=zone).astimezone(UTC),
+        "hi_at": datetime.combine(period.end + timedelta(days=1), time(), tzinfo=zone).astimezone(
+            UTC
+        ),
+        "limit": limit,
+    }
+    per_emoji = """
         WITH ids AS (
-            SELECT (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :utc_lo
+            SELECT (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :lo_at
                     ORDER BY date LIMIT 1) AS lo,
-                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :utc_hi
+                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :hi_at
                     ORDER BY date DESC LIMIT 1) AS hi
         ), per_emoji AS (
             SELECT msg_id, reaction, max(n) AS n FROM (
                 SELECT r.msg_id, r.reaction, count(*) AS n
                 FROM message_reactions r, ids
                 WHERE r.chat_id = :chat_id AND r.msg_id BETWEEN ids.lo AND ids.hi
-                  AND r.removed_at IS NULL
+                  AND r.removed_at IS NULL {only}
                 GROUP BY r.msg_id, r.reaction
                 UNION ALL
                 SELECT c.msg_id, c.reaction, c.count
                 FROM reaction_counts c, ids
-                WHERE c.chat_id = :chat_id AND c.msg_id BETWEEN ids.lo AND ids.hi
+                WHERE c.chat_id = :chat_id AND c.msg_id BETWEEN ids.lo AND ids.hi {only_c}
             ) both_sources
             GROUP BY msg_id, reaction
-        ), per_message AS (
-            SELECT msg_id, sum(n)::bigint AS total,
-                   array_agg(reaction ORDER BY n DESC, reaction) AS emoji,
-                   array_agg(n ORDER BY n DESC, reaction) AS counts
-            FROM per_emoji WHERE n > 0 GROUP BY msg_id
         )
-        SELECT p.msg_id, p.total, p.emoji, p.counts, m.user_id, m.date
-        FROM per_message p
+    """
+    ranked = await fetch_all(
+        session,
+        per_emoji.format(only="", only_c="")
+        + """
+        SELECT p.msg_id, p.total, m.user_id, m.date
+        FROM (SELECT msg_id, sum(n)::bigint AS total FROM per_emoji GROUP BY msg_id
+              HAVING sum(n) > 0 ORDER BY total DESC, msg_id) p
         JOIN messages m ON m.chat_id = :chat_id AND m.msg_id = p.msg_id
-        WHERE {_in_period_sql(scope)} AND NOT m.is_deleted
+        WHERE NOT m.is_deleted AND m.date >= :lo_at AND m.date < :hi_at
         ORDER BY p.total DESC, p.msg_id
         LIMIT :limit
         """,
-        params | {"limit": limit},
+        params,
     )
-    names = await user_names(session, [row.user_id for row in rows if row.user_id is not None])
+    ids = [row.msg_id for row in ranked]
+    detail = await fetch_all(
+        session,
+        per_emoji.format(
+            only="AND r.msg_id = ANY(CAST(:ids AS bigint[]))",
+            only_c="AND c.msg_id = ANY(CAST(:ids AS bigint[]))",
+        )
+        + "SELECT msg_id, reaction, n FROM per_emoji WHERE n > 0",
+        params | {"ids": ids},
+    )
+    by_message: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for row in detail:
+        by_message[row.msg_id].append((row.reaction, int(row.n)))
+    names = await user_names(session, [row.user_id for row in ranked if row.user_id is not None])
     out = []
-    for row in rows:
+    for row in ranked:
         total = int(row.total)
+        emoji = sorted(by_message[row.msg_id], key=lambda item: (-item[1], item[0]))[:5]
         out.append(
             ReactedMessage(
                 msg_id=row.msg_id,
@@ -95,8 +113,8 @@ async def _top_messages(
                 date=row.date,
                 reactions=total,
                 top_reactions=[
-                    TermCount(term=emoji, count=int(n), share_pct=round(int(n) * 100 / total, 2))
-                    for emoji, n in list(zip(row.emoji, row.counts, strict=True))[:5]
+                    TermCount(term=term, count=n, share_pct=round(n * 100 / total, 2))
+                    for term, n in emoji
                 ],
                 link=scope.message_link(row.msg_id),
             )
@@ -183,7 +201,7 @@ async def reactions(
         timezone=scope.timezone,
         total=int(total.n),
         top_emoji=await _top_emoji(session, scope, params, limit),
-        top_messages=await _top_messages(session, scope, params, limit),
+        top_messages=await _top_messages(session, scope, period, limit),
         top_givers=givers,
         top_receivers=receivers,
     )
@@ -198,21 +216,33 @@ async def interactions(
     rows = await fetch_all(
         session,
         f"""
-        WITH pairs AS (
-            SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies
-            FROM ({reply_pair_source(scope)}) p
-            WHERE from_user_id <> to_user_id
-            GROUP BY from_user_id, to_user_id
-        )
-        SELECT a.from_user_id, a.to_user_id, a.replies, coalesce(b.replies, 0) AS back,
-               sum(a.replies) OVER () AS total
-        FROM pairs a
-        LEFT JOIN pairs b ON b.from_user_id = a.to_user_id AND b.to_user_id = a.from_user_id
-        ORDER BY a.replies DESC, a.from_user_id, a.to_user_id
+        SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies,
+               sum(sum(replies)) OVER () AS total
+        FROM ({reply_pair_source(scope)}) p
+        WHERE from_user_id <> to_user_id
+        GROUP BY from_user_id, to_user_id
+        ORDER BY replies DESC, from_user_id, to_user_id
         LIMIT :limit
         """,
         params,
     )
+    # The other direction, for the listed pairs only.
+    back_rows = await fetch_all(
+        session,
+        f"""
+        SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies
+        FROM ({reply_pair_source(scope)}) p
+        WHERE from_user_id = ANY(CAST(:tos AS bigint[]))
+          AND to_user_id = ANY(CAST(:froms AS bigint[]))
+        GROUP BY from_user_id, to_user_id
+        """,
+        params
+        | {
+            "tos": sorted({row.to_user_id for row in rows}),
+            "froms": sorted({row.from_user_id for row in rows}),
+        },
+    )
+    back = {(row.from_user_id, row.to_user_id): int(row.replies) for row in back_rows}
     total = int(rows[0].total) if rows else 0
     names = await user_names(
         session, [uid for row in rows for uid in (row.from_user_id, row.to_user_id)]
@@ -226,7 +256,7 @@ async def interactions(
                 to_user_id=row.to_user_id,
                 to_name=names[row.to_user_id][1],
                 replies=int(row.replies),
-                replies_back=int(row.back),
+                replies_back=back.get((row.to_user_id, row.from_user_id), 0),
             )
         )
     return InteractionStats(
