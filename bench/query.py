@@ -165,9 +165,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         top_user = await session.scalar(
             text(
                 "SELECT user_id FROM chat_user_day_rollup WHERE chat_id = :c "
-                "GROUP BY user_id ORDER BY sum(messages) DESC LIMIT 1"
+                "AND local_day BETWEEN :s AND :e GROUP BY user_id ORDER BY sum(messages) DESC "
+                "LIMIT 1"
             ),
-            {"c": BIG_CHAT},
+            {"c": BIG_CHAT, "s": period.start, "e": period.end},
         )
     print(f"big chat {BIG_CHAT}, period {period.label()} ({scope.timezone}), runs {args.runs}")
 
