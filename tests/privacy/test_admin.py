@@ -141,3 +141,22 @@ async def test_help_lists_the_privacy_commands_where_they_apply(world: World):
     assert "/digest" not in private
     await world.say(world.admin, "/help")
     assert "/digest on [monday..sunday]" in world.bot.api.sent_texts()[-1]
+
+
+async def test_a_chat_token_reads_its_own_preview_and_nothing_else(world: World):
+    client, admin = world.app.client, world.app.admin_headers
+    await world.say(world.alice, "hello")
+    other = world.bot.raw.supergroup(4999, "Other")
+    await world.say(world.alice, "hello", chat=other)
+    minted = await client.post(f"/api/v1/chats/{world.chat_id}/tokens", headers=admin)
+    assert minted.status_code == 201, minted.text
+    token = {"X-API-Token": minted.json()["token"]}
+
+    own = await client.get(f"/api/v1/chats/{world.chat_id}/retention/preview", headers=token)
+    assert own.status_code == 200
+    elsewhere = await client.get("/api/v1/chats/-1000000004999/retention/preview", headers=token)
+    assert elsewhere.status_code == 403
+    assert (await client.get("/api/v1/optouts", headers=token)).status_code == 403
+    assert (await client.delete("/api/v1/users/11", headers=token)).status_code == 403
+    assert (await client.delete("/api/v1/optouts/11", headers=token)).status_code == 403
+    assert await world.scalar("SELECT count(*) FROM messages WHERE user_id = 11") == 2
