@@ -270,6 +270,9 @@ async def _bench_api(url: str, period: Period, top_user: int, runs: int) -> dict
             "ENABLE_CACHE": "false",
             "LOG_LEVEL": "WARNING",
             "ENVIRONMENT": "test",
+            # Only what serves the API: no Telegram client, and no retention job deleting
+            # the seeded history (metadata retention defaults to a year).
+            "PLUGINS_DISABLED": "privacy,mtproto,statsbot",
             "API_RATE_LIMIT_PER_MINUTE": "1000000",
             "API_RATE_LIMIT_PER_HOUR": "100000000",
         }
