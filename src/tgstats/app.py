@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -43,7 +43,8 @@ from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
 from tgstats.web.health import HealthController, metrics_endpoint
-from tgstats.web.middleware import RequestContextMiddleware
+from tgstats.web.imports import imports_controller, stop_imports
+from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
 from tgstats.web.openapi_errors import document_error_responses
 from tgstats.web.security import security_middlewares
 from tgstats.web.tokens import ChatTokenController
@@ -58,13 +59,19 @@ ACTIVE_CHATS_REFRESH = 30.0
 # --------------------------------------------------------------------------- providers
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_db_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     async with state.database.session_factory() as session:
+        close_at_request_end(request.scope, session)
         yield session
 
 
-async def provide_stats_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_stats_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     async with state.database.stats_session_factory() as session:
+        close_at_request_end(request.scope, session)
         yield session
 
 
@@ -206,6 +213,8 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
             )
             await pipeline.start()
             stack.push_async_callback(pipeline.stop)
+            # Runs before pipeline.stop: a background import puts its last events first.
+            stack.push_async_callback(stop_imports, app)
             state.pipeline = pipeline
             services.register("events", pipeline.sink)
             telemetry.metrics.queue_depth_source = lambda: pipeline.queue_depth
@@ -245,7 +254,12 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
 def _route_handlers(settings: Settings) -> list[Any]:
     handlers: list[Any] = [HealthController]
     if settings.server.serves_api:  # TGSTATS_ROLE=bot serves only health and metrics
-        handlers += [*api_controllers(), ChatTokenController, *dashboard_routes(settings)]
+        handlers += [
+            *api_controllers(),
+            ChatTokenController,
+            imports_controller,
+            *dashboard_routes(settings),
+        ]
     if settings.metrics.enabled:
         handlers.append(metrics_endpoint)
     return handlers

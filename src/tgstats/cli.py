@@ -173,6 +173,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from tgstats.importer import run_import_command
 
     settings = _settings()
+    if getattr(args, "dry_run", False):  # parses and counts; needs no database
+        return asyncio.run(run_import_command(args, settings, None))
     database, embedded = _with_database(settings)
 
     async def run() -> int:
