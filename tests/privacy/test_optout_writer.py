@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from tgstats.events import (
+    DeleteEvent,
     EditEvent,
     ForwardOrigin,
     MemberEvent,
@@ -101,3 +102,43 @@ async def test_every_event_kind_is_anonymous_for_an_opted_out_member(world: Worl
         await session.rollback()
     assert len(outcome.events) == len(events) - 2  # OUT's profile and reaction dropped
     assert user_ids_in(outcome.events) == {IN}
+
+
+async def test_activity_on_messages_stored_before_the_optout_is_not_attributed(world: World):
+    now = datetime.now(UTC)
+    sink = world.app.services.get("events")
+    await sink.put_many([MessageEvent(chat_id=CHAT, msg_id=1, date=now, user_id=OUT)])
+    await world.app.flush()
+    per_member = (
+        "SELECT coalesce(sum(messages), 0), coalesce(sum(replies_received), 0),"
+        " coalesce(sum(reactions_received), 0), coalesce(sum(edits), 0),"
+        " coalesce(sum(deletions), 0) FROM chat_user_day_rollup WHERE user_id = :u"
+    )
+    assert await world.rows(per_member, u=OUT) == [(1, 0, 0, 0, 0)]
+    async with world.factory() as session:
+        await opt_out(session, OUT, source="member")
+        await session.commit()
+
+    later = now + timedelta(minutes=1)
+    await sink.put_many(
+        [
+            MessageEvent(chat_id=CHAT, msg_id=2, date=later, user_id=IN, reply_to_msg_id=1),
+            ReactionEvent(chat_id=CHAT, msg_id=1, date=later, user_id=IN, added=("👍",)),
+            EditEvent(chat_id=CHAT, msg_id=1, edit_date=later, user_id=OUT),
+        ]
+    )
+    await world.app.flush()
+    await sink.put_many([DeleteEvent(chat_id=CHAT, msg_ids=(1,), date=later)])
+    await world.app.flush()
+
+    assert await world.rows(per_member, u=OUT) == [(1, 0, 0, 0, 0)]  # as before the opt-out
+    assert await world.rows(per_member, u=IN) == [(1, 0, 0, 0, 0)]
+    assert await world.scalar("SELECT reply_to_user_id FROM messages WHERE msg_id = 2") is None
+    assert await world.rows("SELECT user_id FROM message_edits") == [(None,)]
+    assert await world.scalar("SELECT count(*) FROM reply_pair_day_rollup") == 0
+    # The chat still counts all of it.
+    assert await world.rows(
+        "SELECT messages, replies, reactions, edits, deletions FROM chat_day_rollup"
+        " WHERE chat_id = :c",
+        c=CHAT,
+    ) == [(2, 1, 1, 1, 1)]

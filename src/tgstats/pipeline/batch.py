@@ -75,6 +75,8 @@ class BatchState:
     chats: dict[int, ChatContext] = field(default_factory=dict)
     delta: RollupDelta = field(default_factory=RollupDelta)
     outcome: WriteOutcome = field(default_factory=WriteOutcome)
+    # Member ids looked up in ``user_optouts`` this batch -> opted out (``pipeline.optouts``).
+    optouts: dict[int, bool] = field(default_factory=dict)
 
     async def load_chats(self, chat_ids: set[int]) -> dict[int, int]:
         """Make sure chats not loaded yet have a row; read their type and settings.

@@ -11,7 +11,9 @@ the anonymous events too, so no plugin sees the id either.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -26,7 +28,7 @@ from tgstats.events import (
 )
 from tgstats.pipeline.batch import BatchState
 
-__all__ = ["anonymize_opted_out", "user_ids_in"]
+__all__ = ["anonymize_opted_out", "opted_out", "strip_opted_out", "user_ids_in"]
 
 _OPTED_OUT = "SELECT user_id FROM user_optouts WHERE user_id = ANY($1::bigint[])"
 
@@ -97,13 +99,22 @@ def _anonymous(event: Event, hidden: set[int]) -> Event | None:
     return event
 
 
+async def opted_out(state: BatchState, user_ids: set[int]) -> set[int]:
+    """Which of ``user_ids`` opted out; each id is looked up once per batch."""
+    unknown = sorted(i for i in user_ids if i not in state.optouts and i > 0)
+    if unknown:
+        rows = await state.fetch("select_optouts", _OPTED_OUT, unknown)
+        found = {row[0] for row in rows}
+        state.optouts.update((i, i in found) for i in unknown)
+    return {i for i in user_ids if state.optouts.get(i)}
+
+
 async def anonymize_opted_out(state: BatchState, events: list[Event]) -> list[Event]:
     """``events`` with every opted-out member removed (one indexed lookup per batch)."""
     candidates = user_ids_in(events)
     if not candidates:
         return events
-    rows = await state.fetch("select_optouts", _OPTED_OUT, sorted(candidates))
-    hidden = {row[0] for row in rows}
+    hidden = await opted_out(state, candidates)
     if not hidden:
         return events
     kept: list[Event] = []
@@ -112,3 +123,56 @@ async def anonymize_opted_out(state: BatchState, events: list[Event]) -> list[Ev
         if changed is not None:
             kept.append(changed)
     return kept
+
+
+_UNNAME_REPLIES = """
+UPDATE messages m SET reply_to_user_id = NULL
+FROM unnest($1::bigint[], $2::bigint[]) AS v(chat_id, msg_id)
+WHERE m.chat_id = v.chat_id AND m.msg_id = v.msg_id AND m.reply_to_user_id = ANY($3::bigint[])
+"""
+
+_UNNAME_EDITS = """
+UPDATE message_edits e SET user_id = NULL
+FROM unnest($1::bigint[], $2::bigint[]) AS v(chat_id, msg_id)
+WHERE e.chat_id = v.chat_id AND e.msg_id = v.msg_id AND e.user_id = ANY($3::bigint[])
+"""
+
+
+async def strip_opted_out(
+    state: BatchState, messages: Sequence[MessageEvent], edits: Sequence[EditEvent]
+) -> None:
+    """Take opted-out members out of what the writer found in stored rows, before rollups.
+
+    The events no longer name them, but the writer also attributes from rows stored
+    before the opt-out: a reply to their old message, an edit or deletion of it, a
+    reaction on it. Their per-member rollup increments are dropped (the chat's stay),
+    and reply targets and editors resolved to them are cleared in this batch's rows.
+    """
+    delta = state.delta
+    named = {k[1] for k in delta.user_day} | {k[1] for k in delta.user_hour}
+    named |= {k[2] for k in delta.topics}
+    named |= {k[2] for k in delta.reply_pairs} | {k[3] for k in delta.reply_pairs}
+    if not named:
+        return
+    hidden = await opted_out(state, named)
+    if not hidden:
+        return
+    delta.user_day = {k: v for k, v in delta.user_day.items() if k[1] not in hidden}
+    for name, position in (("user_hour", 1), ("topics", 2)):
+        kept: Any = defaultdict(int)
+        kept.update((k, v) for k, v in getattr(delta, name).items() if k[position] not in hidden)
+        setattr(delta, name, kept)
+    pairs: Any = defaultdict(int)
+    pairs.update(
+        (k, v) for k, v in delta.reply_pairs.items() if k[2] not in hidden and k[3] not in hidden
+    )
+    delta.reply_pairs = pairs
+    for operation, sql, keys in (
+        ("unname_replies", _UNNAME_REPLIES, {(e.chat_id, e.msg_id) for e in messages}),
+        ("unname_edits", _UNNAME_EDITS, {(e.chat_id, e.msg_id) for e in edits}),
+    ):
+        if keys:
+            ordered = sorted(keys)
+            await state.execute(
+                operation, sql, [k[0] for k in ordered], [k[1] for k in ordered], sorted(hidden)
+            )

@@ -38,7 +38,7 @@ from tgstats.pipeline.batch import BatchState, WriteOutcome
 from tgstats.pipeline.membership import write_bot_memberships, write_members, write_service_messages
 from tgstats.pipeline.messages import write_deletes, write_edits, write_messages
 from tgstats.pipeline.migration import write_migrations
-from tgstats.pipeline.optouts import anonymize_opted_out
+from tgstats.pipeline.optouts import anonymize_opted_out, strip_opted_out
 from tgstats.pipeline.profiles import write_chat_snapshots, write_user_snapshots
 from tgstats.pipeline.reactions import write_reaction_counts, write_reactions
 from tgstats.pipeline.rollups import LocalClock
@@ -115,6 +115,7 @@ class BatchWriter:
         await write_members(state, by_kind[MemberEvent])
         await write_bot_memberships(state, by_kind[BotMembershipEvent])
 
+        await strip_opted_out(state, by_kind[MessageEvent], by_kind[EditEvent])
         await state.delta.apply(conn, self.metrics)
         touched = sorted(state.outcome.chat_ids)
         if touched:
