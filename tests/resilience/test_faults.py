@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -142,7 +143,7 @@ async def test_redis_faults(
     env = {
         "API_RATE_LIMIT_PER_MINUTE": str(limit),
         "TRUSTED_PROXIES": "127.0.0.1",
-        "REDIS_SOCKET_TIMEOUT": "0.3",
+        "REDIS_SOCKET_TIMEOUT": "2",  # a slow answer on a busy CI box is not an outage
     }
     async with deploy(redis_url=private_redis.url, **env) as d, d.client() as client:
         prime = await send(client, updates[:100], batch=50)
@@ -209,9 +210,8 @@ async def test_redis_faults(
         f"{'exact' if not problems else 'WRONG'}",
         passed,
     )
-    assert before == expected_probe, before
-    assert during == expected_probe, during
-    assert after == expected_probe, after
+    for phase, got in (("before", before), ("during", during), ("after", after)):
+        assert got == expected_probe, f"{phase} the outage: {Counter(got)}"
     assert recovered_keys, "the limiter did not go back to Redis"
     assert set(statuses) == {200} and transport_errors == 0, statuses
     assert unacked == 0, result.error

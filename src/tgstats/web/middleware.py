@@ -1,17 +1,35 @@
-"""ASGI middleware of the core: request ids and HTTP server metrics."""
+"""ASGI middleware of the core: request ids, HTTP server metrics, sessions closed at the end.
+
+``close_at_request_end(scope, session)`` registers a database session that must
+be closed when the request is over, whatever happened. Litestar closes generator
+dependencies itself, except when a later dependency raises while dependencies
+are being resolved (``KwargsModel.resolve_dependencies`` raises before its
+cleanup group is entered): the session then stayed checked out, inside its
+transaction, until a garbage-collector pass.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tgstats.logs import request_id_var
 
-__all__ = ["RequestContextMiddleware"]
+__all__ = ["RequestContextMiddleware", "close_at_request_end"]
+
+log = logging.getLogger(__name__)
+
+_SESSIONS_KEY = "tgstats.sessions"
+
+
+def close_at_request_end(scope: Any, session: Any) -> None:
+    """Close ``session`` when the request ends (a no-op if it is closed already)."""
+    scope.setdefault(_SESSIONS_KEY, []).append(session)
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
@@ -48,6 +66,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            for session in cast("dict[str, Any]", scope).pop(_SESSIONS_KEY, ()):
+                try:
+                    await session.close()
+                except Exception as exc:  # the response is already sent; log and go on
+                    log.warning("closing a request's session failed: %s", type(exc).__name__)
             if self.metrics is not None:
                 route = scope.get("path_template") or _route_of(scope)
                 self.metrics.http_request_duration.record(
