@@ -143,7 +143,8 @@ class Outgoing:
         return message.id if message is not None else None
 
 
-def _is_button_press(_: Any, __: Client, update: Any) -> bool:
+async def _is_button_press(_: Any, __: Client, update: Any) -> bool:
+    # async: kurigram runs a sync filter in a thread pool, for every raw update.
     return isinstance(update, raw.types.UpdateBotCallbackQuery)
 
 
