@@ -149,18 +149,20 @@ class DigestJob:
             return []  # only the process that runs the Telegram client posts
         moment = now or datetime.now(UTC)
         outcomes: list[DigestOutcome] = []
-        async with self.session_factory() as lock_session:
+        # A connection of its own: a session-level advisory lock lives on one connection,
+        # and committing right away keeps no transaction (and no table lock) open while
+        # charts are drawn and sent.
+        engine = self.session_factory.kw["bind"]
+        async with engine.connect() as conn:
             locked = (
-                await lock_session.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": DIGEST_LOCK}
-                )
+                await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": DIGEST_LOCK})
             ).scalar()
+            await conn.commit()
             if not locked:
                 return []
             try:
-                subs = list(
-                    await lock_session.execute(text(_DUE), {"default_tz": self.default_timezone})
-                )
+                subs = list(await conn.execute(text(_DUE), {"default_tz": self.default_timezone}))
+                await conn.commit()
                 for chat_id, weekday, hour, tz_name in subs:
                     try:
                         zone = zoneinfo.ZoneInfo(tz_name)
@@ -175,10 +177,8 @@ class DigestJob:
                         if self._sent is not None:
                             self._sent.add(1, {"status": outcome.status})
             finally:
-                await lock_session.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": DIGEST_LOCK}
-                )
-                await lock_session.commit()
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": DIGEST_LOCK})
+                await conn.commit()
         return outcomes
 
     async def _set(
