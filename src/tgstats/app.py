@@ -127,9 +127,7 @@ def _observer(plugin: Plugin) -> Callable[[Sequence[Event]], Awaitable[None]]:
 
 
 def _observers(host: PluginHost) -> list[Callable[[Sequence[Event]], Awaitable[None]]]:
-    return [
-        _observer(p) for p in host.plugins if type(p).on_events is not Plugin.on_events
-    ]
+    return [_observer(p) for p in host.plugins if type(p).on_events is not Plugin.on_events]
 
 
 async def _refresh_active_chats(database: Database, holder: list[int]) -> None:
@@ -139,10 +137,12 @@ async def _refresh_active_chats(database: Database, holder: list[int]) -> None:
         try:
             async with database.session_factory() as session:
                 holder[0] = int(
-                    await session.scalar(select(func.count()).select_from(Chat).where(Chat.bot_present))
+                    await session.scalar(
+                        select(func.count()).select_from(Chat).where(Chat.bot_present)
+                    )
                     or 0
                 )
-        except Exception:  # noqa: BLE001 - a gauge must not crash the app
+        except Exception:
             log.debug("active chats gauge refresh failed", exc_info=True)
         await asyncio.sleep(ACTIVE_CHATS_REFRESH)
 
@@ -163,14 +163,14 @@ async def _plugin_lifespan(host: PluginHost, plugin: Plugin, app: Litestar) -> A
     finally:
         try:
             await cm.__aexit__(None, None, None)
-        except Exception:  # noqa: BLE001 - one plugin's shutdown must not stop the others'
+        except Exception:
             log.exception("%s failed to stop cleanly", record.culprit())
         record.state = "stopped"
 
 
-def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -> Callable[
-    [Litestar], AbstractAsyncContextManager[None]
-]:
+def _make_lifespan(
+    settings: Settings, host: PluginHost, telemetry: Telemetry
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         state = app.state
@@ -180,11 +180,15 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
             if url is None:
                 from tgstats.db.embedded import start_embedded_postgres
 
-                embedded = await asyncio.to_thread(start_embedded_postgres, settings.server.data_dir)
+                embedded = await asyncio.to_thread(
+                    start_embedded_postgres, settings.server.data_dir
+                )
                 stack.callback(embedded.stop)
                 url = embedded.url
                 await run_migrations(url)
-            database = open_database(url, settings.database, query_timer=telemetry.metrics.record_query)
+            database = open_database(
+                url, settings.database, query_timer=telemetry.metrics.record_query
+            )
             stack.push_async_callback(database.dispose)
             state.database = database
             services.register("database", database)
@@ -235,7 +239,8 @@ def _make_lifespan(settings: Settings, host: PluginHost, telemetry: Telemetry) -
             state.startup_complete = True
             log.info(
                 "tgstats %s started (role=%s, plugins: %s)",
-                __version__, settings.server.role,
+                __version__,
+                settings.server.role,
                 ", ".join(r.id for r in host.records if r.state == "running") or "none",
             )
             try:
@@ -285,15 +290,17 @@ def create_app(
     services.register("telemetry", telemetry)
     host = load_plugins(settings, services, extra=plugins, metrics=telemetry.metrics)
 
-    state = State({
-        "settings": settings,
-        "services": services,
-        "telemetry": telemetry,
-        "metrics": telemetry.metrics,
-        "plugin_host": host,
-        "startup_complete": False,
-        "started_monotonic": time.monotonic(),
-    })
+    state = State(
+        {
+            "settings": settings,
+            "services": services,
+            "telemetry": telemetry,
+            "metrics": telemetry.metrics,
+            "plugin_host": host,
+            "startup_complete": False,
+            "started_monotonic": time.monotonic(),
+        }
+    )
     cors = (
         CORSConfig(allow_origins=list(settings.api.cors_origins), allow_credentials=False)
         if settings.api.cors_origins

@@ -42,7 +42,7 @@ def _settings(env: dict[str, str] | None = None) -> Settings:
 
 
 def _prepare_database(settings: Settings, *, migrate: bool) -> tuple[str, Any]:
-    """Resolve the database (embedded when no URL), wait for it, migrate. Returns (url, embedded)."""
+    """Resolve the database (embedded without a URL), wait for it, migrate: (url, embedded)."""
     from tgstats.db.engine import DatabaseUnavailable, run_migrations, wait_for_database
 
     embedded = None
@@ -51,15 +51,20 @@ def _prepare_database(settings: Settings, *, migrate: bool) -> tuple[str, Any]:
 
         try:
             embedded = start_embedded_postgres(settings.server.data_dir)
-        except Exception as exc:  # noqa: BLE001 - shown as one line
+        except Exception as exc:
             raise CliError(f"could not start the embedded PostgreSQL: {exc}") from None
         url = embedded.url
         migrate = True  # the embedded database is ours to keep current
     else:
         url = settings.database.url.get()
     try:
-        asyncio.run(wait_for_database(url, timeout=settings.database.startup_wait,
-                                      connect_timeout=settings.database.connect_timeout))
+        asyncio.run(
+            wait_for_database(
+                url,
+                timeout=settings.database.startup_wait,
+                connect_timeout=settings.database.connect_timeout,
+            )
+        )
         if migrate:
             asyncio.run(run_migrations(url))
     except DatabaseUnavailable as exc:
@@ -126,7 +131,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         url, embedded = _prepare_database(settings, migrate=True)
     if embedded is not None:
         embedded.stop()
-    print(f"database schema at {'base' if args.downgrade and args.revision == 'base' else args.revision}")
+    print(
+        "database schema at "
+        f"{'base' if args.downgrade and args.revision == 'base' else args.revision}"
+    )
     return 0
 
 
@@ -224,11 +232,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tgstats", description="Statistics for Telegram group chats")
+    parser = argparse.ArgumentParser(
+        prog="tgstats", description="Statistics for Telegram group chats"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for name, help_text in (("serve", "run the API, dashboard and bot"),
-                            ("bot", "run only the Telegram bot (plus health and metrics)")):
+    for name, help_text in (
+        ("serve", "run the API, dashboard and bot"),
+        ("bot", "run only the Telegram bot (plus health and metrics)"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", help="bind address (default TGSTATS_HOST)")
         p.add_argument("--port", type=int, help="port (default TGSTATS_PORT)")

@@ -17,7 +17,9 @@ from tgstats.settings import LoggingSettings
 
 __all__ = ["bind_log_context", "configure_logging", "request_id_var"]
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 chat_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("chat_id", default=None)
 user_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("user_id", default=None)
 
@@ -58,8 +60,11 @@ class ConsoleFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s%(ctx)s", "%H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [f"{k}={getattr(record, k)}" for k in ("request_id", "chat_id", "user_id")
-                 if getattr(record, k, None) is not None]
+        parts = [
+            f"{k}={getattr(record, k)}"
+            for k in ("request_id", "chat_id", "user_id")
+            if getattr(record, k, None) is not None
+        ]
         record.ctx = f" [{' '.join(parts)}]" if parts else ""
         return super().format(record)
 
@@ -87,7 +92,8 @@ def configure_logging(settings: LoggingSettings, *, production: bool) -> None:
             import sentry_sdk
         except ImportError:
             logging.getLogger(__name__).warning(
-                "SENTRY_DSN is set but sentry-sdk is not installed (pip install 'tgstats[sentry]'); ignoring"
+                "SENTRY_DSN is set but sentry-sdk is not installed "
+                "(pip install 'tgstats[sentry]'); ignoring"
             )
         else:
             sentry_sdk.init(dsn=settings.sentry_dsn.get(), send_default_pii=False)

@@ -32,11 +32,11 @@ __all__ = [
     "CacheSettings",
     "DatabaseSettings",
     "EnvVar",
+    "ImportSettings",
     "LoggingSettings",
     "MetricsSettings",
     "PipelineSettings",
     "PluginSettings",
-    "ImportSettings",
     "PrivacySettings",
     "RateLimitSettings",
     "RedisSettings",
@@ -286,7 +286,9 @@ def _check_consistency(settings: Settings) -> None:
 Parser = Callable[[str, str], Any]
 
 
-def _int(minimum: int | None = None, what: str = "an integer", maximum: int | None = None) -> Parser:
+def _int(
+    minimum: int | None = None, what: str = "an integer", maximum: int | None = None
+) -> Parser:
     def parse(name: str, raw: str) -> int:
         try:
             value = int(raw)
@@ -416,7 +418,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "development",
         "development, production or test; production forbids API_ALLOW_UNAUTHENTICATED",
     ),
-    EnvVar("TGSTATS_HOST", "server", "host", _str, "0.0.0.0", "Address the HTTP server binds to"),
+    EnvVar("TGSTATS_HOST", "server", "host", _str, "0.0.0.0", "Address the HTTP server binds to"),  # noqa: S104
     EnvVar("TGSTATS_PORT", "server", "port", _PORT, "8000", "Port the HTTP server listens on"),
     EnvVar("TGSTATS_WORKERS", "server", "workers", _POS, "1", "Granian worker processes"),
     EnvVar(

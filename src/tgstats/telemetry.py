@@ -22,6 +22,7 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
 __all__ = ["Metrics", "Telemetry", "open_telemetry"]
+
+log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -84,13 +87,13 @@ class Telemetry:
     def shutdown(self) -> None:
         try:
             self.provider.shutdown()
-        except Exception:  # noqa: BLE001 - the reader is already off the global registry
-            pass
+        except Exception:  # the reader is already off the global registry
+            log.debug("metric reader shutdown", exc_info=True)
 
 
 class _ReaderCollector(Collector):
     def __init__(self, reader: PrometheusMetricReader) -> None:
-        self._collector = reader._collector  # noqa: SLF001 - the exporter exposes no public hook
+        self._collector = reader._collector
 
     def collect(self) -> Iterable[Any]:
         return self._collector.collect()  # type: ignore[no-any-return]
@@ -103,20 +106,28 @@ def open_telemetry(service_version: str) -> Telemetry:
     reader = PrometheusMetricReader(disable_target_info=True)
     # The reader registers itself on the global registry; keep ours private instead.
     try:
-        REGISTRY.unregister(reader._collector)  # noqa: SLF001
+        REGISTRY.unregister(reader._collector)
     except KeyError:
         pass
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_ReaderCollector(reader))
     views = [
-        View(instrument_name="bot_request_duration_seconds",
-             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),
-        View(instrument_name="bot_db_query_duration_seconds",
-             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),
-        View(instrument_name="http_server_request_duration_seconds",
-             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS)),
-        View(instrument_name="bot_pipeline_batch_size",
-             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS)),
+        View(
+            instrument_name="bot_request_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
+        ),
+        View(
+            instrument_name="bot_db_query_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
+        ),
+        View(
+            instrument_name="http_server_request_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
+        ),
+        View(
+            instrument_name="bot_pipeline_batch_size",
+            aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS),
+        ),
     ]
     provider = MeterProvider(
         metric_readers=[reader],
@@ -127,24 +138,33 @@ def open_telemetry(service_version: str) -> Telemetry:
     meter = provider.get_meter("tgstats", service_version)
     metrics = Metrics(
         messages_processed=meter.create_counter(
-            "bot_messages_processed", unit="", description="Messages recorded"),
+            "bot_messages_processed", unit="", description="Messages recorded"
+        ),
         commands_executed=meter.create_counter(
-            "bot_commands_executed", description="Bot commands answered, by status"),
+            "bot_commands_executed", description="Bot commands answered, by status"
+        ),
         reactions_tracked=meter.create_counter(
-            "bot_reactions_tracked", description="Reactions recorded, by type"),
+            "bot_reactions_tracked", description="Reactions recorded, by type"
+        ),
         request_duration=meter.create_histogram(
-            "bot_request_duration_seconds", unit="s", description="Handler duration"),
+            "bot_request_duration_seconds", unit="s", description="Handler duration"
+        ),
         db_query_duration=meter.create_histogram(
-            "bot_db_query_duration_seconds", unit="s", description="Database query duration"),
+            "bot_db_query_duration_seconds", unit="s", description="Database query duration"
+        ),
         errors=meter.create_counter("bot_errors", description="Errors, by type"),
         batch_size=meter.create_histogram(
-            "bot_pipeline_batch_size", description="Events per committed batch"),
+            "bot_pipeline_batch_size", description="Events per committed batch"
+        ),
         cache_requests=meter.create_counter(
-            "bot_cache_requests", description="Stats cache lookups, by result"),
+            "bot_cache_requests", description="Stats cache lookups, by result"
+        ),
         auth_failures=meter.create_counter(
-            "bot_auth_failures", description="Failed API/dashboard authentications"),
+            "bot_auth_failures", description="Failed API/dashboard authentications"
+        ),
         http_request_duration=meter.create_histogram(
-            "http_server_request_duration_seconds", unit="s", description="HTTP request duration"),
+            "http_server_request_duration_seconds", unit="s", description="HTTP request duration"
+        ),
     )
 
     def _active_chats(options: CallbackOptions) -> Iterable[Observation]:
@@ -157,7 +177,13 @@ def open_telemetry(service_version: str) -> Telemetry:
     def _queue_depth(options: CallbackOptions) -> Iterable[Observation]:
         yield Observation(metrics.queue_depth_source())
 
-    meter.create_observable_gauge("bot_active_chats", [_active_chats], description="Chats with the bot present")
-    meter.create_observable_gauge("bot_db_connections", [_db_connections], description="DB pool connections by state")
-    meter.create_observable_gauge("bot_pipeline_queue_depth", [_queue_depth], description="Events waiting to be written")
+    meter.create_observable_gauge(
+        "bot_active_chats", [_active_chats], description="Chats with the bot present"
+    )
+    meter.create_observable_gauge(
+        "bot_db_connections", [_db_connections], description="DB pool connections by state"
+    )
+    meter.create_observable_gauge(
+        "bot_pipeline_queue_depth", [_queue_depth], description="Events waiting to be written"
+    )
     return Telemetry(provider=provider, registry=registry, metrics=metrics)

@@ -24,10 +24,15 @@ async def test_health_endpoints(make_settings, app_client, db) -> None:
         assert stats["pipeline"]["queue_depth"] == 0
 
 
-async def test_ready_is_503_naming_the_database_when_it_is_down(make_settings, app_client, db) -> None:
+async def test_ready_is_503_naming_the_database_when_it_is_down(
+    make_settings, app_client, db
+) -> None:
     # A database that does not answer: nothing listens on port 1.
-    settings = make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none", DB_CONNECT_TIMEOUT="0.5",
-                             DB_POOL_PRE_PING="false")
+    settings = make_settings(
+        DATABASE_URL="postgresql://postgres@127.0.0.1:1/none",
+        DB_CONNECT_TIMEOUT="0.5",
+        DB_POOL_PRE_PING="false",
+    )
     async with app_client(settings) as client:
         response = await client.get("/health/ready")
         assert response.status_code == 503
@@ -43,7 +48,9 @@ async def test_request_id_is_echoed_or_generated(make_settings, app_client, db) 
         assert response.headers["x-request-id"] == "abc-123"
         generated = (await client.get("/health")).headers["x-request-id"]
         assert len(generated) == 32
-        hostile = (await client.get("/health", headers={"X-Request-ID": "bad<script>"})).headers["x-request-id"]
+        hostile = (await client.get("/health", headers={"X-Request-ID": "bad<script>"})).headers[
+            "x-request-id"
+        ]
         assert "<" not in hostile and len(hostile) == 32
 
 
@@ -73,13 +80,23 @@ async def test_migrations_upgrade_and_downgrade_from_empty(pg_admin_url: str) ->
         await run_migrations(url)
         database = open_database(url, DatabaseSettings())
         async with database.engine.connect() as conn:
-            tables = set((await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname='public'"))).scalars())
+            tables = set(
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+                    )
+                ).scalars()
+            )
         assert {"messages", "chat_day_rollup", "chat_settings", "membership_events"} <= tables
         await run_migrations(url, "base", downgrade=True)
         async with database.engine.connect() as conn:
-            left = set((await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname='public'"))).scalars())
+            left = set(
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+                    )
+                ).scalars()
+            )
         assert left <= {"alembic_version"}
         await run_migrations(url)  # and up again
         await database.dispose()
@@ -99,7 +116,9 @@ async def test_models_match_migrations(database_url: str) -> None:
     database = open_database(database_url, DatabaseSettings())
     async with database.engine.connect() as conn:
         diff = await conn.run_sync(
-            lambda sync_conn: compare_metadata(MigrationContext.configure(sync_conn), [Base.metadata, mtproto_metadata])
+            lambda sync_conn: compare_metadata(
+                MigrationContext.configure(sync_conn), [Base.metadata, mtproto_metadata]
+            )
         )
     await database.dispose()
     assert diff == []
@@ -107,7 +126,9 @@ async def test_models_match_migrations(database_url: str) -> None:
 
 @pytest.mark.parametrize("statement_timeout", ["150"])
 async def test_statement_timeout_applies(database_url: str, statement_timeout: str) -> None:
-    database = open_database(database_url, DatabaseSettings(statement_timeout_ms=int(statement_timeout)))
+    database = open_database(
+        database_url, DatabaseSettings(statement_timeout_ms=int(statement_timeout))
+    )
     async with database.engine.connect() as conn:
         value = (await conn.execute(text("SHOW statement_timeout"))).scalar()
     await database.dispose()

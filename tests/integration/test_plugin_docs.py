@@ -48,7 +48,7 @@ async def test_code_samples_run(tgstats_settings) -> None:
     blocks = _python_blocks()
     assert len(blocks) >= 8
     for block in blocks:
-        exec(compile(block, "docs/plugins.md", "exec"), namespace)  # noqa: S102 - our own docs
+        exec(compile(block, "docs/plugins.md", "exec"), namespace)
     demos = [
         v for k, v in namespace.items() if k.startswith("demo_") and inspect.iscoroutinefunction(v)
     ]

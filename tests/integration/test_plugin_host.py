@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.fake_dist import write_distribution
 from tgstats.app import create_app
 from tgstats.plugin_host import PluginLoadError
-from tests.integration.fake_dist import write_distribution
 
-PLUGINS = '''
+PLUGINS = """
 from contextlib import asynccontextmanager
 from litestar import get
 from tgstats.plugin_api import HealthCheck, Plugin
@@ -53,7 +53,7 @@ class Consumer(Plugin):
 
 class OldApi(Plugin):
     api_version = 0
-'''
+"""
 
 
 @pytest.fixture
@@ -69,8 +69,13 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 async def test_entry_point_plugin_is_discovered_ordered_and_shown(
     plugin_dist: Path, make_settings, app_client, db
 ) -> None:
-    write_distribution(plugin_dist, "tgstats-testdist", "1.4.2", {"tgstats_testdist_a": PLUGINS},
-                       {"alpha": "tgstats_testdist_a:Consumer", "beta": "tgstats_testdist_a:Greeter"})
+    write_distribution(
+        plugin_dist,
+        "tgstats-testdist",
+        "1.4.2",
+        {"tgstats_testdist_a": PLUGINS},
+        {"alpha": "tgstats_testdist_a:Consumer", "beta": "tgstats_testdist_a:Greeter"},
+    )
     settings = make_settings(PLUGINS_DISABLED="mtproto")
     async with app_client(settings) as client:
         import tgstats_testdist_a as mod
@@ -88,9 +93,13 @@ async def test_entry_point_plugin_is_discovered_ordered_and_shown(
 
 
 def test_broken_plugin_stops_startup_naming_it(plugin_dist: Path, make_settings) -> None:
-    write_distribution(plugin_dist, "tgstats-testdist-broken", "0.3.1",
-                       {"tgstats_testdist_b": "raise ImportError('missing dependency foo')\n"},
-                       {"broken": "tgstats_testdist_b:Nope"})
+    write_distribution(
+        plugin_dist,
+        "tgstats-testdist-broken",
+        "0.3.1",
+        {"tgstats_testdist_b": "raise ImportError('missing dependency foo')\n"},
+        {"broken": "tgstats_testdist_b:Nope"},
+    )
     with pytest.raises(PluginLoadError) as info:
         create_app(make_settings())
     message = str(info.value)
@@ -99,9 +108,13 @@ def test_broken_plugin_stops_startup_naming_it(plugin_dist: Path, make_settings)
 
 
 def test_optional_broken_plugin_is_skipped(plugin_dist: Path, make_settings) -> None:
-    write_distribution(plugin_dist, "tgstats-testdist-broken2", "0.1.0",
-                       {"tgstats_testdist_c": "raise RuntimeError('boom')\n"},
-                       {"flaky": "tgstats_testdist_c:Nope"})
+    write_distribution(
+        plugin_dist,
+        "tgstats-testdist-broken2",
+        "0.1.0",
+        {"tgstats_testdist_c": "raise RuntimeError('boom')\n"},
+        {"flaky": "tgstats_testdist_c:Nope"},
+    )
     app = create_app(make_settings(PLUGINS_OPTIONAL="flaky"))
     records = {r["id"]: r for r in app.state.plugin_host.describe()}
     assert records["flaky"]["state"] == "skipped"
@@ -109,23 +122,39 @@ def test_optional_broken_plugin_is_skipped(plugin_dist: Path, make_settings) -> 
 
 
 def test_disabled_plugin_is_not_loaded(plugin_dist: Path, make_settings) -> None:
-    write_distribution(plugin_dist, "tgstats-testdist-broken3", "0.1.0",
-                       {"tgstats_testdist_d": "raise RuntimeError('never imported')\n"},
-                       {"off": "tgstats_testdist_d:Nope"})
+    write_distribution(
+        plugin_dist,
+        "tgstats-testdist-broken3",
+        "0.1.0",
+        {"tgstats_testdist_d": "raise RuntimeError('never imported')\n"},
+        {"off": "tgstats_testdist_d:Nope"},
+    )
     app = create_app(make_settings(PLUGINS_DISABLED="off"))
     records = {r["id"]: r for r in app.state.plugin_host.describe()}
     assert records["off"]["state"] == "disabled"
 
 
 def test_incompatible_api_version_is_refused(plugin_dist: Path, make_settings) -> None:
-    write_distribution(plugin_dist, "tgstats-testdist-old", "9.9.9", {"tgstats_testdist_e": PLUGINS},
-                       {"old": "tgstats_testdist_e:OldApi"})
+    write_distribution(
+        plugin_dist,
+        "tgstats-testdist-old",
+        "9.9.9",
+        {"tgstats_testdist_e": PLUGINS},
+        {"old": "tgstats_testdist_e:OldApi"},
+    )
     with pytest.raises(PluginLoadError, match=r"plugin API 0\.x.*provides 1\.x"):
         create_app(make_settings())
 
 
 def test_unsatisfied_requirement_is_named(plugin_dist: Path, make_settings) -> None:
-    write_distribution(plugin_dist, "tgstats-testdist-f", "1.0.0", {"tgstats_testdist_f": PLUGINS},
-                       {"alpha": "tgstats_testdist_f:Consumer"})
-    with pytest.raises(PluginLoadError, match="requires 'greeter', which no loaded plugin provides"):
+    write_distribution(
+        plugin_dist,
+        "tgstats-testdist-f",
+        "1.0.0",
+        {"tgstats_testdist_f": PLUGINS},
+        {"alpha": "tgstats_testdist_f:Consumer"},
+    )
+    with pytest.raises(
+        PluginLoadError, match="requires 'greeter', which no loaded plugin provides"
+    ):
         create_app(make_settings())

@@ -1,4 +1,4 @@
-"""Without Redis, only a single all-in-one process may cache (it owns the writer's data versions)."""
+"""Without Redis, only an all-in-one process caches (it owns the writer's data versions)."""
 
 from __future__ import annotations
 

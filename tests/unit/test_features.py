@@ -18,7 +18,9 @@ def test_urls_from_entities_and_plain_text_without_double_counting() -> None:
     entities = [Entity("url", 4, 19), Entity("text_link", 28, 11, url="https://example.org/")]
     f = extract(text, entities)
     assert f.urls == ("https://example.org/", "https://a.example/x") or set(f.urls) == {
-        "https://a.example/x", "https://example.org/"}
+        "https://a.example/x",
+        "https://example.org/",
+    }
     assert len(f.urls) == 2
 
 
@@ -39,11 +41,26 @@ def test_commands_are_not_words_and_stopwords_dropped() -> None:
 
 def test_unicode_words() -> None:
     assert tokenize_words("Привет, мир! Кошки и собаки; O'Brien's café") == [
-        "привет", "мир", "кошки", "собаки", "o'brien's", "café"]
+        "привет",
+        "мир",
+        "кошки",
+        "собаки",
+        "o'brien's",
+        "café",
+    ]
 
 
-@given(st.text(), st.lists(st.tuples(st.sampled_from(["url", "mention", "hashtag", "bot_command", "text_link"]),
-                                      st.integers(-10**6, 10**6), st.integers(-10**6, 10**6)), max_size=8))
+@given(
+    st.text(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["url", "mention", "hashtag", "bot_command", "text_link"]),
+            st.integers(-(10**6), 10**6),
+            st.integers(-(10**6), 10**6),
+        ),
+        max_size=8,
+    ),
+)
 def test_hostile_entities_never_raise(text: str, raw: list[tuple[str, int, int]]) -> None:
     f = extract(text, [Entity(t, o, n, url="https://x.example") for t, o, n in raw])
     assert f.text_length == len(text)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tgstats.settings import ENV_VARS, Settings, SettingsError, render_env_example, render_markdown_table
+from tgstats.settings import (
+    ENV_VARS,
+    Settings,
+    SettingsError,
+    render_env_example,
+    render_markdown_table,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,19 +31,39 @@ def test_defaults_match_the_seed_bot() -> None:
 
 def test_old_bot_variables_keep_their_names() -> None:
     names = {v.name for v in ENV_VARS}
-    for name in ("DATABASE_URL", "REDIS_URL", "ADMIN_API_TOKEN", "ENABLE_CACHE", "CACHE_TTL",
-                 "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "ENABLE_METRICS", "ENVIRONMENT",
-                 "LOG_LEVEL", "LOG_FORMAT", "CORS_ORIGINS", "MAX_REQUEST_SIZE", "DB_POOL_SIZE",
-                 "DB_MAX_OVERFLOW", "SENTRY_DSN"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ADMIN_API_TOKEN",
+        "ENABLE_CACHE",
+        "CACHE_TTL",
+        "RATE_LIMIT_PER_MINUTE",
+        "RATE_LIMIT_PER_HOUR",
+        "ENABLE_METRICS",
+        "ENVIRONMENT",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "CORS_ORIGINS",
+        "MAX_REQUEST_SIZE",
+        "DB_POOL_SIZE",
+        "DB_MAX_OVERFLOW",
+        "SENTRY_DSN",
+    ):
         assert name in names
 
 
 def test_values_are_parsed() -> None:
-    s = Settings.from_env({
-        "DATABASE_URL": "postgresql://u:pw@db:5432/x", "CACHE_TTL": "60", "ENABLE_CACHE": "off",
-        "CORS_ORIGINS": "https://a.example, https://b.example", "TRUSTED_PROXIES": "10.0.0.0/8",
-        "DEFAULT_TIMEZONE": "Asia/Kathmandu", "LOG_LEVEL": "debug",
-    })
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u:pw@db:5432/x",
+            "CACHE_TTL": "60",
+            "ENABLE_CACHE": "off",
+            "CORS_ORIGINS": "https://a.example, https://b.example",
+            "TRUSTED_PROXIES": "10.0.0.0/8",
+            "DEFAULT_TIMEZONE": "Asia/Kathmandu",
+            "LOG_LEVEL": "debug",
+        }
+    )
     assert s.cache.ttl == 60 and s.cache.enabled is False
     assert s.api.cors_origins == ("https://a.example", "https://b.example")
     assert s.ratelimit.trusted_proxies == ("10.0.0.0/8",)
@@ -78,10 +104,14 @@ def test_a_bad_url_never_echoes_its_password() -> None:
 
 
 def test_secrets_never_show_in_repr() -> None:
-    s = Settings.from_env({
-        "ADMIN_API_TOKEN": "tok-SECRET-1", "TELEGRAM_BOT_TOKEN": "123:SECRET-2",
-        "DATABASE_URL": "postgresql://u:SECRET-3@db/x", "TELEGRAM_API_HASH": "SECRET-4",
-    })
+    s = Settings.from_env(
+        {
+            "ADMIN_API_TOKEN": "tok-SECRET-1",
+            "TELEGRAM_BOT_TOKEN": "123:SECRET-2",
+            "DATABASE_URL": "postgresql://u:SECRET-3@db/x",
+            "TELEGRAM_API_HASH": "SECRET-4",
+        }
+    )
     text = repr(s) + str(s)
     for secret in ("SECRET-1", "SECRET-2", "SECRET-3", "SECRET-4"):
         assert secret not in text
@@ -92,7 +122,9 @@ def test_unauthenticated_api_is_refused_in_production() -> None:
         Settings.from_env({"ENVIRONMENT": "production", "API_ALLOW_UNAUTHENTICATED": "true"})
 
 
-def test_env_file_is_read_under_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_file_is_read_under_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("# comment\nCACHE_TTL=42\nexport LOG_LEVEL='WARNING'\nTGSTATS_PORT=9000\n")
     monkeypatch.setenv("TGSTATS_PORT", "9100")
@@ -104,7 +136,9 @@ def test_env_file_is_read_under_the_environment(tmp_path: Path, monkeypatch: pyt
 def test_env_example_and_readme_are_in_step_with_the_code() -> None:
     assert (ROOT / ".env.example").read_text() == render_env_example()
     readme = (ROOT / "README.md").read_text()
-    assert render_markdown_table() in readme, "README settings table is stale: tgstats config --markdown"
+    assert render_markdown_table() in readme, (
+        "README settings table is stale: tgstats config --markdown"
+    )
 
 
 def test_plugin_settings_by_prefix() -> None:
@@ -114,7 +148,9 @@ def test_plugin_settings_by_prefix() -> None:
         greeting: str = "hi"
         times: int = 1
 
-    s = Settings.from_env({"TGSTATS_PLUGIN_HELLO_GREETING": "hey", "TGSTATS_PLUGIN_HELLO_TIMES": "3"})
+    s = Settings.from_env(
+        {"TGSTATS_PLUGIN_HELLO_GREETING": "hey", "TGSTATS_PLUGIN_HELLO_TIMES": "3"}
+    )
     assert s.plugin_config("hello", HelloConfig) == HelloConfig("hey", 3)
     with pytest.raises(SettingsError, match="TGSTATS_PLUGIN_HELLO_"):
         Settings.from_env({"TGSTATS_PLUGIN_HELLO_TIMES": "x"}).plugin_config("hello", HelloConfig)

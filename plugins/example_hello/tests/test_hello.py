@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from tgstats_hello import HelloPlugin
 
 from tgstats.plugin_api.testing import running_app
-from tgstats_hello import HelloPlugin
 
 
 async def say(bot, chat, user, text: str) -> None:

@@ -32,8 +32,14 @@ class ChatSettings(msgspec.Struct, frozen=True, kw_only=True):
     metadata_retention_days: int = 365
 
 
-_FIELDS = ("store_text", "capture_reactions", "timezone", "locale",
-           "text_retention_days", "metadata_retention_days")
+_FIELDS = (
+    "store_text",
+    "capture_reactions",
+    "timezone",
+    "locale",
+    "text_retention_days",
+    "metadata_retention_days",
+)
 
 
 def _from_row(row: ChatSettingsRow) -> ChatSettings:
@@ -78,14 +84,21 @@ def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
                 zoneinfo.ZoneInfo(str(value))
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise ValueError(
-                    f"timezone: expected an IANA time zone like Europe/Berlin, got {str(value)[:64]!r}"
+                    "timezone: expected an IANA time zone like Europe/Berlin, "
+                    f"got {str(value)[:64]!r}"
                 ) from None
         elif key == "locale":
             if not isinstance(value, str) or not 2 <= len(value) <= 16:
                 raise ValueError("locale: expected a language code like en or ru")
         elif key.endswith("_retention_days"):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
-                raise ValueError(f"{key}: expected a whole number of days from 1 to {MAX_RETENTION_DAYS}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 1 <= value <= MAX_RETENTION_DAYS
+            ):
+                raise ValueError(
+                    f"{key}: expected a whole number of days from 1 to {MAX_RETENTION_DAYS}"
+                )
         clean[key] = value
     return clean
 

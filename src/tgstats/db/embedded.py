@@ -41,7 +41,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         try:
             self.server.cleanup()
-        except Exception:  # noqa: BLE001 - best effort on exit
+        except Exception:
             log.warning("embedded PostgreSQL did not stop cleanly", exc_info=True)
 
 
@@ -60,7 +60,8 @@ def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = pgserver.get_server(str(path), cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    # DATABASE_NAME is a constant of this module, not input.
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     socket_dir = str(server.get_uri()).split("host=", 1)[1].split("&", 1)[0]

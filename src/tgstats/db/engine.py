@@ -143,7 +143,12 @@ def _instrument(engine: AsyncEngine, query_timer: Any) -> None:
             query_timer(operation, time.perf_counter() - starts.pop())
 
 
-async def wait_for_database(url: str, *, timeout: float, connect_timeout: float = 5.0) -> None:
+async def wait_for_database(
+    url: str,
+    *,
+    timeout: float,  # noqa: ASYNC109 - bounds a retry loop, not one awaitable
+    connect_timeout: float = 5.0,
+) -> None:
     """Wait until a connection succeeds, or raise ``DatabaseUnavailable`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     delay = 0.25
@@ -154,7 +159,7 @@ async def wait_for_database(url: str, *, timeout: float, connect_timeout: float 
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:
             last_error = type(exc).__name__
         finally:
             await engine.dispose()

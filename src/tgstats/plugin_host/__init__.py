@@ -33,17 +33,33 @@ from tgstats.plugin_api import (
 )
 from tgstats.settings import Settings
 
-__all__ = ["ENTRY_POINT_GROUP", "CORE_SERVICES", "PluginHost", "PluginLoadError", "PluginRecord", "load_plugins"]
+__all__ = [
+    "CORE_SERVICES",
+    "ENTRY_POINT_GROUP",
+    "PluginHost",
+    "PluginLoadError",
+    "PluginRecord",
+    "load_plugins",
+]
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "tgstats.plugins"
 
 #: Services the core registers before any plugin starts; a plugin may require these.
-CORE_SERVICES = frozenset({
-    "settings", "metrics", "meter", "session_factory", "read_session_factory", "events",
-    "database", "commands", "telemetry",
-})
+CORE_SERVICES = frozenset(
+    {
+        "settings",
+        "metrics",
+        "meter",
+        "session_factory",
+        "read_session_factory",
+        "events",
+        "database",
+        "commands",
+        "telemetry",
+    }
+)
 
 
 class PluginLoadError(RuntimeError):
@@ -79,7 +95,9 @@ class PluginRecord:
         }
 
     def culprit(self) -> str:
-        dist = f"{self.distribution} {self.dist_version}" if self.distribution else "no distribution"
+        dist = (
+            f"{self.distribution} {self.dist_version}" if self.distribution else "no distribution"
+        )
         return f"plugin {self.id!r} ({dist}, from {self.source})"
 
 
@@ -91,7 +109,11 @@ class PluginHost:
     @property
     def plugins(self) -> list[Plugin]:
         """Loaded plugins in start order."""
-        return [r.instance for r in self.records if r.instance is not None and r.state in {"loaded", "running"}]
+        return [
+            r.instance
+            for r in self.records
+            if r.instance is not None and r.state in {"loaded", "running"}
+        ]
 
     def record_for(self, plugin: Plugin) -> PluginRecord:
         return next(r for r in self.records if r.instance is plugin)
@@ -123,7 +145,7 @@ class PluginHost:
             record = self.record_for(plugin)
             try:
                 check = await plugin.health()
-            except Exception as exc:  # noqa: BLE001 - a broken health hook is a failed check
+            except Exception as exc:
                 log.exception("health hook of %s failed", record.culprit())
                 check = HealthCheck(name=f"plugin:{record.id}", ok=False, detail=type(exc).__name__)
             if check is not None:
@@ -141,7 +163,9 @@ def _distribution_of(ep: EntryPoint) -> tuple[str | None, str | None]:
     return dist.metadata["Name"], dist.version
 
 
-def _discover(extra: Mapping[str, type[Plugin]] | None) -> list[tuple[str, str, EntryPoint | type[Plugin]]]:
+def _discover(
+    extra: Mapping[str, type[Plugin]] | None,
+) -> list[tuple[str, str, EntryPoint | type[Plugin]]]:
     found: dict[str, tuple[str, str, EntryPoint | type[Plugin]]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
@@ -227,7 +251,7 @@ def load_plugins(
             record.version = cls.version or dist_version
             record.state = "loaded"
             loaded.append(record)
-        except Exception as exc:  # noqa: BLE001 - any failure names the culprit
+        except Exception as exc:
             record.state = "failed"
             record.error = f"{type(exc).__name__}: {exc}"[:500]
             if record.optional or plugin_id in optional_ids:

@@ -23,13 +23,24 @@ __all__ = ["error_body", "exception_handlers"]
 log = logging.getLogger(__name__)
 
 _CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-    422: "unprocessable", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 
-def error_body(status: int, message: str, *, code: str | None = None, details: Any = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, *, code: str | None = None, details: Any = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {
         "status": status,
         "code": code or _CODES.get(status, "error"),
@@ -95,7 +106,10 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     if metrics is not None:
         metrics.error("http_unhandled")
     return Response(
-        error_body(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; the request id identifies it in the logs"),
+        error_body(
+            HTTP_500_INTERNAL_SERVER_ERROR,
+            "internal error; the request id identifies it in the logs",
+        ),
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
     )
 

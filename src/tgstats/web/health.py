@@ -37,7 +37,7 @@ async def _database_check(state: State) -> HealthCheck:
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT), database.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure is "down"
+    except Exception as exc:
         return HealthCheck(name="database", ok=False, detail=f"unreachable ({type(exc).__name__})")
     return HealthCheck(name="database", ok=True)
 
@@ -47,7 +47,9 @@ def _pipeline_check(state: State) -> HealthCheck:
     if pipeline is None:
         return HealthCheck(name="pipeline", ok=False, detail="not running")
     if not pipeline.healthy:
-        return HealthCheck(name="pipeline", ok=False, detail=pipeline.last_error or "batches failing")
+        return HealthCheck(
+            name="pipeline", ok=False, detail=pipeline.last_error or "batches failing"
+        )
     return HealthCheck(name="pipeline", ok=True, detail=f"queue depth {pipeline.queue_depth}")
 
 
