@@ -102,7 +102,7 @@ __all__ = [
     "versioned_key",
 ]
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"  # 1.1: Buttons, ButtonContext, DeliveryError, reply(buttons=, document=)
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")
