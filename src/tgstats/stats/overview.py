@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.stats.common import delta, fetch_all, fetch_one, ratio
@@ -198,18 +199,22 @@ async def _window_active_users(
     for row in rows:
         active[row.user_id] |= int(row.bits) << (row.word * _WORD)
     offset = (period.start - base).days
+    width = (period.days + 7) // 8
+    mask = (1 << period.days) - 1
     result: dict[int, dict[date, int]] = {}
     for size in windows:
-        counts = [0] * period.days
-        for bits in active.values():
-            covered = _widen(bits, size) >> offset
-            index = 0
-            while covered and index < period.days:
-                if covered & 1:
-                    counts[index] += 1
-                covered >>= 1
-                index += 1
-        result[size] = dict(zip(period.iter_days(), counts, strict=True))
+        # Every poster's days as one row of bits; numpy sums the columns (one per day).
+        packed = b"".join(
+            ((_widen(bits, size) >> offset) & mask).to_bytes(width, "little")
+            for bits in active.values()
+        )
+        matrix = np.unpackbits(
+            np.frombuffer(packed, dtype=np.uint8).reshape(len(active), width),
+            axis=1,
+            bitorder="little",
+        )
+        counts = matrix[:, : period.days].sum(axis=0) if active else [0] * period.days
+        result[size] = {day: int(n) for day, n in zip(period.iter_days(), counts, strict=True)}
     return result
 
 

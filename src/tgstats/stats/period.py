@@ -142,7 +142,13 @@ class ChatScope(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, tz_override=tz)
 
     def message_link(self, msg_id: int) -> str | None:
-        """A t.me link to a message: public chats by username, private supergroups by id."""
+        """A t.me link to a message: public chats by username, private supergroups by id.
+
+        History moved from a basic group is stored under negated ids
+        (``pipeline.migration``): Telegram has no link for those messages.
+        """
+        if msg_id <= 0:
+            return None
         if self.username:
             return f"https://t.me/{self.username}/{msg_id}"
         text_id = str(self.chat_id)

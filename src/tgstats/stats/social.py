@@ -39,7 +39,9 @@ async def _top_messages(
     saw and the total Telegram last reported (anonymous reactions are only in
     the latter). Message ids grow with time, so the ids of the period's first
     and last message (two index probes at its exact UTC bounds) bound the scan
-    of the reaction tables through their (chat_id, msg_id, ...) keys. Totals are
+    of the reaction tables through their (chat_id, msg_id, ...) keys; history
+    moved from a basic group has negated ids that shrink with time, so it gets
+    its own two probes and range. Totals are
     ranked first; only the winners are joined back to ``messages`` and broken
     down by emoji.
     """
@@ -55,20 +57,26 @@ async def _top_messages(
     per_emoji = """
         WITH ids AS (
             SELECT (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :lo_at
-                    ORDER BY date LIMIT 1) AS lo,
+                    AND msg_id > 0 ORDER BY date LIMIT 1) AS lo,
                    (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :hi_at
-                    ORDER BY date DESC LIMIT 1) AS hi
+                    AND msg_id > 0 ORDER BY date DESC LIMIT 1) AS hi,
+                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :hi_at
+                    AND msg_id < 0 ORDER BY date DESC LIMIT 1) AS moved_lo,
+                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :lo_at
+                    AND msg_id < 0 ORDER BY date LIMIT 1) AS moved_hi
         ), per_emoji AS (
             SELECT msg_id, reaction, max(n) AS n FROM (
                 SELECT r.msg_id, r.reaction, count(*) AS n
                 FROM message_reactions r, ids
-                WHERE r.chat_id = :chat_id AND r.msg_id BETWEEN ids.lo AND ids.hi
+                WHERE r.chat_id = :chat_id AND (r.msg_id BETWEEN ids.lo AND ids.hi
+                       OR r.msg_id BETWEEN ids.moved_lo AND ids.moved_hi)
                   AND r.removed_at IS NULL {only}
                 GROUP BY r.msg_id, r.reaction
                 UNION ALL
                 SELECT c.msg_id, c.reaction, c.count
                 FROM reaction_counts c, ids
-                WHERE c.chat_id = :chat_id AND c.msg_id BETWEEN ids.lo AND ids.hi {only_c}
+                WHERE c.chat_id = :chat_id AND (c.msg_id BETWEEN ids.lo AND ids.hi
+                       OR c.msg_id BETWEEN ids.moved_lo AND ids.moved_hi) {only_c}
             ) both_sources
             GROUP BY msg_id, reaction
         )
