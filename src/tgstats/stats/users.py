@@ -115,6 +115,8 @@ async def users(
             "LEFT JOIN memberships mb ON mb.chat_id = :chat_id AND mb.user_id = a.user_id"
         )
         keep = "a.messages > 0"
+    # Without lurkers only posters are listed: drop reaction-only members before the joins.
+    posters_only = "" if include_lurkers else "HAVING sum(messages) > 0"
     bounds_needed = sort in ("first_message", "last_message")
     bounds_sql = (
         """,
@@ -140,7 +142,7 @@ async def users(
                    sum(replies_received)::bigint AS replies_received,
                    sum(reactions_given)::bigint AS reactions_given,
                    sum(reactions_received)::bigint AS reactions_received
-            FROM ({user_day_source(scope)}) u GROUP BY user_id
+            FROM ({user_day_source(scope)}) u GROUP BY user_id {posters_only}
         ), base AS (
             SELECT coalesce(a.user_id, mb.user_id) AS user_id,
                    coalesce(a.messages, 0) AS messages, coalesce(a.active_days, 0) AS active_days,
@@ -285,7 +287,7 @@ async def user_profile(
         f"""
         WITH per_user AS (
             SELECT user_id, sum(messages) AS messages FROM ({user_day_source(scope)}) u
-            GROUP BY user_id
+            WHERE messages > 0 GROUP BY user_id
         )
         SELECT coalesce(sum(messages), 0) AS total,
                coalesce(sum(messages) FILTER (WHERE user_id = :user_id), 0) AS mine,
