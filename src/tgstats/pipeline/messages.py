@@ -12,6 +12,7 @@ import msgspec
 from tgstats.events import DeleteEvent, EditEvent, MessageEvent, TextFeatures
 from tgstats.pipeline.batch import BatchState
 from tgstats.pipeline.errors import ConcurrentWrite
+from tgstats.pipeline.migration import moved_msg_id
 
 __all__ = ["write_deletes", "write_edits", "write_messages"]
 
@@ -205,9 +206,15 @@ async def write_edits(state: BatchState, events: Sequence[EditEvent]) -> None:
     )
 
 
+# A chat-less delete names a basic-group message id: stored under it in a basic
+# group, or under its negation once the group became a supergroup (``migration``).
 _RESOLVE_BASIC_GROUP = """
-SELECT m.chat_id, m.msg_id FROM messages m JOIN chats c ON c.id = m.chat_id
+SELECT m.chat_id, m.msg_id, m.msg_id FROM messages m JOIN chats c ON c.id = m.chat_id
 WHERE c.type = 'group' AND m.msg_id = ANY($1::bigint[])
+UNION ALL
+SELECT m.chat_id, m.msg_id, -m.msg_id FROM messages m
+JOIN chat_migrations g ON g.new_chat_id = m.chat_id
+WHERE m.msg_id = ANY($2::bigint[])
 """
 
 _DELETE = """
@@ -232,10 +239,13 @@ async def write_deletes(state: BatchState, events: Sequence[DeleteEvent]) -> Non
                 wanted.setdefault((e.chat_id, msg_id), e.date)
     if unresolved:
         # Basic groups: Telegram gives no chat, but their message ids are unique per account.
-        rows = await state.fetch("resolve_deletes", _RESOLVE_BASIC_GROUP, sorted(unresolved))
-        for chat_id, msg_id in rows:
-            wanted.setdefault((chat_id, msg_id), unresolved[msg_id])
-        await state.load_chats({chat_id for chat_id, _ in rows})
+        named = sorted(unresolved)
+        rows = await state.fetch(
+            "resolve_deletes", _RESOLVE_BASIC_GROUP, named, [moved_msg_id(i) for i in named]
+        )
+        for chat_id, msg_id, named_id in rows:
+            wanted.setdefault((chat_id, msg_id), unresolved[named_id])
+        await state.load_chats({row[0] for row in rows})
     if not wanted:
         return
     keys = sorted(wanted)

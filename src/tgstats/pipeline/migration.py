@@ -1,13 +1,17 @@
 """A basic group became a supergroup: move its rows and merge its rollups, exactly once.
 
 Recording the migration in ``chat_migrations`` is what makes it idempotent: the
-move runs only when that insert actually inserted. Raw rows move unless the new
-chat already has a row with the same key (Telegram numbers the supergroup's
-messages afresh, so a clash is possible but rare; the clashing old row stays
-under the old id). Rollups are merged by adding counters, and
+move runs only when that insert actually inserted. Telegram numbers the
+supergroup's messages from 1 again, so the basic group's ids would clash with
+the supergroup's own: the moved history is kept apart under **negated** message
+ids (``moved_msg_id``), and every column that names one of those messages
+(``reply_to_msg_id``, edits, reactions, reaction counts, service messages,
+``source_msg_id``) is negated with it. Supergroup ids are always positive, so
+nothing can collide. Rollups are merged by adding counters, and
 ``active_users`` is recounted for the days both chats share, so a member who
-posted in both on the migration day counts once. Events for the old id that
-arrive later are redirected to the new id by the writer.
+posted in both on the migration day counts once. Events that still name the
+old chat (late or re-delivered) are redirected by ``redirect_event`` to the new
+id and the negated message id, so they dedupe against the moved rows.
 """
 
 from __future__ import annotations
@@ -15,27 +19,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import msgspec
 from sqlalchemy import Table
 
 from tgstats.db import models
-from tgstats.events import ChatMigratedEvent
+from tgstats.events import (
+    ChatMigratedEvent,
+    ChatSnapshot,
+    DeleteEvent,
+    EditEvent,
+    Event,
+    MemberEvent,
+    MessageEvent,
+    ReactionCountEvent,
+    ReactionEvent,
+    ServiceEvent,
+    UserSnapshot,
+)
 from tgstats.pipeline.batch import BatchState
 from tgstats.pipeline.profiles import ensure_chats
 
-__all__ = ["write_migrations"]
+__all__ = ["moved_msg_id", "redirect_event", "write_migrations"]
 
 log = logging.getLogger(__name__)
 
-# Raw tables and the key columns (besides chat_id) two rows must not share.
-_RAW_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("messages", ("msg_id",)),
-    ("message_edits", ("msg_id", "edit_date")),
-    ("service_messages", ("msg_id",)),
-    ("forum_topics", ("topic_id",)),
-    ("reaction_counts", ("msg_id", "reaction")),
-    ("message_reactions", ("msg_id", "user_id", "actor_chat_id", "reaction")),
-    ("membership_events", ("user_id", "date", "action")),
-    ("memberships", ("user_id",)),
+# Raw tables, the key columns (besides chat_id) two rows must not share, and the
+# columns naming a basic-group message id, negated on the move.
+_RAW_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("messages", ("msg_id",), ("msg_id", "reply_to_msg_id")),
+    ("message_edits", ("msg_id", "edit_date"), ("msg_id",)),
+    ("service_messages", ("msg_id",), ("msg_id",)),
+    ("forum_topics", ("topic_id",), ()),  # basic groups have no topics
+    ("reaction_counts", ("msg_id", "reaction"), ("msg_id",)),
+    ("message_reactions", ("msg_id", "user_id", "actor_chat_id", "reaction"), ("msg_id",)),
+    ("membership_events", ("user_id", "date", "action"), ("source_msg_id",)),
+    ("memberships", ("user_id",), ()),
 )
 
 _ROLLUP_MODELS: tuple[type[models.Base], ...] = (
@@ -71,10 +89,19 @@ WHERE d.chat_id = $1 AND d.local_day = ANY($2::date[])
 """
 
 
-def _move_sql(table: str, keys: Sequence[str]) -> str:
-    clash = " AND ".join(f"n.{k} IS NOT DISTINCT FROM t.{k}" for k in keys)
+def moved_msg_id(msg_id: int) -> int:
+    """The id a basic-group message is kept under once its chat became a supergroup."""
+    return -msg_id
+
+
+def _move_sql(table: str, keys: Sequence[str], negated: Sequence[str]) -> str:
+    def moved(column: str) -> str:
+        return f"-t.{column}" if column in negated else f"t.{column}"
+
+    clash = " AND ".join(f"n.{k} IS NOT DISTINCT FROM {moved(k)}" for k in keys)
+    sets = ", ".join(["chat_id = $2", *(f"{c} = -{c}" for c in negated)])
     return (
-        f"UPDATE {table} t SET chat_id = $2 WHERE t.chat_id = $1 AND NOT EXISTS "  # noqa: S608 - names are constants
+        f"UPDATE {table} t SET {sets} WHERE t.chat_id = $1 AND NOT EXISTS "  # noqa: S608 - names are constants
         f"(SELECT 1 FROM {table} n WHERE n.chat_id = $2 AND {clash})"
     )
 
@@ -117,13 +144,13 @@ async def _migrate(state: BatchState, event: ChatMigratedEvent) -> None:
         "mark_migrated_chats", "UPDATE chats SET migrated_from_chat_id = $1 WHERE id = $2", old, new
     )
     await state.execute("copy_chat_settings", _COPY_SETTINGS, old, new)
-    for table, keys in _RAW_TABLES:
-        await state.execute(f"migrate_{table}", _move_sql(table, keys), old, new)
+    for table, keys, negated in _RAW_TABLES:
+        await state.execute(f"migrate_{table}", _move_sql(table, keys, negated), old, new)
     left = await state.conn.fetchval("SELECT count(*) FROM messages WHERE chat_id = $1", old)
     if left:
         log.warning(
-            "chat migration %s -> %s: %d messages clash with the new chat's ids and stay "
-            "under the old id (their counts are merged)", old, new, left,
+            "chat migration %s -> %s: %d messages were already stored under their moved "
+            "ids and stay under the old id (their counts are merged)", old, new, left,
         )  # fmt: skip
     await state.execute(
         "delete_migrated_memberships", "DELETE FROM memberships WHERE chat_id = $1", old
@@ -137,3 +164,35 @@ async def _migrate(state: BatchState, event: ChatMigratedEvent) -> None:
     await state.execute("recount_active_users", _RECOUNT_ACTIVE, new, [r[0] for r in days])
     state.touch(old)
     state.touch(new)
+
+
+def redirect_event(event: Event, redirect: dict[int, int]) -> Event:
+    """An event naming a chat that became a supergroup, as it applies to the new chat.
+
+    Message ids it names are the basic group's, so they become the moved
+    (negated) ids: a late or re-delivered old-group message dedupes against
+    its moved row instead of clashing with the supergroup's own message.
+    """
+    if isinstance(event, (UserSnapshot, ChatMigratedEvent, ChatSnapshot)):
+        return event  # the old chat's own profile stays with the old id
+    if event.chat_id is None:
+        return event  # a chat-less delete: resolved by id in ``messages.write_deletes``
+    new_id = redirect.get(event.chat_id)
+    if new_id is None:
+        return event
+    replace = msgspec.structs.replace
+    if isinstance(event, MessageEvent):
+        reply = event.reply_to_msg_id
+        return replace(
+            event,
+            chat_id=new_id,
+            msg_id=moved_msg_id(event.msg_id),
+            reply_to_msg_id=None if reply is None else moved_msg_id(reply),
+        )
+    if isinstance(event, (EditEvent, ReactionEvent, ReactionCountEvent, ServiceEvent)):
+        return replace(event, chat_id=new_id, msg_id=moved_msg_id(event.msg_id))
+    if isinstance(event, DeleteEvent):
+        return replace(event, chat_id=new_id, msg_ids=tuple(map(moved_msg_id, event.msg_ids)))
+    if isinstance(event, MemberEvent) and event.source_msg_id is not None:
+        return replace(event, chat_id=new_id, source_msg_id=moved_msg_id(event.source_msg_id))
+    return replace(event, chat_id=new_id)

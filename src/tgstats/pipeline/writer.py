@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from tgstats.events import (
     BotMembershipEvent,
@@ -37,7 +36,7 @@ from tgstats.events import (
 from tgstats.pipeline.batch import BatchState, WriteOutcome
 from tgstats.pipeline.membership import write_bot_memberships, write_members, write_service_messages
 from tgstats.pipeline.messages import write_deletes, write_edits, write_messages
-from tgstats.pipeline.migration import write_migrations
+from tgstats.pipeline.migration import redirect_event, write_migrations
 from tgstats.pipeline.optouts import anonymize_opted_out, strip_opted_out
 from tgstats.pipeline.profiles import write_chat_snapshots, write_user_snapshots
 from tgstats.pipeline.reactions import write_reaction_counts, write_reactions
@@ -99,8 +98,9 @@ class BatchWriter:
         mentioned = {c for e in unique if (c := _chat_of(e)) is not None}
         redirect = await state.load_chats(mentioned)
         if redirect:
-            # Events for a chat that became a supergroup belong to the new id.
-            unique = [_redirect(e, redirect) for e in unique]
+            # Events for a chat that became a supergroup belong to the new id, and the
+            # message ids they name to the moved (negated) history.
+            unique = [redirect_event(e, redirect) for e in unique]
             by_kind = defaultdict(list)
             for event in unique:
                 by_kind[type(event)].append(event)
@@ -122,16 +122,3 @@ class BatchWriter:
             await state.execute("bump_data_versions", _BUMP_VERSIONS, touched)
         state.outcome.events = unique
         return state.outcome
-
-
-def _redirect(event: Event, redirect: dict[int, int]) -> Event:
-    if isinstance(event, (UserSnapshot, ChatMigratedEvent)):
-        return event
-    if isinstance(event, DeleteEvent) and event.chat_id is None:
-        return event
-    new_id = redirect.get(event.chat_id)  # type: ignore[arg-type]
-    if new_id is None:
-        return event
-    if isinstance(event, ChatSnapshot):
-        return event  # the old chat's own profile stays with the old id
-    return msgspec.structs.replace(event, chat_id=new_id)
