@@ -390,12 +390,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5k events, 3 repeats")
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: PIPELINE_BATCH_SIZE's default"
+    )
     parser.add_argument("--database-url", default=os.environ.get("TGSTATS_BENCH_PG", DEFAULT_DB))
     parser.add_argument("--skip-e2e", action="store_true", help="part (a) only")
     parser.add_argument("--e2e-messages", type=int, default=None,
                         help="updates per end-to-end run (default 5000, --quick 500)")  # fmt: skip
     args = parser.parse_args()
+    if args.batch_size is None:
+        from tgstats.settings import PipelineSettings
+
+        args.batch_size = PipelineSettings().batch_size
     count = args.events or (5_000 if args.quick else 50_000)
     repeats = args.repeats or (3 if args.quick else 5)
     a = asyncio.run(part_a(args.database_url, count=count, repeats=repeats,
