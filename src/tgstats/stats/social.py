@@ -46,7 +46,7 @@ async def _top_messages(
     down by emoji.
     """
     zone = scope.zone()
-    params = {
+    params: dict[str, Any] = {
         "chat_id": scope.chat_id,
         "lo_at": datetime.combine(period.start, time(), tzinfo=zone).astimezone(UTC),
         "hi_at": datetime.combine(period.end + timedelta(days=1), time(), tzinfo=zone).astimezone(
@@ -54,29 +54,41 @@ async def _top_messages(
         ),
         "limit": limit,
     }
+    # Index probes, run on their own so the planner sees plain bounds below. Migrated
+    # history (negated ids) is probed only when the chat has any (one PK probe first):
+    # otherwise a "msg_id < 0" probe along the date index would read the whole chat.
+    probes = [
+        ("lo", "msg_id > 0 AND date >= :lo_at ORDER BY date LIMIT 1"),
+        ("hi", "msg_id > 0 AND date < :hi_at ORDER BY date DESC LIMIT 1"),
+    ]
+    has_moved = await fetch_all(
+        session, "SELECT 1 FROM messages WHERE chat_id = :chat_id AND msg_id < 0 LIMIT 1", params
+    )
+    if has_moved:
+        probes += [
+            ("moved_lo", "msg_id < 0 AND date < :hi_at ORDER BY msg_id LIMIT 1"),
+            ("moved_hi", "msg_id < 0 AND date >= :lo_at ORDER BY msg_id DESC LIMIT 1"),
+        ]
+    params |= {"lo": None, "hi": None, "moved_lo": None, "moved_hi": None}
+    for name, condition in probes:
+        found = await fetch_all(
+            session, f"SELECT msg_id FROM messages WHERE chat_id = :chat_id AND {condition}", params
+        )
+        params[name] = found[0].msg_id if found else None
     per_emoji = """
-        WITH ids AS (
-            SELECT (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :lo_at
-                    AND msg_id > 0 ORDER BY date LIMIT 1) AS lo,
-                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :hi_at
-                    AND msg_id > 0 ORDER BY date DESC LIMIT 1) AS hi,
-                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date < :hi_at
-                    AND msg_id < 0 ORDER BY date DESC LIMIT 1) AS moved_lo,
-                   (SELECT msg_id FROM messages WHERE chat_id = :chat_id AND date >= :lo_at
-                    AND msg_id < 0 ORDER BY date LIMIT 1) AS moved_hi
-        ), per_emoji AS (
+        WITH per_emoji AS (
             SELECT msg_id, reaction, max(n) AS n FROM (
                 SELECT r.msg_id, r.reaction, count(*) AS n
-                FROM message_reactions r, ids
-                WHERE r.chat_id = :chat_id AND (r.msg_id BETWEEN ids.lo AND ids.hi
-                       OR r.msg_id BETWEEN ids.moved_lo AND ids.moved_hi)
+                FROM message_reactions r
+                WHERE r.chat_id = :chat_id AND (r.msg_id BETWEEN :lo AND :hi
+                       OR r.msg_id BETWEEN :moved_lo AND :moved_hi)
                   AND r.removed_at IS NULL {only}
                 GROUP BY r.msg_id, r.reaction
                 UNION ALL
                 SELECT c.msg_id, c.reaction, c.count
-                FROM reaction_counts c, ids
-                WHERE c.chat_id = :chat_id AND (c.msg_id BETWEEN ids.lo AND ids.hi
-                       OR c.msg_id BETWEEN ids.moved_lo AND ids.moved_hi) {only_c}
+                FROM reaction_counts c
+                WHERE c.chat_id = :chat_id AND (c.msg_id BETWEEN :lo AND :hi
+                       OR c.msg_id BETWEEN :moved_lo AND :moved_hi) {only_c}
             ) both_sources
             GROUP BY msg_id, reaction
         )
