@@ -261,7 +261,6 @@ async def _bench_api(url: str, period: Period, top_user: int, runs: int) -> dict
     from litestar.testing import AsyncTestClient
 
     from tgstats.app import create_app
-    from tgstats.web.api import api_controllers
 
     settings = Settings.from_env(
         {
@@ -278,10 +277,6 @@ async def _bench_api(url: str, period: Period, top_user: int, runs: int) -> dict
         }
     )
     app = create_app(settings)
-    # Until the app registers the stats API itself (api_controllers()), add it here.
-    if not any(route.path == "/api/v1/chats" for route in app.routes):
-        for controller in api_controllers():
-            app.register(controller)
     headers = {"X-API-Token": ADMIN_TOKEN}
     q = {"from": period.start.isoformat(), "to": period.end.isoformat()}
     base = f"/api/v1/chats/{BIG_CHAT}"

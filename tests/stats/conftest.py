@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from litestar.config.app import AppConfig
 from sqlalchemy import text
 
 from tgstats.db.chat_settings import update_chat_settings
 from tgstats.db.engine import Database, open_database
 from tgstats.events import Event
 from tgstats.pipeline import EventPipeline
-from tgstats.plugin_api import Plugin
 from tgstats.settings import DatabaseSettings, PipelineSettings
 
 from .dataset import BERLIN, KATHMANDU, ZONES, build_events
@@ -80,22 +78,6 @@ async def seeded(database_url: str) -> AsyncIterator[Seeded]:
 async def session(seeded: Seeded) -> AsyncIterator[Any]:
     async with seeded.db.stats_session_factory() as s:
         yield s
-
-
-class StatsApiForTests(Plugin):
-    """Registers the stats API for tests when the app does not (yet) do it itself."""
-
-    def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        from tgstats.web.api import ChatsController, api_controllers
-
-        if ChatsController not in app_config.route_handlers:
-            app_config.route_handlers.extend(api_controllers())
-        return app_config
-
-
-@pytest.fixture
-def api_plugins() -> dict[str, type[Plugin]]:
-    return {"stats_api_for_tests": StatsApiForTests}
 
 
 __all__ = ["BERLIN", "KATHMANDU", "Seeded", "feed"]

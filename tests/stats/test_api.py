@@ -24,8 +24,8 @@ ENDPOINTS = [
 
 
 @pytest.fixture
-async def client(seeded: Seeded, make_settings, app_client, api_plugins):
-    async with app_client(make_settings(), plugins=api_plugins) as test_client:
+async def client(seeded: Seeded, make_settings, app_client):
+    async with app_client(make_settings()) as test_client:
         yield test_client
 
 
