@@ -52,9 +52,11 @@ def build_events() -> list[Event]:
         UserSnapshot(user_id=uid, first_name=name, username=username)
         for uid, (name, username) in USERS.items()
     ]
-    msg_ids = iter(range(1, 10_000))
+    old_ids = iter(range(1, 10))  # the older block below is older: smaller ids
+    msg_ids = iter(range(10, 10_000))
     alice_first: int | None = None
-    for back in range(1, 21):  # yesterday and the 19 days before
+    # Oldest first: Telegram message ids grow with time (the stats rely on it).
+    for back in range(20, 0, -1):  # 20 days ago .. yesterday
         day = base - timedelta(days=back)
         for i in range(back % 3 + 1):
             msg_id = next(msg_ids)
@@ -109,7 +111,7 @@ def build_events() -> list[Event]:
         events.append(
             MessageEvent(
                 chat_id=GROUP,
-                msg_id=next(msg_ids),
+                msg_id=next(old_ids),
                 date=base - timedelta(days=back) + timedelta(hours=12),
                 user_id=12,
                 features=extract("old bread"),
