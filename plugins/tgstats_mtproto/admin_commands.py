@@ -159,6 +159,9 @@ class AdminCommands:
                 raise UsageError(str(exc)) from None
             await session.commit()
         self._on_change(ctx.chat_id)
+        cache = ctx.services.get("cache")
+        if cache is not None:  # cached answers and scopes carry the old settings
+            await cache.bump_data_version([ctx.chat_id])
         return value
 
     @staticmethod

@@ -118,12 +118,20 @@ async def provide_stats_query(
     start, end = _parse_date("from", from_), _parse_date("to", to)
     tz = tz.strip() if tz else None
     try:
-        scope = await load_chat_scope(
-            stats_session,
-            chat_id,
-            tz=tz or None,
-            default_timezone=settings.privacy.default_timezone,
+        # The chat's own scope is cached under its data version (settings changes bump it),
+        # so a cached answer costs no database round trip at all.
+        scope = await cached(
+            cache if isinstance(cache, Cache) else None,
+            "chat_scope",
+            "scope",
+            ChatScope,
+            lambda: load_chat_scope(
+                stats_session, chat_id, default_timezone=settings.privacy.default_timezone
+            ),
+            chat_id=chat_id,
         )
+        if tz:
+            scope = scope.with_timezone(tz)
     except ChatNotFound:
         raise NotFoundException(f"chat {chat_id} not found") from None
     except ValueError as exc:
