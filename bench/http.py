@@ -248,7 +248,10 @@ def main() -> None:
     headline = next(iter(endpoints))
 
     servers = {
-        "full-memory": Server("full-memory", "bench.http_targets:full_app", common),
+        # One all-in-one process: without Redis only role "all" caches (it owns the writer).
+        "full-memory": Server(
+            "full-memory", "bench.http_targets:full_app", {**common, "TGSTATS_ROLE": "all"}
+        ),
         "full-redis": Server(
             "full-redis", "bench.http_targets:full_app", {**common, "REDIS_URL": redis_url}
         ),
