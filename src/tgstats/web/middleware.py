@@ -31,6 +31,7 @@ def close_at_request_end(scope: Any, session: Any) -> None:
     """Close ``session`` when the request ends (a no-op if it is closed already)."""
     scope.setdefault(_SESSIONS_KEY, []).append(session)
 
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
@@ -50,7 +51,9 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = (
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status_holder = [500]
