@@ -138,9 +138,9 @@ def extract(text: str | None, entities: Iterable[Entity] = ()) -> TextFeatures:
     if not mentions and "@" in text:
         mentions = [m.lower() for m in _MENTION.findall(text)]
     if not commands and text.startswith("/"):
-        match = _COMMAND.match(text)
-        if match:
-            commands = [match.group(1).lower()]
+        command = _COMMAND.match(text)
+        if command:
+            commands = [command.group(1).lower()]
     emojis = (
         [item["emoji"] for item in emoji_lib.emoji_list(text)]
         if not text.isascii() and not _emoji_chars().isdisjoint(text)

@@ -240,7 +240,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             name: section_type(**sections.get(name, {})) for name, section_type in _SECTIONS.items()
         }
         plugin_env = {k: v for k, v in values.items() if k.startswith("TGSTATS_PLUGIN_")}
-        settings = cls(**built, plugin_env=plugin_env)
+        sections_by_name: dict[str, Any] = built  # each value is its section's Struct
+        settings = cls(**sections_by_name, plugin_env=plugin_env)
         _check_consistency(settings)
         return settings
 

@@ -96,7 +96,7 @@ class _ReaderCollector(Collector):
         self._collector = reader._collector
 
     def collect(self) -> Iterable[Any]:
-        return self._collector.collect()  # type: ignore[no-any-return]
+        return self._collector.collect()
 
 
 def open_telemetry(service_version: str) -> Telemetry:

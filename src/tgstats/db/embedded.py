@@ -59,7 +59,7 @@ def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     log.info("starting embedded PostgreSQL in %s", path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = pgserver.get_server(str(path), cleanup_mode="stop")
+        server = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
     # DATABASE_NAME is a constant of this module, not input.
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:

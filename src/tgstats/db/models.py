@@ -13,6 +13,7 @@ serves which query.
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -164,7 +165,7 @@ class MembershipEvent(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(16), nullable=False)
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    local_day: Mapped[date] = mapped_column(Date, nullable=False)
+    local_day: Mapped[dt.date] = mapped_column(Date, nullable=False)
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     inviter_id: Mapped[int | None] = mapped_column(BigInteger)
     invite_link: Mapped[str | None] = mapped_column(Text)
@@ -196,7 +197,7 @@ class Message(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    local_day: Mapped[date] = mapped_column(Date, nullable=False)
+    local_day: Mapped[dt.date] = mapped_column(Date, nullable=False)
     local_hour: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     sender_chat_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -248,7 +248,7 @@ async def running_app(
 
     app = create_app(settings, plugins=plugins)
     async with serve_lifespan(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=cast(Any, app))
         async with AppClient(transport=transport, base_url="http://testserver.local") as client:
             client.app = app
             running = RunningApp(app=app, client=client)

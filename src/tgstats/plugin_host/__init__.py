@@ -206,7 +206,7 @@ def _order(records: list[PluginRecord]) -> list[PluginRecord]:
         if not ready:
             cycle = ", ".join(sorted(remaining))
             raise PluginLoadError(f"plugins {cycle} require each other in a cycle")
-        ready.sort(key=lambda pid: (type(by_id[pid].instance).priority, pid))
+        ready.sort(key=lambda pid: (getattr(by_id[pid].instance, "priority", 100), pid))
         chosen = ready[0]
         ordered.append(by_id[chosen])
         done.add(chosen)
