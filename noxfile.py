@@ -65,11 +65,19 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def metrics(session: nox.Session) -> None:
-    """Scrape /metrics from a live app and run ``promtool check metrics`` on it (Debian ``prometheus``)."""
+    """Scrape /metrics from a live app and run ``promtool check metrics`` on it.
+
+    promtool comes from Debian's ``prometheus`` package.
+    """
     if shutil.which("promtool") is None:
         session.error("promtool not found: apt-get install prometheus")
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/integration/test_metrics.py", *session.posargs, env={"TGSTATS_REQUIRE_PROMTOOL": "1"})
+    session.run(
+        "pytest",
+        "tests/integration/test_metrics.py",
+        *session.posargs,
+        env={"TGSTATS_REQUIRE_PROMTOOL": "1"},
+    )
 
 
 @nox.session(python="3.11")
@@ -98,8 +106,14 @@ def resilience(session: nox.Session) -> None:
     if shutil.which("redis-server") is None:
         session.error("redis-server not found: apt-get install redis-server")
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/resilience", "-p", "no:cacheprovider", *session.posargs,
-                env={"TGSTATS_RESILIENCE": "1"})
+    session.run(
+        "pytest",
+        "tests/resilience",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"TGSTATS_RESILIENCE": "1"},
+    )
 
 
 @nox.session(python="3.11")
