@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN
 from tests.dashboard.conftest import chat_token, seeded, seeded_db  # noqa: F401 - fixtures
+from tests.support.private_redis import free_port as _free_port
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -50,12 +50,6 @@ def chromium_path() -> str:
     if found:
         return found
     pytest.fail("Chromium is not installed: apt-get install -y chromium (or set TGSTATS_CHROMIUM)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ not answer (a closed port), not a mock.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.support.private_redis import free_port
 
 from tgstats.db.engine import Database, open_database
 from tgstats.plugin_api import ChatSettings, ServiceRegistry
@@ -21,13 +21,6 @@ from tgstats_mtproto.handlers import ChatSettingsCache
 from tgstats_mtproto.testing import MTProtoHarness
 
 CHAT = -1001234
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

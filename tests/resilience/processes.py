@@ -12,7 +12,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.support.private_redis import PrivateRedis, free_port
+
 __all__ = ["PrivatePostgres", "PrivateRedis", "ServiceProcess", "free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrivatePostgres:
@@ -85,52 +79,6 @@ class PrivatePostgres:
 
     def cleanup(self) -> None:
         self.server.cleanup()
-
-
-class PrivateRedis:
-    """``redis-server`` on a free loopback port, stoppable and restartable on the same port."""
-
-    def __init__(self, work_dir: Path) -> None:
-        self.port = free_port()
-        self.work_dir = work_dir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.work_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not listen on {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 class ServiceProcess:
