@@ -195,9 +195,9 @@ def _make_lifespan(
             services.register("session_factory", database.session_factory)
             services.register("read_session_factory", database.stats_session_factory)
             telemetry.metrics.db_connections_source = lambda: {
-                "checked_out": database.pool_status()["checked_out"],
-                "checked_in": database.pool_status()["checked_in"],
-                "overflow": database.pool_status()["overflow"],
+                state: count
+                for state, count in database.pool_status().items()
+                if state in {"checked_out", "checked_in", "overflow"}
             }
 
             from tgstats.pipeline import EventPipeline

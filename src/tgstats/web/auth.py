@@ -77,6 +77,7 @@ __all__ = [
     "provide_principal",
     "require_admin",
     "revoke_chat_token",
+    "secret_matches",
 ]
 
 SESSION_COOKIE = "tgstats_session"
@@ -173,11 +174,16 @@ def _admin_token(settings: Settings) -> str | None:
     return token.get() if token else None
 
 
+def secret_matches(candidate: str, secret: str) -> bool:
+    """Constant-time comparison of a presented token with a configured secret."""
+    return hmac.compare_digest(candidate.encode("utf-8"), secret.encode("utf-8"))
+
+
 def is_admin_token(candidate: str, settings: Settings) -> bool:
     admin = _admin_token(settings)
     if not admin:
         return False
-    return hmac.compare_digest(candidate.encode("utf-8"), admin.encode("utf-8"))
+    return secret_matches(candidate, admin)
 
 
 def _session_key(settings: Settings) -> bytes | None:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from sqlalchemy import text
 
 from tgstats import __version__
 from tgstats.plugin_api import HealthCheck
+from tgstats.web.auth import secret_matches
 
 __all__ = ["HealthController", "metrics_endpoint"]
 
@@ -121,7 +121,7 @@ async def metrics_endpoint(request: Request[Any, Any, Any], state: State) -> byt
     if token:
         header = request.headers.get("authorization", "")
         supplied = header[7:] if header.lower().startswith("bearer ") else ""
-        if not hmac.compare_digest(supplied.encode(), token.get().encode()):
+        if not secret_matches(supplied, token.get()):
             raise NotAuthorizedException("a valid metrics bearer token is required")
     body: bytes = state.telemetry.render()
     return body
