@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,11 +56,10 @@ class _Sink:
         self._pipeline = pipeline
 
     async def put(self, event: Event) -> None:
-        await self._pipeline._put(event)
+        await self._pipeline._put_many((event,))
 
     async def put_many(self, events: Sequence[Event]) -> None:
-        for event in events:
-            await self._pipeline._put(event)
+        await self._pipeline._put_many(events)
 
     async def flush(self) -> None:
         await self._pipeline._flush()
@@ -86,13 +86,18 @@ class EventPipeline:
         self._observers = ObserverRunner(
             observers, timeout=settings.observer_timeout, metrics=metrics
         )
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=settings.queue_size)
+        # The queue: a deque bounded by ``queue_size`` by ``_put_many`` (not asyncio.Queue,
+        # whose per-event put/get and wakeups cost more than the writer's own work per event).
+        self._queue: deque[Event] = deque()
+        self._space = asyncio.Event()  # set while the queue has room
+        self._space.set()
+        self._ready = asyncio.Event()  # set when the writer task should look at the queue
+        self._wake_at = 1  # queue length that wakes the writer (1 idle, batch_size collecting)
         self._accepted = 0  # events put so far
         self._settled = 0  # events committed (or dropped as poison) so far
         self._in_flight = 0
         self._settled_changed = asyncio.Condition()
         self._flush_waiters = 0
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._healthy = True
@@ -106,7 +111,7 @@ class EventPipeline:
     @property
     def queue_depth(self) -> int:
         """Events accepted and not yet committed (queued plus the batch being written)."""
-        return self._queue.qsize() + self._in_flight
+        return len(self._queue) + self._in_flight
 
     @property
     def healthy(self) -> bool:
@@ -155,11 +160,31 @@ class EventPipeline:
 
     # ------------------------------------------------------------------ sink
 
-    async def _put(self, event: Event) -> None:
+    async def _put_many(self, events: Sequence[Event]) -> None:
+        """Queue ``events`` in order; await while the queue is full (backpressure, never a
+        drop). Cancelled while waiting, the events queued so far stay accepted."""
         if self._closing:
             raise PipelineStopped("the event pipeline is stopping; no more events are accepted")
-        await self._queue.put(event)  # awaits while full: backpressure, never a drop
-        self._accepted += 1
+        queue = self._queue
+        limit = self._settings.queue_size
+        done = 0
+        total = len(events)
+        while done < total:
+            room = limit - len(queue)
+            if room <= 0:
+                self._space.clear()
+                await self._space.wait()
+                if self._closing:
+                    raise PipelineStopped(
+                        "the event pipeline is stopping; no more events are accepted"
+                    )
+                continue
+            chunk = events[done : done + room] if done or room < total else events
+            queue.extend(chunk)
+            done += len(chunk)
+            self._accepted += len(chunk)
+            if len(queue) >= self._wake_at:
+                self._ready.set()
 
     async def _flush(self) -> None:
         target = self._accepted
@@ -168,7 +193,7 @@ class EventPipeline:
         if not self.running:
             raise PipelineStopped("flush() needs a started pipeline")
         self._flush_waiters += 1
-        self._wake.set()
+        self._ready.set()
         try:
             async with self._settled_changed:
                 await self._settled_changed.wait_for(lambda: self._settled >= target)
@@ -190,31 +215,30 @@ class EventPipeline:
                 self._settled_changed.notify_all()
 
     async def _next_batch(self) -> list[Event]:
-        batch = [await self._queue.get()]
+        """Up to ``batch_size`` events: wait for the first, then until the batch is full,
+        ``flush_interval_ms`` passed since the first, or a flush or stop asks for it. The
+        writer sleeps meanwhile; it is not woken per event."""
+        queue = self._queue
         limit = self._settings.batch_size
+        while not queue:
+            self._wake_at = 1
+            self._ready.clear()
+            await self._ready.wait()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.flush_interval_ms / 1000
-        while len(batch) < limit:
-            try:
-                batch.append(self._queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
+        self._wake_at = limit
+        while len(queue) < limit and not (self._flush_waiters or self._closing):
             remaining = deadline - loop.time()
-            if self._flush_waiters or self._closing or remaining <= 0:
+            if remaining <= 0:
                 break
-            self._wake.clear()
-            getter = asyncio.ensure_future(self._queue.get())
-            waker = asyncio.ensure_future(self._wake.wait())
+            self._ready.clear()
             try:
-                await asyncio.wait({getter, waker}, timeout=remaining,
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            finally:
-                waker.cancel()
-                if getter.done():
-                    batch.append(getter.result())
-                else:
-                    getter.cancel()
+                await asyncio.wait_for(self._ready.wait(), remaining)
+            except TimeoutError:
+                break
+        size = min(limit, len(queue))
+        batch = [queue.popleft() for _ in range(size)]
+        self._space.set()
         return batch
 
     async def _write(self, batch: list[Event]) -> None:
