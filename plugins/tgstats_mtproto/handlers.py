@@ -32,7 +32,7 @@ from pyrogram.handlers import (
 from pyrogram.handlers.handler import Handler
 from sqlalchemy.exc import SQLAlchemyError
 
-from tgstats.events import DeleteEvent, Event, MemberEvent
+from tgstats.events import ChatSnapshot, DeleteEvent, Event, MemberEvent, UserSnapshot
 from tgstats.plugin_api import ChatSettings, EventSink, ServiceRegistry, get_chat_settings
 
 from . import convert
@@ -158,6 +158,53 @@ class MemberChangeDeduper:
         return kept
 
 
+class SnapshotThrottle:
+    """Chat and user snapshots travel with every message; pass one on only when it says
+    something new.
+
+    A snapshot goes to the sink when its content (everything but the date) differs
+    from the last one passed on for that chat or user, or that one is older than
+    ``refresh`` seconds. So name and title changes are recorded at once (their history
+    rows come from the writer comparing with the stored row), and ``updated_at`` is at
+    most ``refresh`` behind, while a busy chat's messages no longer carry two extra
+    events each through the queue and the writer. Per process, bounded by ``capacity``
+    (a forgotten id just sends its next snapshot again).
+    """
+
+    def __init__(self, *, refresh: float = 600.0, capacity: int = 50_000) -> None:
+        self.refresh = refresh
+        self.capacity = capacity
+        self._seen: dict[tuple[bool, int], tuple[float, tuple[object, ...]]] = {}
+
+    def keep_new(self, events: list[Event]) -> list[Event]:
+        now = time.monotonic()
+        kept: list[Event] = []
+        seen = self._seen
+        for event in events:
+            if isinstance(event, ChatSnapshot):
+                key: tuple[bool, int] = (True, event.chat_id)
+                content: tuple[object, ...] = (
+                    event.chat_type, event.title, event.username, event.is_forum,
+                )  # fmt: skip
+            elif isinstance(event, UserSnapshot):
+                key = (False, event.user_id)
+                content = (
+                    event.username, event.first_name, event.last_name, event.is_bot,
+                    event.language_code, event.is_premium,
+                )  # fmt: skip
+            else:
+                kept.append(event)
+                continue
+            last = seen.get(key)
+            if last is not None and last[1] == content and now - last[0] < self.refresh:
+                continue
+            seen[key] = (now, content)
+            if len(seen) > self.capacity:
+                del seen[next(iter(seen))]
+            kept.append(event)
+        return kept
+
+
 class UpdateRecorder:
     """The recording handlers of the MTProto plugin."""
 
@@ -172,6 +219,7 @@ class UpdateRecorder:
         self.chat_settings = chat_settings or ChatSettingsCache(services)
         self._me_id = me_id
         self.member_changes = MemberChangeDeduper()
+        self.snapshots = SnapshotThrottle()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -235,7 +283,9 @@ class UpdateRecorder:
 
     async def on_message(self, message: types.Message) -> Sequence[Event]:
         settings = await self.chat_settings.get(message.chat.id)
-        return convert.message_events(message, store_text=settings.store_text, me_id=self._me_id())
+        return self.snapshots.keep_new(
+            convert.message_events(message, store_text=settings.store_text, me_id=self._me_id())
+        )
 
     async def on_service(self, message: types.Message) -> Sequence[Event]:
         events = convert.message_events(message, store_text=False, me_id=self._me_id())
@@ -272,7 +322,7 @@ class UpdateRecorder:
         if update.user is not None:
             events.append(convert.user_snapshot(update.user))
         events.append(convert.reaction_event(update))
-        return events
+        return self.snapshots.keep_new(events)
 
     async def on_reaction_count(self, update: types.MessageReactionCountUpdated) -> Sequence[Event]:
         settings = await self.chat_settings.get(update.chat.id)

@@ -129,6 +129,31 @@ async def test_topic_message_is_not_a_reply(harness, sink, peers):
     assert sink.of(ChatSnapshot)[0].is_forum is True
 
 
+async def test_snapshots_are_passed_on_when_they_say_something_new(harness, sink, peers):
+    tg = harness.raw
+    for msg_id in (1, 2, 3):
+        await harness.feed(tg.new_message(peers["group"], peers["alice"], "hi", msg_id=msg_id))
+    # Three messages, one profile: the chat and the user are sent once.
+    assert len(sink.of(MessageEvent)) == 3
+    assert len(sink.of(ChatSnapshot)) == 1
+    assert len(sink.of(UserSnapshot)) == 1
+    renamed = tg.user(11, "Alicia", username="alice")
+    await harness.feed(tg.new_message(peers["group"], renamed, "new name", msg_id=4))
+    await harness.feed(tg.new_message(peers["group"], peers["bob"], "hello", msg_id=5))
+    users = sink.of(UserSnapshot)
+    assert [(u.user_id, u.first_name) for u in users] == [
+        (11, "Alice"),
+        (11, "Alicia"),
+        (12, "Bob"),
+    ]
+    assert len(sink.of(ChatSnapshot)) == 1
+    # After ``refresh`` seconds an unchanged profile is sent again (``updated_at`` stays fresh).
+    harness.plugin.recorder.snapshots.refresh = 0
+    await harness.feed(tg.new_message(peers["group"], renamed, "again", msg_id=6))
+    assert len(sink.of(UserSnapshot)) == 4
+    assert len(sink.of(ChatSnapshot)) == 2
+
+
 async def test_reply_in_a_plain_group(harness, sink, peers):
     tg = harness.raw
     await harness.feed(tg.new_message(peers["group"], peers["bob"], "re", reply_to=999))
