@@ -60,10 +60,6 @@ def _entities(features: TextFeatures) -> str | None:
     return encoded
 
 
-def _small(count: int) -> int:
-    return min(count, _SMALLINT_MAX)
-
-
 async def posters_of(
     state: BatchState, keys: set[tuple[int, int]]
 ) -> dict[tuple[int, int], int | None]:
@@ -96,6 +92,7 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
     records: list[tuple[object, ...]] = []
     delta = state.delta
     counted = state.outcome.messages
+    small = _SMALLINT_MAX
     for key, e in in_batch.items():
         if key in stored:
             continue  # delivered before
@@ -113,8 +110,8 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
         origin = e.forward_origin
         records.append((
             e.chat_id, e.msg_id, e.date, day, hour, e.user_id, e.sender_chat_id, e.topic_id,
-            e.reply_to_msg_id, target, e.media_type, f.text_length, _small(len(f.urls)),
-            _small(len(f.emojis)), _small(len(f.mentions)), _small(len(f.hashtags)),
+            e.reply_to_msg_id, target, e.media_type, f.text_length, min(len(f.urls), small),
+            min(len(f.emojis), small), min(len(f.mentions), small), min(len(f.hashtags), small),
             _entities(f), origin.origin if origin else None, origin.id if origin else None,
             _clean(origin.name) if origin else None, e.via_bot_id, e.edit_date,
             _clean(e.text) if ctx.store_text else None,

@@ -38,6 +38,10 @@ def user_ids_in(events: Sequence[Event]) -> set[int]:
     found: set[int] = set()
     for e in events:
         if isinstance(e, MessageEvent):
+            if e.forward_origin is None and e.reply_to_user_id is None:
+                if e.user_id is not None and e.user_id > 0:
+                    found.add(e.user_id)
+                continue
             ids: tuple[int | None, ...] = (
                 e.user_id,
                 e.reply_to_user_id,

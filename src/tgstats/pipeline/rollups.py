@@ -386,9 +386,12 @@ def _literal(column: Sequence[Any]) -> str:
     (about half a microsecond each, a fifth of the writer's Python time at
     batch 2000); ``str.join`` over the values is several times cheaper and
     PostgreSQL parses the literal as fast. Keys here are never NULL (primary
-    key columns), and ``str`` of an int or a date is what ``array_in`` reads.
+    key columns), and ``str`` of an int or a date is what ``array_in`` reads. A column
+    repeats few values (a batch's chats and days, counters of 1), so each distinct value
+    is turned into text once: several times cheaper again for dates.
     """
-    return "{" + ",".join(map(str, column)) + "}"
+    text = {value: str(value) for value in set(column)}
+    return "{" + ",".join(map(text.__getitem__, column)) + "}"
 
 
 def _columns(

@@ -56,7 +56,11 @@ def dedupe(events: Sequence[Event]) -> list[Event]:
     seen: set[tuple[object, ...]] = set()
     unique: list[Event] = []
     for event in events:
-        key = dedupe_key(event)
+        # Messages are most of any batch: their key inline (``dedupe_key`` says the same).
+        if type(event) is MessageEvent:
+            key: tuple[object, ...] = ("message", event.chat_id, event.msg_id)
+        else:
+            key = dedupe_key(event)
         if key not in seen:
             seen.add(key)
             unique.append(event)
@@ -64,6 +68,8 @@ def dedupe(events: Sequence[Event]) -> list[Event]:
 
 
 def _chat_of(event: Event) -> int | None:
+    if type(event) is MessageEvent:
+        return event.chat_id
     if isinstance(event, UserSnapshot):
         return None
     if isinstance(event, ChatMigratedEvent):
