@@ -79,6 +79,19 @@ async def test_backpressure_awaits_and_drops_nothing(
     assert await count_messages(db) == 40
 
 
+async def test_full_queue_is_written_without_waiting_for_the_interval(
+    db: Database, make_pipeline: Callable[..., Any]
+) -> None:
+    # A queue smaller than a batch: a full queue must wake the writer, or every
+    # queue-full of events would wait out the (here one-minute) flush interval.
+    events = messages(500)
+    async with make_pipeline(queue_size=50, batch_size=1000, flush_interval_ms=60_000) as pipeline:
+        await asyncio.wait_for(pipeline.sink.put_many(events), 30)
+        assert pipeline.queue_depth <= 100  # at most a queue-full waiting and one being written
+        await pipeline.sink.flush()
+    assert await count_messages(db) == 500
+
+
 async def test_stop_flushes_everything_queued(
     db: Database, make_pipeline: Callable[..., Any]
 ) -> None:

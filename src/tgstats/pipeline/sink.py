@@ -226,8 +226,9 @@ class EventPipeline:
             await self._ready.wait()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.flush_interval_ms / 1000
-        self._wake_at = limit
-        while len(queue) < limit and not (self._flush_waiters or self._closing):
+        # A full queue wakes the writer too: waiting producers must not wait for the interval.
+        enough = self._wake_at = min(limit, self._settings.queue_size)
+        while len(queue) < enough and not (self._flush_waiters or self._closing):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
