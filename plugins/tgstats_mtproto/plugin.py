@@ -37,6 +37,7 @@ from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
 from .commands import AdminCache, CommandDispatcher
+from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
 from .storage import DatabaseStorage, FileSessionStorage
@@ -232,6 +233,13 @@ class MTProtoPlugin(Plugin):
     def attach(self, client: Client) -> None:
         """Register every handler on ``client`` (the test harness calls this too)."""
         self.client = client
+        if isinstance(client.storage, DatabaseStorage):
+            # The saved update state never runs ahead of what was committed (handled.py).
+            updates = HandledUpdates()
+            client.dispatcher.updates_queue = updates
+            client.storage.gate_update_state(
+                UpdateStateGate(updates, lambda: self.recorder.sink.flush())
+            )
         self.recorder.register(client)
         self.dispatcher.register(client)
         self.buttons.register(client)
