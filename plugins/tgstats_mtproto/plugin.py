@@ -238,7 +238,7 @@ class MTProtoPlugin(Plugin):
             updates = HandledUpdates()
             client.dispatcher.updates_queue = updates
             client.storage.gate_update_state(
-                UpdateStateGate(updates, lambda: self.recorder.sink.flush())
+                UpdateStateGate(updates, self._events_committed)
             )
         self.recorder.register(client)
         self.dispatcher.register(client)
@@ -246,6 +246,11 @@ class MTProtoPlugin(Plugin):
         # Scheduled jobs of other plugins (the weekly digest) send through this service.
         self._sending = True
         self.services.register("bot_sender", self.outgoing)
+
+    async def _events_committed(self) -> None:
+        """Everything put so far is committed (at the pipeline's pace, no early batch)."""
+        sink = self.recorder.sink
+        await getattr(sink, "committed", sink.flush)()
 
     def _me_id(self) -> int | None:
         me = self.client.me if self.client is not None else None

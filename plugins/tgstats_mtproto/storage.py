@@ -178,8 +178,14 @@ class DatabaseStorage(Storage):
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def save(self) -> None:
+        # kurigram saves inside start() (after catch-up) and before stopping its
+        # dispatcher: waiting there for the gate would hold a start up for as long as
+        # the caught-up updates take to commit. The save runs in the background;
+        # close() waits for everything.
         await self.date(int(time.time()))
-        await self.flush()
+        if self._flush_task is None or self._flush_task.done():
+            self._last_flush = time.monotonic()
+            self._flush_task = asyncio.get_running_loop().create_task(self._background_flush())
 
     async def close(self) -> None:
         if not self._opened:
