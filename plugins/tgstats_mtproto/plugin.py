@@ -237,9 +237,7 @@ class MTProtoPlugin(Plugin):
             # The saved update state never runs ahead of what was committed (handled.py).
             updates = HandledUpdates()
             client.dispatcher.updates_queue = updates
-            client.storage.gate_update_state(
-                UpdateStateGate(updates, self._events_committed)
-            )
+            client.storage.gate_update_state(UpdateStateGate(updates, self._events_committed))
         self.recorder.register(client)
         self.dispatcher.register(client)
         self.buttons.register(client)
