@@ -37,6 +37,7 @@ from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
 from .commands import AdminCache, CommandDispatcher
+from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
 from .storage import DatabaseStorage, FileSessionStorage
@@ -232,12 +233,22 @@ class MTProtoPlugin(Plugin):
     def attach(self, client: Client) -> None:
         """Register every handler on ``client`` (the test harness calls this too)."""
         self.client = client
+        if isinstance(client.storage, DatabaseStorage):
+            # The saved update state never runs ahead of what was committed (handled.py).
+            updates = HandledUpdates()
+            client.dispatcher.updates_queue = updates
+            client.storage.gate_update_state(UpdateStateGate(updates, self._events_committed))
         self.recorder.register(client)
         self.dispatcher.register(client)
         self.buttons.register(client)
         # Scheduled jobs of other plugins (the weekly digest) send through this service.
         self._sending = True
         self.services.register("bot_sender", self.outgoing)
+
+    async def _events_committed(self) -> None:
+        """Everything put so far is committed (at the pipeline's pace, no early batch)."""
+        sink = self.recorder.sink
+        await getattr(sink, "committed", sink.flush)()
 
     def _me_id(self) -> int | None:
         me = self.client.me if self.client is not None else None

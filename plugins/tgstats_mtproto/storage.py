@@ -20,10 +20,15 @@ keyed by a session name so several bots can share one database.
 Writes of the session row go straight to the database: a lost auth key means a
 new login. Peers and update states change on almost every update, so they are
 kept in memory and written in the background at most every ``flush_interval``
-seconds, and always on ``save()`` and ``close()``. A crash can therefore lose
-the last few seconds of update state; the next start then asks Telegram for a
-slightly older difference, which re-delivers a few updates — harmless, because
-the writer is idempotent.
+seconds, and always on ``save()`` and ``close()``.
+
+An update state is saved only once every update that arrived before it has been
+handled and its events committed (``handled.py``; the plugin attaches the gate
+with ``gate_update_state``): a crash then leaves a saved state that is at or
+behind what was recorded, and catch-up re-delivers whatever came after it —
+some of it possibly a second time, which is harmless because the writer is
+idempotent. Without a gate (a storage used on its own) states are saved as
+they change.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .handled import UpdateStateGate
 from .tables import metadata, mtproto_peers, mtproto_sessions, mtproto_update_state
 
 __all__ = [
@@ -129,9 +135,13 @@ class DatabaseStorage(Storage):
         self._states: dict[int, UpdateState] = {}
         self._peers: OrderedDict[int, _Peer] = OrderedDict()
         self._dirty_peers: dict[int, _Peer] = {}
-        self._dirty_states: set[int] = set()
+        # State id -> changes not saved yet, oldest first, each tagged with the number
+        # of the update that must be handled before it may be saved (0: no gate).
+        self._pending_states: dict[int, list[tuple[int, UpdateState]]] = {}
         self._deleted_states: set[int] = set()
+        self._gate: UpdateStateGate | None = None
         self._flush_task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._last_flush = time.monotonic()
         self._opened = False
@@ -164,18 +174,38 @@ class DatabaseStorage(Storage):
             )
             self._states = {s.id: UpdateState(s.id, s.pts, s.qts, s.date, s.seq) for s in states}
         self._opened = True
+        if self._flush_interval > 0 and self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def save(self) -> None:
+        # kurigram saves inside start() (after catch-up) and before stopping its
+        # dispatcher: waiting there for the gate would hold a start up for as long as
+        # the caught-up updates take to commit. The save runs in the background;
+        # close() waits for everything.
         await self.date(int(time.time()))
-        await self.flush()
+        if self._flush_task is None or self._flush_task.done():
+            self._last_flush = time.monotonic()
+            self._flush_task = asyncio.get_running_loop().create_task(self._background_flush())
 
     async def close(self) -> None:
         if not self._opened:
             return
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         try:
-            await self.flush()
+            if self._flush_task is not None and not self._flush_task.done():
+                with contextlib.suppress(Exception):
+                    await self._flush_task
+            await self._write_pending(closing=True)
         finally:
             self._opened = False
+
+    def gate_update_state(self, gate: UpdateStateGate | None) -> None:
+        """Save update states only once ``gate`` says what arrived before them is recorded."""
+        self._gate = gate
 
     async def delete(self) -> None:
         async with self._sessions() as session, session.begin():
@@ -188,7 +218,8 @@ class DatabaseStorage(Storage):
         self._states.clear()
         self._peers.clear()
         self._dirty_peers.clear()
-        self._dirty_states.clear()
+        self._pending_states.clear()
+        self._deleted_states.clear()
 
     async def flush(self) -> None:
         """Write pending peers and update states now (one transaction)."""
@@ -197,15 +228,44 @@ class DatabaseStorage(Storage):
                 await self._flush_task
         await self._write_pending()
 
-    async def _write_pending(self) -> None:
+    async def _savable_states(self, *, closing: bool) -> dict[int, tuple[int, UpdateState]]:
+        """Per state id, the newest pending change that may be saved now, and its index."""
+        if not self._pending_states:
+            return {}
+        limit: int | None = None  # no gate: everything
+        if self._gate is not None:
+            arrived = self._gate.arrived
+            try:
+                await self._gate.wait(arrived)
+            except Exception as exc:  # the pipeline stopped or failed: save no state now
+                log.warning(
+                    "MTProto update state not saved: events not committed (%s)",
+                    type(exc).__name__,
+                )
+                return {}
+            limit = arrived
+            if closing and self._gate.arrived == arrived:
+                # The client has stopped: changes tagged for the next update (the
+                # container's date/seq, set after its last update) belong to nothing
+                # unhandled.
+                limit = arrived + 1
+        chosen: dict[int, tuple[int, UpdateState]] = {}
+        for state_id, changes in self._pending_states.items():
+            for index in range(len(changes) - 1, -1, -1):
+                needed, state = changes[index]
+                if limit is None or needed <= limit:
+                    chosen[state_id] = (index, state)
+                    break
+        return chosen
+
+    async def _write_pending(self, *, closing: bool = False) -> None:
         async with self._flush_lock:
+            states = await self._savable_states(closing=closing)
             peers = list(self._dirty_peers.values())
-            state_ids = set(self._dirty_states)
             deleted = set(self._deleted_states)
-            if not peers and not state_ids and not deleted:
+            if not peers and not states and not deleted:
                 return
             self._dirty_peers.clear()
-            self._dirty_states.clear()
             self._deleted_states.clear()
             try:
                 async with self._sessions() as session, session.begin():
@@ -244,8 +304,7 @@ class DatabaseStorage(Storage):
                             "date": s.date,
                             "seq": s.seq,
                         }
-                        for i in state_ids
-                        if (s := self._states.get(i)) is not None
+                        for _, s in states.values()
                     ]
                     if rows:
                         stmt = insert(mtproto_update_state).values(rows)
@@ -259,9 +318,17 @@ class DatabaseStorage(Storage):
                 # Keep what was not written for the next attempt; newer values win.
                 for peer in peers:
                     self._dirty_peers.setdefault(peer.id, peer)
-                self._dirty_states |= state_ids
                 self._deleted_states |= deleted
                 raise
+            else:
+                # Saved: drop those changes and the older ones (newer ones stay pending;
+                # a state deleted meanwhile has no pending list any more).
+                for state_id, (index, _) in states.items():
+                    changes = self._pending_states.get(state_id)
+                    if changes is not None:
+                        del changes[: index + 1]
+                        if not changes:
+                            del self._pending_states[state_id]
             finally:
                 self._last_flush = time.monotonic()
 
@@ -272,6 +339,13 @@ class DatabaseStorage(Storage):
             return
         self._last_flush = time.monotonic()
         self._flush_task = asyncio.get_running_loop().create_task(self._background_flush())
+
+    async def _tick(self) -> None:
+        """Save what is pending in quiet times too, not only when the next update comes."""
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            if self._dirty_peers or self._pending_states or self._deleted_states:
+                self._maybe_flush_later()
 
     async def _background_flush(self) -> None:
         try:
@@ -395,6 +469,9 @@ class DatabaseStorage(Storage):
 
     async def set_update_state(self, update_state: UpdateState | Iterable[UpdateState]) -> None:
         states = [update_state] if isinstance(update_state, UpdateState) else update_state
+        # kurigram sets an update's state before putting the update on the dispatcher
+        # queue, so a change belongs to the next update to arrive.
+        needed = self._gate.arrived + 1 if self._gate is not None else 0
         for new in states:
             old = self._states.get(new.id)
             if old is not None:  # None means "unchanged", as kurigram's COALESCE upsert
@@ -406,7 +483,11 @@ class DatabaseStorage(Storage):
                     new.seq if new.seq is not None else old.seq,
                 )
             self._states[new.id] = new
-            self._dirty_states.add(new.id)
+            changes = self._pending_states.setdefault(new.id, [])
+            if changes and changes[-1][0] == needed:
+                changes[-1] = (needed, new)
+            else:
+                changes.append((needed, new))
             self._deleted_states.discard(new.id)
         self._maybe_flush_later()
 
@@ -414,7 +495,7 @@ class DatabaseStorage(Storage):
         ids = [state_id] if isinstance(state_id, int) else list(state_id)
         for i in ids:
             self._states.pop(i, None)
-            self._dirty_states.discard(i)
+            self._pending_states.pop(i, None)
             self._deleted_states.add(i)
         self._maybe_flush_later()
 

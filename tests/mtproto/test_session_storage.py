@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pyrogram import raw
 from pyrogram.storage import UpdateState
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from tgstats_mtproto.handled import HandledUpdates
+from tgstats_mtproto.raw_updates import wire
 from tgstats_mtproto.storage import (
     DatabaseStorage,
     FileSessionStorage,
@@ -186,3 +190,91 @@ async def test_file_session_at_the_exact_path(tmp_path):
     assert await again.auth_key() == b"k" * 256 and await again.user_id() == 5
     assert await again.get_peer_by_id(11) == raw.types.InputPeerUser(user_id=11, access_hash=1)
     await again.close()
+
+
+async def _saved_pts(session_factory, name, state_id):
+    async with session_factory() as session:
+        row = (
+            await session.execute(
+                select(mtproto_update_state.c.pts).where(
+                    mtproto_update_state.c.session_name == name,
+                    mtproto_update_state.c.id == state_id,
+                )
+            )
+        ).first()
+    return None if row is None else row.pts
+
+
+async def test_update_state_is_saved_only_once_its_updates_are_committed(
+    plugin, session_factory, name, sink
+):
+    """A crash must never leave a saved pts ahead of what was recorded (catch-up starts there)."""
+    tg = RawUpdates()
+    storage = DatabaseStorage(name, session_factory, flush_interval=3600)
+    harness = await MTProtoHarness.start(plugin, raw_updates=tg, storage=storage)
+    group, alice = tg.supergroup(1001, "Friends"), tg.user(11, "Alice")
+    channel = -1000000001001
+    await harness.feed(tg.new_message(group, alice, "one"))
+    await storage.flush()
+    first_pts = await _saved_pts(session_factory, name, channel)
+    assert first_pts == next(tg._pts) - 1
+
+    committed = asyncio.Event()
+    commits: list[int] = []
+
+    async def held_flush() -> None:  # the pipeline's commit, held back by the test
+        await committed.wait()
+        commits.append(len(sink.events))
+
+    sink.flush = held_flush
+    before = len(sink.events)
+    # The second update arrives (kurigram moves its state at once) but is not handled yet.
+    await harness.client.handle_updates(wire(tg.new_message(group, alice, "two")))
+    assert (await storage.get_update_states(channel))[0].pts > first_pts
+    saving = asyncio.create_task(storage.flush())
+    await asyncio.sleep(0.2)
+    assert not saving.done()  # waits for the dispatcher to handle the update
+    assert await _saved_pts(session_factory, name, channel) == first_pts
+
+    dispatcher = harness.client.dispatcher
+    dispatcher.updates_queue.put_nowait(None)
+    await dispatcher.handler_worker(asyncio.Lock())
+    handled = len(sink.events)
+    assert handled > before  # handled: its events are in the sink, not committed yet
+    await asyncio.sleep(0.2)
+    assert not saving.done()  # now waits for the commit
+    assert await _saved_pts(session_factory, name, channel) == first_pts
+
+    committed.set()
+    await asyncio.wait_for(saving, 5)
+    assert commits == [handled]
+    assert await _saved_pts(session_factory, name, channel) > first_pts
+    await harness.close()
+
+
+async def test_handled_updates_counts_what_every_worker_finished():
+    queue = HandledUpdates()
+    release: dict[str, asyncio.Event] = {"a": asyncio.Event(), "b": asyncio.Event()}
+    finished: list[str] = []
+
+    async def worker() -> None:
+        while (item := await queue.get()) is not None:
+            await release[item].wait()
+            finished.append(item)
+
+    workers = [asyncio.create_task(worker()) for _ in range(2)]
+    queue.put_nowait("a")
+    queue.put_nowait("b")
+    await asyncio.sleep(0.05)
+    assert (queue.arrived, queue.handled_through()) == (2, 0)
+    waiting = asyncio.create_task(queue.wait_handled(2))
+    release["b"].set()  # the second finishes first: the first still holds the watermark
+    await asyncio.sleep(0.05)
+    assert finished == ["b"] and queue.handled_through() == 0 and not waiting.done()
+    release["a"].set()
+    await asyncio.wait_for(waiting, 5)
+    assert queue.handled_through() == 2
+    for _ in workers:
+        queue.put_nowait(None)  # kurigram's stop sentinels are not updates
+    await asyncio.gather(*workers)
+    assert queue.arrived == 2

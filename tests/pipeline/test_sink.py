@@ -55,6 +55,21 @@ async def test_flush_interval_writes_without_flush(
         assert await count_messages(db) == 1
 
 
+async def test_committed_waits_at_the_writers_pace_and_flush_hurries(
+    db: Database, make_pipeline: Callable[..., Any]
+) -> None:
+    # The MTProto session gate waits with committed(): it must not force small batches.
+    async with make_pipeline(flush_interval_ms=60_000, batch_size=1000) as pipeline:
+        await pipeline.sink.put(messages(1)[0])
+        waiting = asyncio.create_task(pipeline.sink.committed())
+        await asyncio.sleep(0.3)
+        assert not waiting.done() and await count_messages(db) == 0
+        await asyncio.wait_for(pipeline.sink.flush(), 10)
+        await asyncio.wait_for(waiting, 10)
+        assert await count_messages(db) == 1
+        await pipeline.sink.committed()  # nothing pending: returns at once
+
+
 async def test_backpressure_awaits_and_drops_nothing(
     db: Database, database_url: str, make_pipeline: Callable[..., Any]
 ) -> None:

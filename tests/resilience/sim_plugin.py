@@ -165,7 +165,11 @@ class UpdateFeedPlugin(Plugin):
         if os.environ.get(SESSION_ENV) == "database":
             # The plugin's real session storage: update state persisted in the background,
             # as in production, so a scenario can see what catch-up would start from.
-            storage = DatabaseStorage(SESSION_NAME, self.services.get("session_factory"))
+            # Saved often (production: every 5 s), so that saves happen while the crash
+            # scenario streams, with accepted events not committed yet.
+            storage = DatabaseStorage(
+                SESSION_NAME, self.services.get("session_factory"), flush_interval=0.25
+            )
         self.harness = await MTProtoHarness.start(mtproto, storage=storage)
         try:
             yield

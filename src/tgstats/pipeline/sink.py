@@ -64,6 +64,10 @@ class _Sink:
     async def flush(self) -> None:
         await self._pipeline._flush()
 
+    async def committed(self) -> None:
+        """Like ``flush`` but at the writer's own pace: no early, smaller batch."""
+        await self._pipeline._flush(hurry=False)
+
 
 class EventPipeline:
     def __init__(
@@ -186,12 +190,16 @@ class EventPipeline:
             if len(queue) >= self._wake_at:
                 self._ready.set()
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, hurry: bool = True) -> None:
         target = self._accepted
         if self._settled >= target:
             return
         if not self.running:
             raise PipelineStopped("flush() needs a started pipeline")
+        if not hurry:
+            async with self._settled_changed:
+                await self._settled_changed.wait_for(lambda: self._settled >= target)
+            return
         self._flush_waiters += 1
         self._ready.set()
         try:
