@@ -36,7 +36,11 @@ _HASHTAG = re.compile(r"(?<![\w#])#(\w{1,64})")
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z][A-Za-z0-9_]{3,31})\b")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]+)?")
 # Letters (any script) with inner apostrophes or hyphens; digits alone are not words.
-_WORD = re.compile(r"[^\W\d_](?:[^\W_]|['\u2019-](?=[^\W\d_]))*", re.UNICODE)
+# (Runs of letters and digits as one step: the same matches as one character at a time,
+# without a trip through the alternation per character.)
+_WORD = re.compile(r"[^\W\d_](?:[^\W_]+|['\u2019-](?=[^\W\d_]))*", re.UNICODE)
+# Every emoji character is one of these (checked in tests): text without any has no emoji.
+_EMOJI_GATE = re.compile("[\u00a9\u00ae\u200d-\U0010ffff]")
 _TRAILING_PUNCT = ".,;:!?)]}'\""
 
 MAX_WORD_LENGTH = 40
@@ -51,6 +55,28 @@ def _emoji_chars() -> frozenset[str]:
     50 us per message) is skipped for most messages: imports need that speed.
     """
     return frozenset(ch for item in emoji_lib.EMOJI_DATA for ch in item if not ch.isascii())
+
+
+def _emojis(text: str) -> list[str]:
+    """``emoji_list(text)``'s emoji, scanning only the span that holds emoji characters.
+
+    Emoji end with a non-ASCII character and start with one or, for keycaps
+    (``1\ufe0f\u20e3``), with one ASCII character before one: outside the span from
+    one character before the first emoji character to the last, nothing can be part
+    of an emoji, and ``emoji_list`` costs about a microsecond per character scanned.
+    """
+    if text.isascii():
+        return []
+    gate = _EMOJI_GATE.search(text)
+    if gate is None:
+        return []
+    chars = _emoji_chars()
+    if chars.isdisjoint(text):
+        return []
+    start = next(i for i in range(gate.start(), len(text)) if text[i] in chars)
+    end = next(i for i in range(len(text) - 1, start - 1, -1) if text[i] in chars) + 1
+    span = text[start - 1 if start else 0 : end]
+    return [item["emoji"] for item in emoji_lib.emoji_list(span)]
 
 
 @lru_cache(maxsize=1)
@@ -82,13 +108,18 @@ def tokenize_words(text: str) -> list[str]:
         cleaned = _MENTION.sub(" ", cleaned)
     if "#" in cleaned:
         cleaned = _HASHTAG.sub(" ", cleaned)
+    found = _WORD.findall(cleaned)
+    if not found:
+        return []
     stop = stopwords()
-    words = []
-    for found in _WORD.findall(cleaned):
-        word = found.lower().strip("'\u2019-")
-        if 2 <= len(word) <= MAX_WORD_LENGTH and word not in stop:
-            words.append(word)
-    return words
+    # A word starts with a letter and ends with a letter or digit (see _WORD), so there
+    # is nothing to strip; no word holds a space, so one lower() of the words joined by
+    # spaces is each word's lower() (spaces also end Greek final-sigma contexts).
+    return [
+        word
+        for word in " ".join(found).lower().split(" ")
+        if 1 < len(word) <= MAX_WORD_LENGTH and word not in stop
+    ]
 
 
 def _dedupe_keep_order(items: Iterable[str]) -> list[str]:
@@ -141,17 +172,13 @@ def extract(text: str | None, entities: Iterable[Entity] = ()) -> TextFeatures:
         command = _COMMAND.match(text)
         if command:
             commands = [command.group(1).lower()]
-    emojis = (
-        [item["emoji"] for item in emoji_lib.emoji_list(text)]
-        if not text.isascii() and not _emoji_chars().isdisjoint(text)
-        else []
-    )
+    emojis = _emojis(text)
     return TextFeatures(
         text_length=len(text),
-        urls=tuple(_dedupe_keep_order(urls)[:MAX_ITEMS]),
+        urls=tuple(_dedupe_keep_order(urls)[:MAX_ITEMS]) if urls else (),
         emojis=tuple(emojis[:MAX_ITEMS]),
-        mentions=tuple(_dedupe_keep_order(mentions)[:MAX_ITEMS]),
-        hashtags=tuple(_dedupe_keep_order(hashtags)[:MAX_ITEMS]),
+        mentions=tuple(_dedupe_keep_order(mentions)[:MAX_ITEMS]) if mentions else (),
+        hashtags=tuple(_dedupe_keep_order(hashtags)[:MAX_ITEMS]) if hashtags else (),
         commands=tuple(commands[:MAX_ITEMS]),
         words=tuple(tokenize_words(text)[: MAX_ITEMS * 5]),
     )

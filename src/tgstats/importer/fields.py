@@ -179,8 +179,15 @@ _MEDIA_FIELDS = (
 )
 
 
+_MEDIA_KEYS = frozenset(
+    {"media_type", "file", "place_name", "address", *(key for key, _ in _MEDIA_FIELDS)}
+)
+
+
 def media_type_of(message: dict[str, Any]) -> str:
     """The tgstats media type of an export message; ``text`` when it has none."""
+    if message.keys().isdisjoint(_MEDIA_KEYS):
+        return "text"  # most messages: one C call instead of fourteen lookups
     media = message.get("media_type")
     if isinstance(media, str):
         return _MEDIA_TYPES.get(media, "other")

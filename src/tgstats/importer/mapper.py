@@ -12,7 +12,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from tgstats.events import (
@@ -43,6 +43,7 @@ _RING_MASK = (1 << _RING_BITS) - 1
 _MEMBER_ACTIONS = {"invite_members", "remove_members", "create_group"}
 _SELF_JOIN_ACTIONS = {"join_group_by_link": "join", "join_group_by_request": "join"}
 _MAX_REACTION_LENGTH = 64
+_PEER_CACHE_SIZE = 65536
 
 
 @dataclass
@@ -102,6 +103,7 @@ class ChatMapper:
         self._names: dict[str, int | None] = {}  # None: the name belongs to several ids
         self._users_seen: set[int] = set()
         self._topics: set[int] = set()
+        self._peer_cache: dict[str, tuple[int | None, int | None]] = {}
         self._is_forum = False
         self._pending: list[_PendingMembers] = []
         self._ring_ids = array("q", bytes(8 << _RING_BITS))
@@ -147,15 +149,36 @@ class ChatMapper:
             raise ExportFormatError(
                 "", f"a message has no integer id ({str(msg_id)[:32]!r})", chat=self.label
             )
-        date = parse_date(message.get("date_unixtime"), message.get("date"), self.tz)
+        # parse_date, inlined for the common case (date_unixtime): imports call this a lot.
+        unixtime = message.get("date_unixtime")
+        date: datetime | None = None
+        if unixtime is not None:
+            try:
+                date = datetime.fromtimestamp(int(unixtime), UTC)
+            except (TypeError, ValueError, OverflowError, OSError):
+                pass
         if date is None:
-            raise ExportFormatError(
-                "", "message has no readable date", msg_id=msg_id, chat=self.label
-            )
-        unknown = message.keys() - KNOWN_MESSAGE_FIELDS
-        if unknown:
-            self.stats.unknown_fields.update(unknown)
+            date = parse_date(None, message.get("date"), self.tz)
+            if date is None:
+                raise ExportFormatError(
+                    "", "message has no readable date", msg_id=msg_id, chat=self.label
+                )
+        if not KNOWN_MESSAGE_FIELDS.issuperset(message):
+            self.stats.unknown_fields.update(message.keys() - KNOWN_MESSAGE_FIELDS)
         return msg_id, date
+
+    def _peer(self, value: Any) -> tuple[int | None, int | None]:
+        """``parse_peer``, remembered for strings (a chat has few distinct senders)."""
+        if value.__class__ is not str:
+            return parse_peer(value)
+        cache = self._peer_cache
+        found = cache.get(value)
+        if found is None:
+            found = parse_peer(value)
+            if len(cache) >= _PEER_CACHE_SIZE:
+                cache.clear()
+            cache[value] = found
+        return found
 
     def _learn_name(self, name: Any, user_id: int | None) -> None:
         if user_id is None or not isinstance(name, str) or not name:
@@ -175,11 +198,14 @@ class ChatMapper:
 
     def _message(self, message: dict[str, Any], out: list[Event]) -> None:
         msg_id, date = self._header(message)
-        user_id, sender_chat_id = parse_peer(message.get("from_id"))
+        user_id, sender_chat_id = self._peer(message.get("from_id"))
         name = message.get("from")
         if user_id is not None:
-            self._learn_name(name, user_id)
-            self._user_snapshot(user_id, name, date, out)
+            # (The checks spare the calls when the name and the user are known already.)
+            if name.__class__ is not str or self._names.get(name) != user_id:
+                self._learn_name(name, user_id)
+            if user_id not in self._users_seen:
+                self._user_snapshot(user_id, name, date, out)
 
         # Newer exports repeat the text as typed parts in text_entities; older ones have
         # only text (a string or the same parts).
@@ -222,7 +248,9 @@ class ChatMapper:
                 media_type=media_type_of(message),
                 features=extract(text, entities),
                 text=text or None,
-                forward_origin=_forward_origin(message),
+                forward_origin=_forward_origin(message)
+                if "forwarded_from" in message or "forwarded_from_id" in message
+                else None,
                 edit_date=edit_date,
             )
         )
@@ -247,7 +275,7 @@ class ChatMapper:
             for recent in reaction.get("recent") or ():
                 if not isinstance(recent, dict):
                     continue
-                user_id, actor_chat_id = parse_peer(recent.get("from_id"))
+                user_id, actor_chat_id = self._peer(recent.get("from_id"))
                 if user_id is None and actor_chat_id is None:
                     continue
                 self._learn_name(recent.get("from"), user_id)
@@ -276,7 +304,7 @@ class ChatMapper:
         msg_id, date = self._header(message)
         action = message.get("action")
         action = action if isinstance(action, str) and action else "unknown"
-        actor_user, actor_chat = parse_peer(message.get("actor_id"))
+        actor_user, actor_chat = self._peer(message.get("actor_id"))
         actor_name = message.get("actor")
         self._learn_name(actor_name, actor_user)
         actor_id = actor_user if actor_user is not None else actor_chat

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import ijson
 from ijson import utils as ijson_utils
 
+from tgstats.importer.splitter import MessageSplitter
 from tgstats.importer.textstream import JsonTextStream, StreamError
 
 __all__ = ["ChatHeader", "ExportFormatError", "ExportReader"]
@@ -113,7 +114,8 @@ class ExportReader:
         """The header of a one-chat export whose name/type/id precede its messages.
 
         Such files (what Telegram Desktop writes for "Export chat history") take
-        the fast path: ``textstream.JsonTextStream`` (the stdlib's C scanner).
+        the fast path: ``textstream.JsonTextStream`` (the stdlib's C scanner) reads
+        the header, ``splitter.MessageSplitter`` (msgspec) the messages.
         """
         header = ChatHeader(section="single", index=0)
         try:
@@ -137,21 +139,25 @@ class ExportReader:
     ) -> Iterator[tuple[ChatHeader, list[Any]]]:
         self.shape = "single"
         stream = JsonTextStream(file)
+        splitter: MessageSplitter | None = None
         try:
             stream.open_root()
             stream.root_fields_until_messages()
-            for batch in stream.messages():
-                self.bytes_read = stream.bytes_read
+            splitter = MessageSplitter(file, stream.offset_of(stream.pos))
+            for batch in splitter.batches():
+                self.bytes_read = splitter.bytes_read
                 last = batch[-1]
                 if isinstance(last, dict) and isinstance(last.get("id"), int):
                     self.last_msg_id = last["id"]
                 yield header, batch
         except StreamError as err:
-            self.bytes_read = stream.bytes_read
+            read = 0 if splitter is None else splitter.bytes_read
+            self.bytes_read = max(read, err.offset)
             raise ExportFormatError(
                 self.path, err.reason, offset=err.offset, msg_id=self.last_msg_id
             ) from None
-        self.bytes_read = stream.bytes_read
+        assert splitter is not None
+        self.bytes_read = splitter.bytes_read
 
     def _read(self, file: BinaryIO) -> Iterator[tuple[ChatHeader, list[Any]]]:
         events: list[Any] = ijson_utils.sendable_list()

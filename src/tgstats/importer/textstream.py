@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, BinaryIO
 
 __all__ = ["JsonTextStream", "StreamError"]
@@ -40,7 +40,10 @@ class StreamError(ValueError):
 class JsonTextStream:
     """A window over a UTF-8 JSON file, parsed with the C scanner."""
 
-    def __init__(self, file: BinaryIO, chunk_size: int = 256 * 1024) -> None:
+    def __init__(
+        self, file: BinaryIO, chunk_size: int = 256 * 1024, *, start: int | None = None
+    ) -> None:
+        """``start``: begin at this byte offset of the file (no BOM check), not at its start."""
         self.file = file
         self.chunk_size = chunk_size
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
@@ -50,11 +53,22 @@ class JsonTextStream:
         self.bytes_read = 0
         self._base_bytes = 0  # file bytes before buf[0]
         self._first = True
+        # ``offset_of`` counts bytes incrementally: buf[:_mark] encodes to _mark_bytes bytes.
+        self._mark = 0
+        self._mark_bytes = 0
+        if start is not None:
+            file.seek(start)
+            self.bytes_read = self._base_bytes = start
+            self._first = False
 
     # ------------------------------------------------------------------ window
 
     def offset_of(self, index: int) -> int:
         """The file byte offset of ``buf[index]``."""
+        if index >= self._mark:
+            self._mark_bytes += len(self.buf[self._mark : index].encode("utf-8"))
+            self._mark = index
+            return self._base_bytes + self._mark_bytes
         return self._base_bytes + len(self.buf[:index].encode("utf-8"))
 
     def fill(self) -> None:
@@ -79,9 +93,10 @@ class JsonTextStream:
                 chunk_start - len(pending) + err.start,
             ) from None
         if self.pos:
-            self._base_bytes += len(self.buf[: self.pos].encode("utf-8"))
+            self._base_bytes = self.offset_of(self.pos)
             self.buf = self.buf[self.pos :] + text
             self.pos = 0
+            self._mark = self._mark_bytes = 0
         else:
             self.buf += text
         if not data:
@@ -169,10 +184,18 @@ class JsonTextStream:
             fields[key] = self.value()
             self.expect(",", "','")
 
-    def messages(self) -> Iterator[list[Any]]:
-        """The messages, one window's worth at a time; then checks the document's end."""
+    def messages(
+        self, *, stop_at: int | None = None, after_comma: bool = False
+    ) -> Generator[list[Any], None, int | None]:
+        """The messages, one window's worth at a time; then checks the document's end.
+
+        ``stop_at``: return early, with the byte offset just past the ``,``, after the
+        first message that ends at or past this byte offset (the caller goes on from
+        there). Returns None when the document was read to its end. ``after_comma``:
+        the cursor is just past a ``,`` of the array, so a message must follow.
+        """
         batch: list[Any] = []
-        if self.skip_whitespace() == "]":
+        if not after_comma and self.skip_whitespace() == "]":
             self.pos += 1
         else:
             while True:
@@ -180,6 +203,12 @@ class JsonTextStream:
                 char = self.skip_whitespace()
                 if char == ",":
                     self.pos += 1
+                    if stop_at is not None:
+                        here = self.offset_of(self.pos)
+                        if here >= stop_at:
+                            if batch:
+                                yield batch
+                            return here
                     # Hand over what the window held before it has to grow.
                     if len(batch) >= 256:
                         yield batch
@@ -192,6 +221,7 @@ class JsonTextStream:
         if batch:
             yield batch
         self._rest_of_root()
+        return None
 
     def _rest_of_root(self) -> None:
         while True:
