@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-import time
 from datetime import date, timedelta
 
 import pytest
@@ -109,11 +108,12 @@ async def test_render_runs_in_a_worker_thread_and_keeps_the_loop_free():
     assert seen and seen[0] != loop_thread
 
 
-async def test_render_time_of_a_real_chart():
-    started = time.perf_counter()
-    await charts.render(charts.history_png, _points(90), title="timing")
-    # Generous bound for a 2-core CI box; measured ~0.15 s locally.
-    assert time.perf_counter() - started < 5
+async def test_a_real_chart_renders_off_the_loop_into_a_png():
+    # How long a draw takes is not asserted here (timings belong in bench/); that it
+    # goes through render() and yields a real, non-blank image is.
+    image = _image(await charts.render(charts.history_png, _points(90), title="render"))
+    assert image.width > 100 and image.height > 100
+    assert len(set(image.convert("L").getdata())) > 2
 
 
 @pytest.mark.parametrize(("n", "granularity", "buckets"), [(92, "day", 92), (364, "week", 53)])
@@ -128,11 +128,10 @@ def test_long_member_periods_are_drawn_in_weeks_or_months(n, granularity, bucket
         assert rows[0].joins == 2 * 4  # Thu..Sun
 
 
-def test_members_over_years_is_monthly_and_quick():
+def test_members_over_years_is_drawn_monthly():
     start = date(2020, 1, 1)
     days = [MemberDay(day=start + timedelta(days=i), joins=1, leaves=0, net=1) for i in range(2000)]
     rows, unit = charts.bucket_member_days(days)
     assert unit == "month" and len(rows) == 66 and rows[0].joins == 31
-    started = time.perf_counter()
-    _image(charts.members_png(days, title="years"))
-    assert time.perf_counter() - started < 5
+    image = _image(charts.members_png(days, title="years"))
+    assert image.width > 100 and image.height > 100
