@@ -76,14 +76,11 @@ class RequestContextMiddleware:
                 except Exception as exc:  # the response is already sent; log and go on
                     log.warning("closing a request's session failed: %s", type(exc).__name__)
             if self.metrics is not None:
-                route = scope.get("path_template") or _route_of(scope)
-                self.metrics.http_request_duration.record(
+                self.metrics.http_request_duration.observe(
                     time.perf_counter() - started,
-                    {
-                        "http_request_method": scope.get("method", ""),
-                        "http_route": route,
-                        "http_response_status_code": status_holder[0],
-                    },
+                    scope.get("method", ""),
+                    scope.get("path_template") or _route_of(scope),
+                    status_holder[0],
                 )
             request_id_var.reset(token)
 
