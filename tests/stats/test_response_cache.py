@@ -188,3 +188,24 @@ async def test_with_redis_another_process_commit_shows_within_the_bound(
         assert _hits(web) == hits  # the new version was read: recomputed
         await web.get(SUMMARY, params=Q, headers=admin_headers)
         assert _hits(web) == hits + 1
+
+
+async def test_memory_is_bounded_by_bytes(
+    seeded: Seeded, make_settings, app_client, admin_headers, monkeypatch
+) -> None:
+    import tgstats.web.fastpath as fastpath
+
+    monkeypatch.setattr(fastpath, "MAX_BYTES", 3000)
+    async with app_client(make_settings()) as client:
+        kept = client.app.state.response_cache
+        for day in range(20, 30):
+            params = {"from": f"2026-10-{day}", "to": "2026-10-30"}
+            response = await client.get(SUMMARY, params=params, headers=admin_headers)
+            assert response.status_code == 200
+            assert 0 < kept.size <= 3000
+            assert kept.size == sum(len(e.body) for e in kept.entries.values())
+        assert len(kept.entries) < 10
+        newest = {"from": "2026-10-29", "to": "2026-10-30"}
+        before = _hits(client)
+        await client.get(SUMMARY, params=newest, headers=admin_headers)
+        assert _hits(client) == before + 1  # the most recent entries stay

@@ -24,6 +24,9 @@ them again while they are still the right answer:
   and never past the next quarter hour (UTC): a default period ends "today"
   in the chat's zone, and every zone's midnight falls on a quarter hour.
 
+At most ``CACHE_MAX_ENTRIES`` entries and ``MAX_BYTES`` of bodies are kept
+per process, the least recently used going first.
+
 A hit counts as a cache hit (``bot_cache_requests_total``) and is timed under
 its route like any request. With the cache plugin off, or its version unknown
 (Redis down), every request takes the normal path.
@@ -48,6 +51,9 @@ ROUTE_OPT = "response_cache"
 _PREFIX = "/api/v1/chats/"
 _QUARTER_HOUR = 900
 _MAX_BODY = 1 << 20
+#: Bytes of bodies kept per process; the oldest entries go first past it (or past
+#: ``CACHE_MAX_ENTRIES`` entries).
+MAX_BYTES = 64 << 20
 
 
 class _Entry:
@@ -96,6 +102,7 @@ class ResponseCache:
         self.entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self.epoch = 0
         self.hits = 0
+        self.size = 0  # bytes of bodies held
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -129,11 +136,12 @@ class ResponseCache:
         epoch = cache.epoch
         if epoch != self.epoch:  # the store's versions went backwards: nothing here is valid
             self.entries.clear()
+            self.size = 0
             self.epoch = epoch
         key = (scope["path"], scope["query_string"], gzip)
         entry = self.entries.get(key)
         if entry is not None:
-            if entry.version == version and entry.expires > time.time():
+            if entry.version == version and entry.epoch == epoch and entry.expires > time.time():
                 cache.count_hit()
                 self.hits += 1
                 self.entries.move_to_end(key)
@@ -141,7 +149,7 @@ class ResponseCache:
                 await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
                 await send({"type": "http.response.body", "body": entry.body, "more_body": False})
                 return
-            del self.entries[key]
+            self._drop(key)
         await self._fill(scope, receive, send, key, chat_id, version, epoch)
 
     async def _fill(
@@ -186,9 +194,17 @@ class ResponseCache:
             return
         expires = min(started + self.ttl, (started // _QUARTER_HOUR + 1) * _QUARTER_HOUR)
         route = str(scope.get("path_template") or sorted(getattr(handler, "paths", ("",)))[0])
-        self.entries[key] = _Entry(
-            chat_id, version, epoch, expires, start["headers"], b"".join(chunks), route
-        )
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+        if epoch != self.epoch:
+            return  # the versions went backwards meanwhile
+        self._drop(key)
+        body = b"".join(chunks)
+        self.entries[key] = _Entry(chat_id, version, epoch, expires, start["headers"], body, route)
+        self.size += len(body)
+        while len(self.entries) > self.max_entries or self.size > MAX_BYTES:
+            _, oldest = self.entries.popitem(last=False)
+            self.size -= len(oldest.body)
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.size -= len(entry.body)
