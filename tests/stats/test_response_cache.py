@@ -77,6 +77,17 @@ async def test_a_hit_answers_the_same_bytes_and_headers(
             assert response.headers["content-type"].startswith("text/csv")
         assert _hits(client) == before
 
+        # Accept-Encoding given twice: Litestar decides, every time.
+        before = _hits(client)
+        twice = [
+            *admin_headers.items(),
+            ("Accept-Encoding", "identity"),
+            ("Accept-Encoding", "gzip"),
+        ]
+        for _ in range(2):
+            assert (await client.get(SUMMARY, params=Q, headers=twice)).status_code == 200
+        assert _hits(client) == before
+
         # A hit is timed under its route and counted as a cache hit.
         metrics = (await client.get("/metrics")).text
     counts = {

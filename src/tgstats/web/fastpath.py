@@ -119,13 +119,17 @@ class ResponseCache:
         if recent_version is None or chat_id is None:
             await self.app(scope, receive, send)
             return
-        gzip = False
+        gzip: bool | None = None
         for name, value in scope["headers"]:
-            if name == b"accept-encoding":
-                gzip = b"gzip" in value
-            elif (name == b"accept" and b"text/csv" in value) or (name == b"origin" and self.cors):
+            if (
+                (name == b"accept-encoding" and gzip is not None)  # twice: let Litestar pick
+                or (name == b"accept" and b"text/csv" in value)
+                or (name == b"origin" and self.cors)
+            ):
                 await self.app(scope, receive, send)
                 return
+            if name == b"accept-encoding":
+                gzip = b"gzip" in value  # Litestar's own test for compressing
         if fast_principal(scope, self.settings, app.state) is None:
             await self.app(scope, receive, send)
             return
@@ -138,7 +142,7 @@ class ResponseCache:
             self.entries.clear()
             self.size = 0
             self.epoch = epoch
-        key = (scope["path"], scope["query_string"], gzip)
+        key = (scope["path"], scope["query_string"], bool(gzip))
         entry = self.entries.get(key)
         if entry is not None:
             if entry.version == version and entry.epoch == epoch and entry.expires > time.time():
