@@ -11,9 +11,17 @@ round, so every run is bounded. Configurations, measured in interleaved rounds:
 The endpoint is ``/api/v1/chats/{id}/summary`` when the app has it, else a
 stand-in route using the same auth + cache stack (said in the output). The
 rate limit is on with limits high enough that the benchmark is never refused:
-every request still runs the limiter. The last output line is one JSON object
-with ``bare_rps``, ``full_rps`` (the slower full configuration), ``full_vs_bare``
-and ``full_p99_ms``.
+every request still runs the limiter (with Redis, limits that high let each
+process take admissions in batches of 100, see ``tgstats_ratelimit.limiter``).
+The same request repeats, so the full app answers it from the HTTP response
+cache (``tgstats.web.fastpath``) after the first miss.
+
+Besides requests/s, each round reads the server's CPU time (the granian process
+tree, from /proc) and prints CPU microseconds per request: on a shared machine
+the rate depends on what else runs, the CPU cost per request much less. The
+last output line is one JSON object with ``bare_rps``, ``full_rps`` (the slower
+full configuration), ``full_vs_bare``, ``full_p99_ms`` and the CPU figures
+(``*_cpu_us``; ``*_vs_bare_cpu`` is bare's CPU per request over the config's).
 
     .venv/bin/python bench/http.py [--seconds 5] [--rounds 3] [--connections 32]
 
@@ -159,10 +167,35 @@ class Server:
 _LAT = re.compile(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
 _NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_COUNT = re.compile(r"^\s*(\d+) requests in", re.M)
 
 
-def run_wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
-    """(requests/s, p99 ms) from one bounded wrk run against a loopback URL."""
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, stack, seen = 0.0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        for task in tasks:
+            try:
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                pass
+    return total
+
+
+def run_wrk(url: str, seconds: int, connections: int) -> tuple[float, float, int]:
+    """(requests/s, p99 ms, requests) from one bounded wrk run against a loopback URL."""
     assert url.startswith("http://127.0.0.1:"), "loopback only"
     out = subprocess.run(
         [
@@ -188,14 +221,14 @@ def run_wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     rps = float(_RPS.search(out).group(1))  # type: ignore[union-attr]
     value, unit = _LAT.search(out).groups()  # type: ignore[union-attr]
     p99_ms = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    return rps, p99_ms
+    return rps, p99_ms, int(_COUNT.search(out).group(1))  # type: ignore[union-attr]
 
 
 def _measure(
     endpoints: dict[str, str], servers: dict[str, Server], args: argparse.Namespace
-) -> dict[str, tuple[float, float]]:
-    """Median (req/s, p99 ms) per ``endpoint/server``, rounds interleaved so drift hits all."""
-    rows: dict[str, list[tuple[float, float]]] = {}
+) -> dict[str, tuple[float, float, float]]:
+    """Median (req/s, p99 ms, CPU us/request) per ``endpoint/server``, rounds interleaved."""
+    rows: dict[str, list[tuple[float, float, float]]] = {}
     for label, path in endpoints.items():
         for server in servers.values():
             run_wrk(server.url(path), 1, args.connections)  # warm-up: caches, pools
@@ -203,14 +236,16 @@ def _measure(
     for round_no in range(args.rounds):
         for label, path in endpoints.items():
             for server in servers.values():
-                rps, p99 = run_wrk(server.url(path), args.seconds, args.connections)
-                rows[f"{label}/{server.name}"].append((rps, p99))
+                cpu_before = tree_cpu_seconds(server.process.pid)
+                rps, p99, count = run_wrk(server.url(path), args.seconds, args.connections)
+                cpu_us = (tree_cpu_seconds(server.process.pid) - cpu_before) / count * 1e6
+                rows[f"{label}/{server.name}"].append((rps, p99, cpu_us))
                 print(
                     f"round {round_no + 1} {label:8s} {server.name:12s} "
-                    f"{rps:10.0f} req/s  p99 {p99:7.2f} ms"
+                    f"{rps:10.0f} req/s  p99 {p99:7.2f} ms  {cpu_us:6.1f} us CPU/request"
                 )
     return {
-        key: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
+        key: tuple(statistics.median(row[i] for row in v) for i in range(3))  # type: ignore[misc]
         for key, v in rows.items()
     }
 
@@ -282,16 +317,25 @@ def main() -> None:
         _delete_prefix(redis_url, redis_prefix)
 
     print()
-    print(f"{'endpoint':9s} {'config':12s} {'req/s':>10s} {'p99 ms':>8s} {'vs bare':>8s}")
+    print(
+        f"{'endpoint':9s} {'config':12s} {'req/s':>10s} {'p99 ms':>8s} {'vs bare':>8s} "
+        f"{'CPU us/req':>10s} {'bare/this CPU':>13s}"
+    )
     summary: dict[str, object] = {"endpoint": endpoints[headline], "stand_in": headline != "stats"}
     for label in endpoints:
-        bare_rps = med[f"{label}/bare"][0]
+        bare_rps, _, bare_cpu = med[f"{label}/bare"]
         for name in servers:
-            rps, p99 = med[f"{label}/{name}"]
-            print(f"{label:9s} {name:12s} {rps:10.0f} {p99:8.2f} {rps / bare_rps:8.1%}")
+            rps, p99, cpu = med[f"{label}/{name}"]
+            print(
+                f"{label:9s} {name:12s} {rps:10.0f} {p99:8.2f} {rps / bare_rps:8.1%} "
+                f"{cpu:10.1f} {bare_cpu / cpu:13.1%}"
+            )
             prefix = "" if label == headline else f"{label}_"
             summary[f"{prefix}{name.replace('-', '_')}_rps"] = round(rps)
             summary[f"{prefix}{name.replace('-', '_')}_p99_ms"] = round(p99, 2)
+            summary[f"{prefix}{name.replace('-', '_')}_cpu_us"] = round(cpu, 1)
+            if name != "bare":
+                summary[f"{prefix}{name.replace('-', '_')}_vs_bare_cpu"] = round(bare_cpu / cpu, 3)
     bare_rps = med[f"{headline}/bare"][0]
     slower = min(("full-memory", "full-redis"), key=lambda n: med[f"{headline}/{n}"][0])
     summary.update(

@@ -36,6 +36,9 @@ log = logging.getLogger("tgstats.cache")
 
 _BUMP_RETRY_SECONDS = 1.0
 _METRICS_INTERVAL = 1.0  # seconds; hit/miss counters may lag /metrics by this much
+# With Redis, how old this process's copy of a chat's data version may be when the
+# HTTP response cache answers from it (another process's commit shows after this long).
+VERSION_MAX_AGE = 0.5
 
 
 def build_cache(plugin: Plugin) -> tuple[StatsCache, RedisLink | None]:
@@ -52,6 +55,7 @@ def build_cache(plugin: Plugin) -> tuple[StatsCache, RedisLink | None]:
         default_ttl=settings.cache.ttl,
         metrics=metrics,
         metrics_interval=_METRICS_INTERVAL,
+        version_max_age=VERSION_MAX_AGE if link is not None else 0.0,
     )
     return cache, link
 

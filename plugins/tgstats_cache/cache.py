@@ -12,6 +12,12 @@ cannot be recorded, so the chat ids are kept and written first thing once
 Redis answers again (a background task retries every second); until then
 ``data_version`` answers ``-1`` ("unknown") and callers skip the cache, so an
 answer is never older than the last commit.
+
+``recent_version`` is the same version through a local copy that is at most
+``version_max_age`` seconds old (0, the in-process store's setting, means
+always exact). The HTTP response cache (``tgstats.web.fastpath``) uses it with
+Redis, so a cached answer there can lag a commit made by another process by
+at most that long; a bump made by this process drops its copy at once.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ log = logging.getLogger("tgstats.cache")
 T = TypeVar("T")
 
 UNKNOWN_VERSION = -1
+_MAX_RECENT_VERSIONS = 100_000
 
 
 class StatsCache:
@@ -47,6 +54,7 @@ class StatsCache:
         default_ttl: int,
         metrics: Any = None,
         metrics_interval: float = 0.0,
+        version_max_age: float = 0.0,
     ) -> None:
         self.store = store
         self.default_ttl = default_ttl
@@ -58,6 +66,11 @@ class StatsCache:
         self._encoder = msgspec.msgpack.Encoder()
         self._decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
         self._pending_bumps: set[int] = set()
+        self.version_max_age = version_max_age
+        self._recent_versions: dict[int, tuple[int, float]] = {}
+        # Goes up when the store's versions went backwards (Redis restarted empty):
+        # anything kept by version elsewhere in this process must be dropped then.
+        self.epoch = 0
 
     def _count(self, result: str) -> None:
         if self.metrics is None:
@@ -65,6 +78,10 @@ class StatsCache:
         self._unreported[result] += 1
         if time.monotonic() - self._reported_at >= self.metrics_interval:
             self.report_metrics()
+
+    def count_hit(self) -> None:
+        """Count a hit served from a layer above the cache (the HTTP response cache)."""
+        self._count("hit")
 
     def report_metrics(self) -> None:
         """Hand the counts gathered since the last report to the metrics counter."""
@@ -158,9 +175,30 @@ class StatsCache:
         except StoreUnavailable:
             return UNKNOWN_VERSION
 
+    async def recent_version(self, chat_id: int) -> int:
+        """``data_version`` through a local copy at most ``version_max_age`` seconds old."""
+        if self.version_max_age <= 0:
+            return await self.data_version(chat_id)
+        now = time.monotonic()
+        copy = self._recent_versions.get(chat_id)
+        if copy is not None and now - copy[1] < self.version_max_age and not self._pending_bumps:
+            return copy[0]
+        version = await self.data_version(chat_id)  # the copy's age counts from before the read
+        if version < 0:
+            self._recent_versions.pop(chat_id, None)
+            return version
+        if copy is not None and version < copy[0]:
+            self.epoch += 1
+        if len(self._recent_versions) >= _MAX_RECENT_VERSIONS:
+            self._recent_versions.clear()
+        self._recent_versions[chat_id] = (version, now)
+        return version
+
     async def bump_data_version(self, chat_ids: Sequence[int]) -> None:
         if not chat_ids:
             return
+        for chat_id in chat_ids:
+            self._recent_versions.pop(chat_id, None)
         self._pending_bumps.update(chat_ids)
         await self.flush_pending_bumps()
 

@@ -11,10 +11,21 @@ Two stores keep the log: a dict of sorted lists in this process, or a Redis
 sorted set per key updated by one Lua script (atomic across replicas, clocked
 by the Redis server so replicas' clocks do not matter). When Redis is down the
 Redis limiter answers from its in-process log and says so once (``RedisLink``).
+
+Batches (Redis only, high limits only): with a limit of ``LEASE_DIVISOR`` x 2
+or more (200/min; the API default of 120/min is exact) a process takes up to
+``limit // LEASE_DIVISOR`` admissions at once (at most ``LEASE_MAX``), all
+recorded in Redis at the time they are taken, and hands them out locally for
+up to ``LEASE_SECONDS``; what is left then expires unused. Each process holds
+one batch per key at a time. So, with ``P`` processes and batch size ``B``:
+no window ever admits more than ``limit + P x (B - 1)`` (at most 1% over the
+limit per process), and a client may be refused up to ``P x (B - 1)`` early
+while unused batches are still counted. ``peek`` is always exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from bisect import bisect_right
@@ -29,6 +40,10 @@ __all__ = ["HOUR", "MINUTE", "MemoryRateLimiter", "RedisRateLimiter", "WindowSta
 MINUTE = 60.0
 HOUR = 3600.0
 _SWEEP_EVERY = 60.0
+_MAX_LEASES = 10_000
+LEASE_DIVISOR = 100
+LEASE_MAX = 100
+LEASE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +150,14 @@ def _window(log: list[float], now: float, limit: int, seconds: float) -> WindowS
     return WindowState(limit, seconds, count, log[first], unblocking)
 
 
-# KEYS[1]: the log. ARGV: per_minute, per_hour, record (1/0), a unique member suffix.
+# KEYS[1]: the log. ARGV: per_minute, per_hour, how many to record (0: peek), a unique
+# member suffix. Records as many as both windows have room for (none when refused).
 # Times are integer microseconds from the Redis clock; '%.0f' keeps them exact in strings.
 _LUA = """
 local key = KEYS[1]
 local per_minute = tonumber(ARGV[1])
 local per_hour = tonumber(ARGV[2])
-local record = ARGV[3] == '1'
+local want = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local minute, hour = 60000000, 3600000000
@@ -169,12 +185,17 @@ if per_minute > 0 and minute_count >= per_minute then
 end
 if hour_count > 0 then h_oldest = nth_in_hour(0) end
 if per_hour > 0 and hour_count >= per_hour then h_unblock = nth_in_hour(hour_count - per_hour) end
-if allowed == 1 and record and (per_minute > 0 or per_hour > 0) then
-  redis.call('ZADD', key, now, string.format('%.0f', now) .. '-' .. ARGV[4])
+local granted = 0
+if allowed == 1 and want > 0 and (per_minute > 0 or per_hour > 0) then
+  granted = want
+  if per_minute > 0 then granted = math.min(granted, per_minute - minute_count) end
+  if per_hour > 0 then granted = math.min(granted, per_hour - hour_count) end
+  local stamp = string.format('%.0f', now) .. '-' .. ARGV[4]
+  for i = 1, granted do redis.call('ZADD', key, now, stamp .. '-' .. i) end
   redis.call('PEXPIRE', key, 3600000)
 end
 return {allowed, minute_count, hour_count, string.format('%.0f', now),
-        m_oldest, m_unblock, h_oldest, h_unblock}
+        m_oldest, m_unblock, h_oldest, h_unblock, granted}
 """
 
 
@@ -182,35 +203,124 @@ def _micros(value: bytes | str | None) -> float | None:
     return None if value is None else float(value) / 1_000_000
 
 
+class _Lease:
+    """Admissions taken from Redis in one batch, handed out here (see the module docstring)."""
+
+    __slots__ = ("first", "left", "taken_at", "used")
+
+    def __init__(self, first: RateLimitResult, left: int, taken_at: float) -> None:
+        self.first = first
+        self.left = left
+        self.taken_at = taken_at
+        self.used = 0
+
+    def take(self, now: float) -> RateLimitResult | None:
+        if self.left <= 0 or now - self.taken_at >= LEASE_SECONDS:
+            return None
+        self.left -= 1
+        self.used += 1
+        first = self.first
+        return RateLimitResult(
+            allowed=True,
+            limit=first.limit,
+            remaining=max(first.remaining - self.used, 0),
+            reset_after=max(first.reset_after - (now - self.taken_at), 0.0),
+        )
+
+
+def lease_size(per_minute: int, per_hour: int) -> int:
+    """How many admissions one Redis round trip takes for these limits (1: exact)."""
+    limits = [limit for limit in (per_minute, per_hour) if limit > 0]
+    if not limits:
+        return 1
+    return max(1, min(min(limits) // LEASE_DIVISOR, LEASE_MAX))
+
+
 class RedisRateLimiter:
     """Implements ``RateLimiter`` over Redis for every replica; in-process during an outage."""
 
-    def __init__(self, link: RedisLink, fallback: MemoryRateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        link: RedisLink,
+        fallback: MemoryRateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.link = link
         self.fallback = fallback or MemoryRateLimiter()
         self._script = link.client.register_script(_LUA)
+        self._clock = clock
+        self._leases: dict[tuple[str, int, int], _Lease] = {}
+        self._taking: dict[tuple[str, int, int], asyncio.Future[None]] = {}
 
     async def hit(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
-        return await self._check(key, per_minute, per_hour, record=True)
+        batch = lease_size(per_minute, per_hour)
+        if batch <= 1:
+            return await self._check(key, per_minute, per_hour, record=1)
+        lease_key = (key, per_minute, per_hour)
+        while True:
+            lease = self._leases.get(lease_key)
+            if lease is not None:
+                result = lease.take(self._clock())
+                if result is not None:
+                    return result
+            taking = self._taking.get(lease_key)
+            if taking is None:
+                break
+            await asyncio.shield(taking)  # one batch per key at a time, then try again
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._taking[lease_key] = done
+        try:
+            return await self._take_batch(key, lease_key, per_minute, per_hour, batch)
+        finally:
+            del self._taking[lease_key]
+            done.set_result(None)
+
+    async def _take_batch(
+        self,
+        key: str,
+        lease_key: tuple[str, int, int],
+        per_minute: int,
+        per_hour: int,
+        batch: int,
+    ) -> RateLimitResult:
+        self._leases.pop(lease_key, None)
+        if len(self._leases) >= _MAX_LEASES:
+            now = self._clock()
+            for stale in [k for k, v in self._leases.items() if now - v.taken_at >= LEASE_SECONDS]:
+                del self._leases[stale]
+        taken_at = self._clock()
+        result, granted = await self._call(key, per_minute, per_hour, batch)
+        if granted > 1:
+            self._leases[lease_key] = _Lease(result, granted - 1, taken_at)
+        return result
 
     async def peek(self, key: str, *, per_minute: int, per_hour: int) -> RateLimitResult:
-        return await self._check(key, per_minute, per_hour, record=False)
+        return await self._check(key, per_minute, per_hour, record=0)
 
     async def _check(
-        self, key: str, per_minute: int, per_hour: int, *, record: bool
+        self, key: str, per_minute: int, per_hour: int, *, record: int
     ) -> RateLimitResult:
-        args = [per_minute, per_hour, 1 if record else 0, secrets.token_hex(6)]
+        return (await self._call(key, per_minute, per_hour, record))[0]
+
+    async def _call(
+        self, key: str, per_minute: int, per_hour: int, record: int
+    ) -> tuple[RateLimitResult, int]:
+        """One script run recording up to ``record`` admissions: (result, how many recorded)."""
+        args = [per_minute, per_hour, record, secrets.token_hex(6)]
         redis_key = self.link.key("rl", key)
         try:
             reply = await self.link.call(lambda r: self._script(keys=[redis_key], args=args))
         except RedisUnavailable:
-            return self.fallback.check(key, per_minute=per_minute, per_hour=per_hour, record=record)
-        allowed, minute_count, hour_count, now_raw, m_old, m_unb, h_old, h_unb = (
-            list(reply) + [None] * 8
-        )[:8]
+            result = self.fallback.check(
+                key, per_minute=per_minute, per_hour=per_hour, record=record > 0
+            )
+            return result, 0
+        allowed, minute_count, hour_count, now_raw, m_old, m_unb, h_old, h_unb, granted = (
+            list(reply) + [None] * 9
+        )[:9]
         now = float(now_raw) / 1_000_000
         windows = (
             WindowState(per_minute, MINUTE, int(minute_count), _micros(m_old), _micros(m_unb)),
             WindowState(per_hour, HOUR, int(hour_count), _micros(h_old), _micros(h_unb)),
         )
-        return decide(now, windows, allowed=bool(allowed))
+        return decide(now, windows, allowed=bool(allowed)), int(granted or 0)

@@ -42,6 +42,7 @@ from tgstats.telemetry import Telemetry, open_telemetry
 from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
+from tgstats.web.fastpath import ResponseCache
 from tgstats.web.health import HealthController, metrics_endpoint
 from tgstats.web.imports import imports_controller, stop_imports
 from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
@@ -326,6 +327,9 @@ def create_app(
         logging_config=None,  # tgstats.logs owns logging (JSON/console with request ids)
     )
     document_error_responses(app)  # the schema shows the app's one error format
+    if settings.server.serves_api and settings.cache.enabled:
+        # Inside the security middleware: cached answers get the same limit and headers.
+        app.asgi_handler = app.state.response_cache = ResponseCache(app.asgi_handler, settings)
     # Wrapped around the whole handler (not Litestar middleware) so 404s get the headers too.
     for middleware in reversed(security_middlewares(settings)):
         app.asgi_handler = middleware(app.asgi_handler)

@@ -535,6 +535,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "50",
         "Redis connection pool size",
     ),
+    EnvVar(
+        "REDIS_KEY_PREFIX",
+        "redis",
+        "key_prefix",
+        _str,
+        "tgstats:",
+        "Prefix of every Redis key (lets deployments or test runs share one Redis)",
+    ),
     # cache
     EnvVar("ENABLE_CACHE", "cache", "enabled", _bool, "true", "Cache stats results"),
     EnvVar(

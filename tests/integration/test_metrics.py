@@ -90,3 +90,58 @@ async def test_promtool_check_metrics(make_settings, app_client, db, tmp_path) -
     )
     # promtool exits 0 when it only has style remarks; any "error" fails.
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_request_histogram_exposes_what_the_otel_histogram_did() -> None:
+    """Same name, labels, buckets and values as an OpenTelemetry histogram given the same data."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    from tgstats.telemetry import _LATENCY_BUCKETS, RequestHistogram, _ReaderCollector
+
+    reader = PrometheusMetricReader(disable_target_info=True)
+    REGISTRY.unregister(reader._collector)
+    otel_registry = CollectorRegistry(auto_describe=False)
+    otel_registry.register(_ReaderCollector(reader))
+    provider = MeterProvider(
+        metric_readers=[reader],
+        views=[
+            View(
+                instrument_name=RequestHistogram.name,
+                aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
+            )
+        ],
+        shutdown_on_exit=False,
+    )
+    otel = provider.get_meter("tgstats", "9.9").create_histogram(
+        RequestHistogram.name, unit="s", description=RequestHistogram.documentation
+    )
+    ours = RequestHistogram(_LATENCY_BUCKETS, "9.9")
+    ours_registry = CollectorRegistry(auto_describe=False)
+    ours_registry.register(ours)
+    samples = [
+        (0.0004, "GET", "/a/{x}", 200),
+        (0.0025, "GET", "/a/{x}", 200),  # exactly on a bound: counted in that bucket
+        (0.3, "GET", "/a/{x}", 200),
+        (12.0, "POST", "/b", 500),
+    ]
+    for seconds, method, route, status in samples:
+        attributes = {
+            "http_request_method": method,
+            "http_route": route,
+            "http_response_status_code": status,
+        }
+        otel.record(seconds, attributes)
+        ours.observe(seconds, method, route, status)
+
+    def parsed(registry: CollectorRegistry) -> list[object]:
+        body = generate_latest(registry).decode()
+        return sorted(
+            (s.name, sorted(s.labels.items()), s.value)
+            for f in text_string_to_metric_families(body)
+            for s in f.samples
+        )
+
+    assert parsed(ours_registry) == parsed(otel_registry)

@@ -241,3 +241,34 @@ def _unreachable_client() -> Any:
     return aioredis.Redis(
         host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
     )
+
+
+async def test_recent_version_is_a_bounded_local_copy(redis_url: str, redis_prefix: str) -> None:
+    """Another process's bump shows after ``version_max_age``; this process's own at once."""
+    prefix = f"{redis_prefix}recent-version:"
+    reader_link, writer_link = _link(redis_url, prefix), _link(redis_url, prefix)
+    reader = StatsCache(RedisStore(reader_link), default_ttl=60, version_max_age=0.2)
+    writer = StatsCache(RedisStore(writer_link), default_ttl=60)
+    try:
+        assert await reader.recent_version(7) == 0
+        await writer.bump_data_version([7])
+        assert await reader.data_version(7) == 1  # exact read
+        assert await reader.recent_version(7) == 0  # the copy, younger than 0.2 s
+        await asyncio.sleep(0.25)
+        assert await reader.recent_version(7) == 1
+        await reader.bump_data_version([7])  # its own bump drops its copy
+        assert await reader.recent_version(7) == 2
+        # Versions going backwards (Redis restarted empty) raise the epoch.
+        epoch = reader.epoch
+        await writer_link.client.delete(writer_link.key("dv", 7))
+        await asyncio.sleep(0.25)
+        assert await reader.recent_version(7) == 0
+        assert reader.epoch == epoch + 1
+        # In-process (max age 0) it is always the exact version.
+        memory = StatsCache(MemoryStore(10), default_ttl=60)
+        await memory.bump_data_version([7])
+        assert await memory.recent_version(7) == 1
+    finally:
+        await writer_link.client.delete(writer_link.key("dv", 7))
+        await reader_link.close()
+        await writer_link.close()

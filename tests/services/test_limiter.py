@@ -190,3 +190,63 @@ async def test_redis_outage_falls_back_in_process_and_says_so_once(
         assert any("reachable again" in r.getMessage() for r in caplog.records)
     finally:
         await link.close()
+
+
+def test_batch_sizes_leave_ordinary_limits_exact() -> None:
+    from tgstats_ratelimit.limiter import lease_size
+
+    assert lease_size(120, 3000) == 1  # the API defaults: one Redis round trip per request
+    assert lease_size(10, 100) == 1
+    assert lease_size(0, 0) == 1
+    assert lease_size(1000, 0) == 10
+    assert lease_size(0, 50_000) == 100
+    assert lease_size(10**9, 10**9) == 100  # capped
+
+
+async def test_redis_batches_stay_within_their_documented_bound(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Three processes, a limit of 1000/min (batches of 10): at most limit + P x (B - 1)."""
+    links = [_link(redis_url, redis_prefix + "rl3:", timeout=5.0) for _ in range(3)]
+    limiters = [RedisRateLimiter(link) for link in links]
+    key = f"batch:{secrets.token_hex(4)}"
+    try:
+        results = await asyncio.gather(
+            *(limiters[i % 3].hit(key, per_minute=1000, per_hour=0) for i in range(1500))
+        )
+        admitted = sum(r.allowed for r in results)
+        recorded = await links[0].client.zcard(links[0].key("rl", key))
+        assert recorded == 1000  # Redis never records past the limit
+        assert 1000 - 3 * 9 <= admitted <= 1000
+        refused = [r for r in results if not r.allowed]
+        assert refused and all(r.retry_after > 0 and r.remaining == 0 for r in refused)
+        # Within one process the reported budget only goes down.
+        own = [r.remaining for i, r in enumerate(results) if i % 3 == 0 and r.allowed]
+        assert own == sorted(own, reverse=True)
+        # peek stays exact: the window is full.
+        assert not (await limiters[1].peek(key, per_minute=1000, per_hour=0)).allowed
+    finally:
+        await links[0].client.delete(links[0].key("rl", key))
+        for link in links:
+            await link.close()
+
+
+async def test_unused_batch_expires(redis_url: str, redis_prefix: str) -> None:
+    clock = FakeClock()
+    link = _link(redis_url, redis_prefix + "rl4:")
+    limiter = RedisRateLimiter(link, clock=clock)
+    key = f"lease:{secrets.token_hex(4)}"
+    try:
+        first = await limiter.hit(key, per_minute=500, per_hour=0)  # takes a batch of 5
+        assert first.allowed and first.remaining == 499
+        assert await link.client.zcard(link.key("rl", key)) == 5
+        second = await limiter.hit(key, per_minute=500, per_hour=0)  # from the batch
+        assert second.remaining == 498
+        assert await link.client.zcard(link.key("rl", key)) == 5
+        clock.now += 1.0  # LEASE_SECONDS: the 3 left are not handed out any more
+        third = await limiter.hit(key, per_minute=500, per_hour=0)
+        assert third.allowed
+        assert await link.client.zcard(link.key("rl", key)) == 10
+    finally:
+        await link.client.delete(link.key("rl", key))
+        await link.close()

@@ -137,3 +137,15 @@ def test_client_address_behind_proxies(
     peer: str, xff: str | None, trusted: tuple[str, ...], expected: str
 ) -> None:
     assert client_ip(_scope(peer, xff), trusted) == expected
+
+
+def test_precomputed_exempt_test_agrees_with_the_plain_one() -> None:
+    from tgstats.web.security import _exempt_test, _path_is_exempt
+
+    prefix_sets = [("/health",), ("/health/", "/metrics"), ("/",), ("",), ("/a", "/b/c/")]
+    paths = ["/", "", "/health", "/health/", "/health/live", "/healthz", "/metrics"]
+    paths += ["/metricsx", "/a", "/a/", "/ab", "/b/c", "/b/c/d", "/b/cd", "/x"]
+    for exempt in prefix_sets:
+        check = _exempt_test(exempt)
+        for path in paths:
+            assert check(path) == _path_is_exempt(path, exempt), (exempt, path)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tgstats.settings import RedisSettings
@@ -79,9 +80,12 @@ class RedisLink:
             socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.socket_timeout,
             health_check_interval=30,
-            # No client-side retries with backoff: the breaker decides, so an outage
-            # costs one failed attempt, not seconds of redis-py's own retrying.
-            retry=Retry(NoBackoff(), 0),
+            # No retries with backoff or on timeouts: the breaker decides, so an outage
+            # costs one failed attempt, not seconds of redis-py's own retrying. One
+            # immediate retry on a connection error only: after Redis restarts, every
+            # pooled connection is dead and fails once; the retry reconnects (during an
+            # outage the refused connect fails fast).
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         client = aioredis.Redis(connection_pool=pool)
         return cls(

@@ -68,6 +68,7 @@ __all__ = [
     "auth_dependencies",
     "client_ip",
     "ensure_chat_access",
+    "fast_principal",
     "hash_token",
     "is_admin_token",
     "list_chat_tokens",
@@ -297,6 +298,9 @@ class _Suspects:
         while len(self._until) > _MAX_SUSPECTS:
             self._until.pop(next(iter(self._until)))
 
+    def __bool__(self) -> bool:
+        return bool(self._until)
+
     def __contains__(self, address: str) -> bool:
         until = self._until.get(address)
         if until is None:
@@ -313,6 +317,49 @@ def _suspects(request: Request[Any, Any, Any]) -> _Suspects:
     if suspects is None:
         suspects = state.auth_suspects = _Suspects()
     return suspects
+
+
+def fast_principal(scope: Scope, settings: Settings, state: Any) -> Principal | None:
+    """The admin (or anonymous) principal when a request is plainly that, else None.
+
+    For the HTTP response cache, which runs before Litestar: no database, no
+    awaiting. None means "let ``provide_principal`` decide" (chat tokens,
+    session cookies, wrong tokens, a header given twice, an address with
+    recent failed sign-ins, a closed API). It accepts exactly what
+    ``provide_principal`` would accept as the admin: the first credential in
+    the same order, compared in constant time with ``secret_matches``.
+    """
+    if settings.api.allow_unauthenticated:
+        return Principal(kind="anonymous")
+    admin = _admin_token(settings)
+    if not admin:
+        return None
+    api_token: bytes | None = None
+    authorization: bytes | None = None
+    for name, raw in scope["headers"]:
+        if name == b"x-api-token":
+            if api_token is not None:
+                return None
+            api_token = raw
+        elif name == b"authorization":
+            if authorization is not None:
+                return None
+            authorization = raw
+    if api_token:
+        token = api_token.decode("latin-1").strip()
+    elif authorization:
+        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            return None
+        token = credentials.strip()
+    else:
+        return None
+    if not secret_matches(token, admin):
+        return None
+    suspects: _Suspects | None = getattr(state, "auth_suspects", None)
+    if suspects and client_ip(scope, settings.ratelimit.trusted_proxies) in suspects:
+        return None  # provide_principal checks the lockout first
+    return Principal(kind="admin")
 
 
 def _client(request: Request[Any, Any, Any], settings: Settings) -> str:

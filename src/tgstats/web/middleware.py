@@ -11,9 +11,9 @@ transaction, until a garbage-collector pass.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any, cast
 
 from litestar.enums import ScopeType
@@ -37,7 +37,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    """Echo a valid ``X-Request-ID`` (or make one), bind it for logs, time the request."""
+    """Echo a valid ``X-Request-ID`` (or make one: 32 random hex digits), bind it, time it."""
 
     def __init__(self, app: ASGIApp, metrics: Any = None) -> None:
         self.app = app
@@ -53,7 +53,7 @@ class RequestContextMiddleware:
                 incoming = value.decode("latin-1")
                 break
         request_id = (
-            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         )
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -76,14 +76,11 @@ class RequestContextMiddleware:
                 except Exception as exc:  # the response is already sent; log and go on
                     log.warning("closing a request's session failed: %s", type(exc).__name__)
             if self.metrics is not None:
-                route = scope.get("path_template") or _route_of(scope)
-                self.metrics.http_request_duration.record(
+                self.metrics.http_request_duration.observe(
                     time.perf_counter() - started,
-                    {
-                        "http_request_method": scope.get("method", ""),
-                        "http_route": route,
-                        "http_response_status_code": status_holder[0],
-                    },
+                    scope.get("method", ""),
+                    scope.get("path_template") or _route_of(scope),
+                    status_holder[0],
                 )
             request_id_var.reset(token)
 

@@ -84,6 +84,15 @@ def _path_is_exempt(path: str, exempt: tuple[str, ...]) -> bool:
     return False
 
 
+def _exempt_test(exempt: tuple[str, ...]) -> Callable[[str], bool]:
+    """``_path_is_exempt`` for fixed prefixes, with the per-prefix work done once."""
+    if "/" in exempt:
+        return lambda path: True
+    bases = tuple(p.rstrip("/") for p in exempt)
+    starts = tuple(b + "/" for b in bases)
+    return lambda path: path in bases or path.startswith(starts)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -150,13 +159,14 @@ class SecurityMiddleware:
         self.per_hour = settings.ratelimit.api_per_hour
         self.limits_on = self.per_minute > 0 or self.per_hour > 0
         self.exempt = settings.ratelimit.exempt_paths
+        self.is_exempt = _exempt_test(self.exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         extra = self.headers
-        if self.limits_on and not _path_is_exempt(scope["path"], self.exempt):
+        if self.limits_on and not self.is_exempt(scope["path"]):
             app: Any = scope.get("app")
             limiter: RateLimiter | None = app.state.services.get("rate_limiter") if app else None
             if limiter is not None:

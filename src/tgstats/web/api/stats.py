@@ -29,6 +29,7 @@ from tgstats.stats.results import (
 from tgstats.web.api.params import StatsQuery, provide_stats_query
 from tgstats.web.api.tables import FormatParam, StatsResponse
 from tgstats.web.auth import auth_dependencies
+from tgstats.web.fastpath import ROUTE_OPT
 
 __all__ = ["StatsController"]
 
@@ -38,6 +39,9 @@ class StatsController(Controller):
     tags = ["stats"]
     dependencies = {**auth_dependencies(), "stats_query": Provide(provide_stats_query)}
     response_class = StatsResponse
+    # Answers depend only on the chat's data, the query and the date: the HTTP
+    # response cache may keep them (tgstats.web.fastpath).
+    opt = {ROUTE_OPT: True}
 
     @get("/summary", summary="KPIs with deltas against the previous period")
     async def summary(self, stats_query: StatsQuery, format_: FormatParam = None) -> Summary:
