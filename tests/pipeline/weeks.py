@@ -41,7 +41,7 @@ async def check_weeks(engine: AsyncEngine) -> dict[int, date]:
                 text(
                     "SELECT id, rollup_sealed_before FROM chats WHERE rollup_sealed_before"
                     " IS NOT NULL AND rollup_sealed_from IS NOT DISTINCT FROM"
-                    " migrated_from_chat_id"
+                    " migrated_from_chat_id AND migrated_to_chat_id IS NULL"
                 )
             )
         }

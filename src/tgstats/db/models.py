@@ -73,7 +73,8 @@ class Chat(Base):
     updated_at: Mapped[datetime] = _now()
     # Week rollups (``*_week_rollup``) hold every ISO week that starts before this local
     # date; they count only while ``rollup_sealed_from`` still equals
-    # ``migrated_from_chat_id`` (a basic-group history merged in later voids them).
+    # ``migrated_from_chat_id`` (a basic-group history merged in later voids them) and
+    # ``migrated_to_chat_id`` is unset.
     # See ``tgstats.pipeline.rollups.seal_weeks``.
     rollup_sealed_before: Mapped[date | None] = mapped_column(Date)
     rollup_sealed_from: Mapped[int | None] = mapped_column(BigInteger)

@@ -369,9 +369,9 @@ def _apply_sql(
         )
         total += sum(len(keys) + len(counters) for _, keys, counters in parts)
         ctes.append(
-            "seal AS (SELECT id AS chat_id, CASE WHEN rollup_sealed_from IS NOT DISTINCT FROM"  # noqa: S608 - constants
-            " migrated_from_chat_id THEN rollup_sealed_before END AS before FROM chats"
-            f" WHERE id = ANY({_param(total + 1, 'bigint')}) FOR KEY SHARE)"
+            f"seal AS (SELECT id AS chat_id, CASE WHEN {SEAL_VALID} THEN rollup_sealed_before"  # noqa: S608 - constants
+            f" END AS before FROM chats WHERE id = ANY({_param(total + 1, 'bigint')})"
+            " FOR KEY SHARE)"
         )
         # ${total + 2} is the batch's earliest day: a live batch (today only) skips the
         # week statements' arrays altogether.
@@ -456,6 +456,14 @@ _MASK_OF = (
 )
 
 
+#: A chat's seal counts while no basic-group history was merged into the chat since it was
+#: set (``rollup_sealed_from``) and the chat's own rows were not moved to a supergroup.
+SEAL_VALID = (
+    "(rollup_sealed_from IS NOT DISTINCT FROM migrated_from_chat_id"
+    " AND migrated_to_chat_id IS NULL)"
+)
+
+
 def week_start(day: date) -> date:
     """The Monday of ``day``'s ISO week."""
     return day - timedelta(days=day.weekday())
@@ -529,18 +537,23 @@ async def seal_weeks(conn: asyncpg.Connection, chat_id: int, before: date) -> bo
     (a Monday) and move its seal there. False when another transaction holds the chat
     (a concurrent batch: the next batch seals instead)."""
     row = await conn.fetchrow(
-        "SELECT rollup_sealed_before, rollup_sealed_from IS NOT DISTINCT FROM"
-        " migrated_from_chat_id FROM chats WHERE id = $1 FOR UPDATE SKIP LOCKED",
+        f"SELECT rollup_sealed_before, {SEAL_VALID}, migrated_to_chat_id IS NOT NULL,"  # noqa: S608 - constants
+        " CASE WHEN rollup_sealed_from IS DISTINCT FROM migrated_from_chat_id"
+        " THEN migrated_from_chat_id END FROM chats WHERE id = $1 FOR UPDATE SKIP LOCKED",
         chat_id,
     )
     if row is None:
         return False
-    sealed, valid = row[0], row[1]
+    sealed, valid, moved_away, merged_from = row
     if sealed is not None and valid and sealed >= before:
         return True
-    if sealed is not None and not valid:  # basic-group history was merged in: start over
+    if sealed is not None and not valid:  # its rows moved (a group became a supergroup)
         await reset_weeks(conn, chat_id)
         sealed = None
+    if merged_from is not None:  # the basic group's day rows are merged here: drop its weeks
+        await reset_weeks(conn, merged_from)
+    if moved_away:  # a basic group whose rows now live under the supergroup: nothing to seal
+        return True
     # One statement per table (``execute`` with arguments runs one statement).
     for day_table in _WEEK_TABLES:
         await conn.execute(_seal_sql(day_table), chat_id, sealed or date.min, before)

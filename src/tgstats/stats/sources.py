@@ -272,7 +272,8 @@ def reply_pair_source(scope: ChatScope) -> str:
 #: A chat's seal: week rollups hold every ISO week starting before it (None: none).
 _SEAL = (
     "(SELECT CASE WHEN c.rollup_sealed_from IS NOT DISTINCT FROM c.migrated_from_chat_id"
-    " THEN c.rollup_sealed_before END FROM chats c WHERE c.id = :chat_id)"
+    " AND c.migrated_to_chat_id IS NULL THEN c.rollup_sealed_before END"
+    " FROM chats c WHERE c.id = :chat_id)"
 )
 
 
