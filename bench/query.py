@@ -9,10 +9,13 @@ default ``postgresql://postgres@127.0.0.1:5432/test``) is seeded once and reused
 while its size matches. Each stats function and each API endpoint is timed
 ``--runs`` times for the big chat's last ``--period-days`` local days (cache
 off), and the same questions are answered by scanning raw ``messages`` (the
-old design). The last line printed is one JSON object: ``stats_p95_ms`` (the
+old design). Each function is also timed with the big chat's week seal
+cleared, i.e. from day rollups only (the design before week rollups), in the
+same run. The last line printed is one JSON object: ``stats_p95_ms`` (the
 slowest function), ``api_p95_ms`` (the slowest endpoint), ``raw_scan_p95_ms``
 (the slowest raw scan), ``speedup`` (geometric mean of raw/rollup p95 per
-question with a raw equivalent) and the per-question numbers.
+question with a raw equivalent), ``week_speedup`` (the same against day
+rollups only) and the per-question numbers.
 """
 
 from __future__ import annotations
@@ -196,7 +199,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "engagement": call(engagement),
     }
     results: dict[str, dict[str, Any]] = {}
-    print(f"\n{'question':<14}{'rollup p50':>11}{'p95':>8}{'raw p50':>10}{'p95':>9}{'ratio':>8}")
+    print(
+        f"\n{'question':<14}{'rollup p50':>11}{'p95':>8}{'days p95':>9}{'raw p50':>10}"
+        f"{'p95':>9}{'ratio':>8}"
+    )
     raw_params = {
         "chat_id": BIG_CHAT,
         "tz": scope.timezone,
@@ -206,8 +212,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     bounds = source_params(scope, period)
     raw_params["lo"], raw_params["hi"] = bounds["utc_lo"], bounds["utc_hi"]
+
+    async def set_seal(value: Any) -> None:
+        async with db.session_factory() as s:
+            await s.execute(
+                text("UPDATE chats SET rollup_sealed_before = :v WHERE id = :c"),
+                {"v": value, "c": BIG_CHAT},
+            )
+            await s.commit()
+
+    async with db.session_factory() as s:
+        seal = await s.scalar(
+            text("SELECT rollup_sealed_before FROM chats WHERE id = :c"), {"c": BIG_CHAT}
+        )
     for question, fn in functions.items():
         row: dict[str, Any] = {"stats": await timed(fn, args.runs)}
+        await set_seal(None)  # the same function from day rollups only
+        try:
+            row["days"] = await timed(fn, max(5, args.runs // 2), warmup=1)
+        finally:
+            await set_seal(seal)
+        row["week_ratio"] = row["days"]["p95"] / row["stats"]["p95"]
         if question in RAW:
             sql = text(RAW[question])
 
@@ -223,7 +248,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if "raw" in row
             else f"{'-':>10}{'-':>9}{'-':>8}"
         )
-        print(f"{question:<14}{row['stats']['p50']:>11.1f}{row['stats']['p95']:>8.1f}{raw_text}")
+        print(
+            f"{question:<14}{row['stats']['p50']:>11.1f}{row['stats']['p95']:>8.1f}"
+            f"{row['days']['p95']:>9.1f}{raw_text}"
+        )
     api = await _bench_api(url, period, top_user, args.runs)
     await db.dispose()
     ratios = [r["ratio"] for r in results.values() if "ratio" in r]
@@ -244,8 +272,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "speedup": round(math.exp(statistics.mean(math.log(r) for r in ratios)), 1),
         "speedup_min": round(min(ratios), 1),
+        "week_speedup": round(
+            math.exp(statistics.mean(math.log(r["week_ratio"]) for r in results.values())), 2
+        ),
+        "days_p95_ms": round(max(r["days"]["p95"] for r in results.values()), 2),
         "stats_ms": {
             q: {k: round(v, 2) for k, v in r["stats"].items()} for q, r in results.items()
+        },
+        "days_ms": {q: {k: round(v, 2) for k, v in r["days"].items()} for q, r in results.items()},
+        "raw_ms": {
+            q: {k: round(v, 2) for k, v in r["raw"].items()}
+            for q, r in results.items()
+            if "raw" in r
         },
         "api_ms": {q: {k: round(v, 2) for k, v in r.items()} for q, r in api.items()},
     }

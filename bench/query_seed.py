@@ -4,8 +4,14 @@ Raw ``messages`` rows are generated with ``generate_series`` and every rollup
 is derived from them with ``INSERT ... SELECT ... GROUP BY``, so the rollups
 and the raw rows agree and the raw-scan baseline answers the same questions.
 Word/link/emoji term rows (which raw rows cannot give back) are generated
-per day with a Zipf-like vocabulary. Seeding 10M messages takes minutes; the
-database is kept and reused while its ``bench_meta`` row matches the size.
+per day with a Zipf-like vocabulary. Week rollups are then sealed up to each
+chat's current local week by the writer's own ``seal_weeks`` (a database seeded
+before they existed gets the same rows from migration 0006). Seeding 10M
+messages takes minutes; the database is kept and reused while its
+``bench_meta`` row matches the size.
+
+Reply targets are uniformly random members: the worst case for reply pairs (a
+real chat's replies go to recent messages of active members).
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ _ROLLUPS = [
     "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",
     "reply_pair_day_rollup",
 ]  # fmt: skip
+_WEEK_ROLLUPS = [
+    "chat_user_week_rollup", "chat_term_week_rollup", "chat_topic_user_week_rollup",
+    "reply_pair_week_rollup",
+]  # fmt: skip
 
 
 def _message_indexes() -> list[tuple[str, str]]:
@@ -79,7 +89,7 @@ async def seed(conn: asyncpg.Connection, size: SeedSize) -> None:
     await conn.execute("SET work_mem = '256MB'")
     await conn.execute("SET maintenance_work_mem = '512MB'")
     tables = ["messages", "message_reactions", "membership_events", "memberships", "users",
-              "chats", "chat_settings", "forum_topics", *_ROLLUPS]  # fmt: skip
+              "chats", "chat_settings", "forum_topics", *_ROLLUPS, *_WEEK_ROLLUPS]  # fmt: skip
     await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     # Indexes are rebuilt after the bulk load: much faster than maintaining them row by row.
     # Their definitions come from the models, so an interrupted seed cannot lose one.
@@ -172,6 +182,7 @@ async def seed(conn: asyncpg.Connection, size: SeedSize) -> None:
         """,
     )
     await _rollups(conn, size)
+    await _weeks(conn)
     await _day_order(conn)
     await conn.execute("CREATE TABLE bench_meta (label text)")
     await conn.execute("INSERT INTO bench_meta VALUES ($1)", size.label)
@@ -277,6 +288,21 @@ async def _rollups(conn: asyncpg.Connection, size: SeedSize) -> None:
     )
 
 
+async def _weeks(conn: asyncpg.Connection) -> None:
+    """Seal every chat's weeks before its current local week, as the writer does."""
+    from tgstats.pipeline.rollups import seal_weeks, week_start
+
+    started = time.perf_counter()
+    chats = await conn.fetch(
+        "SELECT c.id, (now() AT TIME ZONE coalesce(s.timezone, 'UTC'))::date FROM chats c"
+        " LEFT JOIN chat_settings s ON s.chat_id = c.id"
+    )
+    for chat_id, today in chats:
+        async with conn.transaction():
+            await seal_weeks(conn, chat_id, week_start(today))
+    print(f"  seed: week rollups ({time.perf_counter() - started:.1f}s)", flush=True)
+
+
 async def _day_order(conn: asyncpg.Connection) -> None:
     """Lay rollup rows out in local-day order, as the live writer appends them.
 
@@ -284,12 +310,13 @@ async def _day_order(conn: asyncpg.Connection) -> None:
     arrive day after day, so one period's rows sit on few pages. Without this
     the benchmark would measure random heap reads no real database has.
     """
-    for table in _ROLLUPS:
+    for table in [*_ROLLUPS, *_WEEK_ROLLUPS]:
+        day = "week" if table in _WEEK_ROLLUPS else "local_day"
         await _step(
             conn,
             f"day order {table}",
             f"""
-            CREATE TEMP TABLE bench_reorder AS SELECT * FROM {table} ORDER BY local_day, chat_id;
+            CREATE TEMP TABLE bench_reorder AS SELECT * FROM {table} ORDER BY {day}, chat_id;
             TRUNCATE {table};
             INSERT INTO {table} SELECT * FROM bench_reorder;
             DROP TABLE bench_reorder;

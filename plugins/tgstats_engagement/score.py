@@ -3,7 +3,7 @@
     total = 0.30 * activity + 0.25 * consistency + 0.25 * quality + 0.20 * interaction
 
 Each part is 0-100; ``docs/stats.md`` gives the exact normalisation with a
-worked example. Counts come from the per-user day rollups through the same
+worked example. Counts come from the per-user day and week rollups through the same
 sources every other stat reads (raw rows under a ``tz`` override), so only
 members who posted in the period get a score.
 """
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.stats import ChatScope, Period
 from tgstats.stats.common import user_names
-from tgstats.stats.sources import source_params, user_day_source
+from tgstats.stats.sources import user_rows
 
 __all__ = [
     "WEIGHTS",
@@ -121,19 +121,19 @@ def score(c: UserCounts) -> dict[str, float]:
 async def _counts(
     session: AsyncSession, scope: ChatScope, period: Period
 ) -> Sequence[tuple[int, UserCounts]]:
+    rows_sql, params = user_rows(scope, period)
     result = await session.execute(
         text(
             f"""
-            SELECT user_id, sum(messages) AS messages,
-                   count(*) FILTER (WHERE messages > 0) AS active_days,
+            SELECT user_id, sum(messages) AS messages, sum(active_days) AS active_days,
                    sum(text_length) AS text_length, sum(urls) AS links, sum(media) AS media,
                    sum(reactions_received) AS reactions_received,
                    sum(replies_sent) AS replies_sent, sum(reactions_given) AS reactions_given
-            FROM ({user_day_source(scope)}) u
+            FROM ({rows_sql}) u
             GROUP BY user_id HAVING sum(messages) > 0
             """
         ),
-        source_params(scope, period),
+        params,
     )
     return [
         (

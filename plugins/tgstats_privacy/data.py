@@ -81,6 +81,16 @@ FORGET_STEPS: tuple[tuple[str, str], ...] = (
         f"DELETE FROM reply_pair_day_rollup WHERE {_CHATS}"
         " AND (from_user_id = :user OR to_user_id = :user)",
     ),
+    ("user_week_rollup", f"DELETE FROM chat_user_week_rollup WHERE {_CHATS} AND user_id = :user"),
+    (
+        "topic_week_rollup",
+        f"DELETE FROM chat_topic_user_week_rollup WHERE {_CHATS} AND user_id = :user",
+    ),
+    (
+        "reply_pair_week_rollup",
+        f"DELETE FROM reply_pair_week_rollup WHERE {_CHATS}"
+        " AND (from_user_id = :user OR to_user_id = :user)",
+    ),
 )
 
 # The chats whose numbers change, found before the rows that say so are gone.
@@ -241,8 +251,9 @@ CHAT_TABLES: tuple[str, ...] = (
     "forum_topics", "membership_events", "memberships", "chat_title_history",
     "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
     "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",
-    "reply_pair_day_rollup", "chat_settings", "digest_subscriptions", "digest_deliveries",
-    "chat_data_versions",
+    "reply_pair_day_rollup", "chat_user_week_rollup", "chat_term_week_rollup",
+    "chat_topic_user_week_rollup", "reply_pair_week_rollup", "chat_settings",
+    "digest_subscriptions", "digest_deliveries", "chat_data_versions",
 )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ must give the same rollups back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import text
@@ -20,6 +21,7 @@ from tests.pipeline.reference import (
     shuffle_within,
     utc,
 )
+from tests.pipeline.weeks import check_weeks
 from tgstats.db.chat_settings import update_chat_settings
 from tgstats.db.engine import Database
 from tgstats.pipeline import rebuild_chat_rollups
@@ -58,6 +60,11 @@ async def test_rollups_equal_reference_across_dst_and_odd_offsets(
     actual = await read_rollups(db.engine)
     for table in expected:
         assert actual[table] == expected[table], table
+    # The stream runs into Monday 2026-03-30: the week before is sealed, and its week rows
+    # are the sum of its days although later batches still added to those days.
+    seals = await check_weeks(db.engine)
+    assert set(seals.values()) == {date(2026, 3, 30)}
+    assert await _count(db, "SELECT count(*) FROM chat_user_week_rollup") > 0
     # The DST chat really has both offsets in play: hours 0..23 on the change day, minus one.
     berlin_hours = {k[2] for k in actual["chat_hour"] if k[0] == BERLIN_CHAT}
     assert 2 not in {h for (c, d, h) in actual["chat_hour"] if c == BERLIN_CHAT
@@ -85,6 +92,7 @@ async def test_duplicate_and_shuffled_delivery_counts_once(
         await pipeline.sink.flush()
     assert await read_rollups(db.engine) == once
     assert once == expected_rollups(events, ZONES).normalised()
+    assert await check_weeks(db.engine)
     messages = sum(1 for e in events if type(e).__name__ == "MessageEvent")
     assert await _count(db, "SELECT count(*) FROM messages") == messages
 
@@ -99,6 +107,7 @@ async def test_shuffled_first_delivery_matches_reference(
         await pipeline.sink.put_many(shuffled + events)
         await pipeline.sink.flush()
     assert await read_rollups(db.engine) == expected_rollups(shuffled, ZONES).normalised()
+    assert await check_weeks(db.engine)
 
 
 async def test_rebuild_equals_incremental(db: Database, make_pipeline: Callable[..., Any]) -> None:
@@ -113,6 +122,7 @@ async def test_rebuild_equals_incremental(db: Database, make_pipeline: Callable[
             await rebuild_chat_rollups(session, chat)
         await session.commit()
     assert await read_rollups(db.engine) == incremental
+    assert await check_weeks(db.engine)
 
 
 async def test_rebuild_after_timezone_change_moves_days(
@@ -138,3 +148,4 @@ async def test_rebuild_after_timezone_change_moves_days(
             assert got == strip
         else:
             assert actual[table] == expected[table], table
+    assert await check_weeks(db.engine)

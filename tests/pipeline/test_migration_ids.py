@@ -8,12 +8,14 @@ ids; everything that still names the old chat is mapped there.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.pipeline.test_event_kinds import T0, msg, one, rows, write
+from tests.pipeline.weeks import check_weeks
 from tgstats.db.engine import Database
 from tgstats.events import (
     ChatMigratedEvent,
@@ -169,3 +171,30 @@ async def test_moved_messages_get_no_link(db: Database, pipeline: Any) -> None:
     ]
     assert scope.message_link(-1) is None
     assert ChatScope(chat_id=NEW, username="pub").message_link(0) is None
+
+
+async def test_a_merged_history_reseals_the_supergroups_weeks(db: Database, pipeline: Any) -> None:
+    """Both chats sealed their past weeks; the basic group's days merged into the
+    supergroup void both seals, and the supergroup's next batch seals again with them."""
+    day = timedelta(days=1)
+    await write(pipeline, msg(1, user_id=1, chat=OLD, at=T0 - 14 * day))  # week of 04-20
+    await write(pipeline, msg(10, user_id=2, chat=NEW, at=T0 - 7 * day))  # week of 04-27
+    await write(pipeline, msg(11, user_id=2, chat=NEW, at=T0 + day), msg(2, chat=OLD, at=T0 + day))
+    assert set((await check_weeks(db.engine)).values()) == {date(2026, 5, 11)}
+    assert await one(db, "SELECT count(*) FROM chat_user_week_rollup WHERE chat_id = :c", c=OLD)
+    migrated = msgspec.structs.replace(MIGRATED, date=T0 + 2 * day)
+    await write(pipeline, migrated, msg(12, user_id=3, chat=NEW, at=T0 + 2 * day))
+    assert await check_weeks(db.engine) == {NEW: date(2026, 5, 11)}
+    old_weeks = "SELECT count(*) FROM chat_user_week_rollup WHERE chat_id = :c"
+    assert await one(db, old_weeks, c=OLD) == 0
+    scope = ChatScope(chat_id=NEW, chat_timezone="UTC")
+    board = await _users_of(db, scope, Period(start=date(2026, 4, 20), end=date(2026, 5, 10)))
+    assert board == {1: 1, 2: 1}
+
+
+async def _users_of(db: Database, scope: ChatScope, period: Period) -> dict[int, int]:
+    from tgstats.stats.users import users
+
+    async with db.stats_session_factory() as session:
+        board = await users(session, scope, period)
+    return {row.user_id: row.messages for row in board.rows}

@@ -27,6 +27,11 @@ NOT_EXPORTED = NOT_FORGOTTEN | {
     ("service_messages", "actor_id"),  # pins and title changes: no member content
     ("digest_subscriptions", "enabled_by"),
     ("api_tokens", "created_by"),
+    # Week rollups are sums of the exported day rollups' sealed weeks: nothing new.
+    ("chat_user_week_rollup", "user_id"),
+    ("chat_topic_user_week_rollup", "user_id"),
+    ("reply_pair_week_rollup", "from_user_id"),
+    ("reply_pair_week_rollup", "to_user_id"),
 }
 NOT_CHAT_DATA = {
     "api_tokens",  # ON DELETE CASCADE with the chat row

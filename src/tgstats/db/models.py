@@ -71,6 +71,13 @@ class Chat(Base):
     bot_status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_seen_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    # Week rollups (``*_week_rollup``) hold every ISO week that starts before this local
+    # date; they count only while ``rollup_sealed_from`` still equals
+    # ``migrated_from_chat_id`` (a basic-group history merged in later voids them) and
+    # ``migrated_to_chat_id`` is unset.
+    # See ``tgstats.pipeline.rollups.seal_weeks``.
+    rollup_sealed_before: Mapped[date | None] = mapped_column(Date)
+    rollup_sealed_from: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ChatTitleHistory(Base):
@@ -449,6 +456,67 @@ class ReplyPairDayRollup(Base):
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     local_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    from_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    to_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    replies: Mapped[int] = _counter()
+
+
+class ChatUserWeekRollup(Base):
+    """Per chat, user and ISO week (``week`` = its local Monday): the sums of the week's
+    ``chat_user_day_rollup`` rows, and ``active_mask`` with bit ``d`` set when the
+    member posted on Monday + ``d`` days. Only sealed weeks have rows."""
+
+    __tablename__ = "chat_user_week_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    messages: Mapped[int] = _counter()
+    text_length: Mapped[int] = _counter()
+    media: Mapped[int] = _counter()
+    urls: Mapped[int] = _counter()
+    replies_sent: Mapped[int] = _counter()
+    replies_received: Mapped[int] = _counter()
+    reactions_given: Mapped[int] = _counter()
+    reactions_received: Mapped[int] = _counter()
+    edits: Mapped[int] = _counter()
+    deletions: Mapped[int] = _counter()
+    active_mask: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, server_default=sql_text("0")
+    )
+
+
+class ChatTermWeekRollup(Base):
+    """``chat_term_day_rollup`` summed per sealed ISO week."""
+
+    __tablename__ = "chat_term_week_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = _counter()
+
+
+class ChatTopicUserWeekRollup(Base):
+    """``chat_topic_user_day_rollup`` summed per sealed ISO week."""
+
+    __tablename__ = "chat_topic_user_week_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    topic_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    messages: Mapped[int] = _counter()
+
+
+class ReplyPairWeekRollup(Base):
+    """``reply_pair_day_rollup`` summed per sealed ISO week."""
+
+    __tablename__ = "reply_pair_week_rollup"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
     from_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     to_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     replies: Mapped[int] = _counter()

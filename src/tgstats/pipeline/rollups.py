@@ -22,7 +22,7 @@ import time
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,9 @@ __all__ = [
     "domain_of",
     "raw_connection",
     "rebuild_chat_rollups",
+    "reset_weeks",
+    "seal_weeks",
+    "week_start",
 ]
 
 CHAT_DAY_COUNTERS = (
@@ -266,9 +269,35 @@ class RollupDelta:
                 ordered = sorted(counts)
                 parts.append((table, key_columns, (counter,)))
                 arguments.extend(_columns(ordered, None, key_columns, (counter,), counts))
-        if arguments:
+        if not arguments:
+            return
+        weekly = bool(self.user_day) or any(table in _WEEK_TABLES for table, _, _ in parts)
+        if not weekly:
             sql = _apply_sql(bool(self.user_day), bool(self.chat_day), parts)
             await _Timer(metrics).run("rollups", conn.execute(sql, *arguments))
+            return
+        # Days in weeks already sealed also go into the week rollups (late events, imports);
+        # the statement returns each chat's seal, so sealing needs no extra query.
+        latest: dict[int, date] = {}
+        for chat_id, day in self.chat_day:
+            if day > latest.get(chat_id, date.min):
+                latest[chat_id] = day
+        for key in self.terms:
+            if key[1] > latest.get(key[0], date.min):
+                latest[key[0]] = key[1]
+        earliest = min(day for _, day in self.chat_day)
+        if self.terms:
+            earliest = min(earliest, min(key[1] for key in self.terms))
+        arguments.extend((_literal(sorted(latest)), earliest))
+        sql = _apply_sql(bool(self.user_day), bool(self.chat_day), parts, weekly=True)
+        seals = await _Timer(metrics).run("rollups", conn.fetch(sql, *arguments))
+        sealed = {row[0]: row[1] for row in seals}
+        ceiling = datetime.now(UTC).date() + timedelta(days=1)  # no sealing on future dates
+        for chat_id, day in latest.items():
+            target = week_start(min(day, ceiling))
+            current = sealed.get(chat_id, target)  # no chats row: nothing to seal
+            if current is None or current < target:
+                await seal_weeks(conn, chat_id, target)
 
 
 _CHAT_DAY_KEYS = (("chat_id", "bigint"), ("local_day", "date"))
@@ -316,14 +345,42 @@ def _apply_sql(
     user_day: bool,
     chat_day: bool,
     parts: Sequence[tuple[str, Sequence[tuple[str, str]], tuple[str, ...]]],
+    *,
+    weekly: bool = False,
 ) -> str:
-    """The one statement ``RollupDelta.apply`` runs; parameters in the order it builds them."""
-    cache_key = ("apply", user_day, chat_day, tuple((t, tuple(k), c) for t, k, c in parts))
+    """The one statement ``RollupDelta.apply`` runs; parameters in the order it builds them.
+
+    ``weekly``: the last parameter lists the batch's chats; their ``chats`` rows are locked
+    FOR KEY SHARE (``seal_weeks`` takes FOR UPDATE, so a seal and a batch never interleave),
+    increments on days before a chat's seal are added to the week rollups too, and the
+    statement returns ``(chat_id, sealed_before)`` per chat.
+    """
+    cache_key = (
+        "apply", user_day, chat_day, tuple((t, tuple(k), c) for t, k, c in parts), weekly,
+    )  # fmt: skip
     sql = _SQL_CACHE.get(cache_key)
     if sql is not None:
         return sql
     ctes: list[str] = []
     offset = 0
+    if weekly:
+        total = (len(_USER_DAY_KEYS) + len(USER_DAY_COUNTERS) if user_day else 0) + (
+            len(_CHAT_DAY_KEYS) + len(CHAT_DAY_COUNTERS) if chat_day else 0
+        )
+        total += sum(len(keys) + len(counters) for _, keys, counters in parts)
+        ctes.append(
+            f"seal AS (SELECT id AS chat_id, CASE WHEN {SEAL_VALID} THEN rollup_sealed_before"  # noqa: S608 - constants
+            f" END AS before FROM chats WHERE id = ANY({_param(total + 1, 'bigint')})"
+            " FOR KEY SHARE)"
+        )
+        # ${total + 2} is the batch's earliest day: a live batch (today only) skips the
+        # week statements' arrays altogether.
+        ctes.append(
+            "late AS (SELECT EXISTS (SELECT 1 FROM seal"  # noqa: S608 - constants
+            f" WHERE before > ${total + 2}::date) AS yes)"
+        )
+    if user_day and weekly:
+        ctes.append(_week_cte("uw", "chat_user_day_rollup", _USER_DAY_KEYS, USER_DAY_COUNTERS, 1))
     if user_day:
         upsert = _upsert_sql(
             "chat_user_day_rollup", _USER_DAY_KEYS, USER_DAY_COUNTERS, returning=True
@@ -363,9 +420,150 @@ def _apply_sql(
     for index, (table, keys, counters) in enumerate(parts):
         upsert = _upsert_sql(table, keys, counters, first_param=offset + 1)
         ctes.append(f"u{index} AS ({upsert})")
+        if weekly and table in _WEEK_TABLES:
+            ctes.append(_week_cte(f"w{index}", table, keys, counters, offset + 1))
         offset += len(keys) + len(counters)
-    sql = _SQL_CACHE[cache_key] = f"WITH {', '.join(ctes)} SELECT 1"
+    final = "SELECT chat_id, before FROM seal" if weekly else "SELECT 1"
+    sql = _SQL_CACHE[cache_key] = f"WITH {', '.join(ctes)} {final}"
     return sql
+
+
+# --------------------------------------------------------------------------- week rollups
+#
+# A chat's ISO weeks (Monday to Sunday, local dates) that start before
+# ``chats.rollup_sealed_before`` also have rows in the ``*_week_rollup`` tables: the sums
+# of their day rows. Stats read whole sealed weeks from there and only the days at a
+# period's edges from the day rollups, so answers stay exact for any local-date period.
+# The writer seals weeks once they are over (``seal_weeks``, at most once a week per
+# chat); live batches count today, in the open week, so they add no week rows. Only late
+# increments on days of sealed weeks (a reaction taken back, an import) add to both.
+
+#: Day rollup -> (week rollup, its key columns in the day table's terms, counters).
+_WEEK_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "chat_user_day_rollup": ("chat_user_week_rollup", ("chat_id", "week", "user_id"),
+                             USER_DAY_COUNTERS),
+    "chat_term_day_rollup": ("chat_term_week_rollup", ("chat_id", "kind", "week", "term"),
+                             ("count",)),
+    "chat_topic_user_day_rollup": ("chat_topic_user_week_rollup",
+                                   ("chat_id", "week", "topic_id", "user_id"), ("messages",)),
+    "reply_pair_day_rollup": ("reply_pair_week_rollup",
+                              ("chat_id", "week", "from_user_id", "to_user_id"), ("replies",)),
+}  # fmt: skip
+_WEEK_OF = "({day} - (extract(isodow FROM {day})::int - 1))"
+_MASK_OF = (
+    "bit_or(CASE WHEN {messages} > 0 THEN 1 << (extract(isodow FROM {day})::int - 1)"
+    " ELSE 0 END)::smallint"
+)
+
+
+#: A chat's seal counts while no basic-group history was merged into the chat since it was
+#: set (``rollup_sealed_from``) and the chat's own rows were not moved to a supergroup.
+SEAL_VALID = (
+    "(rollup_sealed_from IS NOT DISTINCT FROM migrated_from_chat_id"
+    " AND migrated_to_chat_id IS NULL)"
+)
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s ISO week."""
+    return day - timedelta(days=day.weekday())
+
+
+def _week_select(day_table: str, day_alias: str) -> tuple[str, str, str]:
+    """(INSERT target columns, SELECT list, GROUP BY) summing ``day_alias`` rows per week."""
+    week_table, keys, counters = _WEEK_TABLES[day_table]
+    day = f"{day_alias}.local_day"
+    select = [_WEEK_OF.format(day=day) if k == "week" else f"{day_alias}.{k}" for k in keys]
+    select += [f"sum({day_alias}.{c})::bigint" for c in counters]
+    columns = [*keys, *counters]
+    if day_table == "chat_user_day_rollup":
+        select.append(_MASK_OF.format(messages=f"{day_alias}.messages", day=day))
+        columns.append("active_mask")
+    group = ", ".join(str(i + 1) for i in range(len(keys)))
+    return f"{week_table} ({', '.join(columns)})", ", ".join(select), group
+
+
+def _week_updates(day_table: str) -> str:
+    week_table, keys, counters = _WEEK_TABLES[day_table]
+    updates = [f"{c} = {week_table}.{c} + excluded.{c}" for c in counters]
+    if day_table == "chat_user_day_rollup":
+        updates.append(f"active_mask = {week_table}.active_mask | excluded.active_mask")
+    return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
+
+
+def _week_cte(
+    name: str,
+    day_table: str,
+    keys: Sequence[tuple[str, str]],
+    counters: Sequence[str],
+    first_param: int,
+) -> str:
+    """A batch's increments on days of sealed weeks, added to the week rollup."""
+    names = [k for k, _ in keys] + list(counters)
+    types = [kind for _, kind in keys] + ["bigint"] * len(counters)
+    params = ", ".join(_param(first_param + i, kind) for i, kind in enumerate(types))
+    target, select, group = _week_select(day_table, "v")
+    return (
+        f"{name} AS (INSERT INTO {target} SELECT {select}"  # noqa: S608 - constants
+        f" FROM unnest({params}) AS v({', '.join(names)})"
+        " JOIN seal ON seal.chat_id = v.chat_id AND v.local_day < seal.before"
+        f" WHERE (SELECT yes FROM late) GROUP BY {group} ORDER BY {group}"
+        f" {_week_updates(day_table)})"
+    )
+
+
+def _seal_sql(day_table: str) -> str:
+    """Sum one chat's day rows on [$2, $3) into week rows."""
+    target, select, group = _week_select(day_table, "d")
+    return (
+        f"INSERT INTO {target} SELECT {select} FROM {day_table} d"  # noqa: S608 - constants
+        " WHERE d.chat_id = $1 AND d.local_day >= $2 AND d.local_day < $3"
+        f" GROUP BY {group} {_week_updates(day_table)}"
+    )
+
+
+async def reset_weeks(conn: asyncpg.Connection, chat_id: int) -> None:
+    """Drop a chat's week rows and its seal (before its day rows are rebuilt or moved)."""
+    for week_table, _, _ in _WEEK_TABLES.values():
+        await conn.execute(f"DELETE FROM {week_table} WHERE chat_id = $1", chat_id)  # noqa: S608
+    await conn.execute(
+        "UPDATE chats SET rollup_sealed_before = NULL, rollup_sealed_from = NULL WHERE id = $1",
+        chat_id,
+    )
+
+
+async def seal_weeks(conn: asyncpg.Connection, chat_id: int, before: date) -> bool:
+    """Fill the week rollups of one chat for every ISO week starting before ``before``
+    (a Monday) and move its seal there. False when another transaction holds the chat
+    (a concurrent batch: the next batch seals instead)."""
+    row = await conn.fetchrow(
+        f"SELECT rollup_sealed_before, {SEAL_VALID}, migrated_to_chat_id IS NOT NULL,"  # noqa: S608 - constants
+        " CASE WHEN rollup_sealed_from IS DISTINCT FROM migrated_from_chat_id"
+        " THEN migrated_from_chat_id END FROM chats WHERE id = $1 FOR UPDATE SKIP LOCKED",
+        chat_id,
+    )
+    if row is None:
+        return False
+    sealed, valid, moved_away, merged_from = row
+    if sealed is not None and valid and sealed >= before:
+        return True
+    if sealed is not None and not valid:  # its rows moved (a group became a supergroup)
+        await reset_weeks(conn, chat_id)
+        sealed = None
+    if merged_from is not None:  # the basic group's day rows are merged here: drop its weeks
+        await reset_weeks(conn, merged_from)
+    if moved_away:  # a basic group whose rows now live under the supergroup: nothing to seal
+        return True
+    # One statement per table (``execute`` with arguments runs one statement).
+    for day_table in _WEEK_TABLES:
+        await conn.execute(_seal_sql(day_table), chat_id, sealed or date.min, before)
+    await conn.execute(
+        "UPDATE chats SET rollup_sealed_before = $2, rollup_sealed_from = migrated_from_chat_id"
+        " WHERE id = $1",
+        chat_id,
+        before,
+    )
+    return True
 
 
 # Element types sent as one array literal in a text parameter (``_literal``).
@@ -487,6 +685,7 @@ async def rebuild_chat_rollups(
         "UPDATE membership_events SET local_day = (date AT TIME ZONE $2)::date WHERE chat_id = $1",
         chat_id, zone_name,
     )  # fmt: skip
+    await reset_weeks(conn, chat_id)  # resealed from the rebuilt days by ``apply``
     for table in _ROLLUP_TABLES:
         await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", chat_id)  # noqa: S608
     await conn.execute(

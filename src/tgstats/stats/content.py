@@ -21,7 +21,7 @@ from tgstats.stats.results import (
     TermCount,
     TermRanking,
 )
-from tgstats.stats.sources import media_source, source_params
+from tgstats.stats.sources import media_source, source_params, term_rows
 
 __all__ = ["TERM_KINDS", "content", "links", "media_breakdown", "top_terms"]
 
@@ -66,15 +66,15 @@ async def top_terms(
         raise ValueError(f"kind: expected one of {', '.join(TERM_KINDS)}")
     if not 1 <= limit <= MAX_TERMS:
         raise ValueError(f"limit: expected 1 to {MAX_TERMS}")
-    params = source_params(scope, period) | {"kind": kind, "limit": limit}
+    terms_sql, params = term_rows(scope, period)
+    params |= {"kind": kind, "limit": limit}
     # One pass: the window totals are computed over every term before the LIMIT.
     rows = await fetch_all(
         session,
-        """
+        f"""
         SELECT term, sum(count)::bigint AS n,
                sum(sum(count)) OVER () AS total, count(*) OVER () AS distinct_terms
-        FROM chat_term_day_rollup
-        WHERE chat_id = :chat_id AND local_day BETWEEN :start AND :end AND kind = :kind
+        FROM ({terms_sql}) t
         GROUP BY term HAVING sum(count) > 0
         ORDER BY n DESC, term
         LIMIT :limit

@@ -20,8 +20,8 @@ from tgstats.stats.sources import (
     ACTIVE_MEMBER_SQL,
     day_source,
     source_params,
-    topic_source,
-    user_day_source,
+    topic_rows,
+    user_rows,
 )
 
 __all__ = ["members", "topics"]
@@ -118,11 +118,12 @@ async def members(
     cutoff = _local_midnight_utc(window.start, scope)
     # Who posted in the window comes from one pass over its user-days; the page's last
     # message times are then looked up for its members only (index probes).
+    recent_sql, recent_params = user_rows(scope, window)
     inactive_rows = await fetch_all(
         session,
         f"""
         WITH recent AS (
-            SELECT DISTINCT user_id FROM ({user_day_source(scope)}) u WHERE messages > 0
+            SELECT DISTINCT user_id FROM ({recent_sql}) u WHERE messages > 0
         )
         SELECT mb.user_id, mb.status, mb.joined_at, u.username, u.first_name, u.last_name,
                count(*) OVER () AS total
@@ -135,7 +136,7 @@ async def members(
         ORDER BY mb.joined_at ASC NULLS FIRST, mb.user_id
         LIMIT :limit
         """,
-        source_params(scope, window) | {"cutoff": cutoff, "limit": limit},
+        recent_params | {"cutoff": cutoff, "limit": limit},
     )
     members_now = int(
         (
@@ -194,12 +195,13 @@ async def topics(session: AsyncSession, scope: ChatScope, period: Period) -> Top
     """Messages and active members per forum topic (topic 0 = outside any topic)."""
     # Hash aggregates (per topic and member, then per topic) instead of count(DISTINCT),
     # which would sort every topic-member-day row.
+    topic_sql, params = topic_rows(scope, period)
     rows = await fetch_all(
         session,
         f"""
         WITH per_member AS (
             SELECT topic_id, user_id, sum(messages) AS messages
-            FROM ({topic_source(scope)}) t GROUP BY topic_id, user_id
+            FROM ({topic_sql}) t GROUP BY topic_id, user_id
         ), per_topic AS (
             SELECT topic_id, sum(messages)::bigint AS messages,
                    count(*) FILTER (WHERE messages > 0 AND user_id <> 0) AS active_users
@@ -211,7 +213,7 @@ async def topics(session: AsyncSession, scope: ChatScope, period: Period) -> Top
         LEFT JOIN forum_topics ft ON ft.chat_id = :chat_id AND ft.topic_id = p.topic_id
         ORDER BY p.messages DESC, p.topic_id
         """,
-        source_params(scope, period),
+        params,
     )
     total = sum(int(row.messages) for row in rows)
     return TopicStats(

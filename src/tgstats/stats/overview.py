@@ -28,6 +28,7 @@ from tgstats.stats.sources import (
     hour_source,
     source_params,
     user_day_source,
+    user_rows,
 )
 
 __all__ = ["GRANULARITIES", "heatmap", "list_chats", "summary", "timeseries"]
@@ -103,19 +104,35 @@ async def summary(session: AsyncSession, scope: ChatScope, period: Period) -> Su
         f"FROM ({day_source(scope)}) d GROUP BY 1",
         params,
     )
-    # One hash aggregate per user is much cheaper than two count(DISTINCT ...) sorts.
-    users = await fetch_one(
-        session,
-        f"""
-        SELECT count(*) FILTER (WHERE cur) AS current, count(*) FILTER (WHERE prev) AS previous
-        FROM (
-            SELECT user_id, bool_or(local_day >= :cur_start) AS cur,
-                   bool_or(local_day < :cur_start) AS prev
-            FROM ({user_day_source(scope)}) u WHERE messages > 0 GROUP BY user_id
-        ) per_user
-        """,
-        params,
-    )
+    # Distinct posters of each period: hash aggregates (cheaper than count(DISTINCT) sorts)
+    # over the period's user rows, whole sealed weeks as one row per member.
+    if scope.uses_raw:  # raw rows: one pass over both periods
+        users = await fetch_one(
+            session,
+            f"""
+            SELECT count(*) FILTER (WHERE cur) AS current,
+                   count(*) FILTER (WHERE prev) AS previous
+            FROM (
+                SELECT user_id, bool_or(local_day >= :cur_start) AS cur,
+                       bool_or(local_day < :cur_start) AS prev
+                FROM ({user_day_source(scope)}) u WHERE messages > 0 GROUP BY user_id
+            ) per_user
+            """,
+            params,
+        )
+    else:
+        cur_sql, cur_params = user_rows(scope, period, "c_")
+        prev_sql, prev_params = user_rows(scope, previous, "p_")
+        users = await fetch_one(
+            session,
+            f"""
+            SELECT (SELECT count(*) FROM (SELECT user_id FROM ({cur_sql}) c
+                                          WHERE messages > 0 GROUP BY user_id) x) AS current,
+                   (SELECT count(*) FROM (SELECT user_id FROM ({prev_sql}) p
+                                          WHERE messages > 0 GROUP BY user_id) y) AS previous
+            """,
+            cur_params | prev_params,
+        )
     totals: dict[bool, Any] = {bool(row.current): row for row in day_rows}
 
     def get(current: bool, name: str) -> float:
@@ -166,8 +183,9 @@ def bucket_start(day: date, granularity: str) -> date:
 
 #: Longer periods count windowed active users in SQL instead of Python bitsets.
 BITSET_MAX_DAYS = 120
-#: Days per bit word when user-day activity is folded into bitsets in SQL.
-_WORD = 62
+#: Days per bit word when user-day activity is folded into bitsets in SQL: a word's
+#: rows start at most 55 days in and a week row sets 7 bits, so no bit passes 61.
+_WORD = 56
 
 
 async def _window_active_users(
@@ -175,25 +193,27 @@ async def _window_active_users(
 ) -> dict[int, dict[date, int]]:
     """For each window W and each day D of the period: distinct posters in [D-W+1, D].
 
-    SQL folds each poster's active days into 62-day bit words (one row per poster
-    and word, a single hash aggregate); Python widens each poster's bitset by W-1
+    SQL folds each poster's active days into bit words of 56 days (one row per
+    poster and word, a single hash aggregate; sealed whole weeks arrive as one
+    row with a 7-day mask, whose bits may spill into the next word's range, which
+    the shifts below place right); Python widens each poster's bitset by W-1
     days (log2(W) shifts) and counts, per day, the posters whose bit is set.
     """
     if period.days > BITSET_MAX_DAYS:
         return await _window_active_users_by_segments(session, scope, period, windows)
     widest = max(windows)
     base = period.start - timedelta(days=widest - 1)
-    params = source_params(scope, Period(start=base, end=period.end)) | {"base": base}
+    rows_sql, params = user_rows(scope, Period(start=base, end=period.end))
     rows = await fetch_all(
         session,
         f"""
         SELECT user_id, (local_day - CAST(:base AS date)) / {_WORD} AS word,
-               bit_or(CAST(1 AS bigint) << ((local_day - CAST(:base AS date)) % {_WORD}))
-                   AS bits
-        FROM ({user_day_source(scope)}) u WHERE messages > 0
+               bit_or(CAST(active_mask AS bigint)
+                      << ((local_day - CAST(:base AS date)) % {_WORD})) AS bits
+        FROM ({rows_sql}) u WHERE messages > 0
         GROUP BY 1, 2
         """,
-        params,
+        params | {"base": base},
     )
     active: dict[int, int] = defaultdict(int)
     for row in rows:

@@ -18,7 +18,7 @@ from tgstats.stats.results import (
     TermCount,
     UserCount,
 )
-from tgstats.stats.sources import day_source, reply_pair_source, source_params, user_day_source
+from tgstats.stats.sources import day_source, reply_pair_rows, source_params, user_rows
 
 __all__ = ["interactions", "reactions"]
 
@@ -174,15 +174,16 @@ async def _top_emoji(
 
 
 async def _top_users(
-    session: AsyncSession, scope: ChatScope, params: dict[str, object], limit: int
+    session: AsyncSession, scope: ChatScope, period: Period, limit: int
 ) -> tuple[list[UserCount], list[UserCount]]:
     """Top reaction givers and receivers from one pass over the period's user-days."""
+    rows_sql, rows_params = user_rows(scope, period)
     rows = await fetch_all(
         session,
         f"SELECT user_id, sum(reactions_given)::bigint AS given, "
-        f"sum(reactions_received)::bigint AS received FROM ({user_day_source(scope)}) u "
+        f"sum(reactions_received)::bigint AS received FROM ({rows_sql}) u "
         f"GROUP BY user_id HAVING sum(reactions_given) > 0 OR sum(reactions_received) > 0",
-        params,
+        rows_params,
     )
     givers = sorted((r for r in rows if r.given > 0), key=lambda r: (-r.given, r.user_id))
     receivers = sorted((r for r in rows if r.received > 0), key=lambda r: (-r.received, r.user_id))
@@ -214,7 +215,7 @@ async def reactions(
         f"SELECT coalesce(sum(reactions), 0) AS n FROM ({day_source(scope)}) d",
         params,
     )
-    givers, receivers = await _top_users(session, scope, params, limit)
+    givers, receivers = await _top_users(session, scope, period, limit)
     return ReactionStats(
         chat_id=scope.chat_id,
         period=period,
@@ -232,37 +233,30 @@ async def interactions(
 ) -> InteractionStats:
     """Who replies to whom: the top (replier, replied-to) pairs, with the reverse count."""
     _check_limit(limit)
-    params = source_params(scope, period) | {"limit": limit}
+    pairs_sql, params = reply_pair_rows(scope, period)
+    # One pass: every pair summed once (a materialized CTE), then the top pairs and, for
+    # them only, the other direction looked up in the same sums.
     rows = await fetch_all(
         session,
         f"""
-        SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies,
-               sum(sum(replies)) OVER () AS total
-        FROM ({reply_pair_source(scope)}) p
-        WHERE from_user_id <> to_user_id
-        GROUP BY from_user_id, to_user_id
-        ORDER BY replies DESC, from_user_id, to_user_id
-        LIMIT :limit
+        WITH pairs AS MATERIALIZED (
+            SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies
+            FROM ({pairs_sql}) p
+            WHERE from_user_id <> to_user_id
+            GROUP BY from_user_id, to_user_id
+        ), top AS (
+            SELECT * FROM pairs ORDER BY replies DESC, from_user_id, to_user_id LIMIT :limit
+        )
+        SELECT t.from_user_id, t.to_user_id, t.replies,
+               (SELECT sum(replies) FROM pairs) AS total,
+               coalesce(b.replies, 0) AS replies_back
+        FROM top t
+        LEFT JOIN pairs b ON b.from_user_id = t.to_user_id AND b.to_user_id = t.from_user_id
+        ORDER BY t.replies DESC, t.from_user_id, t.to_user_id
         """,
-        params,
+        params | {"limit": limit},
     )
-    # The other direction, for the listed pairs only.
-    back_rows = await fetch_all(
-        session,
-        f"""
-        SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies
-        FROM ({reply_pair_source(scope)}) p
-        WHERE from_user_id = ANY(CAST(:tos AS bigint[]))
-          AND to_user_id = ANY(CAST(:froms AS bigint[]))
-        GROUP BY from_user_id, to_user_id
-        """,
-        params
-        | {
-            "tos": sorted({row.to_user_id for row in rows}),
-            "froms": sorted({row.from_user_id for row in rows}),
-        },
-    )
-    back = {(row.from_user_id, row.to_user_id): int(row.replies) for row in back_rows}
+    back = {(row.to_user_id, row.from_user_id): int(row.replies_back) for row in rows}
     total = int(rows[0].total) if rows else 0
     names = await user_names(
         session, [uid for row in rows for uid in (row.from_user_id, row.to_user_id)]

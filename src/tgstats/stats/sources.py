@@ -15,11 +15,19 @@ way it is answered:
 The stats functions wrap a source as ``FROM (<source>) AS d``; PostgreSQL
 inlines the subquery, so the rollup path keeps its index scans. All sources
 share one parameter dict (``source_params``).
+
+The ``*_rows`` sources are for sums over a period (not per day): whole ISO
+weeks of the period that the writer has sealed come from the week rollups (one
+row per member and week instead of up to seven), the days at the period's edges
+and any unsealed week from the day rollups. The seal is read in the same
+statement, so a concurrent seal never shows a week twice or not at all. They
+take their own bounds (``key`` prefixes the parameter names, so one statement
+can read two periods) and return ``(sql, params)``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tgstats.stats.period import ChatScope, Period
@@ -29,10 +37,15 @@ __all__ = [
     "day_source",
     "hour_source",
     "media_source",
+    "reply_pair_rows",
     "reply_pair_source",
     "source_params",
+    "term_rows",
+    "topic_rows",
     "topic_source",
     "user_day_source",
+    "user_rows",
+    "whole_weeks",
 ]
 
 #: Membership statuses that mean "no longer in the chat".
@@ -252,3 +265,117 @@ def reply_pair_source(scope: ChatScope) -> str:
           AND reply_to_user_id IS NOT NULL
         GROUP BY 1, 2, 3
     """
+
+
+# --------------------------------------------------------------------------- week rows
+
+#: A chat's seal: week rollups hold every ISO week starting before it (None: none).
+_SEAL = (
+    "(SELECT CASE WHEN c.rollup_sealed_from IS NOT DISTINCT FROM c.migrated_from_chat_id"
+    " AND c.migrated_to_chat_id IS NULL THEN c.rollup_sealed_before END"
+    " FROM chats c WHERE c.id = :chat_id)"
+)
+
+
+def whole_weeks(period: Period) -> tuple[date, date] | None:
+    """``[first Monday, end of the last whole week)`` inside the period, or None."""
+    first = period.start + timedelta(days=(7 - period.start.weekday()) % 7)
+    after = period.end + timedelta(days=1)
+    last = after - timedelta(days=after.weekday())
+    return (first, last) if first < last else None
+
+
+def _split(
+    scope: ChatScope, period: Period, key: str, day_sql: str, week_sql: str
+) -> tuple[str, dict[str, Any]]:
+    """``day_sql`` (a ``{days}`` condition on ``local_day``) over the period, with its
+    sealed whole weeks taken from ``week_sql`` (a ``{weeks}`` condition on ``week``)."""
+    params: dict[str, Any] = {
+        "chat_id": scope.chat_id, f"{key}start": period.start, f"{key}end": period.end,
+    }  # fmt: skip
+    weeks = whole_weeks(period)
+    if weeks is None:
+        return day_sql.format(days=f"local_day BETWEEN :{key}start AND :{key}end"), params
+    params[f"{key}wk_lo"], params[f"{key}wk_hi"] = weeks
+    lo, hi = f"CAST(:{key}wk_lo AS date)", f"CAST(:{key}wk_hi AS date)"
+    # Weeks [lo, sealed) come from week rows; days before lo and from sealed on, from days.
+    sealed = f"greatest({lo}, least({hi}, coalesce({_SEAL}, {lo})))"
+    sql = " UNION ALL ".join(
+        (
+            day_sql.format(days=f"local_day >= :{key}start AND local_day < {lo}"),
+            day_sql.format(days=f"local_day >= {sealed} AND local_day <= :{key}end"),
+            week_sql.format(weeks=f"week >= {lo} AND week < {sealed}"),
+        )
+    )
+    return sql, params
+
+
+_USER_SUMS = (
+    "messages, text_length, media, urls, replies_sent, replies_received, reactions_given,"
+    " reactions_received"
+)
+
+
+def user_rows(scope: ChatScope, period: Period, key: str = "") -> tuple[str, dict[str, Any]]:
+    """Per user and day or sealed week of the period: the ``user_day_source`` counters,
+    ``local_day`` (a week's Monday), ``active_days`` (days with messages) and
+    ``active_mask`` (bit d: posted on ``local_day`` + d days)."""
+    if scope.uses_raw:
+        sql = (
+            "SELECT u.*, (u.messages > 0)::int AS active_days, (u.messages > 0)::int AS"
+            f" active_mask FROM ({user_day_source(scope)}) u"
+        )
+        return sql, source_params(scope, period)
+    return _split(
+        scope,
+        period,
+        key,
+        f"SELECT user_id, local_day, {_USER_SUMS}, (messages > 0)::int AS active_days,"
+        " (messages > 0)::int AS active_mask FROM chat_user_day_rollup"
+        " WHERE chat_id = :chat_id AND {days}",
+        f"SELECT user_id, week, {_USER_SUMS}, bit_count(active_mask::int::bit(7))::int,"
+        " active_mask::int FROM chat_user_week_rollup WHERE chat_id = :chat_id AND {weeks}",
+    )
+
+
+def topic_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
+    """Per forum topic (0 = none) and user, per day or sealed week: messages."""
+    if scope.uses_raw:
+        return topic_source(scope), source_params(scope, period)
+    return _split(
+        scope,
+        period,
+        "",
+        "SELECT topic_id, user_id, messages FROM chat_topic_user_day_rollup"
+        " WHERE chat_id = :chat_id AND {days}",
+        "SELECT topic_id, user_id, messages FROM chat_topic_user_week_rollup"
+        " WHERE chat_id = :chat_id AND {weeks}",
+    )
+
+
+def reply_pair_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
+    """Per replier and replied-to member, per day or sealed week: replies."""
+    if scope.uses_raw:
+        return reply_pair_source(scope), source_params(scope, period)
+    return _split(
+        scope,
+        period,
+        "",
+        "SELECT from_user_id, to_user_id, replies FROM reply_pair_day_rollup"
+        " WHERE chat_id = :chat_id AND {days}",
+        "SELECT from_user_id, to_user_id, replies FROM reply_pair_week_rollup"
+        " WHERE chat_id = :chat_id AND {weeks}",
+    )
+
+
+def term_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
+    """Per term of kind ``:kind``, per day or sealed week: count (always the chat's days)."""
+    return _split(
+        scope,
+        period,
+        "",
+        "SELECT term, count FROM chat_term_day_rollup"
+        " WHERE chat_id = :chat_id AND kind = :kind AND {days}",
+        "SELECT term, count FROM chat_term_week_rollup"
+        " WHERE chat_id = :chat_id AND kind = :kind AND {weeks}",
+    )

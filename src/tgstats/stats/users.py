@@ -19,6 +19,7 @@ from tgstats.stats.sources import (
     hour_source,
     source_params,
     user_day_source,
+    user_rows,
 )
 
 __all__ = ["USER_SORTS", "UserNotFound", "user_profile", "users"]
@@ -99,11 +100,12 @@ async def users(
     if offset < 0:
         raise ValueError("offset: expected 0 or more")
     search = (search or "").strip() or None
-    params = source_params(scope, period) | {
-        "limit": limit,
-        "offset": offset,
-        "pattern": _like_pattern(search) if search else None,
-    }
+    rows_sql, rows_params = user_rows(scope, period)
+    params = (
+        source_params(scope, period)
+        | rows_params
+        | {"limit": limit, "offset": offset, "pattern": _like_pattern(search) if search else None}
+    )
     if include_lurkers:
         members_join = (
             "FULL JOIN (SELECT * FROM memberships"
@@ -136,13 +138,13 @@ async def users(
         f"""
         WITH agg AS (
             SELECT user_id, sum(messages)::bigint AS messages,
-                   count(*) FILTER (WHERE messages > 0) AS active_days,
+                   sum(active_days)::bigint AS active_days,
                    sum(text_length)::bigint AS text_length, sum(media)::bigint AS media,
                    sum(replies_sent)::bigint AS replies_sent,
                    sum(replies_received)::bigint AS replies_received,
                    sum(reactions_given)::bigint AS reactions_given,
                    sum(reactions_received)::bigint AS reactions_received
-            FROM ({user_day_source(scope)}) u GROUP BY user_id {posters_only}
+            FROM ({rows_sql}) u GROUP BY user_id {posters_only}
         ), base AS (
             SELECT coalesce(a.user_id, mb.user_id) AS user_id,
                    coalesce(a.messages, 0) AS messages, coalesce(a.active_days, 0) AS active_days,
@@ -282,11 +284,12 @@ async def user_profile(
         f"SELECT * FROM ({user_day_source(scope)}) u WHERE user_id = :user_id ORDER BY local_day",
         params,
     )
+    rows_sql, rows_params = user_rows(scope, period)
     ranks = await fetch_one(
         session,
         f"""
         WITH per_user AS (
-            SELECT user_id, sum(messages) AS messages FROM ({user_day_source(scope)}) u
+            SELECT user_id, sum(messages) AS messages FROM ({rows_sql}) u
             WHERE messages > 0 GROUP BY user_id
         )
         SELECT coalesce(sum(messages), 0) AS total,
@@ -295,7 +298,7 @@ async def user_profile(
                    (SELECT messages FROM per_user WHERE user_id = :user_id), 0)) AS ahead
         FROM per_user
         """,
-        params,
+        params | rows_params,
     )
     hour_rows = await fetch_all(
         session,
