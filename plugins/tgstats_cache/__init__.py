@@ -26,6 +26,7 @@ from tgstats.plugin_api.redis_link import RedisLink
 
 from .cache import StatsCache
 from .stores import MemoryStore, RedisStore
+from .version_feed import follow_version_bumps
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -36,8 +37,8 @@ log = logging.getLogger("tgstats.cache")
 
 _BUMP_RETRY_SECONDS = 1.0
 _METRICS_INTERVAL = 1.0  # seconds; hit/miss counters may lag /metrics by this much
-# With Redis, how old this process's copy of a chat's data version may be when the
-# HTTP response cache answers from it (another process's commit shows after this long).
+# With Redis, the longest this process keeps a copy of a chat's data version for the
+# HTTP response cache; bump announcements (version_feed) drop copies before that.
 VERSION_MAX_AGE = 0.5
 
 
@@ -89,6 +90,21 @@ class CachePlugin(Plugin):
         self.cache, self.link = build_cache(self)
         self.services.register("cache", self.cache)
         retry_task = asyncio.create_task(self._retry_held_bumps(), name="cache-bump-retry")
+        feed_task = None
+        feed_stop = asyncio.Event()
+        if self.link is not None and self.settings.redis.url is not None:
+            store = self.cache.store
+            assert isinstance(store, RedisStore)
+            feed_task = asyncio.create_task(
+                follow_version_bumps(
+                    self.cache,
+                    self.settings.redis.url.get(),
+                    store.bumps_channel,
+                    connect_timeout=self.settings.redis.socket_timeout,
+                    stop=feed_stop,
+                ),
+                name="cache-version-feed",
+            )
         log.info("cache: %s", "redis" if self.link is not None else "in-process LRU")
         try:
             yield
@@ -97,6 +113,12 @@ class CachePlugin(Plugin):
             retry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retry_task
+            if feed_task is not None:
+                feed_stop.set()
+                try:
+                    await asyncio.wait_for(asyncio.shield(feed_task), 3)
+                except Exception:
+                    feed_task.cancel()
             self.cache.report_metrics()
             if self.link is not None:
                 await self.link.close()

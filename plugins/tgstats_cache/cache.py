@@ -13,11 +13,15 @@ Redis answers again (a background task retries every second); until then
 ``data_version`` answers ``-1`` ("unknown") and callers skip the cache, so an
 answer is never older than the last commit.
 
-``recent_version`` is the same version through a local copy that is at most
-``version_max_age`` seconds old (0, the in-process store's setting, means
-always exact). The HTTP response cache (``tgstats.web.fastpath``) uses it with
-Redis, so a cached answer there can lag a commit made by another process by
-at most that long; a bump made by this process drops its copy at once.
+``recent_version`` is the same version through a local copy (the HTTP response
+cache, ``tgstats.web.fastpath``, reads it on every request). With Redis the copy
+is kept only while this process follows the bump announcements
+(``version_feed``): every bump is published right after its ``INCR`` and drops
+the bumped chats' copies here, so another process's commit shows as soon as the
+announcement arrives, as it would through a Redis read. Without the feed (not
+started yet, or its connection lost) every call reads Redis. A copy is also
+never older than ``version_max_age`` seconds, a bound should an announcement be
+missed. The in-process store (max age 0) is always exact.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -68,6 +72,8 @@ class StatsCache:
         self._pending_bumps: set[int] = set()
         self.version_max_age = version_max_age
         self._recent_versions: dict[int, tuple[int, float]] = {}
+        self.following_bumps = False  # set by the version feed while it is subscribed
+        self._invalidations = 0
         # Goes up when the store's versions went backwards (Redis restarted empty):
         # anything kept by version elsewhere in this process must be dropped then.
         self.epoch = 0
@@ -175,18 +181,38 @@ class StatsCache:
         except StoreUnavailable:
             return UNKNOWN_VERSION
 
+    def follow_bumps(self, following: bool) -> None:
+        """The version feed (re)subscribed or lost its connection: start over either way."""
+        self.following_bumps = following
+        self.invalidate_versions(None)
+        # Bumps may have been missed (or Redis restarted empty and versions went
+        # backwards): what was kept by version elsewhere in this process goes too.
+        self.epoch += 1
+
+    def invalidate_versions(self, chat_ids: Iterable[int] | None) -> None:
+        """Drop local copies of these chats' versions (all of them for ``None``)."""
+        self._invalidations += 1
+        if chat_ids is None:
+            self._recent_versions.clear()
+            return
+        for chat_id in chat_ids:
+            self._recent_versions.pop(chat_id, None)
+
     async def recent_version(self, chat_id: int) -> int:
-        """``data_version`` through a local copy at most ``version_max_age`` seconds old."""
-        if self.version_max_age <= 0:
+        """``data_version`` through a local copy (see the module docstring)."""
+        if self.version_max_age <= 0 or not self.following_bumps:
             return await self.data_version(chat_id)
         now = time.monotonic()
         copy = self._recent_versions.get(chat_id)
         if copy is not None and now - copy[1] < self.version_max_age and not self._pending_bumps:
             return copy[0]
+        invalidations = self._invalidations
         version = await self.data_version(chat_id)  # the copy's age counts from before the read
         if version < 0:
             self._recent_versions.pop(chat_id, None)
             return version
+        if invalidations != self._invalidations:
+            return version  # a bump was announced during the read: this one may be older
         if copy is not None and version < copy[0]:
             self.epoch += 1
         if len(self._recent_versions) >= _MAX_RECENT_VERSIONS:

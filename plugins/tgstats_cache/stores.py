@@ -150,13 +150,23 @@ class RedisStore:
             raise StoreUnavailable(str(exc)) from None
         return int(version), value
 
+    @property
+    def bumps_channel(self) -> str:
+        """Pub/sub channel announcing bumped chats (``version_feed``): ``1,2,3``."""
+        return self.link.key("dv-bumps")
+
     async def bump_versions(self, chat_ids: Sequence[int]) -> None:
-        keys = [self._version_key(c) for c in sorted(set(chat_ids))]
+        chats = sorted(set(chat_ids))
+        keys = [self._version_key(c) for c in chats]
+        announcement = ",".join(map(str, chats))
 
         async def incr_all(r: object) -> None:
             pipe = self.link.client.pipeline(transaction=False)
             for key in keys:
                 pipe.incr(key)
+            # After the INCRs on the same connection: a process that hears of the bump
+            # and reads the version again reads the new one.
+            pipe.publish(self.bumps_channel, announcement)
             await pipe.execute()
 
         try:

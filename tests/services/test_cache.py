@@ -14,6 +14,7 @@ from tgstats.plugin_api import Cache, cached, versioned_key
 from tgstats.plugin_api.redis_link import RedisLink
 from tgstats.settings import RedisSettings, SecretStr
 from tgstats_cache import MemoryStore, RedisStore, StatsCache
+from tgstats_cache.version_feed import follow_version_bumps
 
 
 class Summary(msgspec.Struct, frozen=True):
@@ -244,20 +245,24 @@ def _unreachable_client() -> Any:
 
 
 async def test_recent_version_is_a_bounded_local_copy(redis_url: str, redis_prefix: str) -> None:
-    """Another process's bump shows after ``version_max_age``; this process's own at once."""
+    """Copies are kept only while bumps are followed, and never past ``version_max_age``."""
     prefix = f"{redis_prefix}recent-version:"
     reader_link, writer_link = _link(redis_url, prefix), _link(redis_url, prefix)
     reader = StatsCache(RedisStore(reader_link), default_ttl=60, version_max_age=0.2)
     writer = StatsCache(RedisStore(writer_link), default_ttl=60)
     try:
+        # Not following the announcements: every call is an exact read.
         assert await reader.recent_version(7) == 0
         await writer.bump_data_version([7])
-        assert await reader.data_version(7) == 1  # exact read
-        assert await reader.recent_version(7) == 0  # the copy, younger than 0.2 s
-        await asyncio.sleep(0.25)
         assert await reader.recent_version(7) == 1
+        reader.follow_bumps(True)  # as if subscribed, but nothing will announce here
+        assert await reader.recent_version(7) == 1
+        await writer_link.client.incr(writer_link.key("dv", 7))  # a bump nobody announced
+        assert await reader.recent_version(7) == 1  # the copy, younger than 0.2 s
+        await asyncio.sleep(0.25)
+        assert await reader.recent_version(7) == 2  # ... but never older than that
         await reader.bump_data_version([7])  # its own bump drops its copy
-        assert await reader.recent_version(7) == 2
+        assert await reader.recent_version(7) == 3
         # Versions going backwards (Redis restarted empty) raise the epoch.
         epoch = reader.epoch
         await writer_link.client.delete(writer_link.key("dv", 7))
@@ -272,3 +277,66 @@ async def test_recent_version_is_a_bounded_local_copy(redis_url: str, redis_pref
         await writer_link.client.delete(writer_link.key("dv", 7))
         await reader_link.close()
         await writer_link.close()
+
+
+async def test_another_process_bump_shows_at_once_through_the_feed(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """With the feed, a copy is dropped when another process announces its bump."""
+    prefix = f"{redis_prefix}version-feed:"
+    reader_link, writer_link = _link(redis_url, prefix), _link(redis_url, prefix)
+    store = RedisStore(reader_link)
+    # A max age of an hour: only the announcement can make the reader see the bump.
+    reader = StatsCache(store, default_ttl=60, version_max_age=3600)
+    writer = StatsCache(RedisStore(writer_link), default_ttl=60)
+    stop = asyncio.Event()
+    feed = asyncio.create_task(
+        follow_version_bumps(reader, redis_url, store.bumps_channel, stop=stop)
+    )
+    try:
+        for _ in range(100):
+            if reader.following_bumps:
+                break
+            await asyncio.sleep(0.02)
+        assert reader.following_bumps
+        epoch = reader.epoch
+        assert await reader.recent_version(8) == 0
+        await writer_link.client.incr(writer_link.key("dv", 8))  # not announced: copy kept
+        assert await reader.recent_version(8) == 0
+        await writer.bump_data_version([8])  # announced
+        seen = 0
+        for _ in range(100):
+            seen = await reader.recent_version(8)
+            if seen == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == 2
+        assert reader.epoch == epoch  # an announcement drops copies, not the epoch
+    finally:
+        stop.set()
+        await asyncio.wait_for(feed, 5)
+        await writer_link.client.delete(writer_link.key("dv", 8))
+        await reader_link.close()
+        await writer_link.close()
+    # Stopped: no longer following, so copies are not trusted any more.
+    assert not reader.following_bumps and reader.epoch > epoch
+
+
+async def test_the_feed_stops_trusting_copies_when_redis_is_unreachable() -> None:
+    cache = StatsCache(MemoryStore(10), default_ttl=60, version_max_age=3600)
+    cache.follow_bumps(True)
+    stop = asyncio.Event()
+    feed = asyncio.create_task(
+        follow_version_bumps(
+            cache, "redis://127.0.0.1:1/0", "x", connect_timeout=0.2, retry_after=0.05, stop=stop
+        )
+    )
+    try:
+        for _ in range(100):
+            if not cache.following_bumps:
+                break
+            await asyncio.sleep(0.02)
+        assert not cache.following_bumps
+    finally:
+        stop.set()
+        await asyncio.wait_for(feed, 5)
