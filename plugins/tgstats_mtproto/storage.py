@@ -183,9 +183,7 @@ class DatabaseStorage(Storage):
         # the caught-up updates take to commit. The save runs in the background;
         # close() waits for everything.
         await self.date(int(time.time()))
-        if self._flush_task is None or self._flush_task.done():
-            self._last_flush = time.monotonic()
-            self._flush_task = asyncio.get_running_loop().create_task(self._background_flush())
+        self._maybe_flush_later(now=True)
 
     async def close(self) -> None:
         if not self._opened:
@@ -332,8 +330,9 @@ class DatabaseStorage(Storage):
             finally:
                 self._last_flush = time.monotonic()
 
-    def _maybe_flush_later(self) -> None:
-        if time.monotonic() - self._last_flush < self._flush_interval:
+    def _maybe_flush_later(self, *, now: bool = False) -> None:
+        """Start a background flush, if none runs, when the interval passed (or ``now``)."""
+        if not now and time.monotonic() - self._last_flush < self._flush_interval:
             return
         if self._flush_task is not None and not self._flush_task.done():
             return
