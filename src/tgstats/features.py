@@ -18,7 +18,7 @@ import msgspec
 
 from tgstats.events import TextFeatures
 
-__all__ = ["Entity", "extract", "stopwords", "tokenize_words"]
+__all__ = ["Entity", "extract", "stopwords", "tokenize_words", "warm"]
 
 
 class Entity(msgspec.Struct, frozen=True):
@@ -85,6 +85,12 @@ def stopwords() -> frozenset[str]:
     path = Path(__file__).with_name("stopwords.txt")
     words = path.read_text(encoding="utf-8").split()
     return frozenset(w.lower() for w in words)
+
+
+def warm() -> None:
+    """Load the lazily built tables now (the importer does before it freezes the heap)."""
+    _emoji_chars()
+    stopwords()
 
 
 def _utf16_slice(text: str, offset: int, length: int) -> str:
