@@ -153,6 +153,32 @@ async def test_replies_resolve_their_target_from_stored_messages(
     assert rollups["chat_day"][(CHAT, T0.date())]["replies"] == 2
 
 
+async def test_lookup_by_id_runs_skips_stored_and_names_reply_targets(
+    db: Database, pipeline: Any
+) -> None:
+    # Stored: every third id of 1..60 (posters 100+id), and 500. The next batch mixes
+    # re-deliveries, new ids between stored ones (same lookup runs), replies to stored
+    # messages near and far, to a message in the batch and to one never seen.
+    await write(pipeline, *(msg(i, user_id=100 + i) for i in range(1, 61, 3)), msg(500, 9))
+    batch = [msg(i, user_id=7) for i in range(1, 61)]  # 1, 4, 7, ... are re-deliveries
+    batch += [
+        msg(70, 8, reply_to_msg_id=4), msg(71, 8, reply_to_msg_id=500),
+        msg(72, 8, reply_to_msg_id=70), msg(73, 8, reply_to_msg_id=5),
+        msg(74, 8, reply_to_msg_id=450),
+    ]  # fmt: skip
+    await write(pipeline, *batch)
+    assert await one(db, "SELECT count(*) FROM messages") == 21 + 40 + 5
+    stored = dict(await rows(db, "SELECT msg_id, user_id FROM messages WHERE msg_id <= 60"))
+    assert all(stored[i] == (100 + i if i % 3 == 1 else 7) for i in range(1, 61))
+    targets = dict(
+        await rows(
+            db, "SELECT msg_id, reply_to_user_id FROM messages WHERE msg_id BETWEEN 70 AND 74"
+        )
+    )
+    # 5 was written by the same batch (user 7); 450 was never seen.
+    assert targets == {70: 104, 71: 9, 72: 8, 73: 7, 74: None}
+
+
 async def test_topic_messages_are_not_replies(db: Database, pipeline: Any) -> None:
     await write(pipeline, msg(1, topic_id=10), msg(2, topic_id=10), msg(3))
     rollups = await read_rollups(db.engine)

@@ -27,11 +27,21 @@ _MESSAGE_COLUMNS = (
 )  # fmt: skip
 
 # Which of the batch's messages are stored already, and who posted the messages replied to.
+# The ids asked for come as runs (``_runs``): one primary-key range scan per run instead
+# of one probe per message. The LATERAL subquery with OFFSET 0 stays a scan per run: as a
+# plain join, the planner (seeing one chat id, or an empty table when the prepared
+# statement was planned) hashes the runs and filters a sequential scan of every message
+# (measured: 0.5 s per lookup at 100k messages instead of 1 ms).
 _LOOKUP = """
-SELECT m.chat_id, m.msg_id, coalesce(m.user_id, m.sender_chat_id)
-FROM unnest($1::bigint[], $2::bigint[]) AS v(chat_id, msg_id)
-JOIN messages m ON m.chat_id = v.chat_id AND m.msg_id = v.msg_id
+SELECT v.chat_id, m.msg_id, m.poster
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(chat_id, low, high)
+CROSS JOIN LATERAL (
+    SELECT m.msg_id, coalesce(m.user_id, m.sender_chat_id) AS poster FROM messages m
+    WHERE m.chat_id = v.chat_id AND m.msg_id BETWEEN v.low AND v.high OFFSET 0
+) m
 """
+# Ids at most this far apart share a run (the scan then reads a few ids nobody asked for).
+_RUN_GAP = 16
 
 
 def _clean(value: str | None) -> str | None:
@@ -66,9 +76,23 @@ async def posters_of(
     """The poster of each known message among ``keys`` (absent when never seen)."""
     if not keys:
         return {}
-    chat_ids, msg_ids = zip(*sorted(keys), strict=True)
-    rows = await state.fetch("select_posters", _LOOKUP, list(chat_ids), list(msg_ids))
-    return {(row[0], row[1]): row[2] for row in rows}
+    rows = await state.fetch("select_posters", _LOOKUP, *_runs(keys))
+    return {key: row[2] for row in rows if (key := (row[0], row[1])) in keys}
+
+
+def _runs(keys: set[tuple[int, int]]) -> tuple[list[int], list[int], list[int]]:
+    """``keys`` as (chat ids, lows, highs) of id runs with gaps of at most ``_RUN_GAP``."""
+    chats: list[int] = []
+    lows: list[int] = []
+    highs: list[int] = []
+    for chat_id, msg_id in sorted(keys):
+        if chats and chats[-1] == chat_id and msg_id - highs[-1] <= _RUN_GAP:
+            highs[-1] = msg_id
+        else:
+            chats.append(chat_id)
+            lows.append(msg_id)
+            highs.append(msg_id)
+    return chats, lows, highs
 
 
 async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> None:
@@ -83,11 +107,14 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
     if not events:
         return
     in_batch = {(e.chat_id, e.msg_id): e for e in events}
-    # Reply targets: the event says, or the replied message is in this batch, or stored.
+    # Reply targets: the event says, or the replied message is in this batch, or stored
+    # (only those are looked up: most replies answer recent messages, in the same batch).
     wanted = set(in_batch)
     for e in events:
         if e.reply_to_msg_id is not None and e.reply_to_user_id is None:
-            wanted.add((e.chat_id, e.reply_to_msg_id))
+            target_key = (e.chat_id, e.reply_to_msg_id)
+            if target_key not in in_batch:
+                wanted.add(target_key)
     stored = await posters_of(state, wanted)
     records: list[tuple[object, ...]] = []
     delta = state.delta
