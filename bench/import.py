@@ -8,7 +8,8 @@ Variants, each run in its own subprocess so its peak RSS is its own:
   and anything msgspec refuses), map every message to events and compute its
   text features (words, links, mentions, hashtags, emoji); no database.
 - ``baseline``: ``json.load`` of the whole file, then the same mapper (and text
-  features) into the same counting sink.
+  features) into the same counting sink, with the same garbage-collector
+  treatment (the heap before the import frozen, see ``importer/runner.py``).
 - ``stream-db``: the importer into the real ``EventPipeline`` and PostgreSQL
   (a fresh database per run): everything ``tgstats import`` does.
 
@@ -70,15 +71,24 @@ async def child_stream(path: Path) -> dict[str, Any]:
 
 
 async def child_baseline(path: Path) -> dict[str, Any]:
-    import zoneinfo
-
-    from tgstats.events import Event
     from tgstats.importer import CountingSink
-    from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
-    from tgstats.importer.mapper import ChatMapper
+    from tgstats.importer.runner import _long_lived_heap_frozen
 
     sink = CountingSink()
     started, cpu = time.perf_counter(), time.process_time()
+    # The same collector treatment as import_export (the heap before the import frozen),
+    # so the ratio compares reading the file, not garbage collection settings.
+    with _long_lived_heap_frozen():
+        return await _baseline(path, sink, started, cpu)
+
+
+async def _baseline(path: Path, sink: Any, started: float, cpu: float) -> dict[str, Any]:
+    import zoneinfo
+
+    from tgstats.events import Event
+    from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
+    from tgstats.importer.mapper import ChatMapper
+
     with path.open("rb") as file:
         document = json.load(file)
     chat_type = CHAT_KINDS[document["type"]][0]
