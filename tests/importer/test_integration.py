@@ -134,3 +134,48 @@ async def test_cli_imports_into_the_database(
     out, _ = capsys.readouterr()
     assert "imported 6 messages" in out
     assert (await counts(session_factory))["messages"] == 6
+
+
+async def test_cli_import_bumps_the_shared_cache_versions(
+    session_factory: Any,
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import redis.asyncio as aioredis
+
+    export = tmp_path / "result.json"
+    write_synthetic_export(export, messages=300, seed=5)
+    parser = argparse.ArgumentParser()
+    add_import_arguments(parser)
+    args = parser.parse_args([str(export)])
+    client = aioredis.from_url(redis_url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(f"{redis_prefix}dv-bumps")
+    try:
+        settings = make_settings(REDIS_URL=redis_url)
+        assert await run_import_command(args, settings, session_factory) == 0
+        async with session_factory() as session:
+            [chat_id] = (await session.execute(text("SELECT DISTINCT chat_id FROM messages"))).all()
+        # A service caching in Redis sees a new data version for the chat, and hears of it.
+        assert int(await client.get(f"{redis_prefix}dv:{chat_id[0]}") or 0) >= 1
+        heard = []
+        for _ in range(20):  # (None also stands for the skipped subscribe confirmation)
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is not None:
+                heard.append(message["data"].decode())
+        assert any(str(chat_id[0]) in note.split(",") for note in heard), (heard, chat_id)
+
+        # With the cache off, the CLI leaves Redis alone.
+        before = await client.get(f"{redis_prefix}dv:{chat_id[0]}")
+        write_synthetic_export(export, messages=600, seed=5)  # the same chat, more messages
+        off = make_settings(REDIS_URL=redis_url, ENABLE_CACHE="false")
+        assert await run_import_command(args, off, session_factory) == 0
+        assert (await counts(session_factory))["messages"] > 300
+        assert await client.get(f"{redis_prefix}dv:{chat_id[0]}") == before
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+    capsys.readouterr()

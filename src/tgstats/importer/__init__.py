@@ -88,22 +88,75 @@ async def run_import_command(
     else:
         from tgstats.pipeline import EventPipeline
 
+        bumper = _SharedCacheBumper.for_settings(settings)
         pipeline = EventPipeline(
             session_factory=session_factory,
             settings=settings.pipeline,
             metrics=None,
+            on_commit=bumper.bump if bumper is not None else None,
             default_timezone=settings.privacy.default_timezone,
         )
         await pipeline.start()
         try:
             summary = await import_export(path, pipeline.sink, options, progress=progress)
         finally:
-            await pipeline.stop()
+            try:
+                await pipeline.stop()
+            finally:
+                if bumper is not None:
+                    await bumper.close()
     print(summary.render())
     if summary.error is not None:
         print(f"tgstats import: {summary.error}", file=sys.stderr)
         return 1
     return 0
+
+
+class _SharedCacheBumper:
+    """Tells the service's Redis cache which chats ``tgstats import`` changed.
+
+    A running service caches stats per chat data version, bumped by the process that
+    writes. The CLI writes from its own process, so with a shared (Redis) cache it
+    bumps the versions there itself, through the cache plugin's own store (the same
+    keys and announcements a service writer uses). An in-process cache lives in the
+    service's memory, out of reach: its answers may be up to ``CACHE_TTL`` old.
+    """
+
+    def __init__(self, store: Any, link: Any) -> None:
+        self._store = store
+        self._link = link
+        self._warned = False
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> _SharedCacheBumper | None:
+        plugins = settings.plugins
+        if settings.redis.url is None or not settings.cache.enabled:
+            return None
+        if "cache" in plugins.disabled or (plugins.enabled and "cache" not in plugins.enabled):
+            return None
+        try:
+            from tgstats.plugin_api.redis_link import RedisLink
+            from tgstats_cache.stores import RedisStore
+        except ImportError:  # a trimmed build without the cache plugin
+            return None
+        link = RedisLink.from_settings(settings.redis, name="cache")
+        return cls(RedisStore(link), link)
+
+    async def bump(self, chat_ids: set[int]) -> None:
+        try:
+            await self._store.bump_versions(sorted(chat_ids))
+        except Exception as exc:  # the import itself goes on; say once what may be stale
+            if self._warned:
+                return
+            self._warned = True
+            print(
+                f"tgstats import: could not tell the cache in Redis about the new data ({exc}); "
+                "cached stats may be up to CACHE_TTL seconds old",
+                file=sys.stderr,
+            )
+
+    async def close(self) -> None:
+        await self._link.close()
 
 
 def _file_size(path: Path) -> int | None:
