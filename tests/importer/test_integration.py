@@ -179,3 +179,65 @@ async def test_cli_import_bumps_the_shared_cache_versions(
         await pubsub.aclose()
         await client.aclose()
     capsys.readouterr()
+
+
+async def test_migrated_history_in_a_supergroup_export_counts_once_with_live_history(
+    session_factory: Any, write_export: Callable[..., Path]
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.importer.test_mapping import T0, msg, service
+    from tgstats.events import ChatMigratedEvent, MessageEvent
+    from tgstats.features import extract
+
+    old_group, supergroup = -777, -1000000000888  # Bot API ids of export ids 777, 888
+    # Live: the bot saw the basic group's messages 10 and 11 (a reply), then the migration,
+    # which moves them to the supergroup as -10 and -11.
+    live = [
+        MessageEvent(chat_id=old_group, msg_id=i, date=datetime.fromtimestamp(T0 + i, UTC),
+                     user_id=101, reply_to_msg_id=10 if i == 11 else None,
+                     features=extract("hello"))
+        for i in (10, 11)
+    ]  # fmt: skip
+    migrated = ChatMigratedEvent(
+        old_chat_id=old_group, new_chat_id=supergroup, date=datetime.fromtimestamp(T0 + 20, UTC)
+    )
+    pipeline = EventPipeline(session_factory=session_factory, settings=PipelineSettings())
+    await pipeline.start()
+    try:
+        await pipeline.sink.put_many(live)
+        await pipeline.sink.flush()
+        await pipeline.sink.put(migrated)
+        await pipeline.sink.flush()
+    finally:
+        await pipeline.stop()
+
+    # Telegram Desktop's export of the supergroup lists the old group's messages first,
+    # their ids (and reply targets) shifted by -1e9, then the supergroup's own.
+    export = {
+        "name": "Team",
+        "type": "private_supergroup",
+        "id": 888,
+        "messages": [
+            msg(10 - 1_000_000_000, date_unixtime=str(T0 + 10)),
+            msg(11 - 1_000_000_000, date_unixtime=str(T0 + 11),
+                reply_to_message_id=10 - 1_000_000_000),
+            msg(12 - 1_000_000_000, date_unixtime=str(T0 + 12)),  # the bot missed this one
+            service(1, "migrate_from_group", title="Team"),
+            msg(2, date_unixtime=str(T0 + 30)),
+        ],
+    }  # fmt: skip
+    path = write_export(export)
+    for _ in range(2):
+        summary = await run(session_factory, path)
+        assert summary.error is None
+        async with session_factory() as session:
+            rows = (
+                await session.execute(
+                    text("SELECT chat_id, msg_id, reply_to_msg_id FROM messages ORDER BY msg_id")
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (supergroup, -12, None), (supergroup, -11, -10), (supergroup, -10, None),
+            (supergroup, 2, None),
+        ]  # fmt: skip

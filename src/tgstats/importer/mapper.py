@@ -35,6 +35,7 @@ from tgstats.importer.fields import (
     parse_peer,
 )
 from tgstats.importer.reader import ExportFormatError
+from tgstats.pipeline.migration import moved_msg_id
 
 __all__ = ["ChatMapper", "ChatStats", "MigrationNote"]
 
@@ -44,6 +45,20 @@ _MEMBER_ACTIONS = {"invite_members", "remove_members", "create_group"}
 _SELF_JOIN_ACTIONS = {"join_group_by_link": "join", "join_group_by_request": "join"}
 _MAX_REACTION_LENGTH = 64
 _PEER_CACHE_SIZE = 65536
+# Telegram Desktop exports a supergroup together with the history of the basic group it
+# was migrated from, that history's message ids (and its replies' targets) shifted by
+# this much so both id spaces fit one list (export_data_types.cpp, AdjustMigrateMessageIds).
+_MIGRATED_ID_SHIFT = -1_000_000_000
+
+
+def _export_msg_id(value: int) -> int:
+    """The id tgstats keeps an export's message under.
+
+    A negative id is a migrated basic-group message (``_MIGRATED_ID_SHIFT``): the live
+    writer keeps those under the supergroup as ``moved_msg_id(old id)``, and so does the
+    importer, so exported and live-moved history count once.
+    """
+    return moved_msg_id(value - _MIGRATED_ID_SHIFT) if value < 0 else value
 
 
 @dataclass
@@ -165,7 +180,7 @@ class ChatMapper:
                 )
         if not KNOWN_MESSAGE_FIELDS.issuperset(message):
             self.stats.unknown_fields.update(message.keys() - KNOWN_MESSAGE_FIELDS)
-        return msg_id, date
+        return (msg_id if msg_id > 0 else _export_msg_id(msg_id)), date
 
     def _peer(self, value: Any) -> tuple[int | None, int | None]:
         """``parse_peer``, remembered for strings (a chat has few distinct senders)."""
@@ -216,6 +231,8 @@ class ChatMapper:
         reply_to_user_id: int | None = None
         topic_id: int | None = None
         if isinstance(reply_to, int) and "reply_to_peer_id" not in message:
+            if reply_to < 0:
+                reply_to = _export_msg_id(reply_to)
             if reply_to in self._topics:
                 topic_id = reply_to  # a message in a forum topic points at the topic's root
             else:
