@@ -164,7 +164,7 @@ class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True):
     queue_size: int = 10_000
-    batch_size: int = 2000
+    batch_size: int = 5000
     flush_interval_ms: int = 200
     retry_max_backoff: float = 30.0
     observer_timeout: float = 5.0
@@ -731,7 +731,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "pipeline",
         "batch_size",
         _POS,
-        "2000",
+        "5000",
         "Events written per transaction at most",
     ),
     EnvVar(
