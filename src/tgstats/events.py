@@ -101,7 +101,9 @@ class ForwardOrigin(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     name: str | None = None
 
 
-class ChatSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="chat", tag_field="kind"):
+class ChatSnapshot(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="chat", tag_field="kind"
+):
     """What a chat looks like now. Upserted once per batch."""
 
     chat_id: int
@@ -112,7 +114,9 @@ class ChatSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="cha
     date: datetime | None = None
 
 
-class UserSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="user", tag_field="kind"):
+class UserSnapshot(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="user", tag_field="kind"
+):
     """What a user looks like now. Upserted once per batch."""
 
     user_id: int
@@ -125,7 +129,9 @@ class UserSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="use
     date: datetime | None = None
 
 
-class MessageEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="message", tag_field="kind"):
+class MessageEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="message", tag_field="kind"
+):
     """A new message. ``text`` is only persisted when the chat stores text."""
 
     chat_id: int
@@ -153,7 +159,9 @@ class EditEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="edit",
     text: str | None = None
 
 
-class DeleteEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="delete", tag_field="kind"):
+class DeleteEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="delete", tag_field="kind"
+):
     """Messages deleted. ``chat_id`` is None when Telegram does not say (basic groups)."""
 
     msg_ids: tuple[int, ...]
@@ -161,7 +169,9 @@ class DeleteEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="dele
     chat_id: int | None = None
 
 
-class ReactionEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="reaction", tag_field="kind"):
+class ReactionEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="reaction", tag_field="kind"
+):
     """One user's reactions on a message changed.
 
     Reactions are emoji strings or ``custom:<document id>`` for custom emoji.
@@ -187,7 +197,9 @@ class ReactionCountEvent(
     counts: tuple[tuple[str, int], ...] = ()
 
 
-class MemberEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="member", tag_field="kind"):
+class MemberEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="member", tag_field="kind"
+):
     chat_id: int
     user_id: int | None  # None: a join/leave whose user is unknown (old exports)
     date: datetime
@@ -200,7 +212,9 @@ class MemberEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="memb
     source_msg_id: int | None = None  # the service message it came from, when it did
 
 
-class ServiceEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="service", tag_field="kind"):
+class ServiceEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="service", tag_field="kind"
+):
     """A service message: pin, title change, topic created/edited/closed, ..."""
 
     chat_id: int
