@@ -154,3 +154,23 @@ def test_plugin_settings_by_prefix() -> None:
     assert s.plugin_config("hello", HelloConfig) == HelloConfig("hey", 3)
     with pytest.raises(SettingsError, match="TGSTATS_PLUGIN_HELLO_"):
         Settings.from_env({"TGSTATS_PLUGIN_HELLO_TIMES": "x"}).plugin_config("hello", HelloConfig)
+
+
+def test_every_setting_has_one_variable_whose_default_is_the_fields() -> None:
+    """The variable table and the Structs' defaults cannot drift apart, and no field is
+    unreachable from the environment (as REDIS_KEY_PREFIX once was)."""
+    import msgspec
+
+    from tgstats.settings import _SECTIONS
+
+    covered = [(var.section, var.field) for var in ENV_VARS]
+    assert len(covered) == len(set(covered))
+    for name, section in _SECTIONS.items():
+        for field in msgspec.structs.fields(section):
+            assert (name, field.name) in covered, f"{name}.{field.name} has no variable"
+    for var in ENV_VARS:
+        default = getattr(_SECTIONS[var.section](), var.field)
+        if var.default == "":
+            assert default in (None, "", ()), var.name
+        else:
+            assert var.parse(var.name, var.default) == default, var.name
