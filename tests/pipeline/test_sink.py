@@ -379,3 +379,40 @@ async def test_observers_get_committed_events(
         await pipeline.sink.flush()
     assert sorted(e.msg_id for e in seen if isinstance(e, MessageEvent)) == [1, 2, 3, 4, 5]
     assert committed_before and committed_before[0] == 5
+
+
+async def test_statistics_are_refreshed_as_written_messages_double(
+    db: Database, make_pipeline: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tgstats.pipeline import sink as sink_module
+
+    monkeypatch.setattr(sink_module, "FIRST_ANALYZE_AFTER", 100)
+
+    async def analyzed() -> Any:
+        async with db.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'messages'")
+                )
+            ).scalar_one()
+
+    before = await analyzed()
+    async with make_pipeline(batch_size=50) as pipeline:
+        await pipeline.sink.put_many(messages(90))
+        await pipeline.sink.flush()
+        assert pipeline.statistics_refreshed == 0
+        await pipeline.sink.put_many(messages(20, start=91))  # 110 >= 100
+        await pipeline.sink.flush()
+        assert pipeline.statistics_refreshed == 1
+        await pipeline.sink.put_many(messages(100, start=111))  # 210 < 220: not yet
+        await pipeline.sink.flush()
+        assert pipeline.statistics_refreshed == 1
+        await pipeline.sink.put_many(messages(20, start=211))  # 230 >= 220
+        await pipeline.sink.flush()
+        assert pipeline.statistics_refreshed == 2
+    # pg_stat counters are reported asynchronously; give them a moment.
+    for _ in range(50):
+        if await analyzed() >= before + 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await analyzed() >= before + 2
