@@ -158,7 +158,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     size = QUICK if args.quick else FULL
     admin_url = os.environ.get("TGSTATS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-    name = "tgstats_bench_quick" if args.quick else "tgstats_bench"
+    name = args.database or ("tgstats_bench_quick" if args.quick else "tgstats_bench")
     url = await prepare(admin_url, name, size)
     db = open_database(url, DatabaseSettings(pool_size=4, max_overflow=2))
     async with db.session_factory() as session:
@@ -354,6 +354,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1M messages instead of 10M")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--period-days", type=int, default=30)
+    parser.add_argument(
+        "--database", help="database name (default tgstats_bench, or tgstats_bench_quick)"
+    )
     args = parser.parse_args()
     summary = asyncio.run(run(args))
     print(json.dumps(summary, separators=(",", ":")))
