@@ -41,9 +41,9 @@ async def _top_messages(
     and last message (two index probes at its exact UTC bounds) bound the scan
     of the reaction tables through their (chat_id, msg_id, ...) keys; history
     moved from a basic group has negated ids that shrink with time, so it gets
-    its own two probes and range. Totals are
-    ranked first; only the winners are joined back to ``messages`` and broken
-    down by emoji.
+    its own two probes and range. The per-message totals (kept by the database
+    in ``message_reaction_totals``) are ranked first; only the winners are joined
+    back to ``messages`` and broken down by emoji.
     """
     zone = scope.zone()
     params: dict[str, Any] = {
@@ -93,13 +93,16 @@ async def _top_messages(
             GROUP BY msg_id, reaction
         )
     """
+    # Ranked from each message's total (``message_reaction_totals``, kept by the
+    # database): one row per reacted message of the id range, not every reaction.
     ranked = await fetch_all(
         session,
-        per_emoji.format(only="", only_c="")
-        + """
+        """
         SELECT p.msg_id, p.total, m.user_id, m.date
-        FROM (SELECT msg_id, sum(n)::bigint AS total FROM per_emoji GROUP BY msg_id
-              HAVING sum(n) > 0 ORDER BY total DESC, msg_id) p
+        FROM (SELECT t.msg_id, t.total FROM message_reaction_totals t
+              WHERE t.chat_id = :chat_id AND (t.msg_id BETWEEN :lo AND :hi
+                     OR t.msg_id BETWEEN :moved_lo AND :moved_hi) AND t.total > 0
+              ORDER BY t.total DESC, t.msg_id) p
         JOIN messages m ON m.chat_id = :chat_id AND m.msg_id = p.msg_id
         WHERE NOT m.is_deleted AND m.date >= :lo_at AND m.date < :hi_at
         ORDER BY p.total DESC, p.msg_id
