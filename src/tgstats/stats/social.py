@@ -18,7 +18,13 @@ from tgstats.stats.results import (
     TermCount,
     UserCount,
 )
-from tgstats.stats.sources import day_source, reply_pair_rows, source_params, user_rows
+from tgstats.stats.sources import (
+    day_source,
+    reply_pair_rows,
+    source_params,
+    term_rows,
+    user_rows,
+)
 
 __all__ = ["interactions", "reactions"]
 
@@ -146,7 +152,7 @@ async def _top_messages(
 
 
 async def _top_emoji(
-    session: AsyncSession, scope: ChatScope, params: dict[str, object], limit: int
+    session: AsyncSession, scope: ChatScope, period: Period, params: dict[str, object], limit: int
 ) -> list[TermCount]:
     if scope.uses_raw:
         sql = """
@@ -157,11 +163,9 @@ async def _top_emoji(
             GROUP BY reaction
         """
     else:
-        sql = """
-            SELECT term, sum(count)::bigint AS n FROM chat_term_day_rollup
-            WHERE chat_id = :chat_id AND local_day BETWEEN :start AND :end AND kind = 'reaction'
-            GROUP BY term
-        """
+        terms_sql, terms_params = term_rows(scope, period)
+        sql = f"SELECT term, sum(count)::bigint AS n FROM ({terms_sql}) r GROUP BY term"
+        params = params | terms_params | {"kind": "reaction"}
     rows = await fetch_all(
         session,
         f"SELECT term, n, sum(n) OVER () AS total FROM ({sql}) t "
@@ -224,7 +228,7 @@ async def reactions(
         period=period,
         timezone=scope.timezone,
         total=int(total.n),
-        top_emoji=await _top_emoji(session, scope, params, limit),
+        top_emoji=await _top_emoji(session, scope, period, params, limit),
         top_messages=await _top_messages(session, scope, period, limit),
         top_givers=givers,
         top_receivers=receivers,

@@ -285,25 +285,49 @@ def whole_weeks(period: Period) -> tuple[date, date] | None:
     return (first, last) if first < last else None
 
 
+def _day_list(first: str, last: str) -> str:
+    """A condition naming each day of ``[first, last]`` (SQL dates): one index descent per
+    day, where a range would read every key between (e.g. every kind of term)."""
+    return (
+        "local_day = ANY(ARRAY(SELECT CAST(d AS date) FROM generate_series("
+        f"{first}, {last}, interval '1 day') AS d))"
+    )
+
+
 def _split(
-    scope: ChatScope, period: Period, key: str, day_sql: str, week_sql: str
+    scope: ChatScope,
+    period: Period,
+    key: str,
+    day_sql: str,
+    week_sql: str,
+    *,
+    day_list: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """``day_sql`` (a ``{days}`` condition on ``local_day``) over the period, with its
-    sealed whole weeks taken from ``week_sql`` (a ``{weeks}`` condition on ``week``)."""
+    sealed whole weeks taken from ``week_sql`` (a ``{weeks}`` condition on ``week``).
+    ``day_list``: the days are named one by one (``_day_list``) instead of as ranges."""
     params: dict[str, Any] = {
         "chat_id": scope.chat_id, f"{key}start": period.start, f"{key}end": period.end,
     }  # fmt: skip
+    start, end = f"CAST(:{key}start AS date)", f"CAST(:{key}end AS date)"
     weeks = whole_weeks(period)
     if weeks is None:
-        return day_sql.format(days=f"local_day BETWEEN :{key}start AND :{key}end"), params
+        days = _day_list(start, end) if day_list else f"local_day BETWEEN {start} AND {end}"
+        return day_sql.format(days=days), params
     params[f"{key}wk_lo"], params[f"{key}wk_hi"] = weeks
     lo, hi = f"CAST(:{key}wk_lo AS date)", f"CAST(:{key}wk_hi AS date)"
     # Weeks [lo, sealed) come from week rows; days before lo and from sealed on, from days.
     sealed = f"greatest({lo}, least({hi}, coalesce({_SEAL}, {lo})))"
+    if day_list:
+        before = _day_list(start, f"{lo} - 1")
+        after = _day_list(sealed, end)
+    else:
+        before = f"local_day >= {start} AND local_day < {lo}"
+        after = f"local_day >= {sealed} AND local_day <= {end}"
     sql = " UNION ALL ".join(
         (
-            day_sql.format(days=f"local_day >= :{key}start AND local_day < {lo}"),
-            day_sql.format(days=f"local_day >= {sealed} AND local_day <= :{key}end"),
+            day_sql.format(days=before),
+            day_sql.format(days=after),
             week_sql.format(weeks=f"week >= {lo} AND week < {sealed}"),
         )
     )
@@ -369,7 +393,10 @@ def reply_pair_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, An
 
 
 def term_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
-    """Per term of kind ``:kind``, per day or sealed week: count (always the chat's days)."""
+    """Per term of kind ``:kind``, per day or sealed week: count (always the chat's days).
+
+    Day rows are keyed (chat, day, kind, term): each day is looked up on its own, so
+    a rare kind does not read the day's words."""
     return _split(
         scope,
         period,
@@ -378,4 +405,5 @@ def term_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
         " WHERE chat_id = :chat_id AND kind = :kind AND {days}",
         "SELECT term, count FROM chat_term_week_rollup"
         " WHERE chat_id = :chat_id AND kind = :kind AND {weeks}",
+        day_list=True,
     )
