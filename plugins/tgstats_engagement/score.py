@@ -121,24 +121,31 @@ def score(c: UserCounts) -> dict[str, float]:
     return {**{k: round(v, 2) for k, v in parts.items()}, "total": round(total, 2)}
 
 
+#: ``UserCounts`` fields in the column order ``_totals`` reads.
+_COLUMNS = (
+    "messages", "active_days", "text_length", "links", "media", "reactions_received",
+    "replies_sent", "reactions_given", "period_days",
+)  # fmt: skip
+
+
 def totals(counts: Sequence[UserCounts]) -> list[float]:
-    """``score(c)["total"]`` of each member, from numpy arrays.
+    """``score(c)["total"]`` of each member (see ``_totals``)."""
+    columns = np.array(
+        [[getattr(c, name) for name in _COLUMNS] for c in counts], dtype=np.float64
+    ).reshape(len(counts), len(_COLUMNS))
+    return _totals(columns)
+
+
+def _totals(columns: Any) -> list[float]:
+    """``score()["total"]`` of each row of ``columns`` (``_COLUMNS``), with numpy.
 
     The same float operations in the same order as ``score`` (IEEE doubles either
     way; counts below 2**53 convert exactly), so the unrounded totals are equal bit
-    for bit; each is then rounded by Python's ``round`` as ``score`` does. Members
+    for bit; each is then rounded by Python's ``round`` as ``score`` does. Rows
     without messages score 0.
     """
-    if not counts:
+    if not len(columns):
         return []
-    columns = np.array(
-        [
-            (c.messages, c.active_days, c.text_length, c.links, c.media,
-             c.reactions_received, c.replies_sent, c.reactions_given, c.period_days)
-            for c in counts
-        ],
-        dtype=np.float64,
-    )  # fmt: skip
     messages, days = columns[:, 0], columns[:, 8]
     valid = (messages > 0) & (days > 0)
     messages = np.where(valid, messages, 1.0)
@@ -171,12 +178,13 @@ def totals(counts: Sequence[UserCounts]) -> list[float]:
     total: Any = 0
     for name, value in parts.items():
         total = total + WEIGHTS[name] * value
-    return [round(float(t), 2) if ok else 0.0 for t, ok in zip(total, valid, strict=True)]
+    return [
+        round(t, 2) if ok else 0.0 for t, ok in zip(total.tolist(), valid.tolist(), strict=True)
+    ]
 
 
-async def _counts(
-    session: AsyncSession, scope: ChatScope, period: Period
-) -> Sequence[tuple[int, UserCounts]]:
+async def _counts(session: AsyncSession, scope: ChatScope, period: Period) -> tuple[list[int], Any]:
+    """The posters of the period and their counts (one row each, ``_COLUMNS`` order)."""
     rows_sql, params = user_rows(scope, period)
     result = await session.execute(
         text(
@@ -187,30 +195,18 @@ async def _counts(
                    sum(media)::bigint AS media,
                    sum(reactions_received)::bigint AS reactions_received,
                    sum(replies_sent)::bigint AS replies_sent,
-                   sum(reactions_given)::bigint AS reactions_given
+                   sum(reactions_given)::bigint AS reactions_given,
+                   CAST(:days AS bigint) AS period_days
             FROM ({rows_sql}) u
             GROUP BY user_id HAVING sum(messages) > 0
             """
         ),
-        params,
+        params | {"days": period.days},
     )
-    return [
-        (
-            row.user_id,
-            UserCounts(
-                messages=int(row.messages),
-                active_days=int(row.active_days),
-                text_length=int(row.text_length),
-                links=int(row.links),
-                media=int(row.media),
-                reactions_received=int(row.reactions_received),
-                replies_sent=int(row.replies_sent),
-                reactions_given=int(row.reactions_given),
-                period_days=period.days,
-            ),
-        )
-        for row in result
-    ]
+    rows = result.all()
+    user_ids = [row[0] for row in rows]
+    counts = np.array([row[1:] for row in rows], dtype=np.int64).reshape(len(rows), len(_COLUMNS))
+    return user_ids, counts
 
 
 async def engagement(
@@ -226,20 +222,24 @@ async def engagement(
         raise ValueError(f"limit: expected 1 to {MAX_LIMIT}")
     if offset < 0:
         raise ValueError("offset: expected 0 or more")
-    counted = await _counts(session, scope, period)
+    user_ids, counts = await _counts(session, scope, period)
     # Totals of every member rank them (vectorised); the page's members get their parts.
-    ranked = sorted(
-        zip(totals([c for _, c in counted]), counted, strict=True),
-        key=lambda item: (-item[0], -item[1][1].messages, item[1][0]),
+    order = sorted(
+        zip(_totals(counts.astype(np.float64)), counts[:, 0].tolist(), user_ids, strict=True),
+        key=lambda item: (-item[0], -item[1], item[2]),
     )
-    page = [(score(c), c, user_id) for _, (user_id, c) in ranked[offset : offset + limit]]
+    index = {user_id: i for i, user_id in enumerate(user_ids)}
+    page = []
+    for _, _, user_id in order[offset : offset + limit]:
+        c = UserCounts(*(int(v) for v in counts[index[user_id]]))
+        page.append((score(c), c, user_id))
     names = await user_names(session, [user_id for _, _, user_id in page])
     return EngagementBoard(
         chat_id=scope.chat_id,
         period=period,
         timezone=scope.timezone,
         weights=dict(WEIGHTS),
-        total=len(counted),
+        total=len(user_ids),
         limit=limit,
         offset=offset,
         scores=[
