@@ -185,7 +185,7 @@ def _totals(columns: Any) -> list[float]:
 
 async def _counts(session: AsyncSession, scope: ChatScope, period: Period) -> tuple[list[int], Any]:
     """The posters of the period and their counts (one row each, ``_COLUMNS`` order)."""
-    rows_sql, params = user_rows(scope, period)
+    rows_sql, params = user_rows(scope, period, sums=True)
     result = await session.execute(
         text(
             f"""

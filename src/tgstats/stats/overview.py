@@ -121,15 +121,17 @@ async def summary(session: AsyncSession, scope: ChatScope, period: Period) -> Su
             params,
         )
     else:
-        cur_sql, cur_params = user_rows(scope, period, "c_")
-        prev_sql, prev_params = user_rows(scope, previous, "p_")
+        cur_sql, cur_params = user_rows(scope, period, "c_", sums=True)
+        prev_sql, prev_params = user_rows(scope, previous, "p_", sums=True)
         users = await fetch_one(
             session,
             f"""
             SELECT (SELECT count(*) FROM (SELECT user_id FROM ({cur_sql}) c
-                                          WHERE messages > 0 GROUP BY user_id) x) AS current,
+                                          GROUP BY user_id HAVING sum(messages) > 0) x)
+                       AS current,
                    (SELECT count(*) FROM (SELECT user_id FROM ({prev_sql}) p
-                                          WHERE messages > 0 GROUP BY user_id) y) AS previous
+                                          GROUP BY user_id HAVING sum(messages) > 0) y)
+                       AS previous
             """,
             cur_params | prev_params,
         )

@@ -184,7 +184,7 @@ async def _top_users(
     session: AsyncSession, scope: ChatScope, period: Period, limit: int
 ) -> tuple[list[UserCount], list[UserCount]]:
     """Top reaction givers and receivers from one pass over the period's user-days."""
-    rows_sql, rows_params = user_rows(scope, period)
+    rows_sql, rows_params = user_rows(scope, period, sums=True)
     rows = await fetch_all(
         session,
         f"SELECT user_id, sum(reactions_given)::bigint AS given, "

@@ -100,7 +100,7 @@ async def users(
     if offset < 0:
         raise ValueError("offset: expected 0 or more")
     search = (search or "").strip() or None
-    rows_sql, rows_params = user_rows(scope, period)
+    rows_sql, rows_params = user_rows(scope, period, sums=True)
     params = (
         source_params(scope, period)
         | rows_params
@@ -302,13 +302,13 @@ async def user_profile(
         f"SELECT * FROM ({user_day_source(scope)}) u WHERE user_id = :user_id ORDER BY local_day",
         params,
     )
-    rows_sql, rows_params = user_rows(scope, period)
+    rows_sql, rows_params = user_rows(scope, period, sums=True)
     ranks = await fetch_one(
         session,
         f"""
         WITH per_user AS (
             SELECT user_id, sum(messages) AS messages FROM ({rows_sql}) u
-            WHERE messages > 0 GROUP BY user_id
+            GROUP BY user_id HAVING sum(messages) > 0
         )
         SELECT coalesce(sum(messages), 0) AS total,
                coalesce(sum(messages) FILTER (WHERE user_id = :user_id), 0) AS mine,
