@@ -185,30 +185,39 @@ async def _top_users(
 ) -> tuple[list[UserCount], list[UserCount]]:
     """Top reaction givers and receivers from one pass over the period's user-days."""
     rows_sql, rows_params = user_rows(scope, period, sums=True)
+    # Both rankings cut in SQL: only the two pages come back.
     rows = await fetch_all(
         session,
-        f"SELECT user_id, sum(reactions_given)::bigint AS given, "
-        f"sum(reactions_received)::bigint AS received FROM ({rows_sql}) u "
-        f"GROUP BY user_id HAVING sum(reactions_given) > 0 OR sum(reactions_received) > 0",
-        rows_params,
+        f"""
+        WITH per_user AS (
+            SELECT user_id, sum(reactions_given)::bigint AS given,
+                   sum(reactions_received)::bigint AS received
+            FROM ({rows_sql}) u GROUP BY user_id
+        )
+        (SELECT true AS giver, user_id, given AS n FROM per_user WHERE given > 0
+         ORDER BY given DESC, user_id LIMIT :limit)
+        UNION ALL
+        (SELECT false, user_id, received FROM per_user WHERE received > 0
+         ORDER BY received DESC, user_id LIMIT :limit)
+        """,
+        rows_params | {"limit": limit},
     )
-    givers = sorted((r for r in rows if r.given > 0), key=lambda r: (-r.given, r.user_id))
-    receivers = sorted((r for r in rows if r.received > 0), key=lambda r: (-r.received, r.user_id))
-    givers, receivers = givers[:limit], receivers[:limit]
+    givers = [r for r in rows if r.giver]
+    receivers = [r for r in rows if not r.giver]
     names = await user_names(session, [r.user_id for r in (*givers, *receivers)])
 
-    def counts(picked: list[Any], column: str) -> list[UserCount]:
+    def counts(picked: list[Any]) -> list[UserCount]:
         return [
             UserCount(
                 user_id=r.user_id,
                 username=names[r.user_id][0],
                 display_name=names[r.user_id][1],
-                count=int(getattr(r, column)),
+                count=int(r.n),
             )
             for r in picked
         ]
 
-    return counts(givers, "given"), counts(receivers, "received")
+    return counts(givers), counts(receivers)
 
 
 async def reactions(
