@@ -4,9 +4,9 @@
     python bench/query.py --quick    # 1M messages
     python bench/query.py --runs 50 --period-days 30
 
-The database (``tgstats_bench`` / ``tgstats_bench_quick`` on TGSTATS_BENCH_PG,
-default ``postgresql://postgres@127.0.0.1:5432/test``) is seeded once and reused
-while its size matches. Each stats function and each API endpoint is timed
+The database (``tgstats_bench`` / ``tgstats_bench_quick``, or ``--database NAME``,
+on TGSTATS_BENCH_PG, default ``postgresql://postgres@127.0.0.1:5432/test``) is
+seeded once and reused while its seed label (size and seed version) matches. Each stats function and each API endpoint is timed
 ``--runs`` times for the big chat's last ``--period-days`` local days (cache
 off), and the same questions are answered by scanning raw ``messages`` (the
 old design). Each function is also timed with the big chat's week seal
