@@ -4,18 +4,17 @@
     python bench/query.py --quick    # 1M messages
     python bench/query.py --runs 50 --period-days 30
 
-The database (``tgstats_bench`` / ``tgstats_bench_quick``, or ``--database NAME``,
-on TGSTATS_BENCH_PG, default ``postgresql://postgres@127.0.0.1:5432/test``) is
-seeded once and reused while its seed label (size and seed version) matches. Each stats function and each API endpoint is timed
-``--runs`` times for the big chat's last ``--period-days`` local days (cache
-off), and the same questions are answered by scanning raw ``messages`` (the
-old design). Each function is also timed with the big chat's week seal
-cleared, i.e. from day rollups only (the design before week rollups), in the
-same run. The last line printed is one JSON object: ``stats_p95_ms`` (the
-slowest function), ``api_p95_ms`` (the slowest endpoint), ``raw_scan_p95_ms``
-(the slowest raw scan), ``speedup`` (geometric mean of raw/rollup p95 per
-question with a raw equivalent), ``week_speedup`` (the same against day
-rollups only) and the per-question numbers.
+The database (``tgstats_bench`` / ``tgstats_bench_quick``, or ``--database NAME``, on
+TGSTATS_BENCH_PG, default ``postgresql://postgres@127.0.0.1:5432/test``) is seeded once
+and reused while its seed label (size and seed version) matches. Each stats function and
+each API endpoint is timed ``--runs`` times for the big chat's last ``--period-days``
+local days (cache off), and the same questions are answered by scanning raw ``messages``
+(the old design). Each function is also timed with the big chat's week seal cleared,
+i.e. from day rollups only (the design before week rollups), in the same run. The last
+line printed is one JSON object: ``stats_p95_ms`` (the slowest function), ``api_p95_ms``
+(the slowest endpoint), ``raw_scan_p95_ms`` (the slowest raw scan), ``speedup``
+(geometric mean of raw/rollup p95 per question with a raw equivalent), ``week_speedup``
+(the same against day rollups only) and the per-question numbers.
 """
 
 from __future__ import annotations
