@@ -4,18 +4,17 @@
     python bench/query.py --quick    # 1M messages
     python bench/query.py --runs 50 --period-days 30
 
-The database (``tgstats_bench`` / ``tgstats_bench_quick`` on TGSTATS_BENCH_PG,
-default ``postgresql://postgres@127.0.0.1:5432/test``) is seeded once and reused
-while its size matches. Each stats function and each API endpoint is timed
-``--runs`` times for the big chat's last ``--period-days`` local days (cache
-off), and the same questions are answered by scanning raw ``messages`` (the
-old design). Each function is also timed with the big chat's week seal
-cleared, i.e. from day rollups only (the design before week rollups), in the
-same run. The last line printed is one JSON object: ``stats_p95_ms`` (the
-slowest function), ``api_p95_ms`` (the slowest endpoint), ``raw_scan_p95_ms``
-(the slowest raw scan), ``speedup`` (geometric mean of raw/rollup p95 per
-question with a raw equivalent), ``week_speedup`` (the same against day
-rollups only) and the per-question numbers.
+The database (``tgstats_bench`` / ``tgstats_bench_quick``, or ``--database NAME``, on
+TGSTATS_BENCH_PG, default ``postgresql://postgres@127.0.0.1:5432/test``) is seeded once
+and reused while its seed label (size and seed version) matches. Each stats function and
+each API endpoint is timed ``--runs`` times for the big chat's last ``--period-days``
+local days (cache off), and the same questions are answered by scanning raw ``messages``
+(the old design). Each function is also timed with the big chat's week seal cleared,
+i.e. from day rollups only (the design before week rollups), in the same run. The last
+line printed is one JSON object: ``stats_p95_ms`` (the slowest function), ``api_p95_ms``
+(the slowest endpoint), ``raw_scan_p95_ms`` (the slowest raw scan), ``speedup``
+(geometric mean of raw/rollup p95 per question with a raw equivalent), ``week_speedup``
+(the same against day rollups only) and the per-question numbers.
 """
 
 from __future__ import annotations
@@ -158,7 +157,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     size = QUICK if args.quick else FULL
     admin_url = os.environ.get("TGSTATS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-    name = "tgstats_bench_quick" if args.quick else "tgstats_bench"
+    name = args.database or ("tgstats_bench_quick" if args.quick else "tgstats_bench")
     url = await prepare(admin_url, name, size)
     db = open_database(url, DatabaseSettings(pool_size=4, max_overflow=2))
     async with db.session_factory() as session:
@@ -354,6 +353,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1M messages instead of 10M")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--period-days", type=int, default=30)
+    parser.add_argument(
+        "--database", help="database name (default tgstats_bench, or tgstats_bench_quick)"
+    )
     args = parser.parse_args()
     summary = asyncio.run(run(args))
     print(json.dumps(summary, separators=(",", ":")))

@@ -9,7 +9,7 @@ the parts and their normalisation are written down in docs/stats.md.
 """
 
 from .plugin import EngagementController, EngagementPlugin, format_leaderboard
-from .score import EngagementBoard, EngagementScore, UserCounts, engagement, score
+from .score import EngagementBoard, EngagementScore, UserCounts, engagement, score, totals
 
 __all__ = [
     "EngagementBoard",
@@ -20,4 +20,5 @@ __all__ = [
     "engagement",
     "format_leaderboard",
     "score",
+    "totals",
 ]

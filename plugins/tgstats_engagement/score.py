@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +30,7 @@ __all__ = [
     "UserCounts",
     "engagement",
     "score",
+    "totals",
 ]
 
 #: Weights of the parts in the total.
@@ -118,40 +121,92 @@ def score(c: UserCounts) -> dict[str, float]:
     return {**{k: round(v, 2) for k, v in parts.items()}, "total": round(total, 2)}
 
 
-async def _counts(
-    session: AsyncSession, scope: ChatScope, period: Period
-) -> Sequence[tuple[int, UserCounts]]:
-    rows_sql, params = user_rows(scope, period)
+#: ``UserCounts`` fields in the column order ``_totals`` reads.
+_COLUMNS = (
+    "messages", "active_days", "text_length", "links", "media", "reactions_received",
+    "replies_sent", "reactions_given", "period_days",
+)  # fmt: skip
+
+
+def totals(counts: Sequence[UserCounts]) -> list[float]:
+    """``score(c)["total"]`` of each member (see ``_totals``)."""
+    columns = np.array(
+        [[getattr(c, name) for name in _COLUMNS] for c in counts], dtype=np.float64
+    ).reshape(len(counts), len(_COLUMNS))
+    return _totals(columns)
+
+
+def _totals(columns: Any) -> list[float]:
+    """``score()["total"]`` of each row of ``columns`` (``_COLUMNS``), with numpy.
+
+    The same float operations in the same order as ``score`` (IEEE doubles either
+    way; counts below 2**53 convert exactly), so the unrounded totals are equal bit
+    for bit; each is then rounded by Python's ``round`` as ``score`` does. Rows
+    without messages score 0.
+    """
+    if not len(columns):
+        return []
+    messages, days = columns[:, 0], columns[:, 8]
+    valid = (messages > 0) & (days > 0)
+    messages = np.where(valid, messages, 1.0)
+    days = np.where(valid, days, 1.0)
+
+    def capped(value: Any, full: Any) -> Any:
+        return np.clip(value / full, 0.0, 1.0)
+
+    per_message = {
+        "length": columns[:, 2] / messages,
+        "links": columns[:, 3] / messages,
+        "media": columns[:, 4] / messages,
+        "reactions_received": columns[:, 5] / messages,
+        "replies_sent": columns[:, 6] / messages,
+        "reactions_given": columns[:, 7] / messages,
+    }
+
+    def weighted(parts: dict[str, tuple[float, float]]) -> Any:
+        acc: Any = 0
+        for key, (weight, full) in parts.items():
+            acc = acc + weight * capped(per_message[key], full)
+        return acc
+
+    parts = {
+        "activity": 100 * capped(messages / days, ACTIVITY_FULL_PER_DAY),
+        "consistency": 100 * capped(columns[:, 1], days),
+        "quality": 100 * weighted(QUALITY_PARTS),
+        "interaction": 100 * weighted(INTERACTION_PARTS),
+    }
+    total: Any = 0
+    for name, value in parts.items():
+        total = total + WEIGHTS[name] * value
+    return [
+        round(t, 2) if ok else 0.0 for t, ok in zip(total.tolist(), valid.tolist(), strict=True)
+    ]
+
+
+async def _counts(session: AsyncSession, scope: ChatScope, period: Period) -> tuple[list[int], Any]:
+    """The posters of the period and their counts (one row each, ``_COLUMNS`` order)."""
+    rows_sql, params = user_rows(scope, period, sums=True)
     result = await session.execute(
         text(
             f"""
-            SELECT user_id, sum(messages) AS messages, sum(active_days) AS active_days,
-                   sum(text_length) AS text_length, sum(urls) AS links, sum(media) AS media,
-                   sum(reactions_received) AS reactions_received,
-                   sum(replies_sent) AS replies_sent, sum(reactions_given) AS reactions_given
+            SELECT user_id, sum(messages)::bigint AS messages,
+                   sum(active_days)::bigint AS active_days,
+                   sum(text_length)::bigint AS text_length, sum(urls)::bigint AS links,
+                   sum(media)::bigint AS media,
+                   sum(reactions_received)::bigint AS reactions_received,
+                   sum(replies_sent)::bigint AS replies_sent,
+                   sum(reactions_given)::bigint AS reactions_given,
+                   CAST(:days AS bigint) AS period_days
             FROM ({rows_sql}) u
             GROUP BY user_id HAVING sum(messages) > 0
             """
         ),
-        params,
+        params | {"days": period.days},
     )
-    return [
-        (
-            row.user_id,
-            UserCounts(
-                messages=int(row.messages),
-                active_days=int(row.active_days),
-                text_length=int(row.text_length),
-                links=int(row.links),
-                media=int(row.media),
-                reactions_received=int(row.reactions_received),
-                replies_sent=int(row.replies_sent),
-                reactions_given=int(row.reactions_given),
-                period_days=period.days,
-            ),
-        )
-        for row in result
-    ]
+    rows = result.all()
+    user_ids = [row[0] for row in rows]
+    counts = np.array([row[1:] for row in rows], dtype=np.int64).reshape(len(rows), len(_COLUMNS))
+    return user_ids, counts
 
 
 async def engagement(
@@ -167,18 +222,24 @@ async def engagement(
         raise ValueError(f"limit: expected 1 to {MAX_LIMIT}")
     if offset < 0:
         raise ValueError("offset: expected 0 or more")
-    scored = []
-    for user_id, counts in await _counts(session, scope, period):
-        scored.append((score(counts), counts, user_id))
-    scored.sort(key=lambda item: (-item[0]["total"], -item[1].messages, item[2]))
-    page = scored[offset : offset + limit]
+    user_ids, counts = await _counts(session, scope, period)
+    # Totals of every member rank them (vectorised); the page's members get their parts.
+    order = sorted(
+        zip(_totals(counts.astype(np.float64)), counts[:, 0].tolist(), user_ids, strict=True),
+        key=lambda item: (-item[0], -item[1], item[2]),
+    )
+    index = {user_id: i for i, user_id in enumerate(user_ids)}
+    page = []
+    for _, _, user_id in order[offset : offset + limit]:
+        c = UserCounts(*(int(v) for v in counts[index[user_id]]))
+        page.append((score(c), c, user_id))
     names = await user_names(session, [user_id for _, _, user_id in page])
     return EngagementBoard(
         chat_id=scope.chat_id,
         period=period,
         timezone=scope.timezone,
         weights=dict(WEIGHTS),
-        total=len(scored),
+        total=len(user_ids),
         limit=limit,
         offset=offset,
         scores=[

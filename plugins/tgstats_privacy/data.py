@@ -247,7 +247,8 @@ def export_json(data: dict[str, Any]) -> bytes:
 
 #: Every table holding a chat's rows, keyed by ``chat_id`` (the chat row itself goes last).
 CHAT_TABLES: tuple[str, ...] = (
-    "messages", "message_edits", "message_reactions", "reaction_counts", "service_messages",
+    "messages", "message_edits", "message_reactions", "reaction_counts",
+    "message_reaction_totals", "service_messages",
     "forum_topics", "membership_events", "memberships", "chat_title_history",
     "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
     "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",

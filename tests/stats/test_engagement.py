@@ -167,3 +167,29 @@ async def test_engagement_limit_validation(seeded: Seeded, session, bad: str):
     scope = await load_chat_scope(session, BERLIN)
     with pytest.raises(ValueError, match=r"^limit:"):
         await engagement(session, scope, PERIOD, limit=int(bad.split("=")[1]))
+
+
+def test_vectorised_totals_equal_score_bit_for_bit():
+    import random
+
+    from tgstats_engagement import totals
+
+    rng = random.Random(7)
+    counts = [
+        UserCounts(
+            messages=(m := rng.choice([0, 1, 2, 3, 7, rng.randint(1, 5000)])),
+            active_days=rng.randint(0, 31),
+            text_length=rng.randint(0, 300 * max(m, 1)),
+            links=rng.randint(0, m),
+            media=rng.randint(0, m),
+            reactions_received=rng.randint(0, 3 * m),
+            replies_sent=rng.randint(0, m),
+            reactions_given=rng.randint(0, 4 * m + 5),
+            period_days=rng.choice([1, 7, 30, 31, 90, 365]),
+        )
+        for _ in range(20000)
+    ]
+    want = [score(c)["total"] for c in counts]
+    assert totals(counts) == want
+    assert len(set(want)) > 1000 and 0.0 in want
+    assert totals([]) == []

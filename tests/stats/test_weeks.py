@@ -15,8 +15,8 @@ import pytest
 
 from tests.pipeline.weeks import check_weeks
 from tgstats import stats
-from tgstats.stats.period import Period
-from tgstats.stats.sources import whole_weeks
+from tgstats.stats.period import ChatScope, Period
+from tgstats.stats.sources import user_rows, whole_weeks
 from tgstats_engagement import engagement
 
 from .conftest import Seeded
@@ -27,8 +27,12 @@ PERIODS = [
     Period(start=date(2026, 10, 21), end=date(2026, 11, 3)),  # edges + one sealed week
     Period(start=date(2026, 10, 14), end=date(2026, 11, 2)),  # DST week inside, edges
     Period(start=date(2026, 10, 21), end=date(2026, 11, 8)),  # a whole week not sealed
+    # Edge weeks as their rows minus the days outside (Tuesday start, Friday end).
+    Period(start=date(2026, 10, 13), end=date(2026, 10, 30)),
+    # The same with a Wednesday start and a Saturday end.
+    Period(start=date(2026, 10, 14), end=date(2026, 10, 31)),
 ]
-IDS = ["weeks", "edges", "dst", "unsealed"]
+IDS = ["weeks", "edges", "dst", "unsealed", "minus", "minus-short"]
 CHATS = [BERLIN, KATHMANDU]
 
 
@@ -39,6 +43,20 @@ def test_whole_weeks():
     assert whole_weeks(Period(start=date(2026, 10, 26), end=date(2026, 11, 1))) == (
         date(2026, 10, 26), date(2026, 11, 2),
     )  # fmt: skip
+
+
+def test_edge_weeks_minus_days_only_where_few_days_are_outside():
+    scope = ChatScope(chat_id=BERLIN, chat_timezone="Europe/Berlin")
+    for period, first, last in [
+        (PERIODS[4], date(2026, 10, 12), date(2026, 10, 26)),
+        (PERIODS[5], date(2026, 10, 12), date(2026, 10, 26)),
+        (PERIODS[1], date(2026, 10, 19), None),  # Wednesday start; Tuesday end: 5 days out
+        (PERIODS[0], None, None),
+    ]:
+        sql, params = user_rows(scope, period, sums=True)
+        assert (params.get("wk_first"), params.get("wk_last")) == (first, last)
+        assert ("wk_first" in sql, "wk_last" in sql) == (first is not None, last is not None)
+        assert "wk_first" not in user_rows(scope, period)[0]  # not for bitsets
 
 
 async def test_weeks_are_sealed_and_equal_their_days(seeded: Seeded):

@@ -328,6 +328,22 @@ class ReactionCount(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class MessageReactionTotal(Base):
+    """Per message with reactions: the total the reactions stat ranks by (per emoji the
+    larger of the present per-user reactions and the anonymous total, summed).
+
+    Kept by the database: statement triggers on ``message_reactions`` and
+    ``reaction_counts`` count each touched message again (alembic 0007), so
+    every writer (pipeline, chat migration, retention, privacy) keeps it exact.
+    """
+
+    __tablename__ = "message_reaction_totals"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    total: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class ChatMigration(Base):
     __tablename__ = "chat_migrations"
 

@@ -118,12 +118,12 @@ async def members(
     cutoff = _local_midnight_utc(window.start, scope)
     # Who posted in the window comes from one pass over its user-days; the page's last
     # message times are then looked up for its members only (index probes).
-    recent_sql, recent_params = user_rows(scope, window)
+    recent_sql, recent_params = user_rows(scope, window, sums=True)
     inactive_rows = await fetch_all(
         session,
         f"""
         WITH recent AS (
-            SELECT DISTINCT user_id FROM ({recent_sql}) u WHERE messages > 0
+            SELECT user_id FROM ({recent_sql}) u GROUP BY user_id HAVING sum(messages) > 0
         )
         SELECT mb.user_id, mb.status, mb.joined_at, u.username, u.first_name, u.last_name,
                count(*) OVER () AS total

@@ -121,15 +121,17 @@ async def summary(session: AsyncSession, scope: ChatScope, period: Period) -> Su
             params,
         )
     else:
-        cur_sql, cur_params = user_rows(scope, period, "c_")
-        prev_sql, prev_params = user_rows(scope, previous, "p_")
+        cur_sql, cur_params = user_rows(scope, period, "c_", sums=True)
+        prev_sql, prev_params = user_rows(scope, previous, "p_", sums=True)
         users = await fetch_one(
             session,
             f"""
             SELECT (SELECT count(*) FROM (SELECT user_id FROM ({cur_sql}) c
-                                          WHERE messages > 0 GROUP BY user_id) x) AS current,
+                                          GROUP BY user_id HAVING sum(messages) > 0) x)
+                       AS current,
                    (SELECT count(*) FROM (SELECT user_id FROM ({prev_sql}) p
-                                          WHERE messages > 0 GROUP BY user_id) y) AS previous
+                                          GROUP BY user_id HAVING sum(messages) > 0) y)
+                       AS previous
             """,
             cur_params | prev_params,
         )
@@ -196,8 +198,9 @@ async def _window_active_users(
     SQL folds each poster's active days into bit words of 56 days (one row per
     poster and word, a single hash aggregate; sealed whole weeks arrive as one
     row with a 7-day mask, whose bits may spill into the next word's range, which
-    the shifts below place right); Python widens each poster's bitset by W-1
-    days (log2(W) shifts) and counts, per day, the posters whose bit is set.
+    the placement below puts right); numpy unpacks them into one row of days per
+    poster and counts, per day, the posters with an active day in its window
+    (a running count per row, differenced W days apart).
     """
     if period.days > BITSET_MAX_DAYS:
         return await _window_active_users_by_segments(session, scope, period, windows)
@@ -215,26 +218,32 @@ async def _window_active_users(
         """,
         params | {"base": base},
     )
-    active: dict[int, int] = defaultdict(int)
-    for row in rows:
-        active[row.user_id] |= int(row.bits) << (row.word * _WORD)
     offset = (period.start - base).days
-    width = (period.days + 7) // 8
-    mask = (1 << period.days) - 1
+    if not rows:
+        return {size: dict.fromkeys(period.iter_days(), 0) for size in windows}
+    # One row of day bits per poster: each 64-bit word unpacked to 64 columns and OR-ed in
+    # at its first day (a poster has one row per word, so no index repeats in a word).
+    users, user_index = np.unique(np.array([row.user_id for row in rows]), return_inverse=True)
+    words = np.array([row.word for row in rows], dtype=np.int64)
+    bits = np.array([row.bits for row in rows], dtype=np.int64).astype("<u8")
+    unpacked = np.unpackbits(bits.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    span = int(words.max()) * _WORD + 64
+    matrix = np.zeros((len(users), span), dtype=np.uint8)
+    for word in np.unique(words).tolist():
+        picked = words == word
+        at = word * _WORD
+        matrix[user_index[picked], at : at + 64] |= unpacked[picked]
+    # Active days before each day, per poster: a poster is in day D's W-day window when
+    # the count over [D - W + 1, D] is not 0.
+    before = np.zeros((len(users), span + 1), dtype=np.int32)
+    np.cumsum(matrix, axis=1, out=before[:, 1:])
     result: dict[int, dict[date, int]] = {}
     for size in windows:
-        # Every poster's days as one row of bits; numpy sums the columns (one per day).
-        packed = b"".join(
-            ((_widen(bits, size) >> offset) & mask).to_bytes(width, "little")
-            for bits in active.values()
-        )
-        matrix = np.unpackbits(
-            np.frombuffer(packed, dtype=np.uint8).reshape(len(active), width),
-            axis=1,
-            bitorder="little",
-        )
-        counts = matrix[:, : period.days].sum(axis=0) if active else [0] * period.days
-        result[size] = {day: int(n) for day, n in zip(period.iter_days(), counts, strict=True)}
+        ends = np.arange(offset, offset + period.days) + 1
+        counts = ((before[:, ends] - before[:, np.maximum(ends - size, 0)]) > 0).sum(axis=0)
+        result[size] = {
+            day: int(n) for day, n in zip(period.iter_days(), counts.tolist(), strict=True)
+        }
     return result
 
 
@@ -289,16 +298,6 @@ async def _window_active_users_by_segments(
             per_day[day] = running
         result[size] = per_day
     return result
-
-
-def _widen(bits: int, width: int) -> int:
-    """Set the ``width - 1`` bits after every set bit (day d active -> days d..d+width-1)."""
-    covered, span = bits, 1
-    while span < width:
-        step = min(span, width - span)
-        covered |= covered << step
-        span += step
-    return covered
 
 
 async def timeseries(

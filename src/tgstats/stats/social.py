@@ -18,7 +18,13 @@ from tgstats.stats.results import (
     TermCount,
     UserCount,
 )
-from tgstats.stats.sources import day_source, reply_pair_rows, source_params, user_rows
+from tgstats.stats.sources import (
+    day_source,
+    reply_pair_rows,
+    source_params,
+    term_rows,
+    user_rows,
+)
 
 __all__ = ["interactions", "reactions"]
 
@@ -41,9 +47,9 @@ async def _top_messages(
     and last message (two index probes at its exact UTC bounds) bound the scan
     of the reaction tables through their (chat_id, msg_id, ...) keys; history
     moved from a basic group has negated ids that shrink with time, so it gets
-    its own two probes and range. Totals are
-    ranked first; only the winners are joined back to ``messages`` and broken
-    down by emoji.
+    its own two probes and range. The per-message totals (kept by the database
+    in ``message_reaction_totals``) are ranked first; only the winners are joined
+    back to ``messages`` and broken down by emoji.
     """
     zone = scope.zone()
     params: dict[str, Any] = {
@@ -93,13 +99,16 @@ async def _top_messages(
             GROUP BY msg_id, reaction
         )
     """
+    # Ranked from each message's total (``message_reaction_totals``, kept by the
+    # database): one row per reacted message of the id range, not every reaction.
     ranked = await fetch_all(
         session,
-        per_emoji.format(only="", only_c="")
-        + """
+        """
         SELECT p.msg_id, p.total, m.user_id, m.date
-        FROM (SELECT msg_id, sum(n)::bigint AS total FROM per_emoji GROUP BY msg_id
-              HAVING sum(n) > 0 ORDER BY total DESC, msg_id) p
+        FROM (SELECT t.msg_id, t.total FROM message_reaction_totals t
+              WHERE t.chat_id = :chat_id AND (t.msg_id BETWEEN :lo AND :hi
+                     OR t.msg_id BETWEEN :moved_lo AND :moved_hi) AND t.total > 0
+              ORDER BY t.total DESC, t.msg_id) p
         JOIN messages m ON m.chat_id = :chat_id AND m.msg_id = p.msg_id
         WHERE NOT m.is_deleted AND m.date >= :lo_at AND m.date < :hi_at
         ORDER BY p.total DESC, p.msg_id
@@ -143,7 +152,7 @@ async def _top_messages(
 
 
 async def _top_emoji(
-    session: AsyncSession, scope: ChatScope, params: dict[str, object], limit: int
+    session: AsyncSession, scope: ChatScope, period: Period, params: dict[str, object], limit: int
 ) -> list[TermCount]:
     if scope.uses_raw:
         sql = """
@@ -154,11 +163,9 @@ async def _top_emoji(
             GROUP BY reaction
         """
     else:
-        sql = """
-            SELECT term, sum(count)::bigint AS n FROM chat_term_day_rollup
-            WHERE chat_id = :chat_id AND local_day BETWEEN :start AND :end AND kind = 'reaction'
-            GROUP BY term
-        """
+        terms_sql, terms_params = term_rows(scope, period)
+        sql = f"SELECT term, sum(count)::bigint AS n FROM ({terms_sql}) r GROUP BY term"
+        params = params | terms_params | {"kind": "reaction"}
     rows = await fetch_all(
         session,
         f"SELECT term, n, sum(n) OVER () AS total FROM ({sql}) t "
@@ -177,31 +184,40 @@ async def _top_users(
     session: AsyncSession, scope: ChatScope, period: Period, limit: int
 ) -> tuple[list[UserCount], list[UserCount]]:
     """Top reaction givers and receivers from one pass over the period's user-days."""
-    rows_sql, rows_params = user_rows(scope, period)
+    rows_sql, rows_params = user_rows(scope, period, sums=True)
+    # Both rankings cut in SQL: only the two pages come back.
     rows = await fetch_all(
         session,
-        f"SELECT user_id, sum(reactions_given)::bigint AS given, "
-        f"sum(reactions_received)::bigint AS received FROM ({rows_sql}) u "
-        f"GROUP BY user_id HAVING sum(reactions_given) > 0 OR sum(reactions_received) > 0",
-        rows_params,
+        f"""
+        WITH per_user AS (
+            SELECT user_id, sum(reactions_given)::bigint AS given,
+                   sum(reactions_received)::bigint AS received
+            FROM ({rows_sql}) u GROUP BY user_id
+        )
+        (SELECT true AS giver, user_id, given AS n FROM per_user WHERE given > 0
+         ORDER BY given DESC, user_id LIMIT :limit)
+        UNION ALL
+        (SELECT false, user_id, received FROM per_user WHERE received > 0
+         ORDER BY received DESC, user_id LIMIT :limit)
+        """,
+        rows_params | {"limit": limit},
     )
-    givers = sorted((r for r in rows if r.given > 0), key=lambda r: (-r.given, r.user_id))
-    receivers = sorted((r for r in rows if r.received > 0), key=lambda r: (-r.received, r.user_id))
-    givers, receivers = givers[:limit], receivers[:limit]
+    givers = [r for r in rows if r.giver]
+    receivers = [r for r in rows if not r.giver]
     names = await user_names(session, [r.user_id for r in (*givers, *receivers)])
 
-    def counts(picked: list[Any], column: str) -> list[UserCount]:
+    def counts(picked: list[Any]) -> list[UserCount]:
         return [
             UserCount(
                 user_id=r.user_id,
                 username=names[r.user_id][0],
                 display_name=names[r.user_id][1],
-                count=int(getattr(r, column)),
+                count=int(r.n),
             )
             for r in picked
         ]
 
-    return counts(givers, "given"), counts(receivers, "received")
+    return counts(givers), counts(receivers)
 
 
 async def reactions(
@@ -221,7 +237,7 @@ async def reactions(
         period=period,
         timezone=scope.timezone,
         total=int(total.n),
-        top_emoji=await _top_emoji(session, scope, params, limit),
+        top_emoji=await _top_emoji(session, scope, period, params, limit),
         top_messages=await _top_messages(session, scope, period, limit),
         top_givers=givers,
         top_receivers=receivers,

@@ -285,71 +285,151 @@ def whole_weeks(period: Period) -> tuple[date, date] | None:
     return (first, last) if first < last else None
 
 
+def _day_list(first: str, last: str) -> str:
+    """A condition naming each day of ``[first, last]`` (SQL dates): one index descent per
+    day, where a range would read every key between (e.g. every kind of term)."""
+    return (
+        "local_day = ANY(ARRAY(SELECT CAST(d AS date) FROM generate_series("
+        f"{first}, {last}, interval '1 day') AS d))"
+    )
+
+
+#: Edge days a sealed week stands in for: its week row minus its other days (see
+#: ``_split``) when at most this many of its days lie outside the period.
+MAX_SUBTRACTED_DAYS = 2
+
+
 def _split(
-    scope: ChatScope, period: Period, key: str, day_sql: str, week_sql: str
+    scope: ChatScope,
+    period: Period,
+    key: str,
+    day_sql: str,
+    week_sql: str,
+    *,
+    day_list: bool = False,
+    minus_sql: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """``day_sql`` (a ``{days}`` condition on ``local_day``) over the period, with its
-    sealed whole weeks taken from ``week_sql`` (a ``{weeks}`` condition on ``week``)."""
+    sealed whole weeks taken from ``week_sql`` (a ``{weeks}`` condition on ``week``).
+    ``day_list``: the days are named one by one (``_day_list``) instead of as ranges.
+
+    ``minus_sql`` (``day_sql`` with every counter negated): a sealed week cut by
+    the period's edge, with at most ``MAX_SUBTRACTED_DAYS`` of its days outside,
+    comes as its week row plus those days negated (e.g. Tuesday to Sunday = the
+    week minus Monday: 2 rows per member instead of 6). The rows are then only
+    good for sums: a consumer groups them and filters on the sums (``HAVING``).
+    """
     params: dict[str, Any] = {
         "chat_id": scope.chat_id, f"{key}start": period.start, f"{key}end": period.end,
     }  # fmt: skip
+    start, end = f"CAST(:{key}start AS date)", f"CAST(:{key}end AS date)"
+
+    def days(first: str, last: str) -> str:
+        """Days ``first`` to ``last``, both included."""
+        if day_list:
+            return _day_list(first, last)
+        return f"local_day >= {first} AND local_day <= {last}"
+
     weeks = whole_weeks(period)
     if weeks is None:
-        return day_sql.format(days=f"local_day BETWEEN :{key}start AND :{key}end"), params
+        return day_sql.format(days=days(start, end)), params
     params[f"{key}wk_lo"], params[f"{key}wk_hi"] = weeks
     lo, hi = f"CAST(:{key}wk_lo AS date)", f"CAST(:{key}wk_hi AS date)"
     # Weeks [lo, sealed) come from week rows; days before lo and from sealed on, from days.
     sealed = f"greatest({lo}, least({hi}, coalesce({_SEAL}, {lo})))"
-    sql = " UNION ALL ".join(
-        (
-            day_sql.format(days=f"local_day >= :{key}start AND local_day < {lo}"),
-            day_sql.format(days=f"local_day >= {sealed} AND local_day <= :{key}end"),
-            week_sql.format(weeks=f"week >= {lo} AND week < {sealed}"),
-        )
-    )
-    return sql, params
+    parts = []
+    before = (weeks[0] - period.start).days  # edge days before the first whole week
+    outside = (7 - before) % 7  # days of that week before the period
+    if minus_sql is not None and before and outside <= MAX_SUBTRACTED_DAYS:
+        # The week of the first edge: its row minus its days before the period, when sealed.
+        first_week = f"CAST(:{key}wk_first AS date)"
+        params[f"{key}wk_first"] = weeks[0] - timedelta(days=7)
+        is_sealed = f"coalesce({_SEAL} > {first_week}, false)"
+        parts += [
+            day_sql.format(days=f"{days(start, f'{lo} - 1')} AND NOT {is_sealed}"),
+            week_sql.format(weeks=f"week = {first_week} AND {is_sealed}"),
+            minus_sql.format(days=f"{days(first_week, f'{start} - 1')} AND {is_sealed}"),
+        ]
+    else:
+        parts.append(day_sql.format(days=days(start, f"{lo} - 1")))
+    after = (period.end - weeks[1]).days + 1  # edge days after the last whole week
+    if minus_sql is not None and after > 0 and 7 - after <= MAX_SUBTRACTED_DAYS:
+        # Days from the seal on; the last edge's week, when sealed, as its row minus its
+        # days after the period (then the seal is past it and no day is read twice).
+        last_week = f"CAST(:{key}wk_last AS date)"
+        params[f"{key}wk_last"] = weeks[1]
+        is_sealed = f"coalesce({_SEAL} > {last_week}, false)"
+        parts += [
+            day_sql.format(days=f"{days(sealed, end)} AND NOT {is_sealed}"),
+            week_sql.format(weeks=f"week = {last_week} AND {is_sealed}"),
+            minus_sql.format(days=f"{days(f'{end} + 1', f'{last_week} + 6')} AND {is_sealed}"),
+        ]
+    else:
+        parts.append(day_sql.format(days=days(sealed, end)))
+    parts.append(week_sql.format(weeks=f"week >= {lo} AND week < {sealed}"))
+    return " UNION ALL ".join(parts), params
 
 
 _USER_SUMS = (
     "messages, text_length, media, urls, replies_sent, replies_received, reactions_given,"
     " reactions_received"
 )
+#: The counters as integers (a row's counts fit; a sum of integers is a bigint, summed
+#: without the numeric arithmetic a sum of bigints takes, ~20% faster per row). An
+#: impossible row over 2**31 would fail the query, never count wrong.
+_USER_INTS = ", ".join(f"CAST({name} AS int) AS {name}" for name in _USER_SUMS.split(", "))
 
 
-def user_rows(scope: ChatScope, period: Period, key: str = "") -> tuple[str, dict[str, Any]]:
+def user_rows(
+    scope: ChatScope, period: Period, key: str = "", *, sums: bool = False
+) -> tuple[str, dict[str, Any]]:
     """Per user and day or sealed week of the period: the ``user_day_source`` counters,
     ``local_day`` (a week's Monday), ``active_days`` (days with messages) and
-    ``active_mask`` (bit d: posted on ``local_day`` + d days)."""
+    ``active_mask`` (bit d: posted on ``local_day`` + d days).
+
+    ``sums``: the rows are only summed per user (filters on the sums, in ``HAVING``),
+    so an edge week may come as its row minus days (``_split``); ``active_mask`` is
+    then 0 on those rows."""
     if scope.uses_raw:
         sql = (
             "SELECT u.*, (u.messages > 0)::int AS active_days, (u.messages > 0)::int AS"
             f" active_mask FROM ({user_day_source(scope)}) u"
         )
         return sql, source_params(scope, period)
+    negated = ", ".join(f"-CAST({name} AS int)" for name in _USER_SUMS.split(", "))
     return _split(
         scope,
         period,
         key,
-        f"SELECT user_id, local_day, {_USER_SUMS}, (messages > 0)::int AS active_days,"
+        f"SELECT user_id, local_day, {_USER_INTS}, (messages > 0)::int AS active_days,"
         " (messages > 0)::int AS active_mask FROM chat_user_day_rollup"
         " WHERE chat_id = :chat_id AND {days}",
-        f"SELECT user_id, week, {_USER_SUMS}, bit_count(active_mask::int::bit(7))::int,"
+        f"SELECT user_id, week, {_USER_INTS}, bit_count(active_mask::int::bit(7))::int,"
         " active_mask::int FROM chat_user_week_rollup WHERE chat_id = :chat_id AND {weeks}",
+        minus_sql=(
+            f"SELECT user_id, local_day, {negated}, -(messages > 0)::int, 0"
+            " FROM chat_user_day_rollup WHERE chat_id = :chat_id AND {days}"
+        )
+        if sums
+        else None,
     )
 
 
 def topic_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
-    """Per forum topic (0 = none) and user, per day or sealed week: messages."""
+    """Per forum topic (0 = none) and user, per day or sealed week: messages (only good
+    for sums per topic and user: see ``_split``'s ``minus_sql``)."""
     if scope.uses_raw:
         return topic_source(scope), source_params(scope, period)
     return _split(
         scope,
         period,
         "",
-        "SELECT topic_id, user_id, messages FROM chat_topic_user_day_rollup"
-        " WHERE chat_id = :chat_id AND {days}",
-        "SELECT topic_id, user_id, messages FROM chat_topic_user_week_rollup"
+        "SELECT topic_id, user_id, CAST(messages AS int) AS messages"
+        " FROM chat_topic_user_day_rollup WHERE chat_id = :chat_id AND {days}",
+        "SELECT topic_id, user_id, CAST(messages AS int) FROM chat_topic_user_week_rollup"
         " WHERE chat_id = :chat_id AND {weeks}",
+        minus_sql="SELECT topic_id, user_id, -CAST(messages AS int) FROM chat_topic_user_day_rollup"
+        " WHERE chat_id = :chat_id AND {days}",
     )
 
 
@@ -361,21 +441,28 @@ def reply_pair_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, An
         scope,
         period,
         "",
-        "SELECT from_user_id, to_user_id, replies FROM reply_pair_day_rollup"
-        " WHERE chat_id = :chat_id AND {days}",
-        "SELECT from_user_id, to_user_id, replies FROM reply_pair_week_rollup"
+        "SELECT from_user_id, to_user_id, CAST(replies AS int) AS replies"
+        " FROM reply_pair_day_rollup WHERE chat_id = :chat_id AND {days}",
+        "SELECT from_user_id, to_user_id, CAST(replies AS int) FROM reply_pair_week_rollup"
         " WHERE chat_id = :chat_id AND {weeks}",
     )
 
 
 def term_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
-    """Per term of kind ``:kind``, per day or sealed week: count (always the chat's days)."""
+    """Per term of kind ``:kind``, per day or sealed week: count (always the chat's days;
+    only good for sums per term: see ``_split``'s ``minus_sql``).
+
+    Day rows are keyed (chat, day, kind, term): each day is looked up on its own, so
+    a rare kind does not read the day's words."""
     return _split(
         scope,
         period,
         "",
-        "SELECT term, count FROM chat_term_day_rollup"
+        "SELECT term, CAST(count AS int) AS count FROM chat_term_day_rollup"
         " WHERE chat_id = :chat_id AND kind = :kind AND {days}",
-        "SELECT term, count FROM chat_term_week_rollup"
+        "SELECT term, CAST(count AS int) FROM chat_term_week_rollup"
         " WHERE chat_id = :chat_id AND kind = :kind AND {weeks}",
+        day_list=True,
+        minus_sql="SELECT term, -CAST(count AS int) FROM chat_term_day_rollup"
+        " WHERE chat_id = :chat_id AND kind = :kind AND {days}",
     )

@@ -100,7 +100,7 @@ async def users(
     if offset < 0:
         raise ValueError("offset: expected 0 or more")
     search = (search or "").strip() or None
-    rows_sql, rows_params = user_rows(scope, period)
+    rows_sql, rows_params = user_rows(scope, period, sums=True)
     params = (
         source_params(scope, period)
         | rows_params
@@ -129,10 +129,33 @@ async def users(
         if bounds_needed
         else ""
     )
-    search_sql = (
-        """AND (username ILIKE :pattern OR display_sort ILIKE :pattern)""" if search else ""
-    )
     direction = "ASC" if order == "asc" else "DESC"
+    order_by = f"{USER_SORTS[sort]} {direction} NULLS LAST, user_id"
+    if search or sort == "name":
+        # Names filter or sort: every row gets its name before the page is cut.
+        search_sql = (
+            "AND (name_username ILIKE :pattern OR display_sort ILIKE :pattern)" if search else ""
+        )
+        page = f"""named AS (
+            SELECT r.*, coalesce(u.username, ch.username) AS name_username,
+                   coalesce(nullif(trim(coalesce(u.first_name, ch.title, '') || ' '
+                       || coalesce(u.last_name, '')), ''), u.username, r.user_id::text)
+                       AS display_sort
+            FROM ranked r LEFT JOIN users u ON u.id = r.user_id
+            LEFT JOIN chats ch ON r.user_id < 0 AND ch.id = r.user_id
+        ), page AS (
+            SELECT n.*, count(*) OVER () AS matching FROM named n
+            WHERE true {search_sql}
+            ORDER BY {order_by}
+            LIMIT :limit OFFSET :offset
+        )"""
+    else:
+        # Otherwise the page is cut first and only its members' names are read.
+        page = f"""page AS (
+            SELECT r.*, count(*) OVER () AS matching FROM ranked r
+            ORDER BY {order_by}
+            LIMIT :limit OFFSET :offset
+        )"""
     rows = await fetch_all(
         session,
         f"""
@@ -161,20 +184,15 @@ async def users(
             WHERE {keep}
         ), ranked AS (
             SELECT b.*, rank() OVER (ORDER BY b.messages DESC) AS msg_rank,
-                   sum(b.messages) OVER () AS total_messages,
-                   coalesce(u.username, ch.username) AS username,
-                   coalesce(u.first_name, ch.title) AS first_name, u.last_name,
-                   coalesce(nullif(trim(coalesce(u.first_name, ch.title, '') || ' '
-                       || coalesce(u.last_name, '')), ''), u.username, b.user_id::text)
-                       AS display_sort
+                   sum(b.messages) OVER () AS total_messages
                    {bounds_sql}
-            FROM base b LEFT JOIN users u ON u.id = b.user_id
-            LEFT JOIN chats ch ON b.user_id < 0 AND ch.id = b.user_id
-        )
-        SELECT *, count(*) OVER () AS matching FROM ranked
-        WHERE true {search_sql}
-        ORDER BY {USER_SORTS[sort]} {direction} NULLS LAST, user_id
-        LIMIT :limit OFFSET :offset
+            FROM base b
+        ), {page}
+        SELECT p.*, coalesce(u.username, ch.username) AS username,
+               coalesce(u.first_name, ch.title) AS first_name, u.last_name
+        FROM page p LEFT JOIN users u ON u.id = p.user_id
+        LEFT JOIN chats ch ON p.user_id < 0 AND ch.id = p.user_id
+        ORDER BY {order_by}
         """,
         params,
     )
@@ -284,13 +302,13 @@ async def user_profile(
         f"SELECT * FROM ({user_day_source(scope)}) u WHERE user_id = :user_id ORDER BY local_day",
         params,
     )
-    rows_sql, rows_params = user_rows(scope, period)
+    rows_sql, rows_params = user_rows(scope, period, sums=True)
     ranks = await fetch_one(
         session,
         f"""
         WITH per_user AS (
             SELECT user_id, sum(messages) AS messages FROM ({rows_sql}) u
-            WHERE messages > 0 GROUP BY user_id
+            GROUP BY user_id HAVING sum(messages) > 0
         )
         SELECT coalesce(sum(messages), 0) AS total,
                coalesce(sum(messages) FILTER (WHERE user_id = :user_id), 0) AS mine,
