@@ -17,12 +17,14 @@ class FreezeWatchingSink:
 
     def __init__(self) -> None:
         self.frozen: list[int] = []
+        self.thresholds: list[int] = []
 
     async def put(self, event: Event) -> None:
-        self.frozen.append(gc.get_freeze_count())
+        await self.put_many((event,))
 
     async def put_many(self, events: Sequence[Event]) -> None:
         self.frozen.append(gc.get_freeze_count())
+        self.thresholds.append(gc.get_threshold()[0])
 
     async def flush(self) -> None:
         return None
@@ -31,12 +33,14 @@ class FreezeWatchingSink:
 async def test_heap_is_frozen_while_importing_and_unfrozen_after(tmp_path: Path) -> None:
     path = tmp_path / "result.json"
     write_synthetic_export(path, messages=500, seed=1)
-    before = gc.get_freeze_count()
+    before, thresholds = gc.get_freeze_count(), gc.get_threshold()
     sink = FreezeWatchingSink()
     summary = await import_export(path, sink)
     assert summary.error is None
     assert sink.frozen and min(sink.frozen) > before  # this module and the app, at least
+    assert min(sink.thresholds) > thresholds[0]  # the youngest generation collected less
     assert gc.get_freeze_count() == before
+    assert gc.get_threshold() == thresholds
 
 
 async def test_concurrent_imports_unfreeze_when_the_last_one_ends(tmp_path: Path) -> None:
