@@ -44,14 +44,6 @@ log = logging.getLogger(__name__)
 
 _FIRST_RETRY_DELAY = 0.1
 
-# The tables the writer joins batches against by key (``_refresh_statistics``).
-_LOOKED_UP_TABLES = (
-    "messages", "message_reactions", "reaction_counts", "message_edits", "memberships",
-)  # fmt: skip
-# Statistics are refreshed once this process has written this many messages, then at
-# every doubling of that number.
-FIRST_ANALYZE_AFTER = 20_000
-
 
 class PipelineStopped(RuntimeError):
     """An event was put after ``stop()``: sources must stop before the pipeline."""
@@ -114,9 +106,6 @@ class EventPipeline:
         self._closing = False
         self._healthy = True
         self._last_error: str | None = None
-        self._written_messages = 0
-        self._analyze_at = FIRST_ANALYZE_AFTER
-        self.statistics_refreshed = 0
         self.sink: EventSink = _Sink(self)
         if metrics is not None:
             metrics.queue_depth_source = lambda: self.queue_depth
@@ -268,38 +257,6 @@ class EventPipeline:
             self._metrics.record_query("batch", time.perf_counter() - started)
         for outcome in outcomes:
             await self._after_commit(outcome)
-        self._written_messages += sum(sum(o.messages.values()) for o in outcomes)
-        if self._written_messages >= self._analyze_at:
-            self._analyze_at = max(self._written_messages, FIRST_ANALYZE_AFTER) * 2
-            await self._refresh_statistics()
-
-    async def _refresh_statistics(self) -> None:
-        """``ANALYZE`` the tables the writer joins against, as what it wrote doubles.
-
-        asyncpg prepares the writer's statements once per connection, and PostgreSQL
-        keeps the generic plan it made then until the table's statistics change. On a
-        new database that is a plan for empty tables: a hash join over a sequential
-        scan (of ``reaction_counts``, for example) for every batch, however big the
-        table grew since. Autovacuum analyzes at most every minute or so; a first
-        import writes a million messages in that time, each batch slower than the
-        last. A fresh ``ANALYZE`` drops those plans, and the next ones use the keys.
-        Best effort: a failure is logged, and autovacuum catches up later.
-        """
-        started = time.perf_counter()
-        try:
-            session = self._session_factory()
-            try:
-                async with session.begin():
-                    conn = await raw_connection(session)
-                    await conn.execute(f"ANALYZE {', '.join(_LOOKED_UP_TABLES)}")
-            finally:
-                await session.close()
-        except Exception as exc:
-            log.warning("refreshing table statistics failed: %s", describe_error(exc))
-            return
-        self.statistics_refreshed += 1
-        if self._metrics is not None:
-            self._metrics.record_query("analyze", time.perf_counter() - started)
 
     async def _write_isolating(self, events: list[Event]) -> list[WriteOutcome]:
         """Write ``events``; retry while the database is down; bisect around bad data."""
