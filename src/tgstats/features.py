@@ -114,7 +114,14 @@ def tokenize_words(text: str) -> list[str]:
         cleaned = _MENTION.sub(" ", cleaned)
     if "#" in cleaned:
         cleaned = _HASHTAG.sub(" ", cleaned)
-    found = _WORD.findall(cleaned)
+    # Words never span whitespace, so each whitespace-separated token is scanned alone, and
+    # a token of letters only (most of them) is one whole word without a regex scan.
+    found: list[str] = []
+    for token in cleaned.split():
+        if token.isalpha():
+            found.append(token)
+        else:
+            found += _WORD.findall(token)
     if not found:
         return []
     stop = stopwords()

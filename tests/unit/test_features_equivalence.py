@@ -2,9 +2,10 @@
 
 ``features_reference`` is the implementation before the fast paths (ASCII texts
 skip the emoji scan, only the span holding emoji characters is scanned, one
-``lower()`` for all words). Hypothesis searches texts built from the characters
-where the two could differ: keycap bases, joiners, variation selectors, skin
-tones, tag characters, flags, Greek capital sigma, dotted capital I.
+``lower()`` for all words, letter-only tokens taken whole without the word
+regex). Hypothesis searches texts built from the characters where the two could
+differ: keycap bases, joiners, variation selectors, skin tones, tag characters,
+flags, Greek capital sigma, dotted capital I, whitespace of every kind.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _TRICKY = list(
     "\u0307\u200d\ufe0f\ufe0e\u20e3"
     "\U0001f3fb\U0001f3ff\U000e0067\U000e0062\U000e007f\U0001f3f4\U0001f1e9\U0001f1ea"
     "👍👨👩👧❤©®™ Привет мир"
+    "\t\n\x1c\u00a0\u2028\u3000"  # whitespace of every kind: words are scanned per token
 )
 _PIECES = st.one_of(
     st.sampled_from(_EMOJI),
