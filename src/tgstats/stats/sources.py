@@ -337,6 +337,17 @@ def _split(
     lo, hi = f"CAST(:{key}wk_lo AS date)", f"CAST(:{key}wk_hi AS date)"
     # Weeks [lo, sealed) come from week rows; days before lo and from sealed on, from days.
     sealed = f"greatest({lo}, least({hi}, coalesce({_SEAL}, {lo})))"
+
+    def edge_week(minus: str, week: str, own_days: str, days_outside: str) -> list[str]:
+        """An edge's days, or, once its week is sealed, the week's row minus the week's
+        days outside the period."""
+        is_sealed = f"coalesce({_SEAL} > {week}, false)"
+        return [
+            day_sql.format(days=f"{own_days} AND NOT {is_sealed}"),
+            week_sql.format(weeks=f"week = {week} AND {is_sealed}"),
+            minus.format(days=f"{days_outside} AND {is_sealed}"),
+        ]
+
     parts = []
     before = (weeks[0] - period.start).days  # edge days before the first whole week
     outside = (7 - before) % 7  # days of that week before the period
@@ -344,12 +355,9 @@ def _split(
         # The week of the first edge: its row minus its days before the period, when sealed.
         first_week = f"CAST(:{key}wk_first AS date)"
         params[f"{key}wk_first"] = weeks[0] - timedelta(days=7)
-        is_sealed = f"coalesce({_SEAL} > {first_week}, false)"
-        parts += [
-            day_sql.format(days=f"{days(start, f'{lo} - 1')} AND NOT {is_sealed}"),
-            week_sql.format(weeks=f"week = {first_week} AND {is_sealed}"),
-            minus_sql.format(days=f"{days(first_week, f'{start} - 1')} AND {is_sealed}"),
-        ]
+        parts += edge_week(
+            minus_sql, first_week, days(start, f"{lo} - 1"), days(first_week, f"{start} - 1")
+        )
     else:
         parts.append(day_sql.format(days=days(start, f"{lo} - 1")))
     after = (period.end - weeks[1]).days + 1  # edge days after the last whole week
@@ -358,12 +366,9 @@ def _split(
         # days after the period (then the seal is past it and no day is read twice).
         last_week = f"CAST(:{key}wk_last AS date)"
         params[f"{key}wk_last"] = weeks[1]
-        is_sealed = f"coalesce({_SEAL} > {last_week}, false)"
-        parts += [
-            day_sql.format(days=f"{days(sealed, end)} AND NOT {is_sealed}"),
-            week_sql.format(weeks=f"week = {last_week} AND {is_sealed}"),
-            minus_sql.format(days=f"{days(f'{end} + 1', f'{last_week} + 6')} AND {is_sealed}"),
-        ]
+        parts += edge_week(
+            minus_sql, last_week, days(sealed, end), days(f"{end} + 1", f"{last_week} + 6")
+        )
     else:
         parts.append(day_sql.format(days=days(sealed, end)))
     parts.append(week_sql.format(weeks=f"week >= {lo} AND week < {sealed}"))
