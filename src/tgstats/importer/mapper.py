@@ -51,14 +51,12 @@ _PEER_CACHE_SIZE = 65536
 _MIGRATED_ID_SHIFT = -1_000_000_000
 
 
-def _export_msg_id(value: int) -> int:
-    """The id tgstats keeps an export's message under.
-
-    A negative id is a migrated basic-group message (``_MIGRATED_ID_SHIFT``): the live
-    writer keeps those under the supergroup as ``moved_msg_id(old id)``, and so does the
-    importer, so exported and live-moved history count once.
-    """
-    return moved_msg_id(value - _MIGRATED_ID_SHIFT) if value < 0 else value
+def _migrated_msg_id(value: int) -> int:
+    """The id tgstats keeps a migrated basic-group message of an export under (its id is
+    negative, shifted by ``_MIGRATED_ID_SHIFT``): the live writer keeps those under the
+    supergroup as ``moved_msg_id(old id)``, and so does the importer, so exported and
+    live-moved history count once. (Callers check ``value < 0``: a hot path.)"""
+    return moved_msg_id(value - _MIGRATED_ID_SHIFT)
 
 
 @dataclass
@@ -180,7 +178,7 @@ class ChatMapper:
                 )
         if not KNOWN_MESSAGE_FIELDS.issuperset(message):
             self.stats.unknown_fields.update(message.keys() - KNOWN_MESSAGE_FIELDS)
-        return (msg_id if msg_id > 0 else _export_msg_id(msg_id)), date
+        return (msg_id if msg_id >= 0 else _migrated_msg_id(msg_id)), date
 
     def _peer(self, value: Any) -> tuple[int | None, int | None]:
         """``parse_peer``, remembered for strings (a chat has few distinct senders)."""
@@ -232,7 +230,7 @@ class ChatMapper:
         topic_id: int | None = None
         if isinstance(reply_to, int) and "reply_to_peer_id" not in message:
             if reply_to < 0:
-                reply_to = _export_msg_id(reply_to)
+                reply_to = _migrated_msg_id(reply_to)
             if reply_to in self._topics:
                 topic_id = reply_to  # a message in a forum topic points at the topic's root
             else:

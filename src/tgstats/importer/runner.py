@@ -164,7 +164,6 @@ async def _import(
     mapper: ChatMapper | None = None
     result: ChatResult | None = None
     notes: list[MigrationNote] = []
-    done = 0
     try:
         for header, messages in reader.batches():
             if header is not current:
@@ -187,7 +186,6 @@ async def _import(
                         await sink.put_many(mapped)  # on a bad message: those before it
                     if start + _MAP_STEP < len(messages):
                         await asyncio.sleep(0)
-            done += len(messages)
             if progress is not None:
                 progress.update(summary.imported_messages, reader.bytes_read)
             if on_batch is not None:
