@@ -298,6 +298,10 @@ async def _rollups(conn: asyncpg.Connection, size: SeedSize) -> None:
         INSERT INTO reply_pair_day_rollup (chat_id, local_day, from_user_id, to_user_id, replies)
         SELECT chat_id, local_day, {poster}, reply_to_user_id, count(*) FROM messages
         WHERE reply_to_user_id IS NOT NULL GROUP BY 1, 2, 3, 4;
+        UPDATE chat_day_rollup d SET member_replies = x.n FROM (
+            SELECT chat_id, local_day, sum(replies) AS n FROM reply_pair_day_rollup
+            WHERE from_user_id <> to_user_id GROUP BY 1, 2) x
+        WHERE d.chat_id = x.chat_id AND d.local_day = x.local_day;
         """,
     )
     # Terms: a stable core vocabulary plus a long tail that shifts from day to day.

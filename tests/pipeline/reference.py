@@ -34,7 +34,7 @@ from tgstats.events import (
 from tgstats.features import extract
 
 CHAT_DAY = ("messages", "active_users", "text_length", "media", "replies", "forwards", "urls",
-            "edits", "deletions", "reactions", "joins", "leaves")  # fmt: skip
+            "edits", "deletions", "reactions", "joins", "leaves", "member_replies")  # fmt: skip
 USER_DAY = ("messages", "text_length", "media", "urls", "replies_sent", "replies_received",
             "reactions_given", "reactions_received", "edits", "deletions")  # fmt: skip
 
@@ -147,6 +147,7 @@ def expected_rollups(events: Sequence[Event], zones: dict[int, str]) -> Expected
                     if target is not None:
                         out.reply_pairs[(chat, day, poster, target)] += 1
                         out.ud(chat, target, day)["replies_received"] += 1
+                        row["member_replies"] += target != poster
             case EditEvent():
                 mk = (event.chat_id, event.msg_id)
                 msg = messages.get(mk)

@@ -389,6 +389,10 @@ class ChatDayRollup(Base):
     reactions: Mapped[int] = _counter()  # reactions added (per user)
     joins: Mapped[int] = _counter()
     leaves: Mapped[int] = _counter()
+    # Replies to another known member: the sum of the day's reply_pair_day_rollup rows
+    # between two members (the interactions stat's total). A chat-level count: it
+    # keeps members who opted out or were forgotten, whose pair rows are gone.
+    member_replies: Mapped[int] = _counter()
 
 
 class ChatUserDayRollup(Base):
@@ -530,6 +534,25 @@ class ReplyPairWeekRollup(Base):
     """``reply_pair_day_rollup`` summed per sealed ISO week."""
 
     __tablename__ = "reply_pair_week_rollup"
+    # A week's largest pairs (read backwards) and one pair's weeks, both index-only
+    # (``stats.sources.reply_pair_top``; week rows are not written by the live week).
+    __table_args__ = (
+        Index(
+            "ix_reply_pair_week_rollup_top",
+            "chat_id",
+            "week",
+            "replies",
+            postgresql_include=["from_user_id", "to_user_id"],
+        ),
+        Index(
+            "ix_reply_pair_week_rollup_pair",
+            "chat_id",
+            "from_user_id",
+            "to_user_id",
+            "week",
+            postgresql_include=["replies"],
+        ),
+    )
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     week: Mapped[date] = mapped_column(Date, primary_key=True)

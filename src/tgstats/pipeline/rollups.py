@@ -48,7 +48,7 @@ __all__ = [
 
 CHAT_DAY_COUNTERS = (
     "messages", "text_length", "media", "replies", "forwards", "urls",
-    "edits", "deletions", "reactions", "joins", "leaves",
+    "edits", "deletions", "reactions", "joins", "leaves", "member_replies",
 )  # fmt: skip
 USER_DAY_COUNTERS = (
     "messages", "text_length", "media", "urls", "replies_sent", "replies_received",
@@ -191,6 +191,7 @@ class RollupDelta:
         self.topics[(chat_id, topic_id or 0, poster, day)] += 1
         if is_reply and reply_to_user_id is not None:
             self.reply_pairs[(chat_id, day, poster, reply_to_user_id)] += 1
+            row[_CD["member_replies"]] += reply_to_user_id != poster
             self._user_day(chat_id, reply_to_user_id, day)[_UD["replies_received"]] += 1
 
     def add_edit(self, *, chat_id: int, day: date, user_id: int | None) -> None:

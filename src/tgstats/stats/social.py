@@ -19,8 +19,10 @@ from tgstats.stats.results import (
     UserCount,
 )
 from tgstats.stats.sources import (
+    MEMBER_REPLIES_SQL,
     day_source,
     reply_pair_rows,
+    reply_pair_top,
     source_params,
     term_rows,
     user_rows,
@@ -244,11 +246,14 @@ async def reactions(
     )
 
 
-async def interactions(
-    session: AsyncSession, scope: ChatScope, period: Period, *, limit: int = 20
-) -> InteractionStats:
-    """Who replies to whom: the top (replier, replied-to) pairs, with the reverse count."""
-    _check_limit(limit)
+async def _every_pair_summed(
+    session: AsyncSession,
+    scope: ChatScope,
+    period: Period,
+    limit: int,
+    total_sql: str = "SELECT sum(replies) FROM pairs",
+) -> tuple[list[Any], int]:
+    """The top pairs, from every pair of the period summed, and ``total_sql``."""
     pairs_sql, params = reply_pair_rows(scope, period)
     # One pass: every pair summed once (a materialized CTE), then the top pairs and, for
     # them only, the other direction looked up in the same sums.
@@ -261,34 +266,64 @@ async def interactions(
             WHERE from_user_id <> to_user_id
             GROUP BY from_user_id, to_user_id
         ), top AS (
-            SELECT * FROM pairs ORDER BY replies DESC, from_user_id, to_user_id LIMIT :limit
+            SELECT * FROM pairs WHERE replies > 0
+            ORDER BY replies DESC, from_user_id, to_user_id LIMIT :limit
         )
         SELECT t.from_user_id, t.to_user_id, t.replies,
-               (SELECT sum(replies) FROM pairs) AS total,
+               coalesce(({total_sql}), 0) AS total,
                coalesce(b.replies, 0) AS replies_back
-        FROM top t
+        FROM (SELECT) AS one
+        LEFT JOIN top t ON true
         LEFT JOIN pairs b ON b.from_user_id = t.to_user_id AND b.to_user_id = t.from_user_id
         ORDER BY t.replies DESC, t.from_user_id, t.to_user_id
         """,
         params | {"limit": limit},
     )
-    back = {(row.to_user_id, row.from_user_id): int(row.replies_back) for row in rows}
-    total = int(rows[0].total) if rows else 0
+    # One row at least (the total); no pair listed when its ids are NULL.
+    return [row for row in rows if row.from_user_id is not None], int(rows[0].total)
+
+
+async def _top_pairs(
+    session: AsyncSession, scope: ChatScope, period: Period, limit: int
+) -> tuple[list[Any], int]:
+    """The top pairs and the period's replies between members."""
+    if scope.uses_raw:
+        return await _every_pair_summed(session, scope, period, limit)
+    # Usually exact from each block's largest rows (``reply_pair_top``): a month of a
+    # big chat has tens of thousands of pairs, most with a reply or two, and summing
+    # them all is most of the work.
+    top = reply_pair_top(scope, period, limit=limit)
+    if top is not None:
+        found = await fetch_all(session, *top)
+        listed = [row for row in found if row.from_user_id is not None]
+        lowest_listed = listed[-1].replies if len(listed) == limit else 1
+        if found[0].bound < lowest_listed:
+            return listed, int(found[0].total)
+    # The total from the chat's day rows whichever way the pairs were found.
+    return await _every_pair_summed(session, scope, period, limit, MEMBER_REPLIES_SQL)
+
+
+async def interactions(
+    session: AsyncSession, scope: ChatScope, period: Period, *, limit: int = 20
+) -> InteractionStats:
+    """Who replies to whom: the top (replier, replied-to) pairs, with the reverse count,
+    and the period's replies between members."""
+    _check_limit(limit)
+    rows, total = await _top_pairs(session, scope, period, limit)
     names = await user_names(
         session, [uid for row in rows for uid in (row.from_user_id, row.to_user_id)]
     )
-    pairs: list[ReplyPair] = []
-    for row in rows:
-        pairs.append(
-            ReplyPair(
-                from_user_id=row.from_user_id,
-                from_name=names[row.from_user_id][1],
-                to_user_id=row.to_user_id,
-                to_name=names[row.to_user_id][1],
-                replies=int(row.replies),
-                replies_back=back.get((row.to_user_id, row.from_user_id), 0),
-            )
+    pairs = [
+        ReplyPair(
+            from_user_id=row.from_user_id,
+            from_name=names[row.from_user_id][1],
+            to_user_id=row.to_user_id,
+            to_name=names[row.to_user_id][1],
+            replies=int(row.replies),
+            replies_back=int(row.replies_back),
         )
+        for row in rows
+    ]
     return InteractionStats(
         chat_id=scope.chat_id,
         period=period,

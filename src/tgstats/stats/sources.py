@@ -34,11 +34,13 @@ from tgstats.stats.period import ChatScope, Period
 
 __all__ = [
     "ACTIVE_MEMBER_SQL",
+    "MEMBER_REPLIES_SQL",
     "day_source",
     "hour_source",
     "media_source",
     "reply_pair_rows",
     "reply_pair_source",
+    "reply_pair_top",
     "source_params",
     "term_rows",
     "topic_rows",
@@ -451,6 +453,121 @@ def reply_pair_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, An
         "SELECT from_user_id, to_user_id, CAST(replies AS int) FROM reply_pair_week_rollup"
         " WHERE chat_id = :chat_id AND {weeks}",
     )
+
+
+#: The period's replies between members (``chat_day_rollup.member_replies``): the
+#: interactions total, one row per day. A chat-level count like the summary's.
+MEMBER_REPLIES_SQL = (
+    "SELECT coalesce(sum(member_replies), 0)::bigint FROM chat_day_rollup"
+    " WHERE chat_id = :chat_id AND local_day >= :start AND local_day <= :end"
+)
+#: How many of each block's largest pair rows ``reply_pair_top`` reads (see there).
+PAIR_HEAD_DEPTH = 200
+#: The most weeks ``reply_pair_top`` takes as blocks (a month: each adds to the bound).
+MAX_PAIR_BLOCKS = 4
+
+
+def _pair_in_weeks(replier: str, replied_to: str) -> str:
+    """One pair's replies in the ``blocks`` weeks (consecutive Mondays: one range of
+    ``ix_reply_pair_week_rollup_pair``) minus their ``outside`` days (key lookups)."""
+    return f"""(
+        coalesce((SELECT sum(replies) FROM reply_pair_week_rollup r
+                  WHERE r.chat_id = :chat_id AND r.from_user_id = {replier}
+                    AND r.to_user_id = {replied_to}
+                    AND r.week >= (SELECT min(week) FROM blocks)
+                    AND r.week <= (SELECT max(week) FROM blocks)), 0)
+        - coalesce((SELECT sum(replies) FROM reply_pair_day_rollup r
+                    WHERE r.chat_id = :chat_id AND r.local_day = ANY(ARRAY(SELECT day FROM outside))
+                      AND r.from_user_id = {replier} AND r.to_user_id = {replied_to}), 0))"""
+
+
+def reply_pair_top(
+    scope: ChatScope, period: Period, *, limit: int, depth: int | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The period's top ``limit`` (replier, replied-to) pairs, other members only, without
+    summing every pair: a threshold top-N over the period's blocks. None when the
+    period has no week that could be a block, or more than ``MAX_PAIR_BLOCKS``: the
+    bound grows with each block, and past a few the caller sums every pair faster.
+
+    The blocks are the sealed weeks with at most ``MAX_SUBTRACTED_DAYS`` days outside
+    the period (a week row; those days are subtracted) and the other days of the
+    period, summed per pair (``open``). From each block the ``depth`` (default
+    ``PAIR_HEAD_DEPTH``) largest rows
+    are read (week rows through ``ix_reply_pair_week_rollup_top``); every pair seen
+    there is summed exactly by key lookups. A pair seen in no head has, in each full
+    head's block, at most that head's smallest row (rows count up from zero, so a
+    week row bounds the week's days in the period), so at most ``bound`` replies in
+    all. The answer is exact when ``bound`` is below the last listed pair (or below 1
+    while fewer than ``limit`` pairs are listed); otherwise the caller sums every
+    pair. One row at least: ``from_user_id`` is NULL when no pair is listed.
+
+    Columns: ``from_user_id``, ``to_user_id``, ``replies``, ``replies_back`` (the
+    other direction), ``bound``, ``total`` (``MEMBER_REPLIES_SQL``)."""
+    weeks = []
+    week = period.start - timedelta(days=period.start.weekday())
+    while week <= period.end:
+        outside = max(0, (period.start - week).days) + max(0, (week - period.end).days + 6)
+        if outside <= MAX_SUBTRACTED_DAYS:
+            weeks.append(week)
+        week += timedelta(days=7)
+    if not 1 <= len(weeks) <= MAX_PAIR_BLOCKS:
+        return None
+    params: dict[str, Any] = {
+        "chat_id": scope.chat_id, "start": period.start, "end": period.end,
+        "pair_weeks": weeks, "depth": depth or PAIR_HEAD_DEPTH, "limit": limit,
+    }  # fmt: skip
+    sql = f"""
+        WITH blocks AS MATERIALIZED (
+            SELECT week FROM unnest(CAST(:pair_weeks AS date[])) AS w(week) WHERE week < {_SEAL}
+        ), outside AS MATERIALIZED (
+            SELECT CAST(d AS date) AS day
+            FROM blocks, generate_series(blocks.week, blocks.week + 6, interval '1 day') AS d
+            WHERE d < CAST(:start AS date) OR d > CAST(:end AS date)
+        ), open AS MATERIALIZED (
+            SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies
+            FROM reply_pair_day_rollup
+            WHERE chat_id = :chat_id AND from_user_id <> to_user_id
+              AND local_day = ANY(ARRAY(
+                  SELECT CAST(d AS date) FROM generate_series(
+                      CAST(:start AS date), CAST(:end AS date), interval '1 day') AS d
+                  WHERE CAST(d AS date) - (extract(isodow FROM d)::int - 1)
+                        NOT IN (SELECT week FROM blocks)))
+            GROUP BY from_user_id, to_user_id
+        ), heads AS MATERIALIZED (
+            SELECT b.week, h.from_user_id, h.to_user_id, h.replies
+            FROM blocks b CROSS JOIN LATERAL (
+                SELECT from_user_id, to_user_id, replies FROM reply_pair_week_rollup r
+                WHERE r.chat_id = :chat_id AND r.week = b.week AND r.from_user_id <> r.to_user_id
+                ORDER BY r.replies DESC LIMIT :depth
+            ) AS h
+            UNION ALL
+            SELECT NULL, * FROM (
+                SELECT from_user_id, to_user_id, replies FROM open
+                ORDER BY replies DESC LIMIT :depth
+            ) AS o
+        ), bound AS (
+            SELECT coalesce(sum(lowest) FILTER (WHERE n = :depth), 0)::bigint AS replies
+            FROM (SELECT count(*) AS n, min(replies) AS lowest FROM heads GROUP BY week) AS h
+        ), priced AS MATERIALIZED (
+            SELECT c.from_user_id, c.to_user_id,
+                   ({_pair_in_weeks("c.from_user_id", "c.to_user_id")}
+                    + coalesce(o.replies, 0))::bigint AS replies
+            FROM (SELECT DISTINCT from_user_id, to_user_id FROM heads) AS c
+            LEFT JOIN open o USING (from_user_id, to_user_id)
+        ), top AS (
+            SELECT * FROM priced WHERE replies > 0
+            ORDER BY replies DESC, from_user_id, to_user_id LIMIT :limit
+        )
+        SELECT t.from_user_id, t.to_user_id, t.replies,
+               ({_pair_in_weeks("t.to_user_id", "t.from_user_id")}
+                + coalesce(o.replies, 0))::bigint AS replies_back,
+               bound.replies AS bound, ({MEMBER_REPLIES_SQL}) AS total
+        FROM bound
+        LEFT JOIN top t ON true
+        LEFT JOIN open o ON o.from_user_id = t.to_user_id AND o.to_user_id = t.from_user_id
+        ORDER BY t.replies DESC, t.from_user_id, t.to_user_id
+    """
+    return sql, params
 
 
 def term_rows(scope: ChatScope, period: Period) -> tuple[str, dict[str, Any]]:
