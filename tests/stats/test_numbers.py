@@ -295,6 +295,10 @@ async def test_members_match_events(seeded: Seeded, session, chat_id: int, tz: s
     recent = await stats.members(session, scope, period, inactive_days=10, today=date(2026, 11, 1))
     assert {m.user_id for m in recent.inactive} == truth.inactive(date(2026, 11, 1), 10)
     assert 6 in {m.user_id for m in recent.inactive}  # user 6 stopped posting on day 4
+    # A window older than every join: nobody can be silent in it; the counts still come.
+    nobody = await stats.members(session, scope, period, inactive_days=3000, today=TODAY)
+    assert truth.inactive(TODAY, 3000) == set()
+    assert (nobody.inactive, nobody.inactive_total, nobody.members_now) == ([], 0, 7)
 
 
 @pytest.mark.parametrize("tz", [None, "Europe/Berlin"])

@@ -119,35 +119,38 @@ async def members(
     # Who posted in the window comes from one pass over its user-days; the page's last
     # message times are then looked up for its members only (index probes).
     recent_sql, recent_params = user_rows(scope, window, sums=True)
-    inactive_rows = await fetch_all(
+    # One statement: the silent members counted and the page of them (a top-N sort, not
+    # a window over all of them), and the current members counted. One row at least;
+    # ``user_id`` is NULL when no member is silent.
+    found = await fetch_all(
         session,
         f"""
         WITH recent AS (
             SELECT user_id FROM ({recent_sql}) u GROUP BY user_id HAVING sum(messages) > 0
+        ), silent AS MATERIALIZED (
+            SELECT mb.user_id, mb.status, mb.joined_at, u.username, u.first_name, u.last_name
+            FROM memberships mb
+            LEFT JOIN users u ON u.id = mb.user_id
+            WHERE mb.chat_id = :chat_id AND mb.{ACTIVE_MEMBER_SQL}
+              AND NOT EXISTS (SELECT 1 FROM recent r WHERE r.user_id = mb.user_id)
+              AND (mb.joined_at IS NULL OR mb.joined_at < :cutoff)
+              AND coalesce(u.is_bot, false) = false
         )
-        SELECT mb.user_id, mb.status, mb.joined_at, u.username, u.first_name, u.last_name,
-               count(*) OVER () AS total
-        FROM memberships mb
-        LEFT JOIN users u ON u.id = mb.user_id
-        WHERE mb.chat_id = :chat_id AND mb.{ACTIVE_MEMBER_SQL}
-          AND NOT EXISTS (SELECT 1 FROM recent r WHERE r.user_id = mb.user_id)
-          AND (mb.joined_at IS NULL OR mb.joined_at < :cutoff)
-          AND coalesce(u.is_bot, false) = false
-        ORDER BY mb.joined_at ASC NULLS FIRST, mb.user_id
-        LIMIT :limit
+        SELECT page.*, counts.total, counts.members_now
+        FROM (
+            SELECT (SELECT count(*) FROM silent) AS total,
+                   (SELECT count(*) FROM memberships
+                    WHERE chat_id = :chat_id AND {ACTIVE_MEMBER_SQL}) AS members_now
+        ) AS counts
+        LEFT JOIN LATERAL (
+            SELECT * FROM silent ORDER BY joined_at ASC NULLS FIRST, user_id LIMIT :limit
+        ) AS page ON true
+        ORDER BY page.joined_at ASC NULLS FIRST, page.user_id
         """,
         recent_params | {"cutoff": cutoff, "limit": limit},
     )
-    members_now = int(
-        (
-            await fetch_one(
-                session,
-                f"SELECT count(*) AS n FROM memberships WHERE chat_id = :chat_id "
-                f"AND {ACTIVE_MEMBER_SQL}",
-                {"chat_id": scope.chat_id},
-            )
-        ).n
-    )
+    inactive_rows = [row for row in found if row.user_id is not None]
+    members_now = int(found[0].members_now)
     last_seen = await fetch_all(
         session,
         """
@@ -186,7 +189,7 @@ async def members(
         days=days,
         retention=await _retention(session, scope, period, today),
         inactive_days=inactive_days,
-        inactive_total=int(inactive_rows[0].total) if inactive_rows else 0,
+        inactive_total=int(found[0].total),
         inactive=inactive,
     )
 
