@@ -207,25 +207,30 @@ async def _window_active_users(
     widest = max(windows)
     base = period.start - timedelta(days=widest - 1)
     rows_sql, params = user_rows(scope, Period(start=base, end=period.end))
-    rows = await fetch_all(
+    # The (poster, word) rows come back as three arrays in one row: thousands of result
+    # rows cost more to read one by one than to aggregate.
+    packed = await fetch_one(
         session,
         f"""
-        SELECT user_id, (local_day - CAST(:base AS date)) / {_WORD} AS word,
-               bit_or(CAST(active_mask AS bigint)
-                      << ((local_day - CAST(:base AS date)) % {_WORD})) AS bits
-        FROM ({rows_sql}) u WHERE messages > 0
-        GROUP BY 1, 2
+        SELECT array_agg(user_id) AS users, array_agg(word) AS words, array_agg(bits) AS bits
+        FROM (
+            SELECT user_id, (local_day - CAST(:base AS date)) / {_WORD} AS word,
+                   bit_or(CAST(active_mask AS bigint)
+                          << ((local_day - CAST(:base AS date)) % {_WORD})) AS bits
+            FROM ({rows_sql}) u WHERE messages > 0
+            GROUP BY 1, 2
+        ) w
         """,
         params | {"base": base},
     )
     offset = (period.start - base).days
-    if not rows:
+    if not packed.users:
         return {size: dict.fromkeys(period.iter_days(), 0) for size in windows}
     # One row of day bits per poster: each 64-bit word unpacked to 64 columns and OR-ed in
     # at its first day (a poster has one row per word, so no index repeats in a word).
-    users, user_index = np.unique(np.array([row.user_id for row in rows]), return_inverse=True)
-    words = np.array([row.word for row in rows], dtype=np.int64)
-    bits = np.array([row.bits for row in rows], dtype=np.int64).astype("<u8")
+    users, user_index = np.unique(np.array(packed.users, dtype=np.int64), return_inverse=True)
+    words = np.array(packed.words, dtype=np.int64)
+    bits = np.array(packed.bits, dtype=np.int64).astype("<u8")
     unpacked = np.unpackbits(bits.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
     span = int(words.max()) * _WORD + 64
     matrix = np.zeros((len(users), span), dtype=np.uint8)
