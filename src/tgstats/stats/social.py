@@ -62,27 +62,26 @@ async def _top_messages(
         ),
         "limit": limit,
     }
-    # Index probes, run on their own so the planner sees plain bounds below. Migrated
-    # history (negated ids) is probed only when the chat has any (one PK probe first):
-    # otherwise a "msg_id < 0" probe along the date index would read the whole chat.
-    probes = [
-        ("lo", "msg_id > 0 AND date >= :lo_at ORDER BY date LIMIT 1"),
-        ("hi", "msg_id > 0 AND date < :hi_at ORDER BY date DESC LIMIT 1"),
-    ]
-    has_moved = await fetch_all(
-        session, "SELECT 1 FROM messages WHERE chat_id = :chat_id AND msg_id < 0 LIMIT 1", params
+
+    # Index probes, in a statement of their own so the planner sees plain bounds below.
+    # Migrated history (negated ids) is probed only when the chat has any (one PK probe
+    # first; CASE runs a branch's subquery only when taken): otherwise a "msg_id < 0"
+    # probe along the date index would read the whole chat.
+    def probe(condition: str) -> str:
+        return f"(SELECT msg_id FROM messages WHERE chat_id = :chat_id AND {condition})"
+
+    moved = "EXISTS (SELECT 1 FROM messages WHERE chat_id = :chat_id AND msg_id < 0)"
+    lo = probe("msg_id > 0 AND date >= :lo_at ORDER BY date LIMIT 1")
+    hi = probe("msg_id > 0 AND date < :hi_at ORDER BY date DESC LIMIT 1")
+    moved_lo = probe("msg_id < 0 AND date < :hi_at ORDER BY msg_id LIMIT 1")
+    moved_hi = probe("msg_id < 0 AND date >= :lo_at ORDER BY msg_id DESC LIMIT 1")
+    bounds = await fetch_one(
+        session,
+        f"SELECT {lo} AS lo, {hi} AS hi, CASE WHEN {moved} THEN {moved_lo} END AS moved_lo,"
+        f" CASE WHEN {moved} THEN {moved_hi} END AS moved_hi",
+        params,
     )
-    if has_moved:
-        probes += [
-            ("moved_lo", "msg_id < 0 AND date < :hi_at ORDER BY msg_id LIMIT 1"),
-            ("moved_hi", "msg_id < 0 AND date >= :lo_at ORDER BY msg_id DESC LIMIT 1"),
-        ]
-    params |= {"lo": None, "hi": None, "moved_lo": None, "moved_hi": None}
-    for name, condition in probes:
-        found = await fetch_all(
-            session, f"SELECT msg_id FROM messages WHERE chat_id = :chat_id AND {condition}", params
-        )
-        params[name] = found[0].msg_id if found else None
+    params |= bounds._asdict()
     per_emoji = """
         WITH per_emoji AS (
             SELECT msg_id, reaction, max(n) AS n FROM (
