@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
+from tests.support.scratch_db import scratch_database
 from tgstats.db.engine import open_database, run_migrations
 from tgstats.settings import DatabaseSettings
 
@@ -71,12 +71,7 @@ async def test_request_body_limit(make_settings, app_client, db) -> None:
 
 
 async def test_migrations_upgrade_and_downgrade_from_empty(pg_admin_url: str) -> None:
-    admin = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    name = "tgstats_mig_test"
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    async with scratch_database(pg_admin_url, "tgstats_mig_test") as url:
         await run_migrations(url)
         database = open_database(url, DatabaseSettings())
         async with database.engine.connect() as conn:
@@ -100,9 +95,6 @@ async def test_migrations_upgrade_and_downgrade_from_empty(pg_admin_url: str) ->
         assert left <= {"alembic_version"}
         await run_migrations(url)  # and up again
         await database.dispose()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_models_match_migrations(database_url: str) -> None:

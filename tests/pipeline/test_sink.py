@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.pipeline.reference import expected_rollups, generate_stream, read_rollups, utc
+from tests.support.scratch_db import asyncpg_dsn
 from tgstats.db.engine import Database, open_database, run_migrations
 from tgstats.events import Event, MessageEvent
 from tgstats.features import extract
@@ -32,10 +33,6 @@ def messages(count: int, *, start: int = 1, chat: int = CHAT) -> list[MessageEve
                      features=extract(f"message number {i} about coffee"))
         for i in range(start, start + count)
     ]  # fmt: skip
-
-
-def _asyncpg_dsn(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def count_messages(db: Database) -> int:
@@ -73,7 +70,7 @@ async def test_committed_waits_at_the_writers_pace_and_flush_hurries(
 async def test_backpressure_awaits_and_drops_nothing(
     db: Database, database_url: str, make_pipeline: Callable[..., Any]
 ) -> None:
-    blocker = await asyncpg.connect(_asyncpg_dsn(database_url))
+    blocker = await asyncpg.connect(asyncpg_dsn(database_url))
     events = messages(40)
     try:
         async with make_pipeline(queue_size=2, batch_size=1) as pipeline:
@@ -177,7 +174,7 @@ async def _terminate_backends(admin_dsn: str, database: str) -> int:
 async def test_terminated_backends_are_retried_with_exact_counts(
     db: Database, database_url: str, make_pipeline: Callable[..., Any]
 ) -> None:
-    dsn = _asyncpg_dsn(database_url)
+    dsn = asyncpg_dsn(database_url)
     database = dsn.rsplit("/", 1)[1].split("?", 1)[0]
     stream = generate_stream((CHAT,), start=T0, hours=6, messages=1500, seed=21)
     seen_unhealthy = False

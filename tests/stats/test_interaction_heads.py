@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from tests.support.scratch_db import asyncpg_dsn, scratch_database
 from tgstats import stats
 from tgstats.db.engine import Database, open_database, run_migrations
 from tgstats.pipeline.rollups import seal_weeks
@@ -182,14 +183,9 @@ async def test_interactions_match_the_day_rows(
 async def test_migration_0008_fills_member_replies_from_the_pairs(pg_admin_url: str) -> None:
     """A database from before 0008 gets each day's replies between members from its pair
     rows (self-replies left out; days without pairs stay at zero)."""
-    admin = await asyncpg.connect(pg_admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    name = "tgstats_mig_0008_test"
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    async with scratch_database(pg_admin_url, "tgstats_mig_0008_test") as url:
         await run_migrations(url, "0007")
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
             await conn.execute(
                 "INSERT INTO chat_day_rollup (chat_id, local_day, messages) VALUES"
@@ -208,9 +204,6 @@ async def test_migration_0008_fills_member_replies_from_the_pairs(pg_admin_url: 
             )
         finally:
             await conn.close()
-        assert [(r["local_day"], r["member_replies"]) for r in filled] == [
-            (date(2026, 10, 1), 5), (date(2026, 10, 2), 0), (date(2026, 10, 3), 0),
-        ]  # fmt: skip
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    assert [(r["local_day"], r["member_replies"]) for r in filled] == [
+        (date(2026, 10, 1), 5), (date(2026, 10, 2), 0), (date(2026, 10, 3), 0),
+    ]  # fmt: skip
