@@ -155,9 +155,34 @@ async def test_a_decided_answer_is_exact(
                     undecided += 1
                 # Listed pairs are always summed exactly, decided or not.
                 assert all(sums[(s, t)] == n and sums.get((t, s), 0) == b for s, t, n, b in got)
-    # Deep heads see every pair: always decided. Shallow heads over weeks can't be.
-    if period.end - period.start >= timedelta(days=6):
+    if period.start >= SEALED_BEFORE:
+        # No sealed week: every pair of the period is summed at once; always decided.
+        assert undecided == 0
+    elif period.end - period.start >= timedelta(days=6):
+        # Deep heads see every pair: always decided. Shallow heads over weeks can't be.
         assert decided >= 4 and undecided > 0
+
+
+async def test_with_the_seal_reset_every_pair_is_summed_at_once(
+    pairs_db: tuple[Database, list[Any]],
+) -> None:
+    """A chat whose seal was reset (weeks not yet resealed): no week is a block, the
+    period's days are summed whole and the answer is decided from them, exact."""
+    database, rows = pairs_db
+    period = PERIODS[0]  # three whole weeks, sealed until the reset below
+    sums = _truth(rows, period)
+    async with database.session_factory() as session:
+        await session.execute(
+            text("UPDATE chats SET rollup_sealed_before = NULL WHERE id = :id"), {"id": CHAT}
+        )
+        top = reply_pair_top(ChatScope(chat_id=CHAT), period, limit=20, depth=1)
+        assert top is not None
+        found = await fetch_all(session, *top)
+        assert found[0].bound == 0
+        assert [(r.from_user_id, r.to_user_id, r.replies, r.replies_back) for r in found] == _top(
+            sums, 20
+        )
+        await session.rollback()
 
 
 @pytest.mark.parametrize("depth", [None, 1], ids=["default-depth", "undecided"])

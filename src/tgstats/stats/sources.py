@@ -499,7 +499,10 @@ def reply_pair_top(
     week row bounds the week's days in the period), so at most ``bound`` replies in
     all. The answer is exact when ``bound`` is below the last listed pair (or below 1
     while fewer than ``limit`` pairs are listed); otherwise the caller sums every
-    pair. One row at least: ``from_user_id`` is NULL when no pair is listed.
+    pair. When none of the weeks is sealed (a chat whose seal lags or was reset),
+    ``open`` already sums every pair of the period: the answer is read from it
+    (no heads, bound 0). One row at least: ``from_user_id`` is NULL when no pair is
+    listed.
 
     Columns: ``from_user_id``, ``to_user_id``, ``replies``, ``replies_back`` (the
     other direction), ``bound``, ``total`` (``MEMBER_REPLIES_SQL``)."""
@@ -543,6 +546,7 @@ def reply_pair_top(
             UNION ALL
             SELECT NULL, * FROM (
                 SELECT from_user_id, to_user_id, replies FROM open
+                WHERE EXISTS (SELECT FROM blocks)
                 ORDER BY replies DESC LIMIT :depth
             ) AS o
         ), bound AS (
@@ -554,6 +558,8 @@ def reply_pair_top(
                     + coalesce(o.replies, 0))::bigint AS replies
             FROM (SELECT DISTINCT from_user_id, to_user_id FROM heads) AS c
             LEFT JOIN open o USING (from_user_id, to_user_id)
+            UNION ALL
+            SELECT from_user_id, to_user_id, replies FROM open WHERE NOT EXISTS (SELECT FROM blocks)
         ), top AS (
             SELECT * FROM priced WHERE replies > 0
             ORDER BY replies DESC, from_user_id, to_user_id LIMIT :limit
