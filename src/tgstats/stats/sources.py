@@ -527,7 +527,7 @@ def reply_pair_top(
             FROM blocks, generate_series(blocks.week, blocks.week + 6, interval '1 day') AS d
             WHERE d < CAST(:start AS date) OR d > CAST(:end AS date)
         ), open AS MATERIALIZED (
-            SELECT from_user_id, to_user_id, sum(replies)::bigint AS replies
+            SELECT from_user_id, to_user_id, sum(CAST(replies AS int))::bigint AS replies
             FROM reply_pair_day_rollup
             WHERE chat_id = :chat_id AND from_user_id <> to_user_id
               AND local_day = ANY(ARRAY(
