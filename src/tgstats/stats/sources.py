@@ -492,9 +492,9 @@ def reply_pair_top(
     The blocks are the sealed weeks with at most ``MAX_SUBTRACTED_DAYS`` days outside
     the period (a week row; those days are subtracted) and the other days of the
     period, summed per pair (``open``). From each block the ``depth`` (default
-    ``PAIR_HEAD_DEPTH``) largest rows
-    are read (week rows through ``ix_reply_pair_week_rollup_top``); every pair seen
-    there is summed exactly by key lookups. A pair seen in no head has, in each full
+    ``PAIR_HEAD_DEPTH``) largest rows are read (week rows through
+    ``ix_reply_pair_week_rollup_top``); every pair seen there is summed exactly by
+    key lookups. A pair seen in no head has, in each full
     head's block, at most that head's smallest row (rows count up from zero, so a
     week row bounds the week's days in the period), so at most ``bound`` replies in
     all. The answer is exact when ``bound`` is below the last listed pair (or below 1
