@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar import Controller, get
 from litestar.config.app import AppConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 
 from tgstats.plugin_api import BotCommand, CommandContext, Plugin, cached
@@ -41,7 +41,7 @@ class EngagementController(Controller):
     @get("/engagement", summary="Engagement scores (plugin: engagement)")
     async def engagement(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         limit: int = Parameter(default=20, ge=1, le=200),
         offset: int = Parameter(default=0, ge=0, le=1_000_000),
         format_: FormatParam = None,

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import msgspec
 from litestar import Controller, delete, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.plugin_api import ServiceRegistry, Settings
@@ -59,7 +60,11 @@ class PrivacyController(Controller):
 
     @get("/chats/{chat_id:int}/retention/preview", summary="What the next retention run removes")
     async def retention_preview(
-        self, chat_id: int, stats_session: AsyncSession, principal: Principal, settings: Settings
+        self,
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> RetentionPreview:
         """Row counts per kind (``message_texts``: texts cleared, the messages stay) and the
         cutoffs, as of now; a chat the bot left also shows when all its data goes."""
@@ -79,10 +84,10 @@ class PrivacyController(Controller):
     )
     async def forget_user(
         self,
-        user_id: int,
-        db_session: AsyncSession,
-        principal: Principal,
-        services: ServiceRegistry,
+        user_id: FromPath[int],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        services: NamedDependency[ServiceRegistry],
         forget: bool = Parameter(default=True, description="remove the member's stored data"),
         optout: bool = Parameter(default=True, description="stop recording the member"),
     ) -> ForgetResponse:
@@ -100,8 +105,8 @@ class PrivacyController(Controller):
     @get("/optouts", summary="Members who opted out (admin)")
     async def optouts(
         self,
-        db_session: AsyncSession,
-        principal: Principal,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
         limit: int = Parameter(default=100, ge=1, le=1000),
         offset: int = Parameter(default=0, ge=0, le=10_000_000),
     ) -> OptoutList:
@@ -111,7 +116,10 @@ class PrivacyController(Controller):
 
     @delete("/optouts/{user_id:int}", summary="Record a member again (admin)", status_code=200)
     async def remove_optout(
-        self, user_id: int, db_session: AsyncSession, principal: Principal
+        self,
+        user_id: FromPath[int],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
     ) -> dict[str, object]:
         require_admin(principal)
         _user_id(user_id)

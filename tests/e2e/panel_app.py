@@ -14,7 +14,7 @@ from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from tgstats.app import create_app
 from tgstats.plugin_api import DashboardPanel, Plugin
@@ -37,29 +37,29 @@ def _probe_dependencies() -> dict[str, Provide]:
 
 
 @get("/api/v1/chats/{chat_id:int}/probe/table", dependencies=_probe_dependencies())
-async def probe_table(stats_query: StatsQuery) -> dict[str, Any]:
+async def probe_table(stats_query: NamedDependency[StatsQuery]) -> dict[str, Any]:
     return TABLE
 
 
 @get("/api/v1/chats/{chat_id:int}/probe/days", dependencies=_probe_dependencies())
-async def probe_days(stats_query: StatsQuery) -> dict[str, Any]:
+async def probe_days(stats_query: NamedDependency[StatsQuery]) -> dict[str, Any]:
     """The number of days in the period asked for: proves the page sends its from/to."""
     period = stats_query.period
     return {"value": period.days, "label": f"days from {period.start} to {period.end} {HOSTILE}"}
 
 
 @get("/api/v1/chats/{chat_id:int}/probe/bars", dependencies=_probe_dependencies())
-async def probe_bars(stats_query: StatsQuery) -> dict[str, Any]:
+async def probe_bars(stats_query: NamedDependency[StatsQuery]) -> dict[str, Any]:
     return BARS
 
 
 @get("/api/v1/chats/{chat_id:int}/probe/broken", dependencies=_probe_dependencies())
-async def probe_broken(stats_query: StatsQuery) -> dict[str, Any]:
+async def probe_broken(stats_query: NamedDependency[StatsQuery]) -> dict[str, Any]:
     raise RuntimeError("the probe's route fails on purpose")
 
 
 @get("/api/v1/chats/{chat_id:int}/probe/shape", dependencies=_probe_dependencies())
-async def probe_shape(stats_query: StatsQuery) -> dict[str, Any]:
+async def probe_shape(stats_query: NamedDependency[StatsQuery]) -> dict[str, Any]:
     return {"labels": ["a"], "values": ["not a number"]}
 
 

@@ -15,6 +15,8 @@ from tgstats.plugin_host import PluginLoadError
 PLUGINS = """
 from contextlib import asynccontextmanager
 from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from tgstats.plugin_api import HealthCheck, Plugin
 
 STARTED = []
@@ -37,7 +39,7 @@ class Consumer(Plugin):
 
     def on_app_init(self, app_config):
         @get("/hello/{name:str}")
-        async def hello(name: str, services: object) -> dict:
+        async def hello(name: FromPath[str], services: NamedDependency[object]) -> dict:
             return {"text": services.get("greeter")(name)}
         app_config.route_handlers.append(hello)
         return app_config

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from litestar import Request, Response, get, post
 from litestar.config.app import AppConfig
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy import insert
 from tests.conftest import ADMIN_TOKEN
 
@@ -31,13 +33,13 @@ CHAT, OTHER_CHAT = -1001, -1002
 
 
 @get("/api/v1/chats/{chat_id:int}/probe", dependencies=auth_dependencies())
-async def probe(chat_id: int, principal: Principal) -> dict[str, Any]:
+async def probe(chat_id: FromPath[int], principal: NamedDependency[Principal]) -> dict[str, Any]:
     ensure_chat_access(principal, chat_id)
     return {"chat_id": chat_id, "kind": principal.kind}
 
 
 @get("/api/v1/admin-probe", dependencies=auth_dependencies())
-async def admin_probe(principal: Principal) -> dict[str, str]:
+async def admin_probe(principal: NamedDependency[Principal]) -> dict[str, str]:
     require_admin(principal)
     return {"kind": principal.kind}
 

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from litestar import get
 from litestar.config.app import AppConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from tgstats.plugin_api import (
     BotCommand,
@@ -90,7 +90,7 @@ class HelloPlugin(Plugin):
             tags=["plugins"],
             summary="Greetings per local day (example plugin)",
         )
-        async def hello_route(stats_query: StatsQuery) -> dict[str, Any]:
+        async def hello_route(stats_query: NamedDependency[StatsQuery]) -> dict[str, Any]:
             q = stats_query
             result = await q.answer(
                 "hello",

@@ -5,12 +5,12 @@ authentication, access checks, period parameters (``from``, ``to``, ``tz``)
 and cache keys as the built-in ones by depending on ``stats_query``::
 
     from litestar import get
-    from litestar.di import Provide
+    from litestar.di import NamedDependency, Provide
     from tgstats.plugin_api.web import StatsQuery, auth_dependencies, provide_stats_query
 
     @get("/api/v1/chats/{chat_id:int}/hello",
          dependencies={**auth_dependencies(), "stats_query": Provide(provide_stats_query)})
-    async def hello(stats_query: StatsQuery) -> dict:
+    async def hello(stats_query: NamedDependency[StatsQuery]) -> dict:
         ...  # stats_query.session / .scope / .period, await stats_query.answer(...)
 
 ``require_admin(principal)`` refuses chat tokens (403) where a route changes things.

@@ -33,8 +33,9 @@ import anyio
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from tgstats.importer import ImportOptions, import_export
 from tgstats.importer.progress import ImportSummary
@@ -227,9 +228,9 @@ class ImportsController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        settings: Settings,
-        events: EventSink,
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+        events: NamedDependency[EventSink],
         chat: Annotated[list[str] | None, QueryParameter(max_items=50)] = None,
         tz: Annotated[str, QueryParameter(max_length=64)] = "UTC",
     ) -> ImportJob:
@@ -258,7 +259,10 @@ class ImportsController(Controller):
 
     @get("/", summary="Recent import jobs")
     async def list_jobs(
-        self, request: Request[Any, Any, Any], principal: Principal, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> list[ImportJob]:
         require_admin(principal)
         jobs = ImportJobs.of(request.app.state, settings)
@@ -266,7 +270,11 @@ class ImportsController(Controller):
 
     @get("/{job_id:str}", summary="One import job: status, progress and summary")
     async def get_job(
-        self, job_id: str, request: Request[Any, Any, Any], principal: Principal, settings: Settings
+        self,
+        job_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> ImportJob:
         require_admin(principal)
         job = ImportJobs.of(request.app.state, settings).load(job_id)

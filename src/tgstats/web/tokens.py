@@ -6,8 +6,9 @@ from datetime import datetime
 
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,10 +59,10 @@ class ChatTokenController(Controller):
     @post("/", status_code=201, summary="Mint a read-only token for one chat")
     async def mint(
         self,
-        chat_id: int,
-        principal: Principal,
-        db_session: AsyncSession,
-        data: NewToken | None = None,
+        chat_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[NewToken | None] = None,
     ) -> MintedToken:
         require_admin(principal)
         await _require_chat(db_session, chat_id)
@@ -76,7 +77,10 @@ class ChatTokenController(Controller):
 
     @get("/", summary="List a chat's tokens (never the secrets)")
     async def list_tokens(
-        self, chat_id: int, principal: Principal, db_session: AsyncSession
+        self,
+        chat_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
     ) -> list[ChatTokenInfo]:
         require_admin(principal)
         await _require_chat(db_session, chat_id)
@@ -85,9 +89,9 @@ class ChatTokenController(Controller):
     @delete("/{token_id:int}", status_code=204, summary="Revoke a chat token")
     async def revoke(
         self,
-        chat_id: int,
-        principal: Principal,
-        db_session: AsyncSession,
+        chat_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
         token_id: int = Parameter(ge=1),
     ) -> None:
         require_admin(principal)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, patch
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.db.chat_settings import ChatSettings, get_chat_settings, update_chat_settings
@@ -39,7 +41,10 @@ class ChatsController(Controller):
 
     @get("/", summary="List chats with 30-day KPIs")
     async def list_chats(
-        self, stats_session: AsyncSession, principal: Principal, settings: Settings
+        self,
+        stats_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> ChatList:
         chat_ids = None if principal.is_admin else [principal.chat_id or 0]
         return await list_chats(
@@ -48,14 +53,22 @@ class ChatsController(Controller):
 
     @get("/{chat_id:int}", summary="One chat with 30-day KPIs")
     async def get_chat(
-        self, chat_id: int, stats_session: AsyncSession, principal: Principal, settings: Settings
+        self,
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> ChatListItem:
         ensure_chat_access(principal, chat_id)
         return await _chat_item(stats_session, chat_id, settings)
 
     @get("/{chat_id:int}/settings", summary="The chat's settings")
     async def get_settings(
-        self, chat_id: int, stats_session: AsyncSession, principal: Principal, settings: Settings
+        self,
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
     ) -> ChatSettings:
         ensure_chat_access(principal, chat_id)
         await _chat_item(stats_session, chat_id, settings)
@@ -66,12 +79,12 @@ class ChatsController(Controller):
     @patch("/{chat_id:int}/settings", summary="Change the chat's settings (admin)")
     async def patch_settings(
         self,
-        chat_id: int,
-        data: dict[str, Any],
-        db_session: AsyncSession,
-        principal: Principal,
-        settings: Settings,
-        cache: Any,
+        chat_id: FromPath[int],
+        data: JSONBody[dict[str, Any]],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+        cache: NamedDependency[Any],
     ) -> ChatSettings:
         """Fields: store_text, capture_reactions, timezone, locale, text_retention_days,
         metadata_retention_days. A timezone change applies to new rollups; history keeps the

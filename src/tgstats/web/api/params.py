@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.plugin_api import Cache, cached
@@ -98,11 +99,11 @@ class StatsQuery:
 
 
 async def provide_stats_query(
-    chat_id: int,
-    stats_session: AsyncSession,
-    settings: Settings,
-    principal: Principal,
-    cache: Any,
+    chat_id: FromPath[int],
+    stats_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    principal: NamedDependency[Principal],
+    cache: NamedDependency[Any],
     from_: Annotated[
         str | None,
         QueryParameter(name="from", description="first local date, YYYY-MM-DD (default: 30 days)"),

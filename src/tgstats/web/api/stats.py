@@ -8,8 +8,8 @@ Each handler is one call into ``tgstats.stats`` through ``StatsQuery.answer``
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, Parameter
 
 from tgstats import stats
 from tgstats.stats.results import (
@@ -44,7 +44,9 @@ class StatsController(Controller):
     opt = {ROUTE_OPT: True}
 
     @get("/summary", summary="KPIs with deltas against the previous period")
-    async def summary(self, stats_query: StatsQuery, format_: FormatParam = None) -> Summary:
+    async def summary(
+        self, stats_query: NamedDependency[StatsQuery], format_: FormatParam = None
+    ) -> Summary:
         return await stats_query.answer(
             "summary",
             Summary,
@@ -54,7 +56,7 @@ class StatsController(Controller):
     @get("/timeseries", summary="Messages, DAU/WAU/MAU, joins, leaves, reactions per bucket")
     async def timeseries(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         granularity: str = Parameter(default="day", description="day, week or month"),
         rolling: int | None = Parameter(
             default=None, ge=1, le=90, description="rolling average window, in buckets"
@@ -76,7 +78,9 @@ class StatsController(Controller):
         )
 
     @get("/heatmap", summary="Messages per ISO weekday and local hour")
-    async def heatmap(self, stats_query: StatsQuery, format_: FormatParam = None) -> Heatmap:
+    async def heatmap(
+        self, stats_query: NamedDependency[StatsQuery], format_: FormatParam = None
+    ) -> Heatmap:
         return await stats_query.answer(
             "heatmap",
             Heatmap,
@@ -86,7 +90,7 @@ class StatsController(Controller):
     @get("/users", summary="Member leaderboard: sort, search by name, paging, lurkers")
     async def users(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         sort: str = Parameter(default="messages", description=", ".join(stats.USER_SORTS)),
         order: str = Parameter(default="desc", description="asc or desc"),
         search: str | None = Parameter(default=None, max_length=64, description="name contains"),
@@ -120,8 +124,8 @@ class StatsController(Controller):
     @get("/users/{user_id:int}", summary="One member's stats in this chat")
     async def user(
         self,
-        stats_query: StatsQuery,
-        user_id: int,
+        stats_query: NamedDependency[StatsQuery],
+        user_id: FromPath[int],
         words: int = Parameter(default=20, ge=1, le=100, description="top words to list"),
         format_: FormatParam = None,
     ) -> UserProfile:
@@ -137,7 +141,9 @@ class StatsController(Controller):
         )
 
     @get("/media", summary="Messages per media type")
-    async def media(self, stats_query: StatsQuery, format_: FormatParam = None) -> MediaBreakdown:
+    async def media(
+        self, stats_query: NamedDependency[StatsQuery], format_: FormatParam = None
+    ) -> MediaBreakdown:
         return await stats_query.answer(
             "media",
             MediaBreakdown,
@@ -149,7 +155,7 @@ class StatsController(Controller):
     @get("/words", summary="Top words (counted at ingest), hashtags, mentions or emoji")
     async def words(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         kind: str = Parameter(
             default="word", description="word, hashtag, mention, emoji, url, domain, reaction"
         ),
@@ -169,7 +175,7 @@ class StatsController(Controller):
     @get("/links", summary="Top links and domains")
     async def links(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         limit: int = Parameter(default=20, ge=1, le=200),
         format_: FormatParam = None,
     ) -> LinkStats:
@@ -185,7 +191,7 @@ class StatsController(Controller):
     @get("/reactions", summary="Top emoji, most-reacted messages, givers and receivers")
     async def reactions(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         limit: int = Parameter(default=10, ge=1, le=100),
         format_: FormatParam = None,
     ) -> ReactionStats:
@@ -201,7 +207,7 @@ class StatsController(Controller):
     @get("/interactions", summary="Who replies to whom")
     async def interactions(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         limit: int = Parameter(default=20, ge=1, le=100),
         format_: FormatParam = None,
     ) -> InteractionStats:
@@ -217,7 +223,7 @@ class StatsController(Controller):
     @get("/members", summary="Joins and leaves per day, newcomer retention, inactive members")
     async def members(
         self,
-        stats_query: StatsQuery,
+        stats_query: NamedDependency[StatsQuery],
         inactive_days: int = Parameter(default=30, ge=1, le=3660),
         limit: int = Parameter(default=50, ge=1, le=500),
         format_: FormatParam = None,
@@ -240,7 +246,9 @@ class StatsController(Controller):
         )
 
     @get("/topics", summary="Messages and active members per forum topic")
-    async def topics(self, stats_query: StatsQuery, format_: FormatParam = None) -> TopicStats:
+    async def topics(
+        self, stats_query: NamedDependency[StatsQuery], format_: FormatParam = None
+    ) -> TopicStats:
         return await stats_query.answer(
             "topics",
             TopicStats,

@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -249,7 +251,10 @@ class DashboardController(Controller):
 
     @get("/chats/{chat_id:int}", name="dashboard:chat")
     async def chat_page(
-        self, request: Request[Any, Any, Any], chat_id: int, stats_session: AsyncSession
+        self,
+        request: Request[Any, Any, Any],
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
     ) -> Response[Any]:
         context = await _chat_page_context(request, chat_id, stats_session)
         if isinstance(context, Response):
@@ -260,9 +265,9 @@ class DashboardController(Controller):
     async def member_page(
         self,
         request: Request[Any, Any, Any],
-        chat_id: int,
-        user_id: int,
-        stats_session: AsyncSession,
+        chat_id: FromPath[int],
+        user_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
     ) -> Response[Any]:
         context = await _chat_page_context(
             request, chat_id, stats_session, back_href=f"/chats/{chat_id}/members/{user_id}"
