@@ -40,7 +40,7 @@ def _check_limit(limit: int) -> None:
 
 async def _top_messages(
     session: AsyncSession, scope: ChatScope, period: Period, limit: int
-) -> list[ReactedMessage]:
+) -> tuple[list[Any], dict[int, list[tuple[str, int]]]]:
     """Messages of the period with the most reactions now.
 
     Per message and emoji the count is the larger of the per-user reactions we
@@ -51,7 +51,8 @@ async def _top_messages(
     moved from a basic group has negated ids that shrink with time, so it gets
     its own two probes and range. The per-message totals (kept by the database
     in ``message_reaction_totals``) are ranked first; only the winners are joined
-    back to ``messages`` and broken down by emoji.
+    back to ``messages`` and broken down by emoji. Returns the ranked rows and,
+    per message, its ``(emoji, count)`` pairs.
     """
     zone = scope.zone()
     params: dict[str, Any] = {
@@ -130,7 +131,15 @@ async def _top_messages(
     by_message: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for row in detail:
         by_message[row.msg_id].append((row.reaction, int(row.n)))
-    names = await user_names(session, [row.user_id for row in ranked if row.user_id is not None])
+    return list(ranked), by_message
+
+
+def _reacted_messages(
+    scope: ChatScope,
+    ranked: list[Any],
+    by_message: dict[int, list[tuple[str, int]]],
+    names: dict[int, tuple[str | None, str]],
+) -> list[ReactedMessage]:
     out = []
     for row in ranked:
         total = int(row.total)
@@ -183,10 +192,12 @@ async def _top_emoji(
 
 async def _top_users(
     session: AsyncSession, scope: ChatScope, period: Period, limit: int
-) -> tuple[list[UserCount], list[UserCount]]:
-    """Top reaction givers and receivers from one pass over the period's user-days."""
+) -> tuple[list[Any], list[Any], int]:
+    """Top reaction givers and receivers from one pass over the period's user-days, and
+    the period's reactions (from the day rows, in the same statement)."""
     rows_sql, rows_params = user_rows(scope, period, sums=True)
-    # Both rankings cut in SQL: only the two pages come back.
+    # Both rankings cut in SQL: only the two pages come back. One row at least (the
+    # total); ``user_id`` is NULL when nobody gave or got a reaction.
     rows = await fetch_all(
         session,
         f"""
@@ -194,18 +205,37 @@ async def _top_users(
             SELECT user_id, sum(reactions_given)::bigint AS given,
                    sum(reactions_received)::bigint AS received
             FROM ({rows_sql}) u GROUP BY user_id
+        ), ranked AS (
+            (SELECT true AS giver, user_id, given AS n FROM per_user WHERE given > 0
+             ORDER BY given DESC, user_id LIMIT :limit)
+            UNION ALL
+            (SELECT false, user_id, received FROM per_user WHERE received > 0
+             ORDER BY received DESC, user_id LIMIT :limit)
         )
-        (SELECT true AS giver, user_id, given AS n FROM per_user WHERE given > 0
-         ORDER BY given DESC, user_id LIMIT :limit)
-        UNION ALL
-        (SELECT false, user_id, received FROM per_user WHERE received > 0
-         ORDER BY received DESC, user_id LIMIT :limit)
+        SELECT r.giver, r.user_id, r.n,
+               (SELECT coalesce(sum(reactions), 0) FROM ({day_source(scope)}) d) AS total
+        FROM (SELECT) AS one LEFT JOIN ranked r ON true
         """,
-        rows_params | {"limit": limit},
+        source_params(scope, period) | rows_params | {"limit": limit},
     )
-    givers = [r for r in rows if r.giver]
-    receivers = [r for r in rows if not r.giver]
-    names = await user_names(session, [r.user_id for r in (*givers, *receivers)])
+    listed = [r for r in rows if r.user_id is not None]
+    givers = [r for r in listed if r.giver]
+    receivers = [r for r in listed if not r.giver]
+    return givers, receivers, int(rows[0].total)
+
+
+async def reactions(
+    session: AsyncSession, scope: ChatScope, period: Period, *, limit: int = 10
+) -> ReactionStats:
+    """Top emoji, most-reacted messages (with t.me links) and who gives and gets reactions."""
+    _check_limit(limit)
+    givers, receivers, total = await _top_users(session, scope, period, limit)
+    top_emoji = await _top_emoji(session, scope, period, source_params(scope, period), limit)
+    ranked, by_message = await _top_messages(session, scope, period, limit)
+    # One lookup for every name shown: givers, receivers and the messages' authors.
+    names = await user_names(
+        session, [r.user_id for r in (*givers, *receivers, *ranked) if r.user_id is not None]
+    )
 
     def counts(picked: list[Any]) -> list[UserCount]:
         return [
@@ -218,30 +248,15 @@ async def _top_users(
             for r in picked
         ]
 
-    return counts(givers), counts(receivers)
-
-
-async def reactions(
-    session: AsyncSession, scope: ChatScope, period: Period, *, limit: int = 10
-) -> ReactionStats:
-    """Top emoji, most-reacted messages (with t.me links) and who gives and gets reactions."""
-    _check_limit(limit)
-    params = source_params(scope, period)
-    total = await fetch_one(
-        session,
-        f"SELECT coalesce(sum(reactions), 0) AS n FROM ({day_source(scope)}) d",
-        params,
-    )
-    givers, receivers = await _top_users(session, scope, period, limit)
     return ReactionStats(
         chat_id=scope.chat_id,
         period=period,
         timezone=scope.timezone,
-        total=int(total.n),
-        top_emoji=await _top_emoji(session, scope, period, params, limit),
-        top_messages=await _top_messages(session, scope, period, limit),
-        top_givers=givers,
-        top_receivers=receivers,
+        total=total,
+        top_emoji=top_emoji,
+        top_messages=_reacted_messages(scope, ranked, by_message, names),
+        top_givers=counts(givers),
+        top_receivers=counts(receivers),
     )
 
 
