@@ -163,6 +163,26 @@ async def test_a_decided_answer_is_exact(
         assert decided >= 4 and undecided > 0
 
 
+async def test_longer_periods_read_deeper_heads(pairs_db: tuple[Database, list[Any]]) -> None:
+    """Six weeks are six blocks: tried with the default settings (up to a quarter), with
+    heads twice as deep as a month's (the bound grows with the blocks), and exact when
+    decided."""
+    database, rows = pairs_db
+    period = PERIODS[-1]  # everything: six weeks
+    top = reply_pair_top(ChatScope(chat_id=CHAT), period, limit=5)
+    assert top is not None
+    sql, params = top
+    assert len(params["pair_weeks"]) == 6
+    assert params["depth"] == sources.pair_head_depth(6) == 2 * sources.PAIR_HEAD_DEPTH
+    assert sources.pair_head_depth(4) == sources.PAIR_HEAD_DEPTH
+    assert sources.pair_head_depth(13) > sources.pair_head_depth(9)
+    async with database.stats_session_factory() as session:
+        found = await fetch_all(session, sql, params)
+    listed = [(r.from_user_id, r.to_user_id, r.replies, r.replies_back) for r in found]
+    assert found[0].bound < listed[-1][2], "decided by the heads"
+    assert listed == _top(_truth(rows, period), 5)
+
+
 async def test_with_the_seal_reset_every_pair_is_summed_at_once(
     pairs_db: tuple[Database, list[Any]],
 ) -> None:

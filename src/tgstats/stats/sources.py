@@ -461,10 +461,21 @@ MEMBER_REPLIES_SQL = (
     "SELECT coalesce(sum(member_replies), 0)::bigint FROM chat_day_rollup"
     " WHERE chat_id = :chat_id AND local_day >= :start AND local_day <= :end"
 )
-#: How many of each block's largest pair rows ``reply_pair_top`` reads (see there).
+#: How many of each block's largest pair rows ``reply_pair_top`` reads for a period of
+#: up to four blocks (a month); see ``pair_head_depth`` for longer ones.
 PAIR_HEAD_DEPTH = 200
-#: The most weeks ``reply_pair_top`` takes as blocks (a month: each adds to the bound).
-MAX_PAIR_BLOCKS = 4
+#: The most weeks ``reply_pair_top`` takes as blocks (a quarter: each adds to the bound).
+MAX_PAIR_BLOCKS = 13
+
+
+def pair_head_depth(blocks: int) -> int:
+    """Rows read from each block's head for a period of ``blocks`` blocks. The bound is
+    the sum of the heads' smallest rows, so it grows with the blocks while the top pairs'
+    sums grow more slowly: longer periods read deeper heads to stay decidable (on the
+    bench seed: 2 months decided at 400 rows a week, 3 at 800, 30 days at 200)."""
+    if blocks <= 4:
+        return PAIR_HEAD_DEPTH
+    return PAIR_HEAD_DEPTH * (2 if blocks <= 9 else 4)
 
 
 def _pair_in_weeks(replier: str, replied_to: str) -> str:
@@ -487,12 +498,12 @@ def reply_pair_top(
     """The period's top ``limit`` (replier, replied-to) pairs, other members only, without
     summing every pair: a threshold top-N over the period's blocks. None when the
     period has no week that could be a block, or more than ``MAX_PAIR_BLOCKS``: the
-    bound grows with each block, and past a few the caller sums every pair faster.
+    bound grows with each block, and past a quarter the caller sums every pair faster.
 
     The blocks are the sealed weeks with at most ``MAX_SUBTRACTED_DAYS`` days outside
     the period (a week row; those days are subtracted) and the other days of the
     period, summed per pair (``open``). From each block the ``depth`` (default
-    ``PAIR_HEAD_DEPTH``) largest rows are read (week rows through
+    ``pair_head_depth``) largest rows are read (week rows through
     ``ix_reply_pair_week_rollup_top``); every pair seen there is summed exactly by
     key lookups. A pair seen in no head has, in each full
     head's block, at most that head's smallest row (rows count up from zero, so a
@@ -517,7 +528,7 @@ def reply_pair_top(
         return None
     params: dict[str, Any] = {
         "chat_id": scope.chat_id, "start": period.start, "end": period.end,
-        "pair_weeks": weeks, "depth": depth or PAIR_HEAD_DEPTH, "limit": limit,
+        "pair_weeks": weeks, "depth": depth or pair_head_depth(len(weeks)), "limit": limit,
     }  # fmt: skip
     sql = f"""
         WITH blocks AS MATERIALIZED (
