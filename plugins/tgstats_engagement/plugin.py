@@ -13,10 +13,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 
 from tgstats.plugin_api import BotCommand, CommandContext, Plugin, cached
-from tgstats.stats import ChatNotFound, PeriodError, load_chat_scope, resolve_period
-from tgstats.web.api.params import StatsQuery, provide_stats_query
+from tgstats.plugin_api.stats import ChatNotFound, PeriodError, load_chat_scope, resolve_period
+from tgstats.plugin_api.web import StatsQuery, auth_dependencies, provide_stats_query
+
+# Built in, so it also uses what the plugin API does not offer yet: CSV tables for its
+# route (``tables``) and the engine's user-row SQL and name lookup (``score.py``).
 from tgstats.web.api.tables import FormatParam, StatsResponse, register_table
-from tgstats.web.auth import auth_dependencies
 
 from .score import EngagementBoard, engagement
 
