@@ -7,13 +7,16 @@ environment (plus an optional ``.env`` file). Everything else receives a
     settings = Settings.from_env({"DATABASE_URL": "postgresql://...", "ADMIN_API_TOKEN": "x"})
     app = create_app(settings)
 
-Every variable is declared once in ``ENV_VARS`` below. The ``.env.example``
-file and the README configuration table are generated from that list
-(``tgstats config --example`` / ``--markdown``) and a test keeps them in step.
+Every variable is declared once in ``ENV_VARS`` below; its default is the
+section Struct's field default (``EnvVar.default`` shows it as text). The
+``.env.example`` file and the README configuration table are generated from
+that list (``tgstats config --example`` / ``--markdown``) and a test keeps them
+in step.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -393,16 +396,42 @@ def _path(name: str, raw: str) -> Path:
 
 @dataclass(frozen=True)
 class EnvVar:
-    """One environment variable: where it lands, its default as text, and what it means."""
+    """One environment variable: where it lands and what it means. Its default is the
+    section Struct's field default (one source), shown as text by ``default``."""
 
     name: str
     section: str
     field: str
     parse: Parser
-    default: str
     help: str
     secret: bool = False
     empty_ok: bool = False
+
+    @property
+    def default(self) -> str:
+        """The field's default as the variable would be written (``""`` for none)."""
+        return _default_text(getattr(_default_sections()[self.section], self.field))
+
+
+def _default_text(value: Any) -> str:
+    """A default value as text that its variable's parser reads back to the same value."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list | frozenset):
+        return ",".join(_default_text(item) for item in value)
+    if isinstance(value, SecretStr):
+        return value.get()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@functools.cache
+def _default_sections() -> dict[str, msgspec.Struct]:
+    """Each section Struct built from its defaults alone."""
+    return {name: section_type() for name, section_type in _SECTIONS.items()}
 
 
 _UINT = _int(0, "a non-negative integer")
@@ -416,18 +445,16 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "server",
         "environment",
         _choice("development", "production", "test"),
-        "development",
         "development, production or test; production forbids API_ALLOW_UNAUTHENTICATED",
     ),
-    EnvVar("TGSTATS_HOST", "server", "host", _str, "0.0.0.0", "Address the HTTP server binds to"),  # noqa: S104
-    EnvVar("TGSTATS_PORT", "server", "port", _PORT, "8000", "Port the HTTP server listens on"),
-    EnvVar("TGSTATS_WORKERS", "server", "workers", _POS, "1", "Granian worker processes"),
+    EnvVar("TGSTATS_HOST", "server", "host", _str, "Address the HTTP server binds to"),
+    EnvVar("TGSTATS_PORT", "server", "port", _PORT, "Port the HTTP server listens on"),
+    EnvVar("TGSTATS_WORKERS", "server", "workers", _POS, "Granian worker processes"),
     EnvVar(
         "TGSTATS_ROLE",
         "server",
         "role",
         _choice("all", "web", "bot"),
-        "all",
         "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health",
     ),
     EnvVar(
@@ -435,7 +462,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "server",
         "data_dir",
         _path,
-        "",
         "Where the embedded PostgreSQL keeps its data (default: the user data directory)",
     ),
     # database
@@ -444,7 +470,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "url",
         _url("postgresql", "postgresql+asyncpg", "postgres"),
-        "",
         "PostgreSQL URL; empty starts an embedded PostgreSQL",
         secret=True,
     ),
@@ -453,17 +478,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "read_url",
         _url("postgresql", "postgresql+asyncpg", "postgres"),
-        "",
         "Optional read replica for stats queries; writes never go there",
         secret=True,
     ),
-    EnvVar("DB_POOL_SIZE", "database", "pool_size", _POS, "10", "SQLAlchemy pool size"),
+    EnvVar("DB_POOL_SIZE", "database", "pool_size", _POS, "SQLAlchemy pool size"),
     EnvVar(
         "DB_MAX_OVERFLOW",
         "database",
         "max_overflow",
         _UINT,
-        "20",
         "Connections allowed above the pool size",
     ),
     EnvVar(
@@ -471,7 +494,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "pool_pre_ping",
         _bool,
-        "true",
         "Check connections before use",
     ),
     EnvVar(
@@ -479,7 +501,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "pool_recycle",
         _UINT,
-        "3600",
         "Recycle connections after this many seconds",
     ),
     EnvVar(
@@ -487,7 +508,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "statement_timeout_ms",
         _UINT,
-        "60000",
         "Server-side statement timeout in milliseconds (0 disables)",
     ),
     EnvVar(
@@ -495,7 +515,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "connect_timeout",
         _float(0.1),
-        "10",
         "Seconds to wait for one connection",
     ),
     EnvVar(
@@ -503,19 +522,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "database",
         "startup_wait",
         _float(0.0),
-        "30",
         "Seconds `serve` waits for the database before giving up",
     ),
-    EnvVar(
-        "DB_ECHO", "database", "echo", _bool, "false", "Log every SQL statement (debugging only)"
-    ),
+    EnvVar("DB_ECHO", "database", "echo", _bool, "Log every SQL statement (debugging only)"),
     # redis
     EnvVar(
         "REDIS_URL",
         "redis",
         "url",
         _url("redis", "rediss", "unix"),
-        "",
         "Redis URL; empty keeps cache and rate limits in-process",
         secret=True,
     ),
@@ -524,7 +539,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "redis",
         "socket_timeout",
         _float(0.01),
-        "0.5",
         "Seconds per Redis operation",
     ),
     EnvVar(
@@ -532,7 +546,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "redis",
         "max_connections",
         _POS,
-        "50",
         "Redis connection pool size",
     ),
     EnvVar(
@@ -540,17 +553,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "redis",
         "key_prefix",
         _str,
-        "tgstats:",
         "Prefix of every Redis key (lets deployments or test runs share one Redis)",
     ),
     # cache
-    EnvVar("ENABLE_CACHE", "cache", "enabled", _bool, "true", "Cache stats results"),
+    EnvVar("ENABLE_CACHE", "cache", "enabled", _bool, "Cache stats results"),
     EnvVar(
         "CACHE_TTL",
         "cache",
         "ttl",
         _UINT,
-        "300",
         "Seconds a cached result is kept (freshness comes from data versions)",
     ),
     EnvVar(
@@ -558,7 +569,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "cache",
         "max_entries",
         _POS,
-        "10000",
         "Size bound of the in-process cache",
     ),
     # rate limits
@@ -567,7 +577,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "per_minute",
         _UINT,
-        "10",
         "Bot commands per user and chat per minute",
     ),
     EnvVar(
@@ -575,7 +584,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "per_hour",
         _UINT,
-        "100",
         "Bot commands per user and chat per hour",
     ),
     EnvVar(
@@ -583,7 +591,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "api_per_minute",
         _UINT,
-        "120",
         "API requests per token or client per minute",
     ),
     EnvVar(
@@ -591,7 +598,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "api_per_hour",
         _UINT,
-        "3000",
         "API requests per token or client per hour",
     ),
     EnvVar(
@@ -599,7 +605,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "auth_failures_per_minute",
         _POS,
-        "10",
         "Failed sign-ins per client per minute before it is refused",
     ),
     EnvVar(
@@ -607,7 +612,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "trusted_proxies",
         _networks,
-        "",
         "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",
     ),
     EnvVar(
@@ -615,7 +619,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "ratelimit",
         "exempt_paths",
         _csv,
-        "/health,/metrics,/static",
         "Path prefixes the API rate limit skips",
     ),
     # api
@@ -624,7 +627,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "api",
         "admin_token",
         _secret,
-        "",
         "Admin token for the API and dashboard",
         secret=True,
     ),
@@ -633,18 +635,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "api",
         "allow_unauthenticated",
         _bool,
-        "false",
         "Serve the API without a token (local use only; refused in production)",
     ),
-    EnvVar(
-        "CORS_ORIGINS", "api", "cors_origins", _csv, "", "Comma-separated origins allowed by CORS"
-    ),
+    EnvVar("CORS_ORIGINS", "api", "cors_origins", _csv, "Comma-separated origins allowed by CORS"),
     EnvVar(
         "MAX_REQUEST_SIZE",
         "api",
         "max_request_size",
         _POS,
-        "1048576",
         "Largest request body in bytes (imports have their own limit)",
     ),
     EnvVar(
@@ -652,7 +650,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "api",
         "max_range_days",
         _POS,
-        "1100",
         "Longest date range one stats request may ask for",
     ),
     EnvVar(
@@ -660,7 +657,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "api",
         "session_secret",
         _secret,
-        "",
         "Key for dashboard session cookies (default: derived from ADMIN_API_TOKEN)",
         secret=True,
     ),
@@ -669,7 +665,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "api",
         "session_max_age",
         _POS,
-        "604800",
         "Dashboard session lifetime in seconds",
     ),
     # telegram
@@ -678,18 +673,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "telegram",
         "api_id",
         _int(1, "a positive integer (my.telegram.org)"),
-        "",
         "Telegram API id from my.telegram.org",
     ),
-    EnvVar(
-        "TELEGRAM_API_HASH", "telegram", "api_hash", _secret, "", "Telegram API hash", secret=True
-    ),
+    EnvVar("TELEGRAM_API_HASH", "telegram", "api_hash", _secret, "Telegram API hash", secret=True),
     EnvVar(
         "TELEGRAM_BOT_TOKEN",
         "telegram",
         "bot_token",
         _secret,
-        "",
         "Bot token from @BotFather",
         secret=True,
     ),
@@ -698,7 +689,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "telegram",
         "session_path",
         _path,
-        "",
         "File for the MTProto session; empty stores it in the database",
     ),
     EnvVar(
@@ -706,7 +696,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "telegram",
         "start_timeout",
         _float(1.0),
-        "30",
         "Seconds allowed for the bot to log in",
     ),
     EnvVar(
@@ -714,7 +703,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "telegram",
         "admin_cache_ttl",
         _UINT,
-        "60",
         "Seconds a chat's admin list is cached",
     ),
     # pipeline
@@ -723,7 +711,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "pipeline",
         "queue_size",
         _POS,
-        "10000",
         "Events held before sources must wait",
     ),
     EnvVar(
@@ -731,7 +718,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "pipeline",
         "batch_size",
         _POS,
-        "5000",
         "Events written per transaction at most",
     ),
     EnvVar(
@@ -739,7 +725,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "pipeline",
         "flush_interval_ms",
         _POS,
-        "200",
         "Longest wait before a partial batch is written",
     ),
     EnvVar(
@@ -747,7 +732,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "pipeline",
         "retry_max_backoff",
         _float(0.1),
-        "30",
         "Longest pause between retries of a failed batch",
     ),
     EnvVar(
@@ -755,7 +739,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "pipeline",
         "observer_timeout",
         _float(0.01),
-        "5",
         "Seconds one on_events observer may take",
     ),
     # metrics
@@ -764,7 +747,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "metrics",
         "enabled",
         _bool,
-        "true",
         "Serve Prometheus metrics at /metrics",
     ),
     EnvVar(
@@ -772,7 +754,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "metrics",
         "token",
         _secret,
-        "",
         "Bearer token required at /metrics when set",
         secret=True,
     ),
@@ -782,7 +763,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "logging",
         "level",
         _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-        "INFO",
         "Log level",
     ),
     EnvVar(
@@ -790,7 +770,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "logging",
         "format",
         _choice("auto", "json", "console"),
-        "auto",
         "auto: JSON in production, console otherwise",
     ),
     EnvVar(
@@ -798,7 +777,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "logging",
         "sentry_dsn",
         _secret,
-        "",
         "Report errors to Sentry (needs the `sentry` extra)",
         secret=True,
     ),
@@ -808,7 +786,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "plugins",
         "enabled",
         _csv,
-        "",
         "Comma-separated plugin ids to load; empty loads all discovered",
     ),
     EnvVar(
@@ -816,7 +793,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "plugins",
         "disabled",
         _csv,
-        "",
         "Comma-separated plugin ids never to load",
     ),
     EnvVar(
@@ -824,7 +800,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "plugins",
         "optional",
         _csv,
-        "",
         "Plugin ids whose load failure is logged and skipped instead of stopping startup",
     ),
     # privacy
@@ -833,7 +808,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "privacy",
         "default_timezone",
         _timezone,
-        "UTC",
         "Time zone given to newly seen chats",
     ),
     EnvVar(
@@ -841,7 +815,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "privacy",
         "removed_chat_grace_days",
         _UINT,
-        "30",
         "Days a chat's data is kept after the bot is removed",
     ),
     EnvVar(
@@ -849,7 +822,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "privacy",
         "retention_interval",
         _POS,
-        "3600",
         "Seconds between retention runs",
     ),
     # imports
@@ -858,7 +830,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "imports",
         "max_upload_mb",
         _POS,
-        "2048",
         "Largest export accepted by POST /api/v1/imports, in MiB (MAX_REQUEST_SIZE does not apply)",
     ),
     EnvVar(
@@ -866,7 +837,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "imports",
         "dir",
         _path,
-        "",
         "Directory where uploaded exports are spooled before import (default: a temp directory)",
     ),
 )
