@@ -306,7 +306,7 @@ class RedisRateLimiter:
         self, key: str, per_minute: int, per_hour: int, record: int
     ) -> tuple[RateLimitResult, int]:
         """One script run recording up to ``record`` admissions: (result, how many recorded)."""
-        args = [per_minute, per_hour, record, secrets.token_hex(6)]
+        args: list[int | str] = [per_minute, per_hour, record, secrets.token_hex(6)]
         redis_key = self.link.key("rl", key)
         try:
             reply = await self.link.call(lambda r: self._script(keys=[redis_key], args=args))

@@ -191,9 +191,13 @@ class RunningApp:
         through kurigram's dispatcher, ``bot.api.sent_texts()`` is what the bot replied.
         """
         if self._bot is None:
+            from tgstats_mtproto.plugin import MTProtoPlugin
             from tgstats_mtproto.testing import MTProtoHarness
 
-            self._bot = await MTProtoHarness.start(self.plugin("mtproto"))
+            plugin = self.plugin("mtproto")
+            if not isinstance(plugin, MTProtoPlugin):
+                raise TypeError(f"the mtproto plugin is a {type(plugin).__name__}, not ours")
+            self._bot = await MTProtoHarness.start(plugin)
         return self._bot
 
 
