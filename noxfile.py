@@ -58,7 +58,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict on src/ and the plugins but MTProto (see [tool.mypy])."""
+    """mypy, strict on src/ and every plugin (see [tool.mypy])."""
     session.install("-e", ".[test]", "mypy>=1.13")
     session.run("mypy")
 

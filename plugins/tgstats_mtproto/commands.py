@@ -73,20 +73,23 @@ class AdminCache:
         self._cache.pop(chat_id, None)
 
     async def admins(self, client: Client, chat: types.Chat) -> frozenset[int]:
-        hit = self._cache.get(chat.id)
+        chat_id = chat.id
+        if chat_id is None:
+            raise ValueError("a chat without an id")
+        hit = self._cache.get(chat_id)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
         async with lock:
-            hit = self._cache.get(chat.id)
+            hit = self._cache.get(chat_id)
             if hit is not None and time.monotonic() - hit[0] < self.ttl:
                 return hit[1]
-            ids = await self._fetch(client, chat)
-            self._cache[chat.id] = (time.monotonic(), ids)
+            ids = await self._fetch(client, chat_id)
+            self._cache[chat_id] = (time.monotonic(), ids)
             return ids
 
-    async def _fetch(self, client: Client, chat: types.Chat) -> frozenset[int]:
-        peer = await client.resolve_peer(chat.id)
+    async def _fetch(self, client: Client, chat_id: int) -> frozenset[int]:
+        peer = await client.resolve_peer(chat_id)
         if isinstance(peer, raw.types.InputPeerChat):
             full = await client.invoke(raw.functions.messages.GetFullChat(chat_id=peer.chat_id))
             participants = getattr(full.full_chat, "participants", None)
@@ -95,6 +98,8 @@ class AdminCache:
                 for p in getattr(participants, "participants", None) or ()
                 if isinstance(p, raw.types.ChatParticipantAdmin | raw.types.ChatParticipantCreator)
             )
+        if not isinstance(peer, raw.types.InputPeerChannel):
+            raise ValueError(f"chat {chat_id} is neither a group nor a supergroup")
         result = await client.invoke(
             raw.functions.channels.GetParticipants(
                 channel=raw.types.InputChannel(
@@ -199,7 +204,7 @@ class CommandDispatcher:
 
     async def dispatch(self, client: Client, message: types.Message) -> None:
         parsed = parse_command(message.text)
-        if parsed is None or message.chat is None:
+        if parsed is None or message.chat is None or message.chat.id is None:
             return
         name, addressed_to, args = parsed
         me = (self._bot_username() or "").lower()
@@ -209,6 +214,7 @@ class CommandDispatcher:
         if command is None:
             return
         chat = message.chat
+        chat_id: int = message.chat.id
         user_id = message.from_user.id if message.from_user is not None else None
         sender_chat_id = message.sender_chat.id if message.sender_chat is not None else None
         topic_id, _ = _thread_ids(message)
@@ -218,7 +224,7 @@ class CommandDispatcher:
             allows 1024 characters there), optionally with ``buttons=``; in the topic asked."""
             return await send(
                 client,
-                chat.id,
+                chat_id,
                 text,
                 command=command.name,
                 reply_parameters=types.ReplyParameters(message_id=message.id),
@@ -236,19 +242,19 @@ class CommandDispatcher:
         async def is_admin() -> bool:
             if chat.type in (enums.ChatType.PRIVATE, enums.ChatType.BOT):
                 return False
-            if sender_chat_id is not None and sender_chat_id == chat.id:
+            if sender_chat_id is not None and sender_chat_id == chat_id:
                 return True  # an anonymous admin posts as the chat itself
             if user_id is None:
                 return False
             try:
                 return user_id in await self.admin_cache.admins(client, chat)
             except Exception:
-                log.exception("admin lookup failed (chat %s)", chat.id)
+                log.exception("admin lookup failed (chat %s)", chat_id)
                 self._error("admin_lookup")
                 return False
 
         if command.rate_limited and not await self._allowed(
-            chat.id, user_id or sender_chat_id, reply
+            chat_id, user_id or sender_chat_id, reply
         ):
             self._count(command.name, "rate_limited")
             return
@@ -265,7 +271,7 @@ class CommandDispatcher:
         ctx = CommandContext(
             command=command.name,
             args=args,
-            chat_id=chat.id,
+            chat_id=chat_id,
             chat_type=chat_type_name(chat),
             message_id=message.id,
             user_id=user_id,

@@ -88,7 +88,18 @@ _ADMINISH = {enums.ChatMemberStatus.OWNER, enums.ChatMemberStatus.ADMINISTRATOR}
 
 
 def chat_type_name(chat: types.Chat) -> str:
-    return _CHAT_TYPE_NAMES.get(chat.type, "other")
+    return _CHAT_TYPE_NAMES.get(chat.type, "other") if chat.type is not None else "other"
+
+
+def chat_id_of(update: Any) -> int:
+    """The id of the update's chat. kurigram types the chat and its id as optional; the
+    handlers' filters pass only updates from a recorded chat, so a missing one is a
+    malformed update: raised here, then logged and counted by the handler's guard."""
+    chat: types.Chat | None = update.chat
+    chat_id = chat.id if chat is not None else None
+    if chat_id is None:
+        raise ValueError(f"{type(update).__name__} without a chat id")
+    return chat_id
 
 
 def _utc(value: datetime | None) -> datetime:
@@ -117,7 +128,9 @@ def edit_date(message: types.Message) -> datetime | None:
     return _utc(message.edit_date) if message.edit_date else None
 
 
-def chat_snapshot(chat: types.Chat, *, date: datetime | None = None) -> ChatSnapshot:
+def chat_snapshot(chat: types.Chat | None, *, date: datetime | None = None) -> ChatSnapshot:
+    if chat is None or chat.id is None:
+        raise ValueError("a chat without an id")
     return ChatSnapshot(
         chat_id=chat.id,
         chat_type=chat_type_name(chat),
@@ -226,7 +239,7 @@ def message_events(
     sender_chat_id = message.sender_chat.id if message.sender_chat is not None else None
     events.append(
         MessageEvent(
-            chat_id=message.chat.id,
+            chat_id=chat_id_of(message),
             msg_id=message.id,
             date=date,
             user_id=message.from_user.id if message.from_user is not None else None,
@@ -249,7 +262,7 @@ def edit_event(message: types.Message, *, store_text: bool) -> EditEvent:
     text = message.text or message.caption
     entities = message.entities or message.caption_entities
     return EditEvent(
-        chat_id=message.chat.id,
+        chat_id=chat_id_of(message),
         msg_id=message.id,
         edit_date=edit_date(message) or message_date(message),
         user_id=message.from_user.id if message.from_user is not None else None,
@@ -268,9 +281,8 @@ def _action_name(action: Any) -> str:
 
 def service_events(message: types.Message, *, me_id: int | None = None) -> list[Event]:
     """Service messages: joins/leaves become MemberEvents, migrations ChatMigratedEvents."""
-    msg = message.raw
-    action = msg.action
-    chat_id = message.chat.id
+    action = getattr(message.raw, "action", None)
+    chat_id = chat_id_of(message)
     date = message_date(message)
     actor = message.from_user.id if message.from_user is not None else None
     topic_id, _ = _thread_ids(message)
@@ -349,7 +361,7 @@ def reaction_event(update: types.MessageReactionUpdated) -> ReactionEvent:
     old = _keys(update.old_reaction)
     new = _keys(update.new_reaction)
     return ReactionEvent(
-        chat_id=update.chat.id,
+        chat_id=chat_id_of(update),
         msg_id=update.message_id,
         date=_utc(update.date),
         user_id=update.user.id if update.user is not None else None,
@@ -364,7 +376,7 @@ def reaction_count_event(update: types.MessageReactionCountUpdated) -> ReactionC
         (key, int(r.count or 0)) for r in update.reactions or () if (key := reaction_key(r))
     )
     return ReactionCountEvent(
-        chat_id=update.chat.id, msg_id=update.message_id, date=_utc(update.date), counts=counts
+        chat_id=chat_id_of(update), msg_id=update.message_id, date=_utc(update.date), counts=counts
     )
 
 
@@ -417,7 +429,9 @@ def member_events(update: types.ChatMemberUpdated, *, me_id: int | None) -> list
         now_in = _is_in(_status(update.new_chat_member))
         if was_in != now_in:
             events.append(
-                BotMembershipEvent(chat_id=update.chat.id, date=date, added=now_in, actor_id=actor)
+                BotMembershipEvent(
+                    chat_id=chat_id_of(update), date=date, added=now_in, actor_id=actor
+                )
             )
         return events
     action = member_action(update)
@@ -429,7 +443,7 @@ def member_events(update: types.ChatMemberUpdated, *, me_id: int | None) -> list
     link = update.invite_link.invite_link if update.invite_link is not None else None
     events.append(
         MemberEvent(
-            chat_id=update.chat.id,
+            chat_id=chat_id_of(update),
             user_id=user.id,
             date=date,
             action=action,

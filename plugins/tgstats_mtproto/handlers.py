@@ -293,7 +293,7 @@ class UpdateRecorder:
     # ------------------------------------------------------------------ converters
 
     async def on_message(self, message: types.Message) -> Sequence[Event]:
-        settings = await self.chat_settings.get(message.chat.id)
+        settings = await self.chat_settings.get(convert.chat_id_of(message))
         return self.snapshots.keep_new(
             convert.message_events(message, store_text=settings.store_text, me_id=self._me_id())
         )
@@ -306,7 +306,7 @@ class UpdateRecorder:
         if convert.edit_date(message) is None:
             # Telegram also sends "edits" for view, reaction and keyboard changes: no edit_date.
             return []
-        settings = await self.chat_settings.get(message.chat.id)
+        settings = await self.chat_settings.get(convert.chat_id_of(message))
         return [convert.edit_event(message, store_text=settings.store_text)]
 
     async def on_delete(self, messages: list[types.Message]) -> Sequence[Event]:
@@ -326,7 +326,7 @@ class UpdateRecorder:
         ]
 
     async def on_reaction(self, update: types.MessageReactionUpdated) -> Sequence[Event]:
-        settings = await self.chat_settings.get(update.chat.id)
+        settings = await self.chat_settings.get(convert.chat_id_of(update))
         if not settings.capture_reactions:
             return []
         events: list[Event] = [convert.chat_snapshot(update.chat)]
@@ -336,7 +336,7 @@ class UpdateRecorder:
         return self.snapshots.keep_new(events)
 
     async def on_reaction_count(self, update: types.MessageReactionCountUpdated) -> Sequence[Event]:
-        settings = await self.chat_settings.get(update.chat.id)
+        settings = await self.chat_settings.get(convert.chat_id_of(update))
         if not settings.capture_reactions:
             return []
         return [convert.reaction_count_event(update)]

@@ -21,7 +21,7 @@ __all__ = ["PeerSpec", "RawUpdates", "bot_api_id", "wire"]
 PeerSpec: TypeAlias = "raw.types.User | raw.types.Channel | raw.types.Chat"
 
 
-def wire(obj: TLObject) -> Any:
+def wire(obj: TLObject[Any]) -> Any:
     """Serialise and parse back, as if the object came from Telegram's servers."""
     return TLObject.read(BytesIO(obj.write()))
 
@@ -135,6 +135,7 @@ class RawUpdates:
 
     def _wrap_message(self, chat: PeerSpec, message: Any, *, edit: bool = False) -> Any:
         pts = next(self._pts)
+        cls: type[Any]
         if isinstance(chat, raw.types.Channel):
             cls = raw.types.UpdateEditChannelMessage if edit else raw.types.UpdateNewChannelMessage
         else:

@@ -408,7 +408,7 @@ class DatabaseStorage(Storage):
         peer = self._peers.get(peer_id) or await self._load_peer(peer_id)
         if peer is None:
             raise KeyError(f"ID not found: {peer_id}")
-        return get_input_peer(peer.id, peer.access_hash or 0, peer.type)
+        return _input_peer(peer.id, peer.access_hash, peer.type)
 
     async def get_peer_by_username(self, username: str) -> raw.base.InputPeer:
         name = username.lower()
@@ -437,12 +437,12 @@ class DatabaseStorage(Storage):
         peer = max(candidates, key=lambda p: p.last_update_on)
         if abs(time.time() - peer.last_update_on) > self.USERNAME_TTL:
             raise KeyError(f"Username expired: {username}")
-        return get_input_peer(peer.id, peer.access_hash or 0, peer.type)
+        return _input_peer(peer.id, peer.access_hash, peer.type)
 
     async def get_peer_by_phone_number(self, phone_number: str) -> raw.base.InputPeer:
         for peer in self._peers.values():
             if peer.phone_number == phone_number:
-                return get_input_peer(peer.id, peer.access_hash or 0, peer.type)
+                return _input_peer(peer.id, peer.access_hash, peer.type)
         async with self._sessions() as session:
             row = (
                 await session.execute(
@@ -454,7 +454,7 @@ class DatabaseStorage(Storage):
             ).first()
         if row is None:
             raise KeyError(f"Phone number not found: {phone_number}")
-        return get_input_peer(row.id, row.access_hash or 0, row.type)
+        return _input_peer(row.id, row.access_hash, row.type)
 
     # ------------------------------------------------------------------ update state
 
@@ -542,14 +542,20 @@ class DatabaseStorage(Storage):
         return await self._accessor("is_bot", value)
 
 
+def _input_peer(peer_id: int, access_hash: int | None, peer_type: str) -> raw.base.InputPeer:
+    """kurigram's ``get_input_peer``, typed (kurigram leaves it untyped)."""
+    peer: raw.base.InputPeer = get_input_peer(peer_id, access_hash or 0, peer_type)
+    return peer
+
+
 class FileSessionStorage(SQLiteStorage):
     """kurigram's SQLite session file at exactly ``path`` (``TELEGRAM_SESSION_PATH``)."""
 
     def __init__(self, path: Path) -> None:
         path = path.expanduser()
         super().__init__(path.stem or "tgstats", workdir=path.parent)
-        self.database = path
+        self.database = path  # type: ignore[assignment]  # kurigram annotates a str, builds a Path
 
     async def open(self) -> None:
-        self.database.parent.mkdir(parents=True, exist_ok=True)
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         await super().open()

@@ -86,13 +86,14 @@ class FakeTelegramApi:
         if isinstance(
             query, raw.functions.messages.GetMessages | raw.functions.channels.GetMessages
         ):
-            wanted = [getattr(m, "id", m) for m in query.id]  # InputMessageID, or plain ids
+            # InputMessageID or plain ids
+            wanted = [m if isinstance(m, int) else int(getattr(m, "id", 0)) for m in query.id]
             found = [self._messages[i] for i in wanted if i in self._messages]
             return wire(raw.types.messages.Messages(messages=found, topics=[], chats=[], users=[]))
         if isinstance(query, raw.functions.channels.GetParticipants):
-            chat_id = utils.get_channel_id(query.channel.channel_id)
+            chat_id = utils.get_channel_id(getattr(query.channel, "channel_id", 0))
             admin_ids = sorted(self.admins.get(chat_id, set()))
-            participants = [
+            participants: list[Any] = [
                 raw.types.ChannelParticipantAdmin(
                     user_id=uid,
                     promoted_by=1,
@@ -157,15 +158,17 @@ class FakeTelegramApi:
                 return raw.types.UpdateShortSentMessage(
                     id=msg_id, pts=1, pts_count=1, date=self.raw.now, out=True
                 )
+            # kurigram resolves the peer from these; a missing one costs a GetUsers.
+            users: list[Any] = [self.raw.bot]
+            if hasattr(peer_id, "user_id"):
+                users.append(self.raw.user(peer_id.user_id))
             return wire(
                 raw.types.Updates(
                     updates=[
                         raw.types.UpdateMessageID(id=msg_id, random_id=query.random_id),
                         raw.types.UpdateNewMessage(message=message, pts=1, pts_count=1),
                     ],
-                    # kurigram resolves the peer from these; a missing one costs a GetUsers.
-                    users=[self.raw.bot]
-                    + ([self.raw.user(peer_id.user_id)] if hasattr(peer_id, "user_id") else []),
+                    users=users,
                     chats=[self.raw.basic_group(peer_id.chat_id)]
                     if hasattr(peer_id, "chat_id")
                     else [],
@@ -254,7 +257,7 @@ class MTProtoHarness:
             workers=1,
         )
         api = FakeTelegramApi(factory)
-        client.invoke = api.invoke
+        client.invoke = api.invoke  # type: ignore[method-assign]
         client.is_connected = True  # the fake API is the connection
 
         class MediaSession:  # uploads go through a separate session in kurigram
@@ -264,7 +267,7 @@ class MTProtoHarness:
         async def get_session(*args: Any, **kwargs: Any) -> MediaSession:
             return MediaSession()
 
-        client.get_session = get_session  # type: ignore[method-assign]
+        client.get_session = get_session  # type: ignore[method-assign, assignment]
         await client.storage.open()  # before any update: peers are stored as updates arrive
         await client.storage.user_id(factory.bot.id)
         await client.storage.is_bot(True)

@@ -420,3 +420,23 @@ async def test_failing_handler_is_logged_counted_and_the_next_update_goes_on(
     assert msg.msg_id == 101
     assert metric_value(telemetry, "bot_errors_total", error_type="handler") == 1
     assert any("chat -1000000001001, message 100" in r.getMessage() for r in caplog.records)
+
+
+def test_an_update_without_a_chat_is_refused_by_name() -> None:
+    """kurigram types an update's chat and its id as optional; the converters refuse one
+    without them with an error naming the update (the handler guard logs and counts it,
+    as the test above shows), instead of failing on ``None.id`` somewhere inside."""
+    from types import SimpleNamespace
+
+    from pyrogram import types
+
+    from tgstats_mtproto.convert import chat_id_of, edit_event
+
+    no_chat = types.Message(id=7, chat=None)
+    with pytest.raises(ValueError, match="Message without a chat id"):
+        chat_id_of(no_chat)
+    with pytest.raises(ValueError, match="Message without a chat id"):
+        edit_event(no_chat, store_text=False)
+    with pytest.raises(ValueError, match="without a chat id"):
+        chat_id_of(SimpleNamespace(chat=types.Chat(id=None)))
+    assert chat_id_of(SimpleNamespace(chat=types.Chat(id=-1001))) == -1001
