@@ -322,16 +322,30 @@ async def test_chat_list(seeded: Seeded, session):
     assert only.chats[0].last_active_day is not None
 
 
-async def test_long_period_active_windows_match_events(seeded: Seeded, session, monkeypatch):
-    """Periods over BITSET_MAX_DAYS count WAU/MAU in SQL; both ways agree with the events."""
+@pytest.mark.parametrize(
+    ("max_days", "max_poster_days", "block_cells"),
+    [
+        (1000, 10**6, 8_000_000),  # bitsets, every poster in one block
+        (1000, 10**6, 1),  # bitsets, one poster per block
+        (10, 10**6, 3_000),  # a long period with few poster-days: bitsets
+        (10, 0, 8_000_000),  # a long, busy period: SQL
+    ],
+    ids=["bitsets", "bitsets-per-poster", "long-bitsets", "long-sql"],
+)
+async def test_long_period_active_windows_match_events(
+    seeded: Seeded, session, monkeypatch, max_days, max_poster_days, block_cells
+):
+    """WAU/MAU counted with bitsets (in blocks of posters) or, for long busy periods, in
+    SQL: every way agrees with the events."""
     from tgstats.stats import overview
 
+    monkeypatch.setattr(overview, "BITSET_MAX_DAYS", max_days)
+    monkeypatch.setattr(overview, "BITSET_MAX_POSTER_DAYS", max_poster_days)
+    monkeypatch.setattr(overview, "_BITSET_BLOCK_CELLS", block_cells)
     scope = await _scope(session, KATHMANDU, None)
     truth = _truth(seeded, KATHMANDU, None)
     period = Period(start=date(2026, 10, 1), end=date(2026, 11, 10))
     expected = truth.daily(period.start, period.end)
-    for limit in (1000, 10):
-        monkeypatch.setattr(overview, "BITSET_MAX_DAYS", limit)
-        result = await stats.timeseries(session, scope, period)
-        assert [p.wau for p in result.points] == [e["wau"] for e in expected]
-        assert [p.mau for p in result.points] == [e["mau"] for e in expected]
+    result = await stats.timeseries(session, scope, period)
+    assert [p.wau for p in result.points] == [e["wau"] for e in expected]
+    assert [p.mau for p in result.points] == [e["mau"] for e in expected]

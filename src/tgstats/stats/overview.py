@@ -183,15 +183,26 @@ def bucket_start(day: date, granularity: str) -> date:
     return day
 
 
-#: Longer periods count windowed active users in SQL instead of Python bitsets.
+#: Periods up to this many days count windowed active users with bitsets (below); longer
+#: ones too while the period has at most ``BITSET_MAX_POSTER_DAYS`` poster-days (the sum
+#: of its DAU, which bounds the (poster, word) rows fetched), else in SQL, which returns
+#: only per-day changes. Bitsets are 5-8x faster (a year of the bench chat: 447 -> 73 ms).
 BITSET_MAX_DAYS = 120
+BITSET_MAX_POSTER_DAYS = 1_000_000
+#: Day cells per block of posters in the bitset count (a uint8 and an int32 array each):
+#: memory stays ~40 MB however many posters a chat has.
+_BITSET_BLOCK_CELLS = 8_000_000
 #: Days per bit word when user-day activity is folded into bitsets in SQL: a word's
 #: rows start at most 55 days in and a week row sets 7 bits, so no bit passes 61.
 _WORD = 56
 
 
 async def _window_active_users(
-    session: AsyncSession, scope: ChatScope, period: Period, windows: tuple[int, ...]
+    session: AsyncSession,
+    scope: ChatScope,
+    period: Period,
+    windows: tuple[int, ...],
+    poster_days: int,
 ) -> dict[int, dict[date, int]]:
     """For each window W and each day D of the period: distinct posters in [D-W+1, D].
 
@@ -200,9 +211,10 @@ async def _window_active_users(
     row with a 7-day mask, whose bits may spill into the next word's range, which
     the placement below puts right); numpy unpacks them into one row of days per
     poster and counts, per day, the posters with an active day in its window
-    (a running count per row, differenced W days apart).
+    (a running count per row, differenced W days apart), a block of posters at a time.
+    ``poster_days`` (the period's DAU summed) picks SQL instead for long, busy periods.
     """
-    if period.days > BITSET_MAX_DAYS:
+    if period.days > BITSET_MAX_DAYS and poster_days > BITSET_MAX_POSTER_DAYS:
         return await _window_active_users_by_segments(session, scope, period, windows)
     widest = max(windows)
     base = period.start - timedelta(days=widest - 1)
@@ -233,23 +245,34 @@ async def _window_active_users(
     bits = np.array(packed.bits, dtype=np.int64).astype("<u8")
     unpacked = np.unpackbits(bits.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
     span = int(words.max()) * _WORD + 64
-    matrix = np.zeros((len(users), span), dtype=np.uint8)
-    for word in np.unique(words).tolist():
-        picked = words == word
-        at = word * _WORD
-        matrix[user_index[picked], at : at + 64] |= unpacked[picked]
-    # Active days before each day, per poster: a poster is in day D's W-day window when
-    # the count over [D - W + 1, D] is not 0.
-    before = np.zeros((len(users), span + 1), dtype=np.int32)
-    np.cumsum(matrix, axis=1, out=before[:, 1:])
-    result: dict[int, dict[date, int]] = {}
-    for size in windows:
-        ends = np.arange(offset, offset + period.days) + 1
-        counts = ((before[:, ends] - before[:, np.maximum(ends - size, 0)]) > 0).sum(axis=0)
-        result[size] = {
-            day: int(n) for day, n in zip(period.iter_days(), counts.tolist(), strict=True)
+    ends = np.arange(offset, offset + period.days) + 1
+    counts = {size: np.zeros(period.days, dtype=np.int64) for size in windows}
+    block = max(1, _BITSET_BLOCK_CELLS // span)
+    # Rows sorted by poster, so each block of posters is one slice of the rows.
+    order = np.argsort(user_index, kind="stable")
+    user_index, words, unpacked = user_index[order], words[order], unpacked[order]
+    for first in range(0, len(users), block):
+        lo, hi = np.searchsorted(user_index, [first, first + block])
+        rows, row_words = user_index[lo:hi] - first, words[lo:hi]
+        matrix = np.zeros((min(block, len(users) - first), span), dtype=np.uint8)
+        for word in np.unique(row_words).tolist():
+            picked = row_words == word
+            at = word * _WORD
+            matrix[rows[picked], at : at + 64] |= unpacked[lo:hi][picked]
+        # Active days before each day, per poster: a poster is in day D's W-day window
+        # when the count over [D - W + 1, D] is not 0.
+        before = np.zeros((matrix.shape[0], span + 1), dtype=np.int32)
+        np.cumsum(matrix, axis=1, out=before[:, 1:])
+        for size in windows:
+            counts[size] += ((before[:, ends] - before[:, np.maximum(ends - size, 0)]) > 0).sum(
+                axis=0
+            )
+    return {
+        size: {
+            day: int(n) for day, n in zip(period.iter_days(), counts[size].tolist(), strict=True)
         }
-    return result
+        for size in windows
+    }
 
 
 async def _window_active_users_by_segments(
@@ -337,7 +360,8 @@ async def timeseries(
             params,
         )
         bucket_users = {row.bucket: int(row.users) for row in rows}
-    windows = await _window_active_users(session, scope, period, (7, 30))
+    poster_days = sum(int(row.active_users) for row in day_rows)
+    windows = await _window_active_users(session, scope, period, (7, 30), poster_days)
 
     buckets: dict[date, dict[str, Any]] = {}
     for day in period.iter_days():
