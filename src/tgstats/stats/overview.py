@@ -185,8 +185,9 @@ def bucket_start(day: date, granularity: str) -> date:
 
 #: Periods up to this many days count windowed active users with bitsets (below); longer
 #: ones too while the period has at most ``BITSET_MAX_POSTER_DAYS`` poster-days (the sum
-#: of its DAU, which bounds the (poster, word) rows fetched), else in SQL, which returns
-#: only per-day changes. Bitsets are 5-8x faster (a year of the bench chat: 447 -> 73 ms).
+#: of its DAU: with the window's lead-in days, a bound on the (poster, word) rows
+#: fetched), else in SQL, which returns only per-day changes. Bitsets are 5-8x faster
+#: (a year of the bench chat: 445 -> 63 ms).
 BITSET_MAX_DAYS = 120
 BITSET_MAX_POSTER_DAYS = 1_000_000
 #: Day cells per block of posters in the bitset count: a uint8 and an int32 array of this
