@@ -205,8 +205,11 @@ async def _window_active_users(
     period: Period,
     windows: tuple[int, ...],
     poster_days: int,
-) -> dict[int, dict[date, int]]:
-    """For each window W and each day D of the period: distinct posters in [D-W+1, D].
+    spans: Sequence[tuple[date, date]] = (),
+) -> tuple[dict[int, dict[date, int]], list[int] | None]:
+    """For each window W and each day D of the period: distinct posters in [D-W+1, D];
+    and, from the same bitsets, the distinct posters of each ``(first, last)`` span of
+    days in the period (None when the SQL count ran: the caller counts the spans then).
 
     SQL folds each poster's active days into bit words of 56 days (one row per
     poster and word, a single hash aggregate; sealed whole weeks arrive as one
@@ -217,7 +220,7 @@ async def _window_active_users(
     ``poster_days`` (the period's DAU summed) picks SQL instead for long, busy periods.
     """
     if period.days > BITSET_MAX_DAYS and poster_days > BITSET_MAX_POSTER_DAYS:
-        return await _window_active_users_by_segments(session, scope, period, windows)
+        return await _window_active_users_by_segments(session, scope, period, windows), None
     widest = max(windows)
     base = period.start - timedelta(days=widest - 1)
     rows_sql, params = user_rows(scope, Period(start=base, end=period.end))
@@ -239,7 +242,7 @@ async def _window_active_users(
     )
     offset = (period.start - base).days
     if not packed.users:
-        return {size: dict.fromkeys(period.iter_days(), 0) for size in windows}
+        return {size: dict.fromkeys(period.iter_days(), 0) for size in windows}, [0] * len(spans)
     # One row of day bits per poster: each 64-bit word unpacked to 64 columns and OR-ed in
     # at its first day (a poster has one row per word, so no index repeats in a word).
     users, user_index = np.unique(np.array(packed.users, dtype=np.int64), return_inverse=True)
@@ -249,6 +252,10 @@ async def _window_active_users(
     span = int(words.max()) * _WORD + 64
     ends = np.arange(offset, offset + period.days) + 1
     counts = {size: np.zeros(period.days, dtype=np.int64) for size in windows}
+    # A span [first, last] is cells (first - base) .. (last - base) of a poster's row.
+    span_lo = np.array([(first - base).days for first, _ in spans], dtype=np.int64)
+    span_hi = np.array([(last - base).days + 1 for _, last in spans], dtype=np.int64)
+    span_counts = np.zeros(len(spans), dtype=np.int64)
     block = max(1, _BITSET_BLOCK_CELLS // span)
     # Rows sorted by poster, so each block of posters is one slice of the rows.
     order = np.argsort(user_index, kind="stable")
@@ -269,12 +276,15 @@ async def _window_active_users(
             counts[size] += ((before[:, ends] - before[:, np.maximum(ends - size, 0)]) > 0).sum(
                 axis=0
             )
-    return {
+        if spans:
+            span_counts += ((before[:, span_hi] - before[:, span_lo]) > 0).sum(axis=0)
+    per_day = {
         size: {
             day: int(n) for day, n in zip(period.iter_days(), counts[size].tolist(), strict=True)
         }
         for size in windows
     }
+    return per_day, span_counts.tolist()
 
 
 async def _window_active_users_by_segments(
@@ -351,8 +361,21 @@ async def timeseries(
         params,
     )
     by_day = {row.local_day: row for row in day_rows}
-    bucket_users: dict[date, int] = {}
+    # Week and month buckets count their distinct posters (a day bucket's are its DAU):
+    # from the WAU/MAU bitsets when they are built, else with one SQL count.
+    spans: dict[date, tuple[date, date]] = {}
     if granularity != "day":
+        for day in period.iter_days():
+            key = bucket_start(day, granularity)
+            spans[key] = (spans[key][0] if key in spans else day, day)
+    poster_days = sum(int(row.active_users) for row in day_rows)
+    windows, span_users = await _window_active_users(
+        session, scope, period, (7, 30), poster_days, list(spans.values())
+    )
+    bucket_users: dict[date, int] = {}
+    if span_users is not None:
+        bucket_users = dict(zip(spans, span_users, strict=True))
+    elif granularity != "day":
         unit = "week" if granularity == "week" else "month"
         rows = await fetch_all(
             session,
@@ -362,8 +385,6 @@ async def timeseries(
             params,
         )
         bucket_users = {row.bucket: int(row.users) for row in rows}
-    poster_days = sum(int(row.active_users) for row in day_rows)
-    windows = await _window_active_users(session, scope, period, (7, 30), poster_days)
 
     buckets: dict[date, dict[str, Any]] = {}
     for day in period.iter_days():
