@@ -361,31 +361,6 @@ async def timeseries(
         params,
     )
     by_day = {row.local_day: row for row in day_rows}
-    # Week and month buckets count their distinct posters (a day bucket's are its DAU):
-    # from the WAU/MAU bitsets when they are built, else with one SQL count.
-    spans: dict[date, tuple[date, date]] = {}
-    if granularity != "day":
-        for day in period.iter_days():
-            key = bucket_start(day, granularity)
-            spans[key] = (spans[key][0] if key in spans else day, day)
-    poster_days = sum(int(row.active_users) for row in day_rows)
-    windows, span_users = await _window_active_users(
-        session, scope, period, (7, 30), poster_days, list(spans.values())
-    )
-    bucket_users: dict[date, int] = {}
-    if span_users is not None:
-        bucket_users = dict(zip(spans, span_users, strict=True))
-    elif granularity != "day":
-        unit = "week" if granularity == "week" else "month"
-        rows = await fetch_all(
-            session,
-            f"SELECT date_trunc('{unit}', local_day)::date AS bucket, "
-            f"count(DISTINCT user_id) AS users "
-            f"FROM ({user_day_source(scope)}) u WHERE messages > 0 GROUP BY 1",
-            params,
-        )
-        bucket_users = {row.bucket: int(row.users) for row in rows}
-
     buckets: dict[date, dict[str, Any]] = {}
     for day in period.iter_days():
         key = bucket_start(day, granularity)
@@ -398,6 +373,7 @@ async def timeseries(
                 "joins": 0,
                 "leaves": 0,
                 "reactions": 0,
+                "first": day,
                 "last": day,
             },
         )
@@ -410,6 +386,26 @@ async def timeseries(
             bucket["joins"] += int(row.joins)
             bucket["leaves"] += int(row.leaves)
             bucket["reactions"] += int(row.reactions)
+    # Week and month buckets count their distinct posters (a day bucket's are its DAU):
+    # from the WAU/MAU bitsets when they are built, else with one SQL count.
+    spans = [(b["first"], b["last"]) for b in buckets.values()] if granularity != "day" else []
+    poster_days = sum(b["dau_sum"] for b in buckets.values())
+    windows, span_users = await _window_active_users(
+        session, scope, period, (7, 30), poster_days, spans
+    )
+    bucket_users: dict[date, int] = {}
+    if span_users is not None and spans:
+        bucket_users = dict(zip(buckets, span_users, strict=True))
+    elif granularity != "day":
+        unit = "week" if granularity == "week" else "month"
+        rows = await fetch_all(
+            session,
+            f"SELECT date_trunc('{unit}', local_day)::date AS bucket, "
+            f"count(DISTINCT user_id) AS users "
+            f"FROM ({user_day_source(scope)}) u WHERE messages > 0 GROUP BY 1",
+            params,
+        )
+        bucket_users = {row.bucket: int(row.users) for row in rows}
     points: list[TimeseriesPoint] = []
     for key, bucket in buckets.items():
         last: date = bucket["last"]
