@@ -27,7 +27,7 @@ from pyrogram.handlers import MessageHandler
 
 from tgstats.plugin_api import BotCommand, CommandContext, ServiceRegistry, Settings
 
-from .convert import _thread_ids, chat_type_name
+from .convert import _thread_ids, chat_type_name, require_chat_id
 from .outgoing import send
 
 __all__ = ["COMMAND_GROUP", "AdminCache", "CommandDispatcher", "UsageError", "parse_command"]
@@ -73,9 +73,7 @@ class AdminCache:
         self._cache.pop(chat_id, None)
 
     async def admins(self, client: Client, chat: types.Chat) -> frozenset[int]:
-        chat_id = chat.id
-        if chat_id is None:
-            raise ValueError("a chat without an id")
+        chat_id = require_chat_id(chat)
         hit = self._cache.get(chat_id)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]

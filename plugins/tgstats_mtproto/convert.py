@@ -91,15 +91,18 @@ def chat_type_name(chat: types.Chat) -> str:
     return _CHAT_TYPE_NAMES.get(chat.type, "other") if chat.type is not None else "other"
 
 
+def require_chat_id(chat: types.Chat | None, *, of: str = "a chat") -> int:
+    """``chat.id``. kurigram types the chat and its id as optional; the handlers' filters
+    pass only updates from a recorded chat, so a missing one is a malformed update: raised
+    here (naming ``of``), then logged and counted by the handler's guard."""
+    if chat is None or chat.id is None:
+        raise ValueError(f"{of} without a chat id")
+    return chat.id
+
+
 def chat_id_of(update: Any) -> int:
-    """The id of the update's chat. kurigram types the chat and its id as optional; the
-    handlers' filters pass only updates from a recorded chat, so a missing one is a
-    malformed update: raised here, then logged and counted by the handler's guard."""
-    chat: types.Chat | None = update.chat
-    chat_id = chat.id if chat is not None else None
-    if chat_id is None:
-        raise ValueError(f"{type(update).__name__} without a chat id")
-    return chat_id
+    """The id of the update's chat (``require_chat_id``)."""
+    return require_chat_id(update.chat, of=type(update).__name__)
 
 
 def _utc(value: datetime | None) -> datetime:
@@ -129,10 +132,10 @@ def edit_date(message: types.Message) -> datetime | None:
 
 
 def chat_snapshot(chat: types.Chat | None, *, date: datetime | None = None) -> ChatSnapshot:
-    if chat is None or chat.id is None:
-        raise ValueError("a chat without an id")
+    snapshot_chat_id = require_chat_id(chat)
+    assert chat is not None  # checked by require_chat_id
     return ChatSnapshot(
-        chat_id=chat.id,
+        chat_id=snapshot_chat_id,
         chat_type=chat_type_name(chat),
         title=chat.title,
         username=chat.username,
