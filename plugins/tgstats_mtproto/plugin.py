@@ -126,6 +126,7 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             bot_username=self._me_username,
+            chat_settings=self.chat_settings,
         )
         self.outgoing = Outgoing(lambda: self.client if self._sending else None)
         self._sending = False
@@ -135,6 +136,7 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             outgoing=self.outgoing,
+            chat_settings=self.chat_settings,
         )
 
     # ------------------------------------------------------------------ hooks
