@@ -374,3 +374,66 @@ async def test_an_unsupported_stored_locale_falls_back_to_english(harness, peers
         await session.commit()
     await send(harness, peers["group"], peers["admin"], "/set_timezone")
     assert last_reply(harness).message.startswith("Usage: /set_timezone")
+
+
+# --------------------------------------------------------------------------- /share
+
+
+async def record_group(session_factory):
+    """The chat row the pipeline writes (this harness records events without a database)."""
+    async with session_factory() as session:
+        await session.execute(
+            text("INSERT INTO chats (id, type, title) VALUES (:id, 'supergroup', 'Friends')"),
+            {"id": GROUP_ID},
+        )
+        await session.commit()
+
+
+async def test_share_makes_lists_and_revokes_links(harness, peers, session_factory):
+    import re
+
+    from tgstats.web.share_links import redeem_share_code
+
+    await send(harness, peers["group"], peers["admin"], "/share")
+    assert last_reply(harness).message == "I have not recorded this chat yet: send /setup first."
+    await record_group(session_factory)
+    await send(harness, peers["group"], peers["admin"], "/share for the team")
+    texts = harness.api.sent_texts()
+    assert re.fullmatch(r"I sent you the link \d+ in a private chat\.", texts[-1])
+    private = harness.api.sent()[-2]
+    assert isinstance(private.peer, raw.types.InputPeerUser) and private.peer.user_id == 11
+    match = re.search(r"/share/([A-Za-z0-9_-]{22})", private.message)
+    assert match and "within 60 minutes" in private.message
+    assert "set PUBLIC_URL" in private.message  # the harness has no PUBLIC_URL
+    # The code in the message opens the chat's link (checked without the bot).
+    async with session_factory() as session:
+        opened = await redeem_share_code(session, match.group(1))
+        await session.commit()
+    link_id, chat_id = opened
+    assert chat_id == GROUP_ID
+
+    await send(harness, peers["group"], peers["admin"], "/share list")
+    listing = last_reply(harness).message
+    assert f"{link_id} «for the team»: made " in listing and "opened 1 time" in listing
+
+    await send(harness, peers["group"], peers["user"], "/share")
+    assert last_reply(harness).message == "Sorry, only this chat's admins can use /share."
+
+    await send(harness, peers["group"], peers["admin"], "/share revoke x")
+    assert last_reply(harness).message.startswith("Usage: /share [label]")
+    await send(harness, peers["group"], peers["admin"], f"/share revoke {link_id}")
+    assert last_reply(harness).message.startswith(f"Share link {link_id} is revoked")
+    await send(harness, peers["group"], peers["admin"], f"/share revoke {link_id}")
+    assert last_reply(harness).message == f"This chat has no open share link {link_id}."
+    await send(harness, peers["group"], peers["admin"], "/share list")
+    assert last_reply(harness).message == "No share links are open. /share makes one."
+
+
+async def test_share_in_russian(harness, peers, session_factory):
+    await record_group(session_factory)
+    async with session_factory() as session:
+        await update_chat_settings(session, GROUP_ID, locale="ru")
+        await session.commit()
+    await send(harness, peers["group"], peers["admin"], "/share")
+    assert harness.api.sent_texts()[-1] == "Я отправил вам ссылку 1 в личный чат."
+    assert "в течение 60 минут." in harness.api.sent_texts()[-2]

@@ -64,6 +64,14 @@ from tgstats.i18n import (
     translator,
 )
 from tgstats.settings import Settings
+from tgstats.web.share_links import (
+    SHARE_CODE_TTL,
+    IssuedShareCode,
+    ShareLinkInfo,
+    create_share_link,
+    list_share_links,
+    revoke_share_link,
+)
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -75,6 +83,7 @@ __all__ = [
     "API_VERSION_MAJOR",
     "LOCALE_NAMES",
     "N_",
+    "SHARE_CODE_TTL",
     "SUPPORTED_LOCALES",
     "BotCommand",
     "BotMembershipEvent",
@@ -93,6 +102,7 @@ __all__ = [
     "EventSink",
     "ForwardOrigin",
     "HealthCheck",
+    "IssuedShareCode",
     "MemberEvent",
     "MessageEvent",
     "Plugin",
@@ -105,19 +115,24 @@ __all__ = [
     "ServiceEvent",
     "ServiceRegistry",
     "Settings",
+    "ShareLinkInfo",
     "TextFeatures",
     "Translator",
     "UserSnapshot",
     "cached",
+    "create_share_link",
     "get_chat_settings",
+    "list_share_links",
     "normalize_locale",
+    "revoke_share_link",
     "translator",
     "update_chat_settings",
     "versioned_key",
 ]
 
 # 1.1: Buttons, ButtonContext, DeliveryError, reply(buttons=, document=)
-# 1.2: Translator, translator, N_, SUPPORTED_LOCALES, LOCALE_NAMES, normalize_locale, ctx.i18n
+# 1.2: Translator, translator, N_, SUPPORTED_LOCALES, LOCALE_NAMES, normalize_locale, ctx.i18n;
+#      share links (create_share_link, list_share_links, revoke_share_link, SHARE_CODE_TTL)
 API_VERSION = "1.2"
 API_VERSION_MAJOR = 1
 
