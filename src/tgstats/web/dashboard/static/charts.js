@@ -23,7 +23,7 @@
       ticks: { stroke: cssVar("--grid"), width: 1 },
       font: "12px system-ui, sans-serif",
     };
-    var series = [{ label: "Day", value: "{YYYY}-{MM}-{DD}" }];
+    var series = [{ label: ns.gettext("Day"), value: "{YYYY}-{MM}-{DD}" }];
     spec.series.forEach(function (s) {
       var color = cssVar(s.color);
       var entry = {
