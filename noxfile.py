@@ -64,6 +64,66 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "src", "plugins", "tests", "bench")
 
 
+LOCALE_DIR = "src/tgstats/i18n/locale"
+MESSAGES_POT = f"{LOCALE_DIR}/tgstats.pot"
+
+
+@nox.session(python="3.11")
+def i18n(session: nox.Session) -> None:
+    """Extract every message (Python, dashboard templates and scripts; ``babel.cfg``) into the
+    template, merge it into each language's ``.po``, and compile the ``.mo`` files.
+
+    Translate the new empty ``msgstr`` entries afterwards (``tests/unit/test_i18n.py`` fails
+    until every message has a translation and every ``.mo`` matches its ``.po``), then run
+    this again to compile. ``nox -s i18n -- init xx`` starts a new language.
+    """
+    session.install("babel>=2.14", "jinja2>=3.1")
+    if session.posargs[:1] == ["init"]:
+        language = session.posargs[1]
+        session.run(
+            "pybabel",
+            "init",
+            "-i",
+            MESSAGES_POT,
+            "-d",
+            LOCALE_DIR,
+            "-D",
+            "tgstats",
+            "-l",
+            language,
+            "--no-wrap",
+        )
+        return
+    session.run(
+        "pybabel",
+        "extract",
+        "-F",
+        "babel.cfg",
+        "--sort-output",
+        "--add-location=file",
+        "--no-wrap",
+        "--project",
+        "tgstats",
+        "-o",
+        MESSAGES_POT,
+        ".",
+    )
+    session.run(
+        "pybabel",
+        "update",
+        "-i",
+        MESSAGES_POT,
+        "-d",
+        LOCALE_DIR,
+        "-D",
+        "tgstats",
+        "--no-fuzzy-matching",
+        "--ignore-obsolete",
+        "--no-wrap",
+    )
+    session.run("pybabel", "compile", "-d", LOCALE_DIR, "-D", "tgstats", "--statistics")
+
+
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on src/ and every plugin (see [tool.mypy])."""

@@ -40,6 +40,7 @@ from .commands import AdminCache, CommandDispatcher
 from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
+from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class MTProtoPlugin(Plugin):
         self.admin_commands = AdminCommands(
             all_commands=self.all_commands, on_change=self.chat_settings.forget
         )
+        self.share_commands = ShareCommands()
         self.recorder = UpdateRecorder(
             self.services, chat_settings=self.chat_settings, me_id=self._me_id
         )
@@ -126,6 +128,7 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             bot_username=self._me_username,
+            chat_settings=self.chat_settings,
         )
         self.outgoing = Outgoing(lambda: self.client if self._sending else None)
         self._sending = False
@@ -135,12 +138,13 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             outgoing=self.outgoing,
+            chat_settings=self.chat_settings,
         )
 
     # ------------------------------------------------------------------ hooks
 
     def commands(self) -> Sequence[BotCommand]:
-        return self.admin_commands.commands()
+        return [*self.admin_commands.commands(), *self.share_commands.commands()]
 
     def all_commands(self) -> list[BotCommand]:
         """Every loaded plugin's commands (the host's ``commands`` service), ours included."""

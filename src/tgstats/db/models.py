@@ -578,6 +578,23 @@ class ApiToken(Base):
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: ``token`` (its secret was shown once) or ``share`` (a /share link: no secret was ever
+    #: shown; people get in through one-time codes, ``share_codes``).
+    kind: Mapped[str] = mapped_column(Text, nullable=False, server_default="token")
+
+
+class ShareCode(Base):
+    """A one-time, short-lived code of a share link; only its hash is stored."""
+
+    __tablename__ = "share_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    token_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserOptout(Base):

@@ -55,7 +55,23 @@ from tgstats.events import (
     TextFeatures,
     UserSnapshot,
 )
+from tgstats.i18n import (
+    LOCALE_NAMES,
+    N_,
+    SUPPORTED_LOCALES,
+    Translator,
+    normalize_locale,
+    translator,
+)
 from tgstats.settings import Settings
+from tgstats.web.share_links import (
+    SHARE_CODE_TTL,
+    IssuedShareCode,
+    ShareLinkInfo,
+    create_share_link,
+    list_share_links,
+    revoke_share_link,
+)
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -65,6 +81,10 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "API_VERSION_MAJOR",
+    "LOCALE_NAMES",
+    "N_",
+    "SHARE_CODE_TTL",
+    "SUPPORTED_LOCALES",
     "BotCommand",
     "BotMembershipEvent",
     "ButtonContext",
@@ -82,6 +102,7 @@ __all__ = [
     "EventSink",
     "ForwardOrigin",
     "HealthCheck",
+    "IssuedShareCode",
     "MemberEvent",
     "MessageEvent",
     "Plugin",
@@ -94,15 +115,25 @@ __all__ = [
     "ServiceEvent",
     "ServiceRegistry",
     "Settings",
+    "ShareLinkInfo",
     "TextFeatures",
+    "Translator",
     "UserSnapshot",
     "cached",
+    "create_share_link",
     "get_chat_settings",
+    "list_share_links",
+    "normalize_locale",
+    "revoke_share_link",
+    "translator",
     "update_chat_settings",
     "versioned_key",
 ]
 
-API_VERSION = "1.1"  # 1.1: Buttons, ButtonContext, DeliveryError, reply(buttons=, document=)
+# 1.1: Buttons, ButtonContext, DeliveryError, reply(buttons=, document=)
+# 1.2: Translator, translator, N_, SUPPORTED_LOCALES, LOCALE_NAMES, normalize_locale, ctx.i18n;
+#      share links (create_share_link, list_share_links, revoke_share_link, SHARE_CODE_TTL)
+API_VERSION = "1.2"
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")
@@ -288,6 +319,10 @@ class CommandContext:
     ``await ctx.send(chat_id, html_text, ...)`` sends to another chat (the same keyword
     arguments as ``reply``), for example to the member's private chat with the bot
     (``chat_id=ctx.user_id``); it raises ``DeliveryError`` when Telegram refuses.
+
+    ``ctx.i18n`` speaks the chat's language (the ``locale`` chat setting):
+    ``ctx.i18n.gettext("Hello, {name}!", name=...)``, ``ctx.i18n.ngettext(...)``,
+    ``ctx.i18n.number(...)``, ``ctx.i18n.date(...)``.
     """
 
     command: str
@@ -305,6 +340,8 @@ class CommandContext:
     username: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     send: Callable[..., Awaitable[Any]] | None = None
+    #: The chat's language (its ``locale`` setting): ``ctx.i18n.gettext("...")``.
+    i18n: Translator = field(default_factory=lambda: translator(None))
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
@@ -335,6 +372,8 @@ class ButtonContext:
     edit: Callable[..., Awaitable[Any]]
     is_admin: Callable[[], Awaitable[bool]]
     send: Callable[..., Awaitable[Any]]
+    #: The chat's language, as for ``CommandContext.i18n``.
+    i18n: Translator = field(default_factory=lambda: translator(None))
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
