@@ -19,6 +19,14 @@ nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
 PYTHON = ["3.11", "3.12", "3.13"]
+DEV_REQUIREMENTS: list[str] = nox.project.load_toml(ROOT / "pyproject.toml")["project"][
+    "optional-dependencies"
+]["dev"]
+
+
+def pinned(tool: str) -> str:
+    """The dev extra's pinned requirement for ``tool`` (e.g. ``ruff==0.17.6``): one place."""
+    return next(req for req in DEV_REQUIREMENTS if req.startswith(f"{tool}=="))
 
 
 @nox.session
@@ -51,7 +59,7 @@ def tests_matrix(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
-    session.install("ruff>=0.8")
+    session.install(pinned("ruff"))
     session.run("ruff", "check", "src", "plugins", "tests", "bench")
     session.run("ruff", "format", "--check", "src", "plugins", "tests", "bench")
 
@@ -119,7 +127,7 @@ def i18n(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on src/ and every plugin (see [tool.mypy])."""
-    session.install("-e", ".[test]", "mypy>=1.13")
+    session.install("-e", ".[test]", pinned("mypy"))
     session.run("mypy")
 
 
