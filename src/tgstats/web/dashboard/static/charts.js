@@ -104,6 +104,8 @@
     entry.container.setAttribute("role", "img");
     if (entry.spec.label) entry.container.setAttribute("aria-label", entry.spec.label);
     entry.container.setAttribute("data-status", "ready");
+    // export.js adds the download buttons (once) when a chart is first drawn.
+    document.dispatchEvent(new CustomEvent("tgstats:chart", { detail: { name: name } }));
   }
 
   // spec: {days: [iso...], series: [{label, values, kind: "bars"|"line", color: "--chart-1"}]}

@@ -190,6 +190,7 @@
       "aria-label",
       gettext("Messages by weekday and local hour; busiest cell {count}", { count: ngettext("{n} message", "{n} messages", max) })
     );
+    document.dispatchEvent(new CustomEvent("tgstats:chart", { detail: { name: "heatmap" } }));
     var legend = ns.clear($("heatmap-legend"));
     legend.appendChild(ns.el("span", { text: "0" }));
     [0.08, 0.3, 0.55, 0.8, 1].forEach(function (level) {
