@@ -46,7 +46,7 @@ from .storage import DatabaseStorage, FileSessionStorage
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from tgstats.settings import TelegramSettings
+    from tgstats.plugin_api import TelegramSettings
 
 __all__ = ["MTProtoPlugin", "TelegramStartError", "build_client"]
 
@@ -107,6 +107,12 @@ class MTProtoPlugin(Plugin):
     version = "1.0.0"
     provides = ("telegram",)
     priority = 50
+
+    async def start_test_harness(self) -> Any:
+        """A network-free client wired to this plugin (``tgstats_mtproto.testing``)."""
+        from .testing import MTProtoHarness
+
+        return await MTProtoHarness.start(self)
 
     def __init__(self, *, context: PluginContext) -> None:
         super().__init__(context=context)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import gettext as _gettext
 from collections.abc import Iterable, Mapping
-from typing import Literal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_skeleton, format_time, get_day_names
