@@ -81,7 +81,7 @@ from tgstats.stats.results import (
     UserProfile,
     UserRow,
 )
-from tgstats.stats.sources import user_rows
+from tgstats.stats.subqueries import user_rows
 
 __all__ = [
     "GRANULARITIES",
