@@ -37,16 +37,16 @@ from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
 from .commands import AdminCache, CommandDispatcher
-from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
 from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
+from .update_state_gate import HandledUpdates, UpdateStateGate
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from tgstats.settings import TelegramSettings
+    from tgstats.plugin_api import TelegramSettings
 
 __all__ = ["MTProtoPlugin", "TelegramStartError", "build_client"]
 
@@ -107,6 +107,12 @@ class MTProtoPlugin(Plugin):
     version = "1.0.0"
     provides = ("telegram",)
     priority = 50
+
+    async def start_test_harness(self) -> Any:
+        """A network-free client wired to this plugin (``tgstats_mtproto.testing``)."""
+        from .testing import MTProtoHarness
+
+        return await MTProtoHarness.start(self)
 
     def __init__(self, *, context: PluginContext) -> None:
         super().__init__(context=context)
@@ -238,7 +244,7 @@ class MTProtoPlugin(Plugin):
         """Register every handler on ``client`` (the test harness calls this too)."""
         self.client = client
         if isinstance(client.storage, DatabaseStorage):
-            # The saved update state never runs ahead of what was committed (handled.py).
+            # The saved update state never runs ahead of what was committed (update_state_gate.py).
             updates = HandledUpdates()
             client.dispatcher.updates_queue = updates
             client.storage.gate_update_state(UpdateStateGate(updates, self._events_committed))

@@ -30,15 +30,16 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tgstats import charts, stats
 from tgstats.plugin_api import (
     SUPPORTED_LOCALES,
     DeliveryError,
     ServiceRegistry,
     Translator,
+    charts,
+    stats,
     translator,
 )
-from tgstats.stats.results import MetricDelta, Summary, UserLeaderboard
+from tgstats.plugin_api.stats import MetricDelta, Summary, UserLeaderboard
 
 __all__ = [
     "DIGEST_LOCK",

@@ -19,13 +19,23 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tgstats import charts, stats
-from tgstats.plugin_api import N_, BotCommand, CommandContext, Plugin, Translator, cached
-from tgstats.stats import ChatScope, Period, PeriodError
-from tgstats.stats.results import (
+from tgstats.plugin_api import (
+    N_,
+    BotCommand,
+    CommandContext,
+    Plugin,
+    Translator,
+    cached,
+    charts,
+    stats,
+)
+from tgstats.plugin_api.stats import (
+    ChatScope,
     Heatmap,
     MediaBreakdown,
     MemberStats,
+    Period,
+    PeriodError,
     ReactionStats,
     Summary,
     TermRanking,

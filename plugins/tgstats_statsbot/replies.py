@@ -16,12 +16,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tgstats.plugin_api import N_, Sanitizer, Translator, translator
-from tgstats.stats.period import Period
-from tgstats.stats.results import (
+from tgstats.plugin_api.stats import (
     Heatmap,
     MediaBreakdown,
     MemberStats,
     MetricDelta,
+    Period,
     ReactionStats,
     Summary,
     TermRanking,

@@ -412,7 +412,7 @@ async def test_chart_falls_back_to_text_when_photos_are_not_allowed(harness, pee
 
 
 async def test_chart_falls_back_to_text_when_drawing_fails(harness, peers, seeded, monkeypatch):
-    from tgstats import charts
+    from tgstats.plugin_api import charts  # what the statsbot plugin draws with
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")

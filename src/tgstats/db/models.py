@@ -535,7 +535,7 @@ class ReplyPairWeekRollup(Base):
 
     __tablename__ = "reply_pair_week_rollup"
     # A week's largest pairs (read backwards) and one pair's weeks, both index-only
-    # (``stats.sources.reply_pair_top``; week rows are not written by the live week).
+    # (``stats.subqueries.reply_pair_top``; week rows are not written by the live week).
     __table_args__ = (
         Index(
             "ix_reply_pair_week_rollup_top",
