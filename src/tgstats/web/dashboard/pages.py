@@ -11,6 +11,7 @@ answer. Tokens travel only in a POSTed form, never in a URL.
 - ``POST /language``   the language switch (a cookie; else ``Accept-Language``)
 - ``GET /share/{code}`` a share link's landing page; ``POST /share`` uses the one-time
   code up and signs in read-only for that chat (``tgstats.web.share_links``)
+- ``GET /chats/{id}/admin`` the chat's settings and share links (admin only)
 - ``GET /chats/{id}``  one chat; ``?days=7|30|90`` or ``?from=YYYY-MM-DD&to=YYYY-MM-DD``;
   ends with the loaded plugins' dashboard panels (``panels.py``)
 """
@@ -375,6 +376,30 @@ class DashboardController(Controller):
         if isinstance(context, Response):
             return context
         return _page(request, "chat.html", panels=dashboard_panels(request.app.state), **context)
+
+    @get("/chats/{chat_id:int}/admin", name="dashboard:admin")
+    async def admin_page(
+        self,
+        request: Request[Any, Any, Any],
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
+    ) -> Response[Any]:
+        """A chat's settings and share links, for the admin; every change goes through the
+        same REST API as any client's (``admin.js``)."""
+        context = await _chat_page_context(request, chat_id, stats_session)
+        if isinstance(context, Response):
+            return context
+        if context["principal_kind"] == "chat":
+            return _page(
+                request,
+                "error.html",
+                status_code=403,
+                title=N_("Not your chat"),
+                message=N_("Only the admin can change a chat's settings."),
+                signed_in=True,
+                principal_kind="chat",
+            )
+        return _page(request, "admin.html", **context)
 
     @get("/chats/{chat_id:int}/members/{user_id:int}", name="dashboard:member")
     async def member_page(

@@ -144,6 +144,34 @@
     );
   };
 
+  // A change through the API (PATCH, POST, DELETE) with a JSON body, like any API client:
+  // same origin, the session cookie, a JSON content type and a header only a script can add.
+  ns.send = function (method, path, body) {
+    var headers = { Accept: "application/json", "X-Requested-With": "tgstats-dashboard" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch("/api/v1/" + path, {
+      method: method,
+      credentials: "same-origin",
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(function (response) {
+      if (response.status === 204) return null;
+      return response.json().then(
+        function (answer) {
+          if (!response.ok) {
+            var error = answer && answer.error;
+            var detail = error && error.details && error.details[0] && (error.details[0].message || error.details[0].reason);
+            throw new Error((error && error.message ? error.message : String(response.status)) + (detail ? ": " + detail : ""));
+          }
+          return answer;
+        },
+        function () {
+          throw new Error(ns.gettext("the server answered {status} without JSON", { status: response.status }));
+        }
+      );
+    });
+  };
+
   // Horizontal bar list: [{label, value, share}] where share is 0..100 of the widest bar.
   ns.renderBars = function (container, rows, options) {
     options = options || {};
@@ -174,6 +202,8 @@
     var select = document.getElementById("language-select");
     if (select && select.form) {
       select.addEventListener("change", function () { select.form.submit(); });
+      var apply = document.getElementById("language-apply");
+      if (apply) apply.hidden = true;
     }
   });
 })();
