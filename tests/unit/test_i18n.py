@@ -315,7 +315,8 @@ def test_scripts_have_no_sentence_outside_gettext(script: str) -> None:
     found = []
     for match in re.finditer(r"""(['"`])((?:\\.|(?!\1).)*?)\1""", source):
         text = match.group(2)
-        if not re.match(r"[A-Z…][a-z]+(?:[ ,.:;!?'’-]+\w+)+", text) or " " not in text or "${" in text:
+        sentence = re.match(r"[A-Z…][a-z]+(?:[ ,.:;!?'’-]+\w+)+", text) and " " in text
+        if not sentence or "${" in text:
             continue
         before = source[max(0, match.start() - 200) : match.start()]
         if re.search(r"\b(gettext|ngettext)\(\s*$|\bngettext\(\s*\"[^\"]*\",\s*$", before):
