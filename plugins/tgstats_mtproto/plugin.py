@@ -46,12 +46,13 @@ from .commands import AdminCache, CommandDispatcher
 from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
+from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from tgstats.settings import TelegramSettings
+    from tgstats.plugin_api import TelegramSettings
 
 __all__ = ["MTProtoPlugin", "TelegramStartError", "build_client"]
 
@@ -113,6 +114,12 @@ class MTProtoPlugin(Plugin):
     provides = ("telegram",)
     priority = 50
 
+    async def start_test_harness(self) -> Any:
+        """A network-free client wired to this plugin (``tgstats_mtproto.testing``)."""
+        from .testing import MTProtoHarness
+
+        return await MTProtoHarness.start(self)
+
     def __init__(self, *, context: PluginContext) -> None:
         super().__init__(context=context)
         self.client: Client | None = None
@@ -124,6 +131,7 @@ class MTProtoPlugin(Plugin):
         self.admin_commands = AdminCommands(
             all_commands=self.all_commands, on_change=self.chat_settings.forget
         )
+        self.share_commands = ShareCommands()
         self.recorder = UpdateRecorder(
             self.services, chat_settings=self.chat_settings, me_id=self._me_id
         )
@@ -133,6 +141,7 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             bot_username=self._me_username,
+            chat_settings=self.chat_settings,
         )
         self.outgoing = Outgoing(lambda: self.client if self._sending else None)
         self._sending = False
@@ -142,12 +151,13 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             outgoing=self.outgoing,
+            chat_settings=self.chat_settings,
         )
 
     # ------------------------------------------------------------------ hooks
 
     def commands(self) -> Sequence[BotCommand]:
-        return self.admin_commands.commands()
+        return [*self.admin_commands.commands(), *self.share_commands.commands()]
 
     def all_commands(self) -> list[BotCommand]:
         """Every loaded plugin's commands (the host's ``commands`` service), ours included."""

@@ -48,7 +48,7 @@ from tgstats.web.imports import imports_controller, stop_imports
 from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
 from tgstats.web.openapi_errors import document_error_responses
 from tgstats.web.security import security_middlewares
-from tgstats.web.tokens import ChatTokenController
+from tgstats.web.tokens import ChatTokenController, ShareLinkController
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -263,6 +263,7 @@ def _route_handlers(settings: Settings) -> list[Any]:
         handlers += [
             *api_controllers(),
             ChatTokenController,
+            ShareLinkController,
             imports_controller,
             *dashboard_routes(settings),
         ]
