@@ -66,7 +66,9 @@ class Bot:
     async def counts(self) -> dict[int, Counts]:
         conn = await self.pg.connect(self.database)
         try:
-            return await stored_counts(conn)
+            # One snapshot: the bot may be committing between stored_counts' statements.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await stored_counts(conn)
         finally:
             await conn.close()
 
