@@ -157,7 +157,7 @@ def schemathesis(session: nox.Session) -> None:
     (``TGSTATS_TEST_PG``). ``nox -s schemathesis -- --max-examples 100`` digs deeper.
     """
     session.install("-e", ".[test]", "schemathesis>=4.3")
-    session.run("python", "tests/services/run_schemathesis.py", *session.posargs)
+    session.run("python", "tests/http_security/run_schemathesis.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -43,11 +43,11 @@ from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 from .admin_commands import AdminCommands
 from .catchup import CatchUp
 from .commands import AdminCache, CommandDispatcher
-from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
 from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
+from .update_state_gate import HandledUpdates, UpdateStateGate
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -255,7 +255,7 @@ class MTProtoPlugin(Plugin):
         """Register every handler on ``client`` (the test harness calls this too)."""
         self.client = client
         if isinstance(client.storage, DatabaseStorage):
-            # The saved update state never runs ahead of what was committed (handled.py).
+            # The saved update state never runs ahead of what was committed (update_state_gate.py).
             updates = HandledUpdates()
             client.dispatcher.updates_queue = updates
             client.storage.gate_update_state(UpdateStateGate(updates, self._events_committed))

@@ -28,7 +28,7 @@ it (a new session starts at Telegram's production DC 2). That is how a test
 data centre on 127.0.0.1 is reached.
 
 An update state is saved only once every update that arrived before it has been
-handled and its events committed (``handled.py``; the plugin attaches the gate
+handled and its events committed (``update_state_gate.py``; the plugin attaches the gate
 with ``gate_update_state``): a crash then leaves a saved state that is at or
 behind what was recorded, and catch-up re-delivers whatever came after it —
 some of it possibly a second time, which is harmless because the writer is
@@ -54,8 +54,8 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .handled import UpdateStateGate
 from .tables import metadata, mtproto_peers, mtproto_sessions, mtproto_update_state
+from .update_state_gate import UpdateStateGate
 
 __all__ = [
     "DatabaseStorage",
