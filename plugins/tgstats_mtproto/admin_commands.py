@@ -58,7 +58,12 @@ def _describe(ctx: CommandContext, s: ChatSettings) -> str:
             f"<b>Settings for {_esc(ctx, ctx.extra.get('chat_title') or ctx.chat_id)}</b>",
             f"Store message text: <b>{_on_off(s.store_text)}</b>",
             f"Record reactions: <b>{_on_off(s.capture_reactions)}</b>",
-            f"Time zone: <b>{_esc(ctx, s.timezone)}</b>",
+            f"Time zone: <b>{_esc(ctx, s.timezone)}</b>"
+            + (
+                f" (recounting history in {_esc(ctx, s.pending_timezone)})"
+                if s.pending_timezone
+                else ""
+            ),
             f"Keep text for: <b>{s.text_retention_days}</b> days",
             f"Keep metadata for: <b>{s.metadata_retention_days}</b> days",
         ]
@@ -148,12 +153,19 @@ class AdminCommands:
 
     async def _read(self, ctx: CommandContext) -> ChatSettings:
         async with ctx.session_factory() as session:
-            return await get_chat_settings(session, ctx.chat_id)
+            return await get_chat_settings(
+                session, ctx.chat_id, default_timezone=ctx.settings.privacy.default_timezone
+            )
 
     async def _write(self, ctx: CommandContext, **changes: Any) -> ChatSettings:
         async with ctx.session_factory() as session:
             try:
-                value = await update_chat_settings(session, ctx.chat_id, **changes)
+                value = await update_chat_settings(
+                    session,
+                    ctx.chat_id,
+                    default_timezone=ctx.settings.privacy.default_timezone,
+                    **changes,
+                )
             except ValueError as exc:
                 await session.rollback()
                 raise UsageError(str(exc)) from None
@@ -271,9 +283,19 @@ class AdminCommands:
         if not zone or " " in zone:
             raise UsageError("/set_timezone <IANA zone, e.g. Europe/Berlin>")
         value = await self._write(ctx, timezone=zone)
+        if value.pending_timezone is not None:
+            recounts = ctx.services.get("recounts")
+            if recounts is not None:
+                recounts.wake()
+            await ctx.reply(
+                f"Recounting this chat's history in <b>{_esc(ctx, value.pending_timezone)}</b>. "
+                f"Until that is done the numbers stay in {_esc(ctx, value.timezone)}; "
+                "/settings shows when it has switched."
+            )
+            return
         await ctx.reply(
             f"Time zone set to <b>{_esc(ctx, value.timezone)}</b>. "
-            "Days and hours are counted in it from now on."
+            "Days and hours are counted in it."
         )
 
     async def set_retention(self, ctx: CommandContext) -> None:
