@@ -53,8 +53,9 @@ USER_DAY_COUNTERS = (
     "messages", "text_length", "media", "urls", "replies_sent", "replies_received",
     "reactions_given", "reactions_received", "edits", "deletions",
 )  # fmt: skip
-_CD = {name: i for i, name in enumerate(CHAT_DAY_COUNTERS)}
-_UD = {name: i for i, name in enumerate(USER_DAY_COUNTERS)}
+#: Position of each counter in a chat-day / user-day row being summed.
+CHAT_DAY_INDEX = {name: i for i, name in enumerate(CHAT_DAY_COUNTERS)}
+USER_DAY_INDEX = {name: i for i, name in enumerate(USER_DAY_COUNTERS)}
 
 #: Terms longer than this are cut: a btree key must stay well under PostgreSQL's limit.
 MAX_TERM_LENGTH = 512
@@ -190,18 +191,18 @@ class RollupDelta:
         self.topics[(chat_id, topic_id or 0, poster, day)] += 1
         if is_reply and reply_to_user_id is not None:
             self.reply_pairs[(chat_id, day, poster, reply_to_user_id)] += 1
-            row[_CD["member_replies"]] += reply_to_user_id != poster
-            self._user_day(chat_id, reply_to_user_id, day)[_UD["replies_received"]] += 1
+            row[CHAT_DAY_INDEX["member_replies"]] += reply_to_user_id != poster
+            self._user_day(chat_id, reply_to_user_id, day)[USER_DAY_INDEX["replies_received"]] += 1
 
     def add_edit(self, *, chat_id: int, day: date, user_id: int | None) -> None:
-        self._chat_day(chat_id, day)[_CD["edits"]] += 1
+        self._chat_day(chat_id, day)[CHAT_DAY_INDEX["edits"]] += 1
         if user_id is not None:
-            self._user_day(chat_id, user_id, day)[_UD["edits"]] += 1
+            self._user_day(chat_id, user_id, day)[USER_DAY_INDEX["edits"]] += 1
 
     def add_deletion(self, *, chat_id: int, day: date, poster: int | None) -> None:
-        self._chat_day(chat_id, day)[_CD["deletions"]] += 1
+        self._chat_day(chat_id, day)[CHAT_DAY_INDEX["deletions"]] += 1
         if poster is not None:
-            self._user_day(chat_id, poster, day)[_UD["deletions"]] += 1
+            self._user_day(chat_id, poster, day)[USER_DAY_INDEX["deletions"]] += 1
 
     def add_reaction(
         self,
@@ -214,17 +215,17 @@ class RollupDelta:
         sign: int = 1,
     ) -> None:
         """``sign`` is -1 when a reaction counted earlier was taken back."""
-        self._chat_day(chat_id, day)[_CD["reactions"]] += sign
+        self._chat_day(chat_id, day)[CHAT_DAY_INDEX["reactions"]] += sign
         self.terms[(chat_id, day, "reaction", _term(reaction))] += sign
         if giver is not None:
-            self._user_day(chat_id, giver, day)[_UD["reactions_given"]] += sign
+            self._user_day(chat_id, giver, day)[USER_DAY_INDEX["reactions_given"]] += sign
         if author is not None:
-            self._user_day(chat_id, author, day)[_UD["reactions_received"]] += sign
+            self._user_day(chat_id, author, day)[USER_DAY_INDEX["reactions_received"]] += sign
 
     def add_membership(self, *, chat_id: int, day: date, joins: int, leaves: int) -> None:
         row = self._chat_day(chat_id, day)
-        row[_CD["joins"]] += joins
-        row[_CD["leaves"]] += leaves
+        row[CHAT_DAY_INDEX["joins"]] += joins
+        row[CHAT_DAY_INDEX["leaves"]] += leaves
 
     def chat_ids(self) -> set[int]:
         return {key[0] for key in self.chat_day} | {key[0] for key in self.terms}
