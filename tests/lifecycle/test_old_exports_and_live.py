@@ -159,3 +159,29 @@ async def test_import_only_chat_is_not_bot_present(
         async with db.session_factory() as session:
             present = await session.scalar(text("SELECT count(*) FROM chats WHERE bot_present"))
         assert present == 0  # what bot_active_chats counts
+        page = await app.client.get(f"/chats/{-BARE}", headers=ADMIN)
+        assert page.status_code == 200
+        assert "Imported history, bot not in this chat." in page.text
+
+        # A zone change shows on the dashboard while it is waiting for its recount (held
+        # here: the chat row locked, as a recount in another process would hold it).
+        async with db.session_factory() as holder:
+            await holder.execute(text("SELECT 1 FROM chats WHERE id = :c FOR UPDATE"), {"c": -BARE})
+            await _show_waiting_recount(app, db, flow)
+            await holder.rollback()
+
+
+async def _show_waiting_recount(app: Any, db: Any, flow: Flow) -> None:
+    async with db.session_factory() as session:
+        await session.execute(
+            text(
+                "INSERT INTO chat_recounts (chat_id, timezone, from_timezone, state,"
+                " rows_total, rows_done) VALUES (:c, 'Asia/Kolkata', 'UTC', 'running', 8, 2)"
+            ),
+            {"c": -BARE},
+        )
+        await session.commit()
+    page = await app.client.get(f"/chats/{-BARE}", headers=ADMIN)
+    assert "Recounting in <strong>Asia/Kolkata</strong>: 25%" in page.text
+    chat = await flow.get(f"/api/v1/chats/{-BARE}")
+    assert (chat["recount"]["state"], chat["recount"]["progress"]) == ("running", 0.25)
