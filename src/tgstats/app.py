@@ -350,6 +350,49 @@ def create_app(
     return app
 
 
-def app_from_env() -> Litestar:
+def startup_failure_line(exc: BaseException) -> str:
+    """One line for a failed start: the innermost cause anyio's task groups wrapped."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"tgstats could not start: {text}"
+
+
+class OneLineStartupFailure:
+    """Reports a failed lifespan start as one line, not Litestar's formatted traceback.
+
+    Litestar sends ``lifespan.startup.failed`` with the whole traceback (an
+    ``ExceptionGroup`` of ~140 lines when the Telegram login fails) and granian
+    logs that message; the operator needs the one line that says what to fix.
+    """
+
+    def __init__(self, app: Litestar) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failed = False
+
+        async def send_one_line(message: Any) -> None:
+            nonlocal failed
+            if message["type"] == "lifespan.startup.failed":
+                failed = True  # sent below, once the exception is known
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_one_line)
+        except BaseException as exc:
+            if not failed:
+                raise
+            await send({"type": "lifespan.startup.failed", "message": startup_failure_line(exc)})
+
+
+def app_from_env() -> OneLineStartupFailure:
     """Granian's factory target: settings from the environment."""
-    return create_app(Settings.from_env())
+    return OneLineStartupFailure(create_app(Settings.from_env()))
