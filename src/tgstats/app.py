@@ -224,6 +224,18 @@ def _make_lifespan(
             services.register("events", pipeline.sink)
             telemetry.metrics.queue_depth_source = lambda: pipeline.queue_depth
 
+            from tgstats.pipeline.recount import RecountRunner
+
+            # Time zone recounts asked for anywhere (API, bot, CLI, another replica),
+            # and those a crash left waiting, run here in the background.
+            recounts = RecountRunner(
+                database.session_factory, default_timezone=settings.privacy.default_timezone
+            )
+            recounts.start()
+            stack.push_async_callback(recounts.stop)
+            state.recounts = recounts
+            services.register("recounts", recounts)
+
             active_chats = [0]
             telemetry.metrics.active_chats_source = lambda: active_chats[0]
             refresher = asyncio.create_task(_refresh_active_chats(database, active_chats))
