@@ -179,6 +179,10 @@ class MembershipEvent(Base):
     old_status: Mapped[str | None] = mapped_column(String(16))
     new_status: Mapped[str | None] = mapped_column(String(16))
     source_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A join's way in (``tgstats.events.JOIN_SOURCES``; NULL = not known) and the invite
+    # link's name, when the link has one.
+    join_source: Mapped[str | None] = mapped_column(String(16))
+    invite_link_name: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         # Natural key of a member event: re-delivery inserts nothing.
