@@ -15,7 +15,7 @@ from typing import Any
 
 from pyrogram import enums, raw, types, utils
 
-from tgstats.events import (
+from tgstats.plugin_api import (
     BotMembershipEvent,
     ChatMigratedEvent,
     ChatSnapshot,
@@ -29,7 +29,7 @@ from tgstats.events import (
     ServiceEvent,
     UserSnapshot,
 )
-from tgstats.features import Entity, extract
+from tgstats.plugin_api.features import Entity, extract
 
 __all__ = [
     "RECORDED_CHAT_TYPES",
@@ -141,6 +141,7 @@ def chat_snapshot(chat: types.Chat | None, *, date: datetime | None = None) -> C
         username=chat.username,
         is_forum=bool(chat.is_forum) or chat.type == enums.ChatType.FORUM,
         date=date,
+        seen_by_bot=True,
     )
 
 

@@ -19,6 +19,11 @@ difference since the stored state:
   messages are never seen); reactions, reaction counts and chat member
   updates (they travel in the bots' qts sequence and kurigram's catch-up asks
   with ``qts=0``); supergroups whose pts was never stored.
+
+While running, ``catchup.CatchUp`` fetches the difference again on a pts gap,
+on "too long" and after every reconnect, and logs and counts what Telegram no
+longer had. ``TELEGRAM_DC_ADDRESS`` points the session at another data centre
+(the tests' local one).
 """
 
 from __future__ import annotations
@@ -36,16 +41,18 @@ from pyrogram.storage import Storage
 from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
+from .catchup import CatchUp
 from .commands import AdminCache, CommandDispatcher
-from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
+from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
+from .update_state_gate import HandledUpdates, UpdateStateGate
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from tgstats.settings import TelegramSettings
+    from tgstats.plugin_api import TelegramSettings
 
 __all__ = ["MTProtoPlugin", "TelegramStartError", "build_client"]
 
@@ -107,9 +114,16 @@ class MTProtoPlugin(Plugin):
     provides = ("telegram",)
     priority = 50
 
+    async def start_test_harness(self) -> Any:
+        """A network-free client wired to this plugin (``tgstats_mtproto.testing``)."""
+        from .testing import MTProtoHarness
+
+        return await MTProtoHarness.start(self)
+
     def __init__(self, *, context: PluginContext) -> None:
         super().__init__(context=context)
         self.client: Client | None = None
+        self.catch_up: CatchUp | None = None
         self.status = "not started"
         self._running = False
         self.chat_settings = ChatSettingsCache(self.services)
@@ -117,6 +131,7 @@ class MTProtoPlugin(Plugin):
         self.admin_commands = AdminCommands(
             all_commands=self.all_commands, on_change=self.chat_settings.forget
         )
+        self.share_commands = ShareCommands()
         self.recorder = UpdateRecorder(
             self.services, chat_settings=self.chat_settings, me_id=self._me_id
         )
@@ -126,6 +141,7 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             bot_username=self._me_username,
+            chat_settings=self.chat_settings,
         )
         self.outgoing = Outgoing(lambda: self.client if self._sending else None)
         self._sending = False
@@ -135,12 +151,13 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             outgoing=self.outgoing,
+            chat_settings=self.chat_settings,
         )
 
     # ------------------------------------------------------------------ hooks
 
     def commands(self) -> Sequence[BotCommand]:
-        return self.admin_commands.commands()
+        return [*self.admin_commands.commands(), *self.share_commands.commands()]
 
     def all_commands(self) -> list[BotCommand]:
         """Every loaded plugin's commands (the host's ``commands`` service), ours included."""
@@ -194,6 +211,8 @@ class MTProtoPlugin(Plugin):
             storage=self.build_storage(tg),
         )
         self.attach(client)
+        self.catch_up = CatchUp(client, meter=self.services.get("meter"))
+        self.catch_up.install()
         await self._check_session_owner(client, tg)
         await self._start(client, tg.start_timeout)
         try:
@@ -208,6 +227,8 @@ class MTProtoPlugin(Plugin):
                 await asyncio.wait_for(self.dispatcher.drain(), timeout=tg.start_timeout)
             except Exception as exc:
                 log.warning("bot commands still running at shutdown: %s", type(exc).__name__)
+            if self.catch_up is not None:
+                await self.catch_up.close()
             try:
                 await asyncio.wait_for(client.stop(), timeout=tg.start_timeout)
             except Exception as exc:
@@ -221,20 +242,20 @@ class MTProtoPlugin(Plugin):
 
     def build_storage(self, tg: TelegramSettings) -> Storage:
         if tg.session_path is not None:
-            return FileSessionStorage(tg.session_path)
+            return FileSessionStorage(tg.session_path, dc_address=tg.dc_address)
         factory = self.services.get("session_factory")
         if factory is None:
             raise TelegramStartError(
                 "Telegram: no database to keep the MTProto session in; "
                 "set TELEGRAM_SESSION_PATH or start the database first"
             )
-        return DatabaseStorage(self.session_name(tg), factory)
+        return DatabaseStorage(self.session_name(tg), factory, dc_address=tg.dc_address)
 
     def attach(self, client: Client) -> None:
         """Register every handler on ``client`` (the test harness calls this too)."""
         self.client = client
         if isinstance(client.storage, DatabaseStorage):
-            # The saved update state never runs ahead of what was committed (handled.py).
+            # The saved update state never runs ahead of what was committed (update_state_gate.py).
             updates = HandledUpdates()
             client.dispatcher.updates_queue = updates
             client.storage.gate_update_state(UpdateStateGate(updates, self._events_committed))

@@ -6,9 +6,10 @@ lines, every name through the ``Escaper``.
 
 from __future__ import annotations
 
-from tgstats.stats.results import CohortStats, MemberFlow
+from tgstats.plugin_api import Translator
+from tgstats.plugin_api.stats import CohortStats, MemberFlow
 
-from .replies import Escaper, number, pct_text
+from .replies import ENGLISH, Escaper, number, pct_text
 
 __all__ = ["COHORTS_SHOWN", "cohort_lines", "member_flow_lines"]
 
@@ -24,30 +25,37 @@ _SOURCE_NAMES = {
 }
 
 
-def member_flow_lines(flow: MemberFlow, *, esc: Escaper, top: int = 3) -> list[str]:
+def member_flow_lines(
+    flow: MemberFlow, *, esc: Escaper, top: int = 3, t: Translator = ENGLISH
+) -> list[str]:
+    """Joins by source, top links and inviters, leaves by kind (numbers in the chat's
+    language; the words are English for now)."""
     lines: list[str] = []
     if flow.joins:
         parts = [
-            f"{_SOURCE_NAMES.get(s.source, s.source)} {number(s.joins)}"
+            f"{_SOURCE_NAMES.get(s.source, s.source)} {number(s.joins, t)}"
             for s in flow.sources
             if s.joins
         ]
         lines.append("Came in: " + " · ".join(parts))
-        links = [f"{esc(link.label, 24)} {number(link.joins)}" for link in flow.invite_links[:top]]
+        links = [
+            f"{esc(link.label, 24)} {number(link.joins, t)}" for link in flow.invite_links[:top]
+        ]
         if links:
             lines.append("Top links: " + " · ".join(links))
-        inviters = [f"{esc(i.display_name)} {number(i.joins)}" for i in flow.top_inviters[:top]]
+        inviters = [f"{esc(i.display_name)} {number(i.joins, t)}" for i in flow.top_inviters[:top]]
         if inviters:
             lines.append("Top inviters: " + " · ".join(inviters))
     if flow.leaves:
         k = flow.leave_kinds
         lines.append(
-            f"Went: left {number(k.left)} · kicked {number(k.kicked)} · banned {number(k.banned)}"
+            f"Went: left {number(k.left, t)} · kicked {number(k.kicked, t)}"
+            f" · banned {number(k.banned, t)}"
         )
     return lines
 
 
-def cohort_lines(result: CohortStats) -> list[str]:
+def cohort_lines(result: CohortStats, *, t: Translator = ENGLISH) -> list[str]:
     """The latest cohorts with newcomers: size, then the share still posting per offset."""
     shown = [c for c in result.cohorts if c.newcomers][-COHORTS_SHOWN:]
     if not shown:
@@ -56,6 +64,8 @@ def cohort_lines(result: CohortStats) -> list[str]:
     offsets = "/".join(f"{k}{unit}" for k in result.offsets)
     lines = [f"Still posting after {offsets}:"]
     for cohort in shown:
-        cells = " ".join("…" if c.active is None else pct_text(c.active_pct) for c in cohort.cells)
-        lines.append(f"{cohort.start:%m-%d} +{number(cohort.newcomers)}: {cells}")
+        cells = " ".join(
+            "…" if c.active is None else pct_text(c.active_pct, t) for c in cohort.cells
+        )
+        lines.append(f"{cohort.start:%m-%d} +{number(cohort.newcomers, t)}: {cells}")
     return lines

@@ -150,6 +150,7 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_range_days: int = 1100
     session_secret: SecretStr | None = None
     session_max_age: int = 7 * 24 * 3600
+    public_url: str | None = None
 
 
 class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,6 +158,7 @@ class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
     api_hash: SecretStr | None = None
     bot_token: SecretStr | None = None
     session_path: Path | None = None
+    dc_address: tuple[str, int] | None = None
     start_timeout: float = 30.0
     admin_cache_ttl: int = 60
 
@@ -345,6 +347,15 @@ def _secret(name: str, raw: str) -> SecretStr:
     return SecretStr(raw)
 
 
+def _public_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SettingsError(
+            f"{name}: expected the dashboard's address, like https://stats.example.org"
+        )
+    return raw.strip().rstrip("/")
+
+
 def _url(*schemes: str) -> Parser:
     def parse(name: str, raw: str) -> SecretStr:
         try:
@@ -388,6 +399,13 @@ def _timezone(name: str, raw: str) -> str:
             f"{name}: expected an IANA time zone like Europe/Berlin, got {raw!r}"
         ) from None
     return raw
+
+
+def _host_port(name: str, raw: str) -> tuple[str, int]:
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name}: expected host:port, got {raw!r}")
+    return host.strip("[]"), int(port)
 
 
 def _path(name: str, raw: str) -> Path:
@@ -667,6 +685,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         _POS,
         "Dashboard session lifetime in seconds",
     ),
+    EnvVar(
+        "PUBLIC_URL",
+        "api",
+        "public_url",
+        _public_url,
+        "The dashboard's address as people open it; /share links start with it",
+    ),
     # telegram
     EnvVar(
         "TELEGRAM_API_ID",
@@ -690,6 +715,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "session_path",
         _path,
         "File for the MTProto session; empty stores it in the database",
+    ),
+    EnvVar(
+        "TELEGRAM_DC_ADDRESS",
+        "telegram",
+        "dc_address",
+        _host_port,
+        "host:port of the Telegram data centre; empty: Telegram's own (for a test server)",
     ),
     EnvVar(
         "TELEGRAM_START_TIMEOUT",

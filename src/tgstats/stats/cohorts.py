@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tgstats.stats.common import fetch_all, pct
 from tgstats.stats.period import ChatScope, Period
 from tgstats.stats.results import Cohort, CohortCell, CohortStats
-from tgstats.stats.sources import source_params
+from tgstats.stats.subqueries import source_params
 
 __all__ = ["COHORT_OFFSETS", "cohorts"]
 

@@ -16,7 +16,7 @@ from tgstats.stats.results import (
     LeaveKinds,
     MemberFlow,
 )
-from tgstats.stats.sources import LEAVE_EVENT_SQL, source_params
+from tgstats.stats.subqueries import LEAVE_EVENT_SQL, source_params
 
 __all__ = ["MAX_FLOW_LIMIT", "invite_link_label", "member_flow"]
 
