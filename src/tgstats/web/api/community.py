@@ -13,7 +13,7 @@ from tgstats.stats.results import CohortStats, MemberFlow
 from tgstats.web.api.params import StatsQuery, provide_stats_query
 from tgstats.web.api.tables import FormatParam, StatsResponse
 from tgstats.web.auth import auth_dependencies
-from tgstats.web.fastpath import ROUTE_OPT
+from tgstats.web.response_cache import ROUTE_OPT
 
 __all__ = ["CommunityController"]
 
