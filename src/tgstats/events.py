@@ -22,6 +22,7 @@ from datetime import datetime
 import msgspec
 
 __all__ = [
+    "JOIN_SOURCES",
     "MEDIA_TYPES",
     "MEMBER_ACTIONS",
     "BotMembershipEvent",
@@ -75,6 +76,11 @@ MEMBER_ACTIONS: tuple[str, ...] = (
     "restrict",
 )
 
+#: How a member came in (``MemberEvent.join_source``): an invite link, added by a member,
+#: a join request approved by an admin, a chat folder link, or by themselves (a public
+#: group's username). ``None`` when the source did not say (old exports, older rows).
+JOIN_SOURCES: tuple[str, ...] = ("link", "added", "request", "folder", "direct")
+
 #: Chat types tgstats records. Private chats with the bot are never recorded as chat stats.
 CHAT_TYPES: tuple[str, ...] = ("group", "supergroup", "channel")
 
@@ -112,6 +118,9 @@ class ChatSnapshot(
     username: str | None = None
     is_forum: bool = False
     date: datetime | None = None
+    # True when the live bot sees the chat (so it is in it); an import leaves it False.
+    # Marks the bot present only while no bot added/removed event has said otherwise.
+    seen_by_bot: bool = False
 
 
 class UserSnapshot(
@@ -210,6 +219,11 @@ class MemberEvent(
     old_status: str | None = None
     new_status: str | None = None
     source_msg_id: int | None = None  # the service message it came from, when it did
+    join_source: str | None = None  # a join's way in, one of JOIN_SOURCES
+    invite_link_name: str | None = None  # the invite link's name, when an admin gave it one
+    # The member's place in that message (imports): with ``source_msg_id`` the event's
+    # identity, independent of the wall-clock date an old export gives.
+    source_index: int | None = None
 
 
 class ServiceEvent(
@@ -283,6 +297,8 @@ def dedupe_key(event: Event) -> tuple[object, ...]:
         case ReactionCountEvent():
             return ("reaction_count", event.chat_id, event.msg_id, event.date)
         case MemberEvent():
+            if event.source_msg_id is not None and event.source_index is not None:
+                return ("member", event.chat_id, event.source_msg_id, event.source_index)
             return ("member", event.chat_id, event.user_id, event.date, event.action)
         case ServiceEvent():
             return ("service", event.chat_id, event.msg_id)

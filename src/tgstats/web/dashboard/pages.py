@@ -41,6 +41,7 @@ from tgstats.i18n import (
     translator,
 )
 from tgstats.settings import Settings
+from tgstats.stats import list_chats
 from tgstats.stats.period import (
     ChatNotFound,
     ChatScope,
@@ -481,13 +482,27 @@ async def _chat_page_context(
         "presets": PERIOD_PRESETS,
         "today": today,
         "utc_offset": utc_offset_label(scope),
+        "state": await _chat_state(stats_session, chat_id, settings),
         **page,
     }
 
 
+<<<<<<< HEAD
 def _share_refused(request: Request[Any, Any, Any], status: int) -> Response[str]:
     return _page(
         request,
+=======
+async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -> Any:
+    """Whether the bot is in the chat and how its last time zone recount went."""
+    found = await list_chats(
+        session, chat_ids=[chat_id], default_timezone=settings.privacy.default_timezone
+    )
+    return found.chats[0] if found.chats else None
+
+
+def _share_refused(status: int) -> Response[str]:
+    return render_page(
+>>>>>>> main
         "error.html",
         status_code=status,
         title=N_("This link does not open anything"),
