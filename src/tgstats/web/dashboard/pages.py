@@ -487,11 +487,6 @@ async def _chat_page_context(
     }
 
 
-<<<<<<< HEAD
-def _share_refused(request: Request[Any, Any, Any], status: int) -> Response[str]:
-    return _page(
-        request,
-=======
 async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -> Any:
     """Whether the bot is in the chat and how its last time zone recount went."""
     found = await list_chats(
@@ -500,9 +495,9 @@ async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -
     return found.chats[0] if found.chats else None
 
 
-def _share_refused(status: int) -> Response[str]:
-    return render_page(
->>>>>>> main
+def _share_refused(request: Request[Any, Any, Any], status: int) -> Response[str]:
+    return _page(
+        request,
         "error.html",
         status_code=status,
         title=N_("This link does not open anything"),
