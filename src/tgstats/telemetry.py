@@ -136,6 +136,10 @@ class Metrics:
     def record_query(self, operation: str, seconds: float) -> None:
         self.db_query_duration.record(seconds, {"operation": operation})
 
+    def handler_duration(self, handler: str, seconds: float) -> None:
+        """``bot_request_duration_seconds{handler}``: one bot update handler or command run."""
+        self.request_duration.record(seconds, {"handler": handler})
+
     def error(self, error_type: str) -> None:
         self.errors.add(1, {"error_type": error_type})
 
