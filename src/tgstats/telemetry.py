@@ -17,6 +17,8 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 - ``bot_errors_total{error_type}``
 - ``bot_pipeline_queue_depth``, ``bot_pipeline_batch_size`` (histogram)
 - ``bot_cache_requests_total{result}``, ``bot_auth_failures_total``
+- ``bot_telegram_connected`` (gauge; only in a process that runs the bot)
+- ``bot_import_jobs_total{status}`` (finished import jobs)
 - ``http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}``
 
 The HTTP duration histogram is recorded on every request, so it is not an
@@ -127,10 +129,13 @@ class Metrics:
     cache_requests: Any
     auth_failures: Any
     http_request_duration: RequestHistogram
+    import_jobs: Any = None
     # Gauge sources, assigned by the app once the pieces exist.
     active_chats_source: Callable[[], int] = lambda: 0
     db_connections_source: Callable[[], dict[str, int]] = dict
     queue_depth_source: Callable[[], int] = lambda: 0
+    #: 1/0 while this process runs a Telegram client; None (no sample) when it runs none.
+    telegram_connected_source: Callable[[], int | None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def record_query(self, operation: str, seconds: float) -> None:
@@ -235,6 +240,9 @@ def open_telemetry(service_version: str) -> Telemetry:
             "bot_auth_failures", description="Failed API/dashboard authentications"
         ),
         http_request_duration=http_histogram,
+        import_jobs=meter.create_counter(
+            "bot_import_jobs", description="Import jobs finished, by status (done, failed)"
+        ),
     )
 
     def _active_chats(options: CallbackOptions) -> Iterable[Observation]:
@@ -253,7 +261,18 @@ def open_telemetry(service_version: str) -> Telemetry:
     meter.create_observable_gauge(
         "bot_db_connections", [_db_connections], description="DB pool connections by state"
     )
+
+    def _telegram_connected(options: CallbackOptions) -> Iterable[Observation]:
+        connected = metrics.telegram_connected_source()
+        if connected is not None:
+            yield Observation(connected)
+
     meter.create_observable_gauge(
         "bot_pipeline_queue_depth", [_queue_depth], description="Events waiting to be written"
+    )
+    meter.create_observable_gauge(
+        "bot_telegram_connected",
+        [_telegram_connected],
+        description="1 while the bot's Telegram connection is up (only where a bot runs)",
     )
     return Telemetry(provider=provider, registry=registry, metrics=metrics)
