@@ -42,13 +42,13 @@ from tgstats.telemetry import Telemetry, open_telemetry
 from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
-from tgstats.web.fastpath import ResponseCache
 from tgstats.web.health import HealthController, metrics_endpoint
 from tgstats.web.imports import imports_controller, stop_imports
 from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
 from tgstats.web.openapi_errors import document_error_responses
+from tgstats.web.response_cache import ResponseCache
 from tgstats.web.security import security_middlewares
-from tgstats.web.tokens import ChatTokenController
+from tgstats.web.tokens import ChatTokenController, ShareLinkController
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -278,6 +278,7 @@ def _route_handlers(settings: Settings) -> list[Any]:
         handlers += [
             *api_controllers(),
             ChatTokenController,
+            ShareLinkController,
             imports_controller,
             *dashboard_routes(settings),
         ]

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.db.models import ChatSettingsRow
+from tgstats.i18n import SUPPORTED_LOCALES, normalize_locale
 
 __all__ = ["ChatSettings", "get_chat_settings", "get_many_chat_settings", "update_chat_settings"]
 
@@ -88,8 +89,14 @@ def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
                     f"got {str(value)[:64]!r}"
                 ) from None
         elif key == "locale":
-            if not isinstance(value, str) or not 2 <= len(value) <= 16:
-                raise ValueError("locale: expected a language code like en or ru")
+            language = normalize_locale(value)
+            if language is None:
+                raise ValueError(
+                    "locale: expected one of "
+                    + ", ".join(SUPPORTED_LOCALES)
+                    + f", got {str(value)[:16]!r}"
+                )
+            value = language
         elif key.endswith("_retention_days"):
             if (
                 isinstance(value, bool)

@@ -67,6 +67,7 @@ __all__ = [
     "Principal",
     "auth_dependencies",
     "client_ip",
+    "encode_session",
     "ensure_chat_access",
     "fast_principal",
     "hash_token",
@@ -79,6 +80,7 @@ __all__ = [
     "require_admin",
     "revoke_chat_token",
     "secret_matches",
+    "session_cookie",
 ]
 
 SESSION_COOKIE = "tgstats_session"
