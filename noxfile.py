@@ -191,11 +191,12 @@ def monitoring(session: nox.Session) -> None:
     Starts ``tgstats serve`` with the bot simulator and Debian's ``prometheus`` (1 s scrape
     interval, the chart's alert rules loaded), runs a scripted workload, then checks the
     seed's example queries and every panel of the chart's Grafana dashboard return series.
-    The alerts' own unit tests (``promtool test rules``) are in tests/deploy.
+    Also: OTLP push to a real collector (rotel) over HTTP and gRPC, and an unhandled error
+    reported through sentry-sdk to a local envelope endpoint. The alerts' own unit tests (``promtool test rules``) are in tests/deploy.
     """
     if shutil.which("prometheus") is None:
         session.error("prometheus not found: apt-get install prometheus")
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,sentry]")
     session.run(
         "pytest", "tests/monitoring", "-p", "no:cacheprovider", *session.posargs,
         env={"TGSTATS_MONITORING": "1"},

@@ -299,7 +299,12 @@ def create_app(
     the culprit when a required plugin cannot be loaded.
     """
     configure_logging(settings.logging, production=settings.server.is_production)
-    telemetry = open_telemetry(__version__)
+    telemetry = open_telemetry(
+        __version__,
+        otlp_endpoint=settings.metrics.otlp_endpoint,
+        otlp_protocol=settings.metrics.otlp_protocol,
+        otlp_interval_ms=settings.metrics.otlp_interval_ms,
+    )
     services = ServiceRegistry()
     services.register("settings", settings)
     services.register("metrics", telemetry.metrics)

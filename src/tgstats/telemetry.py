@@ -178,8 +178,42 @@ class _ReaderCollector(Collector):
         return self._collector.collect()
 
 
-def open_telemetry(service_version: str) -> Telemetry:
-    """Build a private MeterProvider with a Prometheus reader and every instrument."""
+def _otlp_reader(endpoint: str, protocol: str, interval_ms: int) -> Any:
+    """A reader that pushes every instrument to an OpenTelemetry collector over OTLP.
+
+    ``endpoint`` is the collector's base URL, as in ``OTEL_EXPORTER_OTLP_ENDPOINT``: the
+    HTTP exporter posts to ``<endpoint>/v1/metrics``; gRPC talks to ``host:port``
+    (plaintext for ``http://``). Cumulative temporality, as Prometheus reads it too.
+    """
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    exporter: Any
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as OTLPHTTPMetricExporter,
+        )
+
+        exporter = OTLPHTTPMetricExporter(endpoint=f"{endpoint}/v1/metrics")
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+
+
+def open_telemetry(
+    service_version: str,
+    *,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str = "http/protobuf",
+    otlp_interval_ms: int = 60000,
+) -> Telemetry:
+    """Build a private MeterProvider with a Prometheus reader and every instrument.
+
+    With ``otlp_endpoint`` the same instruments are also pushed over OTLP every
+    ``otlp_interval_ms`` (``http_server_request_duration_seconds`` is not an
+    OpenTelemetry instrument, see ``RequestHistogram``, so it is served at ``/metrics`` only).
+    """
     from prometheus_client import REGISTRY
 
     reader = PrometheusMetricReader(disable_target_info=True)
@@ -206,8 +240,11 @@ def open_telemetry(service_version: str) -> Telemetry:
             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS),
         ),
     ]
+    readers: list[Any] = [reader]
+    if otlp_endpoint:
+        readers.append(_otlp_reader(otlp_endpoint, otlp_protocol, otlp_interval_ms))
     provider = MeterProvider(
-        metric_readers=[reader],
+        metric_readers=readers,
         resource=Resource.create({"service.name": "tgstats", "service.version": service_version}),
         views=views,
         shutdown_on_exit=False,

@@ -56,7 +56,9 @@ async def running_service(work_dir: Path, **env: str) -> AsyncIterator[ServicePr
         await drop_test_database(ADMIN_URL, url)
 
 
-async def workload(service: ServiceProcess, rounds: int, work_dir: Path) -> dict[str, int]:
+async def workload(
+    service: ServiceProcess, rounds: int, work_dir: Path, *, with_import: bool = True
+) -> dict[str, int]:
     """Messages, reactions, bot commands (one failing at Telegram), API reads and an import.
 
     Returns what it did, counted here.
@@ -104,7 +106,7 @@ async def workload(service: ServiceProcess, rounds: int, work_dir: Path) -> dict
                     f"/api/v1/chats/{chat['chat_id']}/summary", headers=headers
                 )
                 assert summary.status_code == 200, summary.text
-            if round_no == 0:
+            if round_no == 0 and with_import:
                 export = work_dir / "export.json"
                 write_synthetic_export(export, messages=200, users=20)
                 upload = await client.post(

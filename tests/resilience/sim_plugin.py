@@ -17,6 +17,7 @@ replaced by ``FakeTelegramApi``) and exposes two loopback-only routes:
 - ``POST /_sim/flush``: returns once everything accepted so far is committed.
 - ``POST /_sim/telegram-fails-next-reply``: Telegram refuses the bot's next message once
   (an internal error), as it sometimes does.
+- ``POST /_sim/raise``: raises an exception no handler expects (a bug), for error reporting.
 
 It is never part of the product: it lives in the tests tree and is installed
 only by the suite (``write_simulator_distribution``), as a distribution made
@@ -144,7 +145,13 @@ class UpdateFeedPlugin(Plugin):
             plugin.harness.api.fail[raw.functions.messages.SendMessage] = InternalServerError()
             return {"armed": True}
 
-        app_config.route_handlers.extend([feed_updates, flush, fail_next_reply])
+        @post("/_sim/raise", status_code=200, include_in_schema=False)
+        async def raise_unhandled(request: Request[Any, Any, Any]) -> None:
+            """A bug: an exception no handler expects (error reporting is tested with it)."""
+            _require_loopback(request)
+            raise RuntimeError("simulated bug in a request handler")
+
+        app_config.route_handlers.extend([feed_updates, flush, fail_next_reply, raise_unhandled])
         return app_config
 
     async def feed(self, updates: list[Any]) -> int:
