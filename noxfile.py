@@ -157,7 +157,7 @@ def schemathesis(session: nox.Session) -> None:
     (``TGSTATS_TEST_PG``). ``nox -s schemathesis -- --max-examples 100`` digs deeper.
     """
     session.install("-e", ".[test]", "schemathesis>=4.3")
-    session.run("python", "tests/services/run_schemathesis.py", *session.posargs)
+    session.run("python", "tests/http_security/run_schemathesis.py", *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -168,7 +168,9 @@ def resilience(session: nox.Session) -> None:
     and a private ``redis-server`` (the shared servers are never stopped), feeds raw
     MTProto updates through kurigram's dispatcher with the bot simulator, and checks the
     stored counts after each scenario: steady load, re-delivery, database faults, Redis
-    faults, SIGTERM/SIGKILL, bad input. Each scenario prints one line; they are also
+    faults, SIGTERM/SIGKILL, bad input; and `tgstats bot` over real MTProto against the local test
+    data centre (tests/wire): login, reconnects, gaps, catch-up, "too long", FLOOD_WAIT.
+    Each scenario prints one line; they are also
     written to ``test-artifacts/resilience.txt``. Needs ``redis-server`` on PATH.
     """
     if shutil.which("redis-server") is None:

@@ -1,4 +1,4 @@
-"""Fixtures for the cache, rate-limit and auth tests.
+"""Fixtures for the cache, rate-limit and sanitizer plugin tests.
 
 ``private_redis`` runs a Redis of this test's own on a free port, so an outage
 test can stop and start it without touching the shared one at :6379.
