@@ -31,8 +31,10 @@ from tgstats.plugin_api import (
 )
 from tgstats.plugin_api.stats import (
     ChatScope,
+    CohortStats,
     Heatmap,
     MediaBreakdown,
+    MemberFlow,
     MemberStats,
     Period,
     PeriodError,
@@ -54,6 +56,7 @@ from .arguments import (
     parse_member,
     parse_stats_args,
 )
+from .community_replies import cohort_lines, member_flow_lines
 from .replies import Escaper
 
 __all__ = ["DEFAULT_PERIOD", "StatsBotPlugin"]
@@ -134,6 +137,9 @@ class StatsRequest:
 
 
 Subcommand = Callable[[StatsRequest], Awaitable[Answer]]
+
+#: Telegram's limit on a photo's caption; a longer answer goes as text without the chart.
+CAPTION_MAX = 1024
 
 
 def history_granularity(period: Period) -> str:
@@ -362,9 +368,20 @@ class StatsBotPlugin(Plugin):
 
     async def _members(self, r: StatsRequest) -> Answer:
         result = await r.answer("members", MemberStats, lambda: stats.members(*r.args, limit=1))
-        text = replies.members_caption(result, title=r.title, esc=r.esc, t=r.t)
-        if not result.joins and not result.leaves:
-            return Answer(text)  # a flat line says nothing a sentence does not
+        flow = await r.answer("member_flow", MemberFlow, lambda: stats.member_flow(*r.args))
+        today = r.scope.today()
+        cohorts = await r.answer(
+            "cohorts", CohortStats, lambda: stats.cohorts(*r.args, today=today), today
+        )
+        lines = [
+            replies.members_caption(result, title=r.title, esc=r.esc, t=r.t),
+            *member_flow_lines(flow, esc=r.esc, t=r.t),
+            *cohort_lines(cohorts, t=r.t),
+        ]
+        text = "\n".join(lines)
+        if (not result.joins and not result.leaves) or len(text) > CAPTION_MAX:
+            # A flat line says nothing a sentence does not; a long text cannot be a caption.
+            return Answer(text)
         return _chart(
             text,
             charts.members_png,

@@ -135,10 +135,26 @@ async def seed_dashboard_chats(session_factory: Any, *, now: datetime | None = N
                         added=(rng.choice(_EMOJI),),
                     )
                 )
+    # Newcomers, each in another way: a named invite link of member 101, added by 102,
+    # a join request; the first one posts two days later.
+    ways = {
+        201: dict(join_source="link", invite_link="https://t.me/+SpringSPRING1",
+                  invite_link_name="Spring", inviter_id=101),
+        202: dict(join_source="added", actor_id=102, inviter_id=102),
+        203: dict(join_source="request"),
+    }  # fmt: skip
     for offset, user_id in ((10, 201), (20, 202), (30, 203)):
         when = now - timedelta(days=offset)
         events.append(UserSnapshot(user_id=user_id, first_name=f"Newcomer {user_id}", date=when))
-        events.append(MemberEvent(chat_id=MAIN_CHAT, user_id=user_id, date=when, action="join"))
+        events.append(
+            MemberEvent(
+                chat_id=MAIN_CHAT, user_id=user_id, date=when, action="join", **ways[user_id]
+            )
+        )
+    msg_id += 1
+    events.append(
+        MessageEvent(chat_id=MAIN_CHAT, msg_id=msg_id, date=now - timedelta(days=8), user_id=201)
+    )
     events.append(
         MemberEvent(chat_id=MAIN_CHAT, user_id=106, date=now - timedelta(days=3), action="leave")
     )

@@ -245,6 +245,12 @@ async def test_chart_captions_carry_the_engines_numbers(harness, peers, seeded, 
     caption = photos.photos[-1].caption
     assert f"Joined: {members.joins} · left: {members.leaves} · net: +{members.net}" in caption
     assert f"Members now: {members.members_now}" in caption
+    # Where they came from and how they went, as the seed says (one link, one add).
+    assert "Came in: invite link 1 · added by a member 1" in caption
+    assert "Top links: Spring 1" in caption
+    assert "Top inviters: Alice 2" in caption
+    assert "Went: left 1 · kicked 0 · banned 0" in caption
+    assert "Still posting after 1w/2w/4w/8w/12w:" in caption
     await ask(harness, peers, "/stats history 2w")
     series = await query(seeded, stats.timeseries, "2w")
     total = sum(p.messages for p in series.points)

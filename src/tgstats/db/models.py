@@ -181,6 +181,10 @@ class MembershipEvent(Base):
     old_status: Mapped[str | None] = mapped_column(String(16))
     new_status: Mapped[str | None] = mapped_column(String(16))
     source_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A join's way in (``tgstats.events.JOIN_SOURCES``; NULL = not known) and the invite
+    # link's name, when the link has one.
+    join_source: Mapped[str | None] = mapped_column(String(16))
+    invite_link_name: Mapped[str | None] = mapped_column(Text)
     # The member's place in that service message (imports): with ``source_msg_id`` what
     # identifies the event whatever time zone the export's wall-clock dates were read in.
     source_index: Mapped[int | None] = mapped_column(SmallInteger)
