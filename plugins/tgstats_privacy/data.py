@@ -55,6 +55,12 @@ FORGET_STEPS: tuple[tuple[str, str], ...] = (
     ("edits", "DELETE FROM message_edits WHERE user_id = :user"),
     ("reactions", "DELETE FROM message_reactions WHERE user_id = :user"),
     ("member_events", "DELETE FROM membership_events WHERE user_id = :user"),
+    # Their questions go; a question they answered first keeps its answer time unnamed.
+    ("questions", "DELETE FROM question_replies WHERE asker_id = :user"),
+    (
+        "answers",
+        "UPDATE question_replies SET replier_id = NULL WHERE replier_id = :user",
+    ),
     (
         "member_events_by_them",
         "UPDATE membership_events SET actor_id = CASE WHEN actor_id = :user THEN NULL"
