@@ -255,7 +255,7 @@ def export_json(data: dict[str, Any]) -> bytes:
 CHAT_TABLES: tuple[str, ...] = (
     "messages", "message_edits", "message_reactions", "reaction_counts",
     "message_reaction_totals", "service_messages",
-    "forum_topics", "membership_events", "memberships", "chat_title_history",
+    "forum_topics", "membership_events", "question_replies", "memberships", "chat_title_history",
     "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
     "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",
     "reply_pair_day_rollup", "chat_user_week_rollup", "chat_term_week_rollup",

@@ -91,7 +91,6 @@ KINDS: tuple[_Kind, ...] = (
         "chat_id = :chat AND date < :meta_cut",
         message_id="source_msg_id",
     ),
-    _Kind("question_replies", "question_replies", "chat_id = :chat AND asked_at < :meta_cut"),
     _Kind(
         "message_texts",
         "messages",
