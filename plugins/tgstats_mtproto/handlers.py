@@ -301,6 +301,7 @@ class UpdateRecorder:
         """Wrap a converter: put its events; log and count a failure instead of raising."""
 
         async def callback(client: Client, update: Any) -> None:
+            started = time.perf_counter()
             try:
                 events = await body(update)
                 if events:
@@ -311,6 +312,10 @@ class UpdateRecorder:
                     "mtproto handler %s failed (chat %s, message %s)", name, chat_id, msg_id
                 )
                 self._count_error("handler")
+            finally:
+                metrics = self.services.get("metrics")
+                if metrics is not None:
+                    metrics.handler_duration(name, time.perf_counter() - started)
 
         callback.__name__ = name
         return callback

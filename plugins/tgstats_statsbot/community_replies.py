@@ -7,11 +7,17 @@ lines, every name through the ``Escaper``.
 from __future__ import annotations
 
 from tgstats.plugin_api import Translator
-from tgstats.plugin_api.stats import CohortStats, MemberFlow
+from tgstats.plugin_api.stats import CohortStats, MemberFlow, ResponseSummary, ResponseTimes
 
-from .replies import ENGLISH, Escaper, number, pct_text
+from .replies import ENGLISH, Escaper, _heading, number, pct_text
 
-__all__ = ["COHORTS_SHOWN", "cohort_lines", "member_flow_lines"]
+__all__ = [
+    "COHORTS_SHOWN",
+    "cohort_lines",
+    "duration_text",
+    "member_flow_lines",
+    "response_times_text",
+]
 
 #: The latest cohorts shown (a phone screen; the dashboard has them all).
 COHORTS_SHOWN = 4
@@ -69,3 +75,46 @@ def cohort_lines(result: CohortStats, *, t: Translator = ENGLISH) -> list[str]:
         )
         lines.append(f"{cohort.start:%m-%d} +{number(cohort.newcomers, t)}: {cells}")
     return lines
+
+
+def duration_text(seconds: float | None) -> str:
+    """A wait as people say it: 40 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _response_line(name: str, s: ResponseSummary, t: Translator) -> list[str]:
+    if not s.asked:
+        return [f"{name}: none in this period"]
+    line = [
+        f"{name}: <b>{number(s.asked, t)}</b> · answered {number(s.answered, t)}"
+        f" · never {number(s.unanswered, t)} ({pct_text(s.unanswered_pct, t)})",
+        f"  median wait {duration_text(s.median_seconds)}"
+        f" · within 1 h {pct_text(s.within_1h_pct, t)}",
+    ]
+    if s.waiting:
+        line.append(f"  still waiting: {number(s.waiting, t)}")
+    return line
+
+
+def response_times_text(
+    result: ResponseTimes, *, title: str | None, esc: Escaper, t: Translator = ENGLISH
+) -> str:
+    lines = [
+        _heading("💬", "Answers", result.period, title, esc, t),
+        f"<i>a reply by someone else within {result.window_hours // 24} days</i>",
+        *_response_line("Questions", result.questions, t),
+        *_response_line("Newcomers' first messages", result.newcomers, t),
+    ]
+    if result.top_responders:
+        lines.append("Answer first most often:")
+        for i, row in enumerate(result.top_responders, 1):
+            lines.append(f"{i}. {esc(row.display_name)} — <b>{number(row.total, t)}</b>")
+    return "\n".join(lines)

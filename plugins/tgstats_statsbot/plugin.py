@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +40,7 @@ from tgstats.plugin_api.stats import (
     Period,
     PeriodError,
     ReactionStats,
+    ResponseTimes,
     Summary,
     TermRanking,
     Timeseries,
@@ -56,7 +58,7 @@ from .arguments import (
     parse_member,
     parse_stats_args,
 )
-from .community_replies import cohort_lines, member_flow_lines
+from .community_replies import cohort_lines, member_flow_lines, response_times_text
 from .replies import Escaper
 
 __all__ = ["DEFAULT_PERIOD", "StatsBotPlugin"]
@@ -70,7 +72,7 @@ ME_USAGE = N_("/me [period]")
 TOP_USAGE = N_("/top [period]")
 STATS_DESCRIPTION = N_(
     "Chat statistics. What: top, hours, days, history, words, media, reactions, members, "
-    "topics, me, user @name. Period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
+    "answers, topics, me, user @name. Period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
 )
 
 
@@ -186,6 +188,7 @@ class StatsBotPlugin(Plugin):
             "media": self._media,
             "reactions": self._reactions,
             "members": self._members,
+            "answers": self._answers,
             "topics": self._topics,
             "me": self._me,
             "user": self._user,
@@ -390,6 +393,17 @@ class StatsBotPlugin(Plugin):
             members_now=result.members_now,
             t=r.t,
         )
+
+    async def _answers(self, r: StatsRequest) -> Answer:
+        # "waiting" depends on the time: the minute is part of the cache key.
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        result = await r.answer(
+            "response_times",
+            ResponseTimes,
+            lambda: stats.response_times(*r.args, limit=5, now=now),
+            now.isoformat(),
+        )
+        return Answer(response_times_text(result, title=r.title, esc=r.esc, t=r.t))
 
     async def _topics(self, r: StatsRequest) -> Answer:
         result = await r.answer("topics", TopicStats, lambda: stats.topics(*r.args))

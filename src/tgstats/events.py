@@ -99,6 +99,7 @@ class TextFeatures(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     hashtags: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
+    is_question: bool = False  # the text ends with a question mark (``features.QUESTION_MARKS``)
 
 
 class ForwardOrigin(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -112,6 +112,8 @@ async def seed_dashboard_chats(session_factory: Any, *, now: datetime | None = N
             text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 9)))
             if rng.random() < 0.1:
                 text += " https://example.org/page"
+            if msg_id % 7 == 0:
+                text += "?"  # a question (no random draw: the rest of the seed stays as it was)
             events.append(
                 MessageEvent(
                     chat_id=MAIN_CHAT,

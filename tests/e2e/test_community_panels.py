@@ -114,6 +114,34 @@ async def test_member_flow_and_cohorts_equal_the_api(
     assert problems.unexpected() == []
 
 
+async def test_response_times_panel_equals_the_api(
+    live_server: str, context: Any, api: httpx.AsyncClient, seeded: SeededChats
+) -> None:
+    page = await context.new_page()
+    problems = PageProblems(page)
+    await sign_in(page, live_server, ADMIN_TOKEN)
+    await page.goto(f"{live_server}/chats/{seeded.main_chat}")
+    params = {
+        "from": await page.get_attribute("body", "data-from"),
+        "to": await page.get_attribute("body", "data-to"),
+    }
+    body = (await api.get(f"/api/v1/chats/{seeded.main_chat}/response-times", params=params)).json()
+    questions = body["questions"]
+    assert questions["asked"] > 10 and questions["answered"] > 0  # the seed has both
+    await wait_ready(page, "#responses-questions")
+    for fact in ("asked", "answered", "waiting"):
+        shown = await page.locator(f'#responses-questions [data-fact="{fact}"]').inner_text()
+        assert int(number(shown)) == questions[fact], fact
+    never = await page.locator('#responses-questions [data-fact="unanswered"]').inner_text()
+    assert int(number(never.split("(")[0])) == questions["unanswered"]
+    responders = page.locator("#top-responders li")
+    assert await responders.count() == len(body["top_responders"])
+    for row, expected in zip(await responders.all(), body["top_responders"], strict=True):
+        assert int(await row.get_attribute("data-count")) == expected["total"]
+    await page.locator("#responses").screenshot(path=artifact("dashboard-responses.png"))
+    assert problems.unexpected() == []
+
+
 async def test_community_panels_fit_a_phone(
     live_server: str, browser: Any, seeded: SeededChats
 ) -> None:
@@ -126,7 +154,7 @@ async def test_community_panels_fit_a_phone(
         problems = PageProblems(page)
         await sign_in(page, live_server, ADMIN_TOKEN)
         await page.goto(f"{live_server}/chats/{seeded.main_chat}")
-        await wait_ready(page, "#join-sources")
+        await wait_ready(page, "#join-sources", "#responses-questions")
         await page.wait_for_selector("#cohort-table:not([hidden])")
         overflow = await page.evaluate(
             "() => document.documentElement.scrollWidth - window.innerWidth"
@@ -137,7 +165,13 @@ async def test_community_panels_fit_a_phone(
             "() => document.getElementById('cohorts').getBoundingClientRect().right"
         )
         assert card <= 390
+        for card_id in ("member-flow", "cohorts", "responses"):
+            right = await page.evaluate(
+                f"() => document.getElementById('{card_id}').getBoundingClientRect().right"
+            )
+            assert right <= 390, card_id
         await page.locator("#cohorts").screenshot(path=artifact("dashboard-cohorts-phone.png"))
+        await page.locator("#responses").screenshot(path=artifact("dashboard-responses-phone.png"))
         assert problems.unexpected() == []
     finally:
         await phone.close()

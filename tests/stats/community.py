@@ -230,3 +230,130 @@ class Truth:
             rows.append({"newcomers": len(ids), "posted": posted, "cells": cells})
             b = later(b, 1)
         return rows
+
+
+# --------------------------------------------------------------------------- conversations
+
+#: Texts and whether each is a question, decided here by hand (not by tgstats).
+TEXTS = [
+    ("where is the meetup?", True),
+    ("а где встреча?  ", True),  # trailing spaces
+    ("会議はいつですか？", True),  # fullwidth
+    ("متى الاجتماع؟", True),  # Arabic
+    ("Τι ώρα είναι\u037e", True),  # the Greek question mark
+    ("anyone ❓", True),
+    ("anyone ❓\ufe0f", True),
+    ("what?!", False),
+    ("¿qué", False),
+    ("fine.", False),
+    ("ok; see you", False),
+    ("", False),
+]
+
+
+def add_conversations(events: list[Event], seed: int = 5) -> tuple[list[Event], dict[int, str]]:
+    """Give messages texts (some questions) and add replies: quick, slow, too late (past
+    the window), self-replies (not answers), and some stored before their question."""
+    from msgspec.structs import replace
+
+    from tgstats.features import extract
+
+    rnd = random.Random(seed)
+    out: list[Event] = []
+    texts: dict[int, str] = {}
+    late: list[Event] = []
+    next_id = 10**6
+    for event in events:
+        if not isinstance(event, MessageEvent):
+            out.append(event)
+            continue
+        text, _ = rnd.choice(TEXTS)
+        texts[event.msg_id] = text
+        message = replace(event, features=extract(text) if text else event.features)
+        # A few questions arrive after their replies (an import of older history).
+        (late if rnd.random() < 0.05 else out).append(message)
+        for _ in range(rnd.choice([0, 0, 1, 1, 2])):
+            next_id += 1
+            replier = rnd.choice([*OLD_MEMBERS, event.user_id])  # sometimes a self-reply
+            delay = rnd.choice([30, 200, 2000, 40_000, 90_000, 700_000])  # last: > 7 days
+            out.append(
+                MessageEvent(
+                    chat_id=CHAT,
+                    msg_id=next_id,
+                    date=event.date + timedelta(seconds=delay + rnd.randint(0, 50)),
+                    user_id=replier,
+                    reply_to_msg_id=event.msg_id,
+                    features=extract("sure"),
+                )
+            )
+    return out + late, texts
+
+
+def text_is_question(text: str) -> bool:
+    return dict(TEXTS)[text]
+
+
+@dataclass
+class Conversations:
+    """The truth about replies, from the event list alone."""
+
+    events: list[Event]
+    zone_name: str = ZONE
+
+    def __post_init__(self) -> None:
+        self.zone = ZoneInfo(self.zone_name)
+        self.messages = [e for e in self.events if isinstance(e, MessageEvent)]
+        self.replies: dict[int, list[MessageEvent]] = defaultdict(list)
+        for m in self.messages:
+            if m.reply_to_msg_id is not None:
+                self.replies[m.reply_to_msg_id].append(m)
+
+    def first_reply(self, message: MessageEvent) -> MessageEvent | None:
+        others = [r for r in self.replies.get(message.msg_id, []) if r.user_id != message.user_id]
+        return min(others, key=lambda r: (r.date, r.msg_id), default=None)
+
+    def local(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def summary(self, pairs: list[tuple[MessageEvent, MessageEvent | None]], now: datetime):
+        window = timedelta(days=7)
+        delays = sorted(
+            (r.date - m.date).total_seconds() for m, r in pairs if r and r.date - m.date <= window
+        )
+        unanswered = sum(
+            1 for m, r in pairs if not (r and r.date - m.date <= window) and now - m.date > window
+        )
+        return {
+            "asked": len(pairs),
+            "answered": len(delays),
+            "unanswered": unanswered,
+            "waiting": len(pairs) - len(delays) - unanswered,
+            "median": delays[(len(delays) - 1) // 2] if delays else None,
+            "within_1h": sum(1 for d in delays if d <= 3600),
+            "delays": delays,
+        }
+
+    def questions(self, start: date, end: date, texts: dict[int, str]):
+        return [
+            (m, self.first_reply(m))
+            for m in self.messages
+            if m.reply_to_msg_id is None
+            and text_is_question(texts.get(m.msg_id, ""))
+            and start <= self.local(m.date) <= end
+        ]
+
+    def newcomers(self, start: date, end: date):
+        first_join: dict[int, datetime] = {}
+        for e in self.events:
+            if isinstance(e, MemberEvent) and e.action == "join" and e.user_id is not None:
+                if e.user_id not in first_join or e.date < first_join[e.user_id]:
+                    first_join[e.user_id] = e.date
+        pairs = []
+        for uid, joined in first_join.items():
+            if not start <= self.local(joined) <= end:
+                continue
+            own = [m for m in self.messages if m.user_id == uid and m.date >= joined]
+            if own:
+                first = min(own, key=lambda m: (m.date, m.msg_id))
+                pairs.append((first, self.first_reply(first)))
+        return pairs

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -37,9 +38,9 @@ async def seeded(database_url: str):
     async with database.session_factory() as session:
         await update_chat_settings(session, CHAT, timezone=ZONE)
         await session.commit()
-    events = community.build()
+    events, texts = community.add_conversations(community.build())
     await feed(database, events)
-    yield database, events
+    yield database, events, texts
     await database.dispose()
 
 
@@ -180,3 +181,73 @@ async def test_api_member_flow_and_cohorts_json_csv_and_errors(
         assert (
             await client.get("/api/v1/chats/-1009/cohorts", headers=admin_headers)
         ).status_code == 404
+
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("period", PERIODS, ids=["all", "edges", "dst-day"])
+async def test_response_times_match_the_events(seeded, session, period):
+    _, events, texts = seeded
+    truth = community.Conversations(events)
+    result = await stats.response_times(session, SCOPE, period, limit=100, now=NOW)
+    for kind, pairs in (
+        ("questions", truth.questions(period.start, period.end, texts)),
+        ("newcomers", truth.newcomers(period.start, period.end)),
+    ):
+        expected = truth.summary(pairs, NOW)
+        got = getattr(result, kind)
+        assert (got.asked, got.answered, got.unanswered, got.waiting) == (
+            expected["asked"], expected["answered"], expected["unanswered"], expected["waiting"],
+        ), kind  # fmt: skip
+        assert got.median_seconds == expected["median"], kind
+        assert got.within_1h == expected["within_1h"], kind
+    if period.days > 30:
+        assert result.questions.asked > 100 and result.questions.unanswered > 0
+        assert result.newcomers.answered > 0
+    # Who replied first, counted from the same pairs.
+    firsts = Counter()
+    for m, r in truth.questions(period.start, period.end, texts) + truth.newcomers(
+        period.start, period.end
+    ):
+        if r is not None and r.date - m.date <= timedelta(days=7):
+            firsts[r.user_id] += 1
+    assert {row.user_id: row.total for row in result.top_responders} == dict(firsts)
+
+
+async def test_response_times_under_another_zone_and_bad_limit(seeded, session):
+    _, events, texts = seeded
+    truth = community.Conversations(events, zone_name="Asia/Tokyo")
+    period = PERIODS[1]
+    result = await stats.response_times(session, SCOPE.with_timezone("Asia/Tokyo"), period, now=NOW)
+    expected = truth.summary(truth.questions(period.start, period.end, texts), NOW)
+    assert result.questions.asked == expected["asked"]
+    assert result.questions.answered == expected["answered"]
+    with pytest.raises(ValueError, match=r"^limit"):
+        await stats.response_times(session, SCOPE, period, limit=0)
+
+
+async def test_api_response_times_json_and_csv(seeded, make_settings, app_client, admin_headers):
+    _, events, texts = seeded
+    truth = community.Conversations(events)
+    q = {"from": "2026-07-06", "to": "2026-11-22"}
+    base = f"/api/v1/chats/{CHAT}"
+    now = datetime.now(UTC)
+    async with app_client(make_settings()) as client:
+        body = (await client.get(f"{base}/response-times", params=q, headers=admin_headers)).json()
+        expected = truth.summary(truth.questions(date(2026, 7, 6), date(2026, 11, 22), texts), now)
+        assert body["questions"]["asked"] == expected["asked"]
+        assert body["questions"]["answered"] == expected["answered"]
+        assert body["questions"]["waiting"] == 0  # all of it is weeks old
+        assert body["window_hours"] == 168
+        response = await client.get(
+            f"{base}/response-times", params={**q, "format": "csv"}, headers=admin_headers
+        )
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert rows[0]["kind"] == "questions" and int(rows[0]["asked"]) == expected["asked"]
+        assert rows[1]["kind"] == "newcomers"
+        assert [r["kind"] for r in rows[2:]] == ["responder"] * len(body["top_responders"])
+        bad = await client.get(
+            f"{base}/response-times", params={"limit": "x"}, headers=admin_headers
+        )
+        assert bad.status_code == 400 and "limit" in bad.text

@@ -16,7 +16,7 @@ msgspec Struct from ``tgstats.stats.results``::
 Functions: ``list_chats``, ``summary``, ``timeseries``, ``heatmap``, ``users``,
 ``user_profile``, ``media_breakdown``, ``top_terms``, ``links``, ``content``,
 ``reactions``, ``interactions``, ``members``, ``member_flow``, ``cohorts``,
-``topics``. Bad arguments raise ``ValueError`` whose message starts with the
+``response_times``, ``topics``. Bad arguments raise ``ValueError`` whose message starts with the
 parameter's name; an unknown chat raises ``ChatNotFound``, a member unknown to
 the chat ``UserNotFound``. What
 each number means is written down in ``docs/stats.md``.
@@ -38,6 +38,7 @@ from tgstats.stats.period import (
     period_from_dates,
     resolve_period,
 )
+from tgstats.stats.responses import response_times
 from tgstats.stats.social import interactions, reactions
 from tgstats.stats.users import USER_SORTS, UserNotFound, user_profile, users
 
@@ -66,6 +67,7 @@ __all__ = [
     "period_from_dates",
     "reactions",
     "resolve_period",
+    "response_times",
     "summary",
     "timeseries",
     "top_terms",

@@ -50,6 +50,9 @@ __all__ = [
     "ReactedMessage",
     "ReactionStats",
     "ReplyPair",
+    "ResponderRow",
+    "ResponseSummary",
+    "ResponseTimes",
     "Retention",
     "Summary",
     "TermCount",
@@ -547,3 +550,50 @@ class CohortStats(msgspec.Struct, frozen=True, kw_only=True):
     offsets: list[int]
     today: date
     cohorts: list[Cohort]  # oldest first, one per week (month) of the period
+
+
+# --------------------------------------------------------------------------- response times
+
+
+class ResponseSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """How fast messages of one kind (questions, newcomers' first messages) got a reply.
+
+    ``answered``: a reply by someone else came within the window; ``unanswered``:
+    none did and the window is over; ``waiting``: none yet, the window still open.
+    Shares and ``within_*`` are of ``answered + unanswered``.
+    """
+
+    asked: int
+    answered: int
+    unanswered: int
+    waiting: int
+    unanswered_pct: float | None
+    median_seconds: float | None  # of the answered (the lower median)
+    p90_seconds: float | None  # nearest rank
+    within_5m: int
+    within_1h: int
+    within_24h: int
+    within_5m_pct: float | None
+    within_1h_pct: float | None
+    within_24h_pct: float | None
+
+
+class ResponderRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A member who replied first: to how many questions and newcomers' first messages."""
+
+    user_id: int
+    username: str | None
+    display_name: str
+    questions: int
+    newcomers: int
+    total: int
+
+
+class ResponseTimes(msgspec.Struct, frozen=True, kw_only=True):
+    chat_id: int
+    period: Period
+    timezone: str
+    window_hours: int
+    questions: ResponseSummary
+    newcomers: ResponseSummary
+    top_responders: list[ResponderRow]  # by total first replies, limited

@@ -45,6 +45,7 @@ from tgstats.importer import ImportOptions, import_export
 from tgstats.importer.progress import ImportSummary
 from tgstats.plugin_api import EventSink
 from tgstats.settings import Settings
+from tgstats.telemetry import Metrics
 from tgstats.web.auth import Principal, auth_dependencies, require_admin
 
 __all__ = ["ImportJob", "ImportJobs", "imports_controller", "stop_imports"]
@@ -81,8 +82,9 @@ class ImportJob(msgspec.Struct, kw_only=True):
 class ImportJobs:
     """The app's import jobs: run one at a time, status in memory and on disk."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, metrics: Metrics | None = None) -> None:
         self.directory = directory
+        self.metrics = metrics
         self.jobs: dict[str, ImportJob] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._one_at_a_time = asyncio.Semaphore(1)
@@ -94,7 +96,7 @@ class ImportJobs:
         if jobs is None:
             directory = settings.imports.dir or Path(tempfile.gettempdir()) / "tgstats-imports"
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            jobs = cls(directory)
+            jobs = cls(directory, getattr(state, "metrics", None))
             jobs.default_timezone = settings.privacy.default_timezone
             state.imports = jobs
         assert isinstance(jobs, ImportJobs)
@@ -176,6 +178,8 @@ class ImportJobs:
             job.error = f"import failed: {type(exc).__name__}"
         finally:
             job.finished_at = time.time()
+            if self.metrics is not None:
+                self.metrics.import_jobs.add(1, {"status": job.status})
             with contextlib.suppress(OSError):
                 path.unlink()
             with contextlib.suppress(OSError):

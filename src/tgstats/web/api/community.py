@@ -1,15 +1,17 @@
 """``/api/v1/chats/{chat_id}/...``: who comes in and how (member flow), who stays
-(cohorts). Same parameters, caching and formats as the other stats routes
-(``tgstats.web.api.stats``)."""
+(cohorts), who gets an answer (response times). Same parameters, caching and
+formats as the other stats routes (``tgstats.web.api.stats``)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 
 from tgstats import stats
-from tgstats.stats.results import CohortStats, MemberFlow
+from tgstats.stats.results import CohortStats, MemberFlow, ResponseTimes
 from tgstats.web.api.params import StatsQuery, provide_stats_query
 from tgstats.web.api.tables import FormatParam, StatsResponse
 from tgstats.web.auth import auth_dependencies
@@ -61,4 +63,24 @@ class CommunityController(Controller):
             ),
             granularity,
             today,
+        )
+
+    @get("/response-times", summary="How fast questions and newcomers get a reply; who answers")
+    async def response_times(
+        self,
+        stats_query: NamedDependency[StatsQuery],
+        limit: int = Parameter(default=10, ge=1, le=100, description="top responders"),
+        format_: FormatParam = None,
+    ) -> ResponseTimes:
+        # Whether a question is still "waiting" depends on the time: part of the key, to
+        # the minute (the fast path's quarter-hour bound keeps answers fresh too).
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        return await stats_query.answer(
+            "response_times",
+            ResponseTimes,
+            lambda: stats.response_times(
+                stats_query.session, stats_query.scope, stats_query.period, limit=limit, now=now
+            ),
+            limit,
+            now.isoformat(),
         )

@@ -148,6 +148,22 @@ def _cohort_rows(result: r.CohortStats) -> list[dict[str, Any]]:
     return rows
 
 
+def _response_rows(result: r.ResponseTimes) -> list[dict[str, Any]]:
+    """The two summaries, one row each (``kind``), then the top responders."""
+    rows: list[dict[str, Any]] = [
+        {"kind": kind, **msgspec.structs.asdict(getattr(result, kind))}
+        for kind in ("questions", "newcomers")
+    ]
+    rows += [
+        {"kind": "responder", "user_id": row.user_id, "display_name": row.display_name,
+         "questions_answered": row.questions, "newcomers_answered": row.newcomers,
+         "answered": row.total}
+        for row in result.top_responders
+    ]  # fmt: skip
+    columns = [*rows[0], "user_id", "display_name", "questions_answered", "newcomers_answered"]
+    return [{name: row.get(name) for name in columns} for row in rows]
+
+
 #: Result type -> (name for the file, its table rows).
 TABLES: dict[type, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     r.ChatList: ("chats", lambda x: x.chats),
@@ -164,6 +180,7 @@ TABLES: dict[type, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     r.TopicStats: ("topics", lambda x: x.topics),
     r.MemberFlow: ("member_flow", _member_flow_rows),
     r.CohortStats: ("cohorts", _cohort_rows),
+    r.ResponseTimes: ("response_times", _response_rows),
     r.UserProfile: ("user", lambda x: x.daily),
     ChatSettings: ("settings", lambda x: [x]),
 }

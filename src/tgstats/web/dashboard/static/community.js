@@ -124,8 +124,67 @@
     });
   }
 
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 60) return Math.round(seconds) + " s";
+    if (seconds < 3600) return Math.round(seconds / 60) + " min";
+    if (seconds < 86400) return ns.formatDecimal(seconds / 3600) + " h";
+    return ns.formatDecimal(seconds / 86400) + " days";
+  }
+
+  function renderResponseSummary(node, title, s) {
+    ns.clear(node);
+    node.appendChild(ns.el("h3", { text: title }));
+    if (!s.asked) {
+      node.appendChild(ns.el("p", { className: "status", text: "None in this period." }));
+      node.setAttribute("data-status", "empty");
+      return;
+    }
+    var facts = [
+      ["asked", "Asked", ns.formatInt(s.asked)],
+      ["answered", "Answered", ns.formatInt(s.answered)],
+      ["unanswered", "Never answered", ns.formatInt(s.unanswered) + " (" + ns.formatPct(s.unanswered_pct) + ")"],
+      ["waiting", "Still waiting", ns.formatInt(s.waiting)],
+      ["median", "Median wait", duration(s.median_seconds)],
+      ["p90", "9 in 10 within", duration(s.p90_seconds)],
+      ["within_1h", "Within an hour", ns.formatPct(s.within_1h_pct)],
+    ];
+    var list = ns.el("dl", { className: "facts" });
+    facts.forEach(function (fact) {
+      list.appendChild(ns.el("dt", { text: fact[1] }));
+      list.appendChild(ns.el("dd", { text: fact[2], attrs: { "data-fact": fact[0] } }));
+    });
+    node.appendChild(list);
+    node.setAttribute("data-status", "ready");
+  }
+
+  function renderResponses(result) {
+    renderResponseSummary($("responses-questions"), "Questions", result.questions);
+    renderResponseSummary($("responses-newcomers"), "Newcomers' first messages", result.newcomers);
+    var list = ns.clear($("top-responders"));
+    if (!result.top_responders.length) {
+      list.appendChild(ns.el("li", { className: "muted", text: "Nobody answered in this period." }));
+    }
+    result.top_responders.forEach(function (row) {
+      list.appendChild(
+        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.total } }, [
+          ns.el("span", { text: row.display_name }),
+          ns.el("span", {
+            className: "muted small",
+            text: " · " + ns.formatInt(row.total) + " (" + ns.formatInt(row.questions) + " questions, " +
+              ns.formatInt(row.newcomers) + " newcomers)",
+          }),
+        ])
+      );
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     if (!$("member-flow")) return;
+    load("response_times", "response-times").then(renderResponses, function (error) {
+      failed($("responses-questions"))(error);
+      failed($("responses-newcomers"))(error);
+    });
     load("member_flow", "member-flow").then(renderFlow, failed($("join-sources")));
     loadCohorts("week");
     document.querySelectorAll("[data-cohort-granularity]").forEach(function (button) {
