@@ -6,20 +6,28 @@ Used by the admin bot commands, the settings API and the writer (which reads
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.db.models import ChatSettingsRow
+from tgstats.timezones import MAX_TIMEZONE_LENGTH, check_timezone
 
-__all__ = ["ChatSettings", "get_chat_settings", "get_many_chat_settings", "update_chat_settings"]
+__all__ = [
+    "ChatSettings",
+    "ChatSettingsChange",
+    "get_chat_settings",
+    "get_many_chat_settings",
+    "update_chat_settings",
+]
 
 MAX_RETENTION_DAYS = 36_500
+MAX_LOCALE_LENGTH = 35  # BCP 47's recommended minimum a tag must fit in
 
 
 class ChatSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,6 +38,32 @@ class ChatSettings(msgspec.Struct, frozen=True, kw_only=True):
     locale: str = "en"
     text_retention_days: int = 90
     metadata_retention_days: int = 365
+
+
+class ChatSettingsChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A settings change as the API takes it: any subset of the fields, nothing else.
+
+    Types are checked when the body is decoded; ranges and names by ``validate_changes``.
+    """
+
+    store_text: bool | msgspec.UnsetType = msgspec.UNSET
+    capture_reactions: bool | msgspec.UnsetType = msgspec.UNSET
+    timezone: Annotated[str, msgspec.Meta(max_length=MAX_TIMEZONE_LENGTH)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    locale: Annotated[str, msgspec.Meta(max_length=MAX_LOCALE_LENGTH)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    text_retention_days: int | msgspec.UnsetType = msgspec.UNSET
+    metadata_retention_days: int | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the body set."""
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
 
 
 _FIELDS = (
@@ -70,6 +104,16 @@ async def get_many_chat_settings(
     return result
 
 
+def check_locale(value: object) -> str:
+    """A locale Babel knows (``en``, ``ru``, ``pt_BR``; ``pt-BR`` is read as ``pt_BR``)."""
+    if isinstance(value, str) and 2 <= len(value) <= MAX_LOCALE_LENGTH:
+        try:
+            return str(Locale.parse(value.replace("-", "_")))
+        except (ValueError, UnknownLocaleError):
+            pass
+    raise ValueError("locale: expected a language code like en or ru")
+
+
 def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
     """Check a settings change; raises ``ValueError`` naming the bad field."""
     clean: dict[str, Any] = {}
@@ -81,15 +125,11 @@ def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"{key}: expected true or false")
         elif key == "timezone":
             try:
-                zoneinfo.ZoneInfo(str(value))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    "timezone: expected an IANA time zone like Europe/Berlin, "
-                    f"got {str(value)[:64]!r}"
-                ) from None
+                check_timezone(value)
+            except ValueError as exc:
+                raise ValueError(f"timezone: {exc}") from None
         elif key == "locale":
-            if not isinstance(value, str) or not 2 <= len(value) <= 16:
-                raise ValueError("locale: expected a language code like en or ru")
+            value = check_locale(value)
         elif key.endswith("_retention_days"):
             if (
                 isinstance(value, bool)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tgstats.importer.progress import ImportSummary, Progress
 from tgstats.importer.reader import ExportFormatError, ExportReader
 from tgstats.importer.runner import CountingSink, ImportOptions, import_export
 from tgstats.settings import Settings
+from tgstats.timezones import check_timezone
 
 __all__ = [
     "CountingSink",
@@ -70,12 +70,9 @@ async def run_import_command(
         print(f"tgstats import: {path}: no such file", file=sys.stderr)
         return 2
     try:
-        zoneinfo.ZoneInfo(args.tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        print(
-            f"tgstats import: --tz: expected an IANA time zone like Europe/Berlin, got {args.tz!r}",
-            file=sys.stderr,
-        )
+        check_timezone(args.tz)
+    except ValueError as exc:
+        print(f"tgstats import: --tz: {exc}", file=sys.stderr)
         return 2
     options = ImportOptions(chats=tuple(args.chat or ()), timezone=args.tz, dry_run=args.dry_run)
     print(

@@ -56,6 +56,7 @@ from tgstats.events import (
     UserSnapshot,
 )
 from tgstats.settings import Settings
+from tgstats.timezones import check_timezone
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -97,6 +98,7 @@ __all__ = [
     "TextFeatures",
     "UserSnapshot",
     "cached",
+    "check_timezone",
     "get_chat_settings",
     "update_chat_settings",
     "versioned_key",

@@ -1,11 +1,13 @@
-"""Admin API for per-chat read-only tokens: mint (shown once), list (no secrets), revoke."""
+"""Admin API for credentials: per-chat read-only tokens (mint, shown once; list, no
+secrets; revoke) and dashboard sessions (end them all)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
@@ -17,13 +19,14 @@ from tgstats.web.auth import (
     ChatTokenInfo,
     Principal,
     auth_dependencies,
+    end_all_sessions,
     list_chat_tokens,
     mint_chat_token,
     require_admin,
     revoke_chat_token,
 )
 
-__all__ = ["ChatTokenController", "MintedToken", "NewToken"]
+__all__ = ["ChatTokenController", "MintedToken", "NewToken", "end_sessions"]
 
 
 class NewToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,3 +101,17 @@ class ChatTokenController(Controller):
         if not await revoke_chat_token(db_session, chat_id, token_id):
             raise NotFoundException(f"no live token {token_id} for chat {chat_id}")
         await db_session.commit()
+
+
+@delete(
+    "/api/v1/sessions",
+    status_code=204,
+    tags=["tokens"],
+    summary="End every dashboard session (admin); everyone signs in again",
+    dependencies=auth_dependencies(),
+)
+async def end_sessions(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> None:
+    require_admin(principal)
+    await end_all_sessions(request)

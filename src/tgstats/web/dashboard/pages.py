@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
@@ -37,12 +37,15 @@ from tgstats.stats.period import (
 from tgstats.web.auth import (
     SESSION_COOKIE,
     Principal,
+    is_same_origin,
     login_response,
     logout_response,
     provide_principal,
+    session_csrf_token,
 )
 from tgstats.web.dashboard.panels import dashboard_panels
 from tgstats.web.dashboard.render import render_page
+from tgstats.web.security import BODY_MEDIA_TYPES
 
 __all__ = [
     "PERIOD_PRESETS",
@@ -56,6 +59,7 @@ __all__ = [
 PERIOD_PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_TOKEN_LENGTH = 512
+_FORM_BODY = {BODY_MEDIA_TYPES: ("application/x-www-form-urlencoded", "multipart/form-data")}
 
 
 def safe_next(value: str | None) -> str:
@@ -72,22 +76,6 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Redirect:
     if request.url.query:
         target += "?" + request.url.query
     return Redirect(path=f"/login?next={quote(target, safe='')}", status_code=303)
-
-
-def _is_same_origin(request: Request[Any, Any, Any]) -> bool:
-    """Refuse cross-site form posts (login CSRF, forced sign-out).
-
-    Browsers send ``Sec-Fetch-Site``; it is the reliable signal. ``Origin`` is
-    checked when present and not ``null`` (our ``Referrer-Policy: no-referrer``
-    makes Chromium send ``null`` on form posts). Non-browser clients send neither.
-    """
-    site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in {"same-origin", "none"}:
-        return False
-    origin = request.headers.get("origin")
-    if origin and origin != "null":
-        return urlsplit(origin).netloc == request.headers.get("host", "")
-    return True
 
 
 def _settings(request: Request[Any, Any, Any]) -> Settings:
@@ -177,6 +165,7 @@ class DashboardController(Controller):
             "chats.html",
             signed_in=principal.kind != "anonymous",
             principal_kind=principal.kind,
+            csrf_token=session_csrf_token(request),
         )
 
     @get("/login", name="dashboard:login")
@@ -203,11 +192,11 @@ class DashboardController(Controller):
             closed=settings.api.admin_token is None,
         )
 
-    @post("/login", name="dashboard:login-submit", status_code=303)
+    @post("/login", name="dashboard:login-submit", status_code=303, opt=_FORM_BODY)
     async def login_submit(self, request: Request[Any, Any, Any]) -> Response[Any]:
         settings = _settings(request)
         closed = settings.api.admin_token is None and not settings.api.allow_unauthenticated
-        if not _is_same_origin(request):
+        if not is_same_origin(request, allow_null_origin=True):
             return render_page(
                 "error.html",
                 status_code=403,
@@ -238,16 +227,16 @@ class DashboardController(Controller):
                 return _rate_limited_page(exc)
             raise
 
-    @post("/logout", name="dashboard:logout", status_code=303)
+    @post("/logout", name="dashboard:logout", status_code=303, opt=_FORM_BODY)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        if not _is_same_origin(request):
+        if not is_same_origin(request, allow_null_origin=True):
             return render_page(
                 "error.html",
                 status_code=403,
                 title="Sign-out refused",
                 message="The sign-out form was posted from another site.",
             )
-        return logout_response(request, redirect_to="/login")
+        return await logout_response(request, redirect_to="/login")
 
     @get("/chats/{chat_id:int}", name="dashboard:chat")
     async def chat_page(
@@ -292,6 +281,7 @@ async def _chat_page_context(
     page: dict[str, Any] = {
         "signed_in": principal.kind != "anonymous",
         "principal_kind": principal.kind,
+        "csrf_token": session_csrf_token(request),
     }
     if not principal.can_read(chat_id):
         return render_page(

@@ -60,6 +60,7 @@ def render_page(template: str, *, status_code: int = 200, **context: Any) -> Res
     """Render ``templates/<template>`` to an HTML response (not cached by anyone)."""
     context.setdefault("signed_in", False)
     context.setdefault("principal_kind", None)
+    context.setdefault("csrf_token", None)
     html = _environment().get_template(template).render(**context)
     return Response(
         content=html,

@@ -127,7 +127,7 @@
       var when = m.days_inactive === null ? "never posted" : ns.formatInt(m.days_inactive) + " days";
       quiet.appendChild(
         ns.el("li", { attrs: { "data-user-id": m.user_id } }, [
-          ns.el("span", { text: m.display_name }),
+          ns.el("span", { className: "name", text: m.display_name }),
           ns.el("span", { className: "muted small", text: " — " + when }),
         ])
       );
@@ -228,7 +228,7 @@
       var title = topic.title || (topic.topic_id === 0 ? "General" : "Topic " + topic.topic_id);
       tbody.appendChild(
         ns.el("tr", { attrs: { "data-topic-id": topic.topic_id } }, [
-          ns.el("td", {}, [ns.el("span", { text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (closed)" }) : null]),
+          ns.el("td", {}, [ns.el("span", { className: "name", text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (closed)" }) : null]),
           ns.el("td", { className: "num", text: ns.formatInt(topic.messages) }),
           ns.el("td", { className: "num", text: ns.formatInt(topic.active_users) }),
           ns.el("td", { className: "num", text: ns.formatPct(topic.share_pct) }),
@@ -251,9 +251,9 @@
     stats.pairs.forEach(function (pair) {
       list.appendChild(
         ns.el("li", { attrs: { "data-from": pair.from_user_id, "data-to": pair.to_user_id, "data-count": pair.replies } }, [
-          ns.el("span", { text: pair.from_name }),
+          ns.el("span", { className: "name", text: pair.from_name }),
           ns.el("span", { className: "muted", text: " → " }),
-          ns.el("span", { text: pair.to_name }),
+          ns.el("span", { className: "name", text: pair.to_name }),
           ns.el("span", { className: "muted small", text: ": " + ns.formatInt(pair.replies) + " (" + ns.formatInt(pair.replies_back) + " back)" }),
         ])
       );

@@ -101,6 +101,46 @@
     );
   };
 
+  // A change through the API (POST/PATCH/DELETE) as the signed-in dashboard user:
+  // tgstats.send("PATCH", "chats/1/settings", {timezone: "Europe/Berlin"}).
+  // The session cookie alone is not enough for a change: the server also wants the
+  // page's CSRF token in X-CSRF-Token (a page on another site cannot read it) and
+  // a JSON body sent as application/json. Resolves with the parsed answer (or null).
+  ns.send = function (method, path, body) {
+    var meta = document.querySelector('meta[name="tgstats-csrf"]');
+    var headers = { Accept: "application/json" };
+    if (meta) headers["X-CSRF-Token"] = meta.getAttribute("content");
+    var init = { method: method, credentials: "same-origin", headers: headers };
+    if (body !== undefined && body !== null) {
+      if (typeof Blob !== "undefined" && body instanceof Blob) {
+        headers["Content-Type"] = body.type === "application/json" ? body.type : "application/octet-stream";
+        init.body = body;
+      } else {
+        headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+    }
+    return fetch("/api/v1/" + path, init).then(function (response) {
+      if (response.status === 401) {
+        signIn();
+        throw new Error("signed out");
+      }
+      if (response.status === 204) return null;
+      return response.json().then(
+        function (answer) {
+          if (!response.ok) {
+            var message = answer && answer.error && answer.error.message;
+            throw new Error(message || "the server answered " + response.status);
+          }
+          return answer;
+        },
+        function () {
+          throw new Error("the server answered " + response.status + " without JSON");
+        }
+      );
+    });
+  };
+
   // Horizontal bar list: [{label, value, share}] where share is 0..100 of the widest bar.
   ns.renderBars = function (container, rows, options) {
     options = options || {};
