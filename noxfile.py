@@ -19,6 +19,14 @@ nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
 PYTHON = ["3.11", "3.12", "3.13"]
+DEV_REQUIREMENTS: list[str] = nox.project.load_toml(ROOT / "pyproject.toml")["project"][
+    "optional-dependencies"
+]["dev"]
+
+
+def pinned(tool: str) -> str:
+    """The dev extra's pinned requirement for ``tool`` (e.g. ``ruff==0.17.6``): one place."""
+    return next(req for req in DEV_REQUIREMENTS if req.startswith(f"{tool}=="))
 
 
 @nox.session
@@ -51,15 +59,75 @@ def tests_matrix(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
-    session.install("ruff>=0.8")
+    session.install(pinned("ruff"))
     session.run("ruff", "check", "src", "plugins", "tests", "bench")
     session.run("ruff", "format", "--check", "src", "plugins", "tests", "bench")
+
+
+LOCALE_DIR = "src/tgstats/i18n/locale"
+MESSAGES_POT = f"{LOCALE_DIR}/tgstats.pot"
+
+
+@nox.session(python="3.11")
+def i18n(session: nox.Session) -> None:
+    """Extract every message (Python, dashboard templates and scripts; ``babel.cfg``) into the
+    template, merge it into each language's ``.po``, and compile the ``.mo`` files.
+
+    Translate the new empty ``msgstr`` entries afterwards (``tests/unit/test_i18n.py`` fails
+    until every message has a translation and every ``.mo`` matches its ``.po``), then run
+    this again to compile. ``nox -s i18n -- init xx`` starts a new language.
+    """
+    session.install("babel>=2.14", "jinja2>=3.1")
+    if session.posargs[:1] == ["init"]:
+        language = session.posargs[1]
+        session.run(
+            "pybabel",
+            "init",
+            "-i",
+            MESSAGES_POT,
+            "-d",
+            LOCALE_DIR,
+            "-D",
+            "tgstats",
+            "-l",
+            language,
+            "--no-wrap",
+        )
+        return
+    session.run(
+        "pybabel",
+        "extract",
+        "-F",
+        "babel.cfg",
+        "--sort-output",
+        "--add-location=file",
+        "--no-wrap",
+        "--project",
+        "tgstats",
+        "-o",
+        MESSAGES_POT,
+        ".",
+    )
+    session.run(
+        "pybabel",
+        "update",
+        "-i",
+        MESSAGES_POT,
+        "-d",
+        LOCALE_DIR,
+        "-D",
+        "tgstats",
+        "--no-fuzzy-matching",
+        "--ignore-obsolete",
+        "--no-wrap",
+    )
+    session.run("pybabel", "compile", "-d", LOCALE_DIR, "-D", "tgstats", "--statistics")
 
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on src/ and every plugin (see [tool.mypy])."""
-    session.install("-e", ".[test]", "mypy>=1.13")
+    session.install("-e", ".[test]", pinned("mypy"))
     session.run("mypy")
 
 
@@ -89,7 +157,7 @@ def schemathesis(session: nox.Session) -> None:
     (``TGSTATS_TEST_PG``). ``nox -s schemathesis -- --max-examples 100`` digs deeper.
     """
     session.install("-e", ".[test]", "schemathesis>=4.3")
-    session.run("python", "tests/services/run_schemathesis.py", *session.posargs)
+    session.run("python", "tests/http_security/run_schemathesis.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -14,7 +14,7 @@ rate limit is on with limits high enough that the benchmark is never refused:
 every request still runs the limiter (with Redis, limits that high let each
 process take admissions in batches of 100, see ``tgstats_ratelimit.limiter``).
 The same request repeats, so the full app answers it from the HTTP response
-cache (``tgstats.web.fastpath``) after the first miss.
+cache (``tgstats.web.response_cache``) after the first miss.
 
 Besides requests/s, each round reads the server's CPU time (the granian process
 tree, from /proc) and prints CPU microseconds per request: on a shared machine

@@ -13,7 +13,7 @@ Variants, each run in its own subprocess so its peak RSS is its own:
 - ``stream-db``: the importer into the real ``EventPipeline`` and PostgreSQL
   (a fresh database per run): everything ``tgstats import`` does.
 
-Targets (issue 6): >= 50k msgs/s and <= 300 MB peak RSS at 1M messages, for
+Targets: >= 50k msgs/s and <= 300 MB peak RSS at 1M messages, for
 ``stream`` (wall clock; also printed per CPU-second of the importer process,
 which is steadier on a shared machine). The last output line is one JSON object
 (medians over ``--repeat`` runs); ``msgs_per_s`` counts regular messages (service

@@ -55,7 +55,7 @@ from tgstats import stats  # noqa: E402
 from tgstats.db.engine import open_database, run_migrations  # noqa: E402
 from tgstats.settings import DatabaseSettings, Settings  # noqa: E402
 from tgstats.stats.period import Period  # noqa: E402
-from tgstats.stats.sources import source_params  # noqa: E402
+from tgstats.stats.subqueries import source_params  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 

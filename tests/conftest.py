@@ -7,8 +7,10 @@
   Alembic, dropped at the end.
 - ``db``: a ``tgstats.db.engine.Database`` on it, every table emptied first.
 - ``redis_url`` / ``redis_prefix``: the real Redis at ``TGSTATS_TEST_REDIS``
-  (default ``redis://127.0.0.1:6379/0``) and a key prefix unique to this run,
-  so parallel runs never see each other's keys.
+  (default ``redis://127.0.0.1:6379/0``), or, when none answers there, a
+  private one started for this run and stopped at its end
+  (``tests.support.private_redis``), and a key prefix unique to this run, so
+  parallel runs never see each other's keys.
 - ``make_settings(**env)``: ``Settings`` pointed at the above; keyword names are
   environment variable names (``make_settings(REDIS_URL=redis_url)``).
 - ``app_client(settings, plugins=None)``: an async context manager yielding a
@@ -20,13 +22,14 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.private_redis import PrivateRedis
 from tgstats.db.engine import Database, open_database
 from tgstats.plugin_api.testing import (
     ADMIN_TOKEN,
@@ -62,13 +65,17 @@ def session_factory(db: Database) -> Any:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
     url = os.environ.get("TGSTATS_TEST_REDIS", "redis://127.0.0.1:6379/0")
-    if not reachable(url, 6379):
-        pytest.fail(
-            f"Redis is not reachable at {url}; start it (.ci/run does) or set TGSTATS_TEST_REDIS"
-        )
-    return url
+    if reachable(url, 6379):
+        yield url
+        return
+    server = PrivateRedis(Path(tempfile.mkdtemp(prefix="tgstats-test-redis-")))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop(graceful=True)
 
 
 @pytest.fixture(scope="session")

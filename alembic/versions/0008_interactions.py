@@ -11,7 +11,7 @@
 Week rows are written when a week is sealed and by late or imported messages of
 sealed weeks, not by the current week's live traffic, so the two indexes cost live
 ingest next to nothing
-(``tgstats.stats.sources.reply_pair_top``).
+(``tgstats.stats.subqueries.reply_pair_top``).
 
 Revision ID: 0008
 Revises: 0007

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,14 @@ from .version_feed import follow_version_bumps
 if TYPE_CHECKING:
     from litestar import Litestar
 
-__all__ = ["CachePlugin", "MemoryStore", "RedisStore", "StatsCache", "build_cache"]
+__all__ = [
+    "CachePlugin",
+    "MemoryStore",
+    "RedisStore",
+    "RedisVersionBumper",
+    "StatsCache",
+    "build_cache",
+]
 
 log = logging.getLogger("tgstats.cache")
 
@@ -59,6 +66,20 @@ def build_cache(plugin: Plugin) -> tuple[StatsCache, RedisLink | None]:
         version_max_age=VERSION_MAX_AGE if link is not None else 0.0,
     )
     return cache, link
+
+
+class RedisVersionBumper:
+    """Data-version bumps straight to Redis, for a process without the app."""
+
+    def __init__(self, store: RedisStore, link: RedisLink) -> None:
+        self._store = store
+        self._link = link
+
+    async def bump(self, chat_ids: Sequence[int]) -> None:
+        await self._store.bump_versions(chat_ids)
+
+    async def close(self) -> None:
+        await self._link.close()
 
 
 class CachePlugin(Plugin):
@@ -123,6 +144,15 @@ class CachePlugin(Plugin):
             if self.link is not None:
                 await self.link.close()
             self.cache = self.link = None
+
+    def shared_version_bumper(self) -> RedisVersionBumper | None:
+        """For ``tgstats import``, which writes from its own process: with a Redis cache,
+        bump the versions there (the same keys and announcements a service writer uses).
+        An in-process cache lives in the service's memory, out of reach."""
+        if self.settings.redis.url is None or not self.settings.cache.enabled:
+            return None
+        link = RedisLink.from_settings(self.settings.redis, name="cache")
+        return RedisVersionBumper(RedisStore(link), link)
 
     async def _retry_held_bumps(self) -> None:
         while True:

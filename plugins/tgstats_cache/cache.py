@@ -14,7 +14,7 @@ Redis answers again (a background task retries every second); until then
 answer is never older than the last commit.
 
 ``recent_version`` is the same version through a local copy (the HTTP response
-cache, ``tgstats.web.fastpath``, reads it on every request). With Redis the copy
+cache, ``tgstats.web.response_cache``, reads it on every request). With Redis the copy
 is kept only while this process follows the bump announcements
 (``version_feed``): every bump is published right after its ``INCR`` and drops
 the bumped chats' copies here, so another process's commit shows as soon as the

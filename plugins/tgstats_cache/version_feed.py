@@ -80,7 +80,7 @@ async def follow_version_bumps(
         finally:
             cache.follow_bumps(False)
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                await pubsub.aclose()
             with contextlib.suppress(Exception):
                 await client.aclose()
         with contextlib.suppress(TimeoutError):

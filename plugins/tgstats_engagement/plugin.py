@@ -14,12 +14,17 @@ from litestar.params import Parameter
 
 from tgstats.plugin_api import BotCommand, CommandContext, Plugin, cached
 from tgstats.plugin_api.stats import ChatNotFound, PeriodError, load_chat_scope, resolve_period
-from tgstats.plugin_api.web import StatsQuery, auth_dependencies, provide_stats_query
+from tgstats.plugin_api.web import (
+    FormatParam,
+    StatsQuery,
+    StatsResponse,
+    auth_dependencies,
+    provide_stats_query,
+    register_table,
+)
 
 # Built in, so it also uses what the plugin API does not offer yet: CSV tables for its
 # route (``tables``) and the engine's user-row SQL and name lookup (``score.py``).
-from tgstats.web.api.tables import FormatParam, StatsResponse, register_table
-
 from .score import EngagementBoard, engagement
 
 __all__ = ["EngagementController", "EngagementPlugin"]

@@ -19,9 +19,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tgstats.plugin_api.stats import ChatScope, Period
-from tgstats.stats.common import user_names
-from tgstats.stats.sources import user_rows
+from tgstats.plugin_api.stats import ChatScope, Period, user_names, user_rows
 
 __all__ = [
     "WEIGHTS",

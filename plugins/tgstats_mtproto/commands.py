@@ -25,9 +25,17 @@ from typing import Any
 from pyrogram import Client, enums, filters, raw, types
 from pyrogram.handlers import MessageHandler
 
-from tgstats.plugin_api import BotCommand, CommandContext, ServiceRegistry, Settings
+from tgstats.plugin_api import (
+    BotCommand,
+    CommandContext,
+    ServiceRegistry,
+    Settings,
+    Translator,
+    translator,
+)
 
 from .convert import _thread_ids, chat_type_name, require_chat_id
+from .handlers import ChatSettingsCache
 from .outgoing import send
 
 __all__ = ["COMMAND_GROUP", "AdminCache", "CommandDispatcher", "UsageError", "parse_command"]
@@ -141,12 +149,14 @@ class CommandDispatcher:
         commands: Callable[[], Sequence[BotCommand]],
         admin_cache: AdminCache,
         bot_username: Callable[[], str | None],
+        chat_settings: ChatSettingsCache | None = None,
     ) -> None:
         self.services = services
         self.settings = settings
         self._commands = commands
         self.admin_cache = admin_cache
         self._bot_username = bot_username
+        self.chat_settings = chat_settings or ChatSettingsCache(services)
         self._notified_until: dict[str, float] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.MAX_CONCURRENT)
@@ -216,6 +226,7 @@ class CommandDispatcher:
         user_id = message.from_user.id if message.from_user is not None else None
         sender_chat_id = message.sender_chat.id if message.sender_chat is not None else None
         topic_id, _ = _thread_ids(message)
+        t = await self.language(message, chat_id)
 
         async def reply(text: str = "", **kwargs: Any) -> types.Message | None:
             """HTML text, or ``photo=``/``document=`` with ``text`` as the caption (Telegram
@@ -252,17 +263,19 @@ class CommandDispatcher:
                 return False
 
         if command.rate_limited and not await self._allowed(
-            chat_id, user_id or sender_chat_id, reply
+            chat_id, user_id or sender_chat_id, reply, t
         ):
             self._count(command.name, "rate_limited")
             return
         if command.admin_only and not await is_admin():
             if chat.type in (enums.ChatType.PRIVATE, enums.ChatType.BOT):
-                await reply("This command works in a group chat, for its admins.")
+                await reply(t.gettext("This command works in a group chat, for its admins."))
             else:
                 await reply(
-                    "Sorry, only this chat's admins can use "
-                    f"/{_escape(self.services, command.name)}."
+                    t.gettext(
+                        "Sorry, only this chat's admins can use /{command}.",
+                        command=_escape(self.services, command.name),
+                    )
                 )
             self._count(command.name, "forbidden")
             return
@@ -287,14 +300,15 @@ class CommandDispatcher:
                 "admin_cache": self.admin_cache,
             },
             send=send_to,
+            i18n=t,
         )
         try:
             await command.handler(ctx)
         except UsageError as exc:
             problem = str(exc)
-            usage = command.usage or problem
+            usage = t.gettext(command.usage) if command.usage else problem
             lines = [] if problem in ("", usage) else [_escape(self.services, problem)]
-            lines.append(f"Usage: {_escape(self.services, usage)}")
+            lines.append(t.gettext("Usage: {usage}", usage=_escape(self.services, usage)))
             await reply("\n".join(lines))
             self._count(command.name, "usage")
             return
@@ -305,13 +319,23 @@ class CommandDispatcher:
             self._error("command")
             self._count(command.name, "error")
             try:
-                await reply("Sorry, something went wrong. Please try again later.")
+                await reply(t.gettext("Sorry, something went wrong. Please try again later."))
             except Exception:
                 log.exception("could not report the failure of /%s", command.name)
             return
         self._count(command.name, "ok")
 
-    async def _allowed(self, chat_id: int, who: int | None, reply: Any) -> bool:
+    async def language(self, message: types.Message, chat_id: int) -> Translator:
+        """The chat's ``locale`` setting; in a private chat, the member's Telegram language."""
+        if message.chat is not None and message.chat.type in (
+            enums.ChatType.PRIVATE,
+            enums.ChatType.BOT,
+        ):
+            user = message.from_user
+            return translator(getattr(user, "language_code", None))
+        return translator((await self.chat_settings.get(chat_id)).locale)
+
+    async def _allowed(self, chat_id: int, who: int | None, reply: Any, t: Translator) -> bool:
         limiter = self.services.get("rate_limiter")
         if limiter is None:
             return True
@@ -327,5 +351,11 @@ class CommandDispatcher:
         self._notified_until[key] = now + wait
         if len(self._notified_until) > 10_000:  # forget windows that are over
             self._notified_until = {k: v for k, v in self._notified_until.items() if v > now}
-        await reply(f"Too many commands. Please wait {wait} s.")
+        await reply(
+            t.ngettext(
+                "Too many commands. Please wait {n} s.",
+                "Too many commands. Please wait {n} s.",
+                wait,
+            )
+        )
         return False

@@ -15,7 +15,7 @@ from typing import Any
 
 from pyrogram import enums, raw, types, utils
 
-from tgstats.events import (
+from tgstats.plugin_api import (
     BotMembershipEvent,
     ChatMigratedEvent,
     ChatSnapshot,
@@ -29,7 +29,7 @@ from tgstats.events import (
     ServiceEvent,
     UserSnapshot,
 )
-from tgstats.features import Entity, extract
+from tgstats.plugin_api.features import Entity, extract
 
 __all__ = [
     "RECORDED_CHAT_TYPES",

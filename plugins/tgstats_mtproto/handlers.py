@@ -32,8 +32,17 @@ from pyrogram.handlers import (
 from pyrogram.handlers.handler import Handler
 from sqlalchemy.exc import SQLAlchemyError
 
-from tgstats.events import ChatSnapshot, DeleteEvent, Event, MemberEvent, UserSnapshot
-from tgstats.plugin_api import ChatSettings, EventSink, ServiceRegistry, get_chat_settings
+from tgstats.plugin_api import (
+    ChatSettings,
+    ChatSnapshot,
+    DeleteEvent,
+    Event,
+    EventSink,
+    MemberEvent,
+    ServiceRegistry,
+    UserSnapshot,
+    get_chat_settings,
+)
 
 from . import convert
 

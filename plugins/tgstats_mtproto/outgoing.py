@@ -31,6 +31,7 @@ from tgstats.plugin_api import (
     DeliveryError,
     ServiceRegistry,
     Settings,
+    translator,
 )
 
 if TYPE_CHECKING:
@@ -159,12 +160,15 @@ class ButtonDispatcher:
         commands: Callable[[], Sequence[BotCommand]],
         admin_cache: AdminCache,
         outgoing: Outgoing,
+        chat_settings: Any = None,
     ) -> None:
         self.services = services
         self.settings = settings
         self._commands = commands
         self.admin_cache = admin_cache
         self.outgoing = outgoing
+        #: The plugin's ``ChatSettingsCache`` (the chat's language); None: English.
+        self.chat_settings = chat_settings
 
     def register(self, client: Client, *, group: int = BUTTON_GROUP) -> None:
         client.add_handler(
@@ -200,7 +204,12 @@ class ButtonDispatcher:
             if metrics is not None:
                 metrics.errors.add(1, {"error_type": "button"})
             try:
-                await answer("Sorry, something went wrong. Please try again later.", alert=True)
+                await answer(
+                    translator(None).gettext(
+                        "Sorry, something went wrong. Please try again later."
+                    ),
+                    alert=True,
+                )
             except Exception:
                 log.exception("could not answer a failed button press")
             return
@@ -213,10 +222,13 @@ class ButtonDispatcher:
         command = next(
             (c for c in self._commands() if c.name.lower() == name.lower() and c.on_button), None
         )
-        if command is None or command.on_button is None:
-            await answer("This button no longer works.")
-            return
         chat_id = utils.get_peer_id(update.peer)
+        t = translator(None)
+        if self.chat_settings is not None and not isinstance(update.peer, raw.types.PeerUser):
+            t = translator((await self.chat_settings.get(chat_id)).locale)
+        if command is None or command.on_button is None:
+            await answer(t.gettext("This button no longer works."))
+            return
         raw_chat = chats.get(utils.get_raw_peer_id(update.peer))
         if isinstance(update.peer, raw.types.PeerUser):
             chat_type = "private"
@@ -261,6 +273,7 @@ class ButtonDispatcher:
             edit=edit,
             is_admin=is_admin,
             send=send_to,
+            i18n=t,
         )
         await command.on_button(ctx)
         self._count(command.name, "ok")

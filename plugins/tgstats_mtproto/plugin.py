@@ -37,15 +37,16 @@ from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
 from .commands import AdminCache, CommandDispatcher
-from .handled import HandledUpdates, UpdateStateGate
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
+from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
+from .update_state_gate import HandledUpdates, UpdateStateGate
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from tgstats.settings import TelegramSettings
+    from tgstats.plugin_api import TelegramSettings
 
 __all__ = ["MTProtoPlugin", "TelegramStartError", "build_client"]
 
@@ -107,6 +108,12 @@ class MTProtoPlugin(Plugin):
     provides = ("telegram",)
     priority = 50
 
+    async def start_test_harness(self) -> Any:
+        """A network-free client wired to this plugin (``tgstats_mtproto.testing``)."""
+        from .testing import MTProtoHarness
+
+        return await MTProtoHarness.start(self)
+
     def __init__(self, *, context: PluginContext) -> None:
         super().__init__(context=context)
         self.client: Client | None = None
@@ -117,6 +124,7 @@ class MTProtoPlugin(Plugin):
         self.admin_commands = AdminCommands(
             all_commands=self.all_commands, on_change=self.chat_settings.forget
         )
+        self.share_commands = ShareCommands()
         self.recorder = UpdateRecorder(
             self.services, chat_settings=self.chat_settings, me_id=self._me_id
         )
@@ -126,6 +134,7 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             bot_username=self._me_username,
+            chat_settings=self.chat_settings,
         )
         self.outgoing = Outgoing(lambda: self.client if self._sending else None)
         self._sending = False
@@ -135,12 +144,13 @@ class MTProtoPlugin(Plugin):
             commands=self.all_commands,
             admin_cache=self.admin_cache,
             outgoing=self.outgoing,
+            chat_settings=self.chat_settings,
         )
 
     # ------------------------------------------------------------------ hooks
 
     def commands(self) -> Sequence[BotCommand]:
-        return self.admin_commands.commands()
+        return [*self.admin_commands.commands(), *self.share_commands.commands()]
 
     def all_commands(self) -> list[BotCommand]:
         """Every loaded plugin's commands (the host's ``commands`` service), ours included."""
@@ -234,7 +244,7 @@ class MTProtoPlugin(Plugin):
         """Register every handler on ``client`` (the test harness calls this too)."""
         self.client = client
         if isinstance(client.storage, DatabaseStorage):
-            # The saved update state never runs ahead of what was committed (handled.py).
+            # The saved update state never runs ahead of what was committed (update_state_gate.py).
             updates = HandledUpdates()
             client.dispatcher.updates_queue = updates
             client.storage.gate_update_state(UpdateStateGate(updates, self._events_committed))

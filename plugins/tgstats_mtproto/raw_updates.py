@@ -71,6 +71,7 @@ class RawUpdates:
         username: str | None = None,
         last_name: str | None = None,
         bot: bool = False,
+        lang_code: str = "en",
     ) -> raw.types.User:
         return raw.types.User(
             id=id,
@@ -80,7 +81,7 @@ class RawUpdates:
             access_hash=id * 31,
             bot=bot or None,
             bot_info_version=1 if bot else None,
-            lang_code="en",
+            lang_code=lang_code,
         )
 
     def supergroup(

@@ -23,7 +23,7 @@ kept in memory and written in the background at most every ``flush_interval``
 seconds, and always on ``save()`` and ``close()``.
 
 An update state is saved only once every update that arrived before it has been
-handled and its events committed (``handled.py``; the plugin attaches the gate
+handled and its events committed (``update_state_gate.py``; the plugin attaches the gate
 with ``gate_update_state``): a crash then leaves a saved state that is at or
 behind what was recorded, and catch-up re-delivers whatever came after it —
 some of it possibly a second time, which is harmless because the writer is
@@ -49,8 +49,8 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .handled import UpdateStateGate
 from .tables import metadata, mtproto_peers, mtproto_sessions, mtproto_update_state
+from .update_state_gate import UpdateStateGate
 
 __all__ = [
     "DatabaseStorage",

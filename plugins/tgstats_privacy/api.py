@@ -20,8 +20,13 @@ from litestar.params import FromPath, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.plugin_api import ServiceRegistry, Settings
-from tgstats.web.api.params import bad_parameter
-from tgstats.web.auth import Principal, auth_dependencies, ensure_chat_access, require_admin
+from tgstats.plugin_api.web import (
+    Principal,
+    auth_dependencies,
+    bad_parameter,
+    ensure_chat_access,
+    require_admin,
+)
 
 from .commands import bump_cache, flush_events
 from .data import ForgetResult, Optout, forget_member, list_optouts, opt_in, opt_out

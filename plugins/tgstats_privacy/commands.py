@@ -15,27 +15,33 @@ from typing import Any
 from sqlalchemy import text
 
 from tgstats.plugin_api import (
+    N_,
     BotCommand,
     ButtonContext,
     Cache,
     CommandContext,
     DeliveryError,
     ServiceRegistry,
+    Translator,
 )
 
 from .data import export_json, export_member, forget_member, opt_in, opt_out
-from .digest import WEEKDAYS, parse_digest_args
+from .digest import parse_digest_args
 
 __all__ = ["PrivacyCommands"]
 
 log = logging.getLogger("tgstats.privacy")
 
-DIGEST_USAGE = "/digest on [monday..sunday] [hour 0-23] | /digest off"
-_NO_USER = "Please send this from your own account (not as the group or a channel)."
+DIGEST_USAGE = N_("/digest on [monday..sunday] [hour 0-23] | /digest off")
+_NO_USER = N_("Please send this from your own account (not as the group or a channel).")
 
 
-def _usage() -> str:
-    return f"Usage: {html.escape(DIGEST_USAGE)}"
+def _usage(t: Translator) -> str:
+    return t.gettext("Usage: {usage}", usage=html.escape(t.gettext(DIGEST_USAGE)))
+
+
+def _weekday(t: Translator, index: int) -> str:
+    return t.weekdays("wide")[index]
 
 
 async def flush_events(services: ServiceRegistry) -> None:
@@ -60,21 +66,27 @@ class PrivacyCommands:
         return [
             BotCommand(
                 "forgetme",
-                "Remove your messages, names and profile from every chat",
+                N_("Remove your messages, names and profile from every chat"),
                 self.forgetme,
                 scopes=both,
                 on_button=self.confirm_forget,
             ),
             BotCommand(
-                "optout", "Stop recording you (counted without your name)", self.optout, scopes=both
+                "optout",
+                N_("Stop recording you (counted without your name)"),
+                self.optout,
+                scopes=both,
             ),
-            BotCommand("optin", "Record you again after /optout", self.optin, scopes=both),
+            BotCommand("optin", N_("Record you again after /optout"), self.optin, scopes=both),
             BotCommand(
-                "mydata", "Get everything stored about you, as a file", self.mydata, scopes=both
+                "mydata",
+                N_("Get everything stored about you, as a file"),
+                self.mydata,
+                scopes=both,
             ),
             BotCommand(
                 "digest",
-                "Weekly digest in this chat: on or off",
+                N_("Weekly digest in this chat: on or off"),
                 self.digest,
                 admin_only=True,
                 scopes=("admins",),
@@ -85,26 +97,35 @@ class PrivacyCommands:
     # ------------------------------------------------------------------ members
 
     async def forgetme(self, ctx: CommandContext) -> None:
+        t = ctx.i18n
         if ctx.user_id is None:
-            await ctx.reply(_NO_USER)
+            await ctx.reply(t.gettext(_NO_USER))
             return
         await ctx.reply(
-            "This removes your messages, names and profile that I stored, in <b>every</b> "
-            "chat. Chat totals keep counting them without your name. It cannot be undone.\n"
-            "Only you can press these buttons.",
-            buttons=[[("Yes, forget me", f"yes:{ctx.user_id}"), ("Cancel", f"no:{ctx.user_id}")]],
+            t.gettext(
+                "This removes your messages, names and profile that I stored, in <b>every</b> "
+                "chat. Chat totals keep counting them without your name. It cannot be undone.\n"
+                "Only you can press these buttons."
+            ),
+            buttons=[
+                [
+                    (t.gettext("Yes, forget me"), f"yes:{ctx.user_id}"),
+                    (t.gettext("Cancel"), f"no:{ctx.user_id}"),
+                ]
+            ],
         )
 
     async def confirm_forget(self, ctx: ButtonContext) -> None:
+        t = ctx.i18n
         answer, _, owner = ctx.data.partition(":")
         if not owner.isdigit() or int(owner) != ctx.user_id:
-            await ctx.answer("Only the member who asked can answer this.", alert=True)
+            await ctx.answer(t.gettext("Only the member who asked can answer this."), alert=True)
             return
         if answer == "no":
-            await ctx.edit("Cancelled: nothing was removed.")
+            await ctx.edit(t.gettext("Cancelled: nothing was removed."))
             return
         if answer != "yes":
-            await ctx.answer("This button no longer works.")
+            await ctx.answer(t.gettext("This button no longer works."))
             return
         await flush_events(ctx.services)
         async with ctx.session_factory() as session:
@@ -116,48 +137,74 @@ class PrivacyCommands:
             len(result.chats),
             result.removed.get("messages", 0),
         )
-        await ctx.edit(
-            f"Done: removed {result.removed.get('messages', 0)} messages and your profile from "
-            f"{len(result.chats)} chats. New messages are recorded again; /optout stops that."
+        removed = t.ngettext(
+            "Done: removed {n} message",
+            "Done: removed {n} messages",
+            result.removed.get("messages", 0),
         )
+        chats = t.ngettext(
+            "and your profile from {n} chat.", "and your profile from {n} chats.", len(result.chats)
+        )
+        after = t.gettext("New messages are recorded again; /optout stops that.")
+        await ctx.edit(f"{removed} {chats} {after}")
 
     async def optout(self, ctx: CommandContext) -> None:
+        t = ctx.i18n
         if ctx.user_id is None:
-            await ctx.reply(_NO_USER)
+            await ctx.reply(t.gettext(_NO_USER))
             return
         async with ctx.session_factory() as session:
             new = await opt_out(session, ctx.user_id, source="member")
             await session.commit()
-        first = "Done" if new else "You had opted out already"
+        first = t.gettext("Done.") if new else t.gettext("You had opted out already.")
         await ctx.reply(
-            f"{first}: from now on your messages in every chat are counted without your name, "
-            "and your name and profile are not stored. What was stored before stays; "
-            "/forgetme removes it. /optin undoes this."
+            first
+            + " "
+            + t.gettext(
+                "From now on your messages in every chat are counted without your name, "
+                "and your name and profile are not stored. What was stored before stays; "
+                "/forgetme removes it. /optin undoes this."
+            )
         )
 
     async def optin(self, ctx: CommandContext) -> None:
+        t = ctx.i18n
         if ctx.user_id is None:
-            await ctx.reply(_NO_USER)
+            await ctx.reply(t.gettext(_NO_USER))
             return
         async with ctx.session_factory() as session:
             removed = await opt_in(session, ctx.user_id)
             await session.commit()
         if removed:
-            await ctx.reply("Done: your messages are counted under your name again from now on.")
+            await ctx.reply(
+                t.gettext("Done: your messages are counted under your name again from now on.")
+            )
         else:
-            await ctx.reply("You had not opted out: nothing changed.")
+            await ctx.reply(t.gettext("You had not opted out: nothing changed."))
 
     async def mydata(self, ctx: CommandContext) -> None:
+        t = ctx.i18n
         if ctx.user_id is None:
-            await ctx.reply(_NO_USER)
+            await ctx.reply(t.gettext(_NO_USER))
             return
         await flush_events(ctx.services)
         async with ctx.session_factory() as session:
             data = await export_member(session, ctx.user_id)
         payload = export_json(data)
-        caption = (
-            f"Everything stored about you: {len(data['messages'])} messages, "
-            f"{len(data['memberships'])} chats you were seen in. /forgetme removes it."
+        caption = " ".join(
+            [
+                t.ngettext(
+                    "Everything stored about you: {n} message,",
+                    "Everything stored about you: {n} messages,",
+                    len(data["messages"]),
+                ),
+                t.ngettext(
+                    "{n} chat you were seen in.",
+                    "{n} chats you were seen in.",
+                    len(data["memberships"]),
+                ),
+                t.gettext("/forgetme removes it."),
+            ]
         )
         send = ctx.send
         try:
@@ -168,18 +215,22 @@ class PrivacyCommands:
             )
         except DeliveryError:
             me = self._bot_username() if self._bot_username else None
-            where = f"@{html.escape(me)}" if me else "me"
+            where = f"@{html.escape(me)}" if me else t.gettext("me")
             await ctx.reply(
-                f"I can't message you privately yet: open a private chat with {where}, "
-                "press Start, then send /mydata there."
+                t.gettext(
+                    "I can't message you privately yet: open a private chat with {bot}, "
+                    "press Start, then send /mydata there.",
+                    bot=where,
+                )
             )
             return
         if ctx.chat_type != "private":
-            await ctx.reply("I sent your data to you in a private chat.")
+            await ctx.reply(t.gettext("I sent your data to you in a private chat."))
 
     # ------------------------------------------------------------------ admins
 
     async def digest(self, ctx: CommandContext) -> None:
+        t = ctx.i18n
         word, _, rest = ctx.args.strip().partition(" ")
         word = word.lower()
         async with ctx.session_factory() as session:
@@ -190,15 +241,18 @@ class PrivacyCommands:
                 )
                 await session.commit()
                 if result.rowcount:
-                    await ctx.reply("The weekly digest is off.")
+                    await ctx.reply(t.gettext("The weekly digest is off."))
                 else:
-                    await ctx.reply("The weekly digest was not on.")
+                    await ctx.reply(t.gettext("The weekly digest was not on."))
                 return
             if word == "on":
                 try:
                     weekday, hour = parse_digest_args(rest)
                 except ValueError as exc:
-                    await ctx.reply(f"{html.escape(str(exc))}\n{_usage()}")
+                    problem = t.gettext(
+                        "not a weekday or an hour (0-23): {value}", value=exc.args[-1]
+                    )
+                    await ctx.reply(f"{html.escape(problem)}\n{_usage(t)}")
                     return
                 await session.execute(
                     text(
@@ -217,13 +271,18 @@ class PrivacyCommands:
                 ).scalar() or ctx.settings.privacy.default_timezone
                 await session.commit()
                 await ctx.reply(
-                    f"The weekly digest is on: every {WEEKDAYS[weekday].title()} at {hour:02d}:00 "
-                    f"({html.escape(zone)}), about the week before, skipped when the chat was "
-                    "silent. /set_timezone changes the zone."
+                    t.gettext(
+                        "The weekly digest is on: every {weekday} at {hour}:00 ({zone}), about "
+                        "the week before, skipped when the chat was silent. /set_timezone "
+                        "changes the zone.",
+                        weekday=_weekday(t, weekday),
+                        hour=f"{hour:02d}",
+                        zone=html.escape(zone),
+                    )
                 )
                 return
             if word:
-                await ctx.reply(_usage())
+                await ctx.reply(_usage(t))
                 return
             row = (
                 await session.execute(
@@ -232,8 +291,12 @@ class PrivacyCommands:
                 )
             ).first()
         if row is None:
-            await ctx.reply(f"The weekly digest is off.\n{_usage()}")
+            await ctx.reply(t.gettext("The weekly digest is off.") + "\n" + _usage(t))
         else:
             await ctx.reply(
-                f"The weekly digest is on: every {WEEKDAYS[row[0]].title()} at {row[1]:02d}:00."
+                t.gettext(
+                    "The weekly digest is on: every {weekday} at {hour}:00.",
+                    weekday=_weekday(t, row[0]),
+                    hour=f"{row[1]:02d}",
+                )
             )

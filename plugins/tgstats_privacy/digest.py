@@ -30,9 +30,16 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tgstats import charts, stats
-from tgstats.plugin_api import DeliveryError, ServiceRegistry
-from tgstats.stats.results import MetricDelta, Summary, UserLeaderboard
+from tgstats.plugin_api import (
+    SUPPORTED_LOCALES,
+    DeliveryError,
+    ServiceRegistry,
+    Translator,
+    charts,
+    stats,
+    translator,
+)
+from tgstats.plugin_api.stats import MetricDelta, Summary, UserLeaderboard
 
 __all__ = [
     "DIGEST_LOCK",
@@ -52,7 +59,8 @@ NAME_LIMIT = 28
 CHART_DAYS = 28
 
 _DUE = """
-SELECT d.chat_id, d.weekday, d.hour, coalesce(s.timezone, :default_tz) AS tz
+SELECT d.chat_id, d.weekday, d.hour, coalesce(s.timezone, :default_tz) AS tz,
+       coalesce(s.locale, 'en') AS locale
 FROM digest_subscriptions d JOIN chats c ON c.id = d.chat_id
 LEFT JOIN chat_settings s ON s.chat_id = d.chat_id
 WHERE c.bot_present ORDER BY d.chat_id
@@ -71,11 +79,28 @@ class DigestOutcome(msgspec.Struct, frozen=True, kw_only=True):
     message_id: int | None = None
 
 
+def _weekday_names() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(full, abbreviated) weekday names in every language spoken here, lower case, so
+    ``/digest on пятница 18`` and ``/digest on пт 18`` work too."""
+    return [
+        (
+            tuple(name.lower() for name in translator(code).weekdays("wide")),
+            tuple(name.lower() for name in translator(code).weekdays("abbreviated")),
+        )
+        for code in SUPPORTED_LOCALES
+    ]
+
+
 def parse_digest_args(args: str) -> tuple[int, int]:
     """``"[weekday] [hour]"`` after ``on`` → (weekday 0=Monday, hour); ValueError when wrong."""
     weekday, hour = 0, 9
     for part in args.lower().split():
-        names = [i for i, name in enumerate(WEEKDAYS) if len(part) >= 3 and name.startswith(part)]
+        names = [
+            i
+            for full, short in _weekday_names()
+            for i, name in enumerate(full)
+            if (len(part) >= 3 and name.startswith(part)) or part == short[i]
+        ]
         if names:
             weekday = names[0]
             continue
@@ -83,36 +108,64 @@ def parse_digest_args(args: str) -> tuple[int, int]:
         if clock.isdigit() and 0 <= int(clock) <= 23:
             hour = int(clock)
             continue
-        raise ValueError(f"not a weekday or an hour (0-23): {part[:20]}")
+        raise ValueError(f"not a weekday or an hour (0-23): {part[:20]}", part[:20])
     return weekday, hour
 
 
-def _change(metric: MetricDelta) -> str:
+def _change(metric: MetricDelta, t: Translator) -> str:
     if metric.change_pct is None:
-        return "new" if metric.value else "±0"
-    return f"{metric.change_pct:+.0f}%"
+        return t.gettext("new") if metric.value else "±0"
+    sign = "+" if metric.change_pct >= 0 else "-"
+    return sign + t.percent(abs(metric.change_pct), 0)
 
 
 def compose_digest(
-    *, title: str, summary: Summary, top: UserLeaderboard, escape: Any, timezone: str
+    *,
+    title: str,
+    summary: Summary,
+    top: UserLeaderboard,
+    escape: Any,
+    timezone: str,
+    t: Translator | None = None,
 ) -> str:
-    """The digest caption (Telegram HTML, within the 1024 characters of a photo caption)."""
+    """The digest caption (Telegram HTML, within the 1024 characters of a photo caption),
+    in the chat's language (``t``; English when None)."""
+    t = t or translator(None)
     period = summary.period
     messages, users = summary.messages, summary.active_users
     joined, left = int(summary.new_members.value), int(summary.left_members.value)
     lines = [
-        f"<b>Weekly digest · {escape(title, 48)}</b>",
-        f"{period.start:%d %b} to {period.end:%d %b} ({escape(timezone, 40)})",
+        "<b>" + t.gettext("Weekly digest · {chat}", chat=escape(title, 48)) + "</b>",
+        t.gettext(
+            "{start} to {end} ({zone})",
+            start=t.day_month(period.start),
+            end=t.day_month(period.end),
+            zone=escape(timezone, 40),
+        ),
         "",
-        f"Messages: <b>{int(messages.value)}</b> ({_change(messages)} vs the week before)",
-        f"Active members: <b>{int(users.value)}</b> ({_change(users)})",
-        f"Joined: <b>{joined}</b> · Left: <b>{left}</b>",
+        t.gettext(
+            "Messages: <b>{value}</b> ({change} vs the week before)",
+            value=t.number(int(messages.value)),
+            change=_change(messages, t),
+        ),
+        t.gettext(
+            "Active members: <b>{value}</b> ({change})",
+            value=t.number(int(users.value)),
+            change=_change(users, t),
+        ),
+        t.gettext(
+            "Joined: <b>{joined}</b> · Left: <b>{left}</b>",
+            joined=t.number(joined),
+            left=t.number(left),
+        ),
     ]
     if top.rows:
-        lines += ["", "<b>Top posters</b>"]
+        lines += ["", "<b>" + t.gettext("Top posters") + "</b>"]
         for row in top.rows[:TOP_POSTERS]:
-            lines.append(f"{row.rank}. {escape(row.display_name, NAME_LIMIT)} — {row.messages}")
-    lines += ["", "Chart: messages per day, last 4 weeks. /digest off stops these."]
+            lines.append(
+                f"{row.rank}. {escape(row.display_name, NAME_LIMIT)} — {t.number(row.messages)}"
+            )
+    lines += ["", t.gettext("Chart: messages per day, last 4 weeks. /digest off stops these.")]
     return "\n".join(lines)
 
 
@@ -163,7 +216,7 @@ class DigestJob:
             try:
                 subs = list(await conn.execute(text(_DUE), {"default_tz": self.default_timezone}))
                 await conn.commit()
-                for chat_id, weekday, hour, tz_name in subs:
+                for chat_id, weekday, hour, tz_name, locale in subs:
                     try:
                         zone = zoneinfo.ZoneInfo(tz_name)
                     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -171,7 +224,7 @@ class DigestJob:
                     local = moment.astimezone(zone)
                     if local.weekday() != weekday or local.hour < hour:
                         continue
-                    outcome = await self._deliver(sender, chat_id, local.date())
+                    outcome = await self._deliver(sender, chat_id, local.date(), translator(locale))
                     if outcome is not None:
                         outcomes.append(outcome)
                         if self._sent is not None:
@@ -202,7 +255,7 @@ class DigestJob:
                 )
             await session.commit()
 
-    async def _prepare(self, chat_id: int, day: date) -> tuple[str, bytes] | None:
+    async def _prepare(self, chat_id: int, day: date, t: Translator) -> tuple[str, bytes] | None:
         """The caption and chart of the week before ``day``; None when the chat was silent."""
         period = stats.Period(start=day - timedelta(days=7), end=day - timedelta(days=1))
         factory = self.services.get("read_session_factory") or self.session_factory
@@ -220,21 +273,31 @@ class DigestJob:
         # Drawn after the session is closed: no connection is held while matplotlib works.
         title = scope.title or str(chat_id)
         caption = compose_digest(
-            title=title, summary=summary, top=top, escape=self._escape(), timezone=scope.timezone
+            title=title,
+            summary=summary,
+            top=top,
+            escape=self._escape(),
+            timezone=scope.timezone,
+            t=t,
         )
         png = await charts.render(
-            charts.history_png, series.points, title=f"{title} · last {CHART_DAYS} days"
+            charts.history_png,
+            series.points,
+            title=title + " · " + t.ngettext("last {n} day", "last {n} days", CHART_DAYS),
+            t=t,
         )
         return caption, png
 
-    async def _deliver(self, sender: Any, chat_id: int, day: date) -> DigestOutcome | None:
+    async def _deliver(
+        self, sender: Any, chat_id: int, day: date, t: Translator | None = None
+    ) -> DigestOutcome | None:
         async with self.session_factory() as session:
             claimed = (await session.execute(text(_CLAIM), {"chat": chat_id, "day": day})).first()
             await session.commit()
         if claimed is None:
             return None  # this period was handled already (here or by another replica)
         try:
-            prepared = await self._prepare(chat_id, day)
+            prepared = await self._prepare(chat_id, day, t or translator(None))
         except Exception:
             await self._set(chat_id, day, "retry")
             log.exception("digest: chat %s could not be prepared; will retry", chat_id)

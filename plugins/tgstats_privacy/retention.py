@@ -27,7 +27,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from tgstats.db.chat_settings import ChatSettings
+from tgstats.plugin_api import ChatSettings
 
 from .data import delete_chat_data
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tgstats.plugin_api import N_
+
 __all__ = [
     "PERIODS_HELP",
     "STATS_HELP",
@@ -45,15 +47,16 @@ SUBCOMMANDS = (
 )
 
 #: The one-line form, shown by /help next to the description.
-STATS_USAGE = "/stats [what] [period]"
-PERIODS_HELP = "Periods: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
-#: What a wrong /stats gets back: each form on its own short line.
+STATS_USAGE = N_("/stats [what] [period]")
+PERIODS_HELP = N_("Periods: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all")
+#: What a wrong /stats gets back: each form on its own short line (msgids: the handler
+#: translates each line).
 STATS_HELP = (
-    "/stats [period] (summary)",
-    "/stats WHAT [period], WHAT one of:",
+    N_("/stats [period] (summary)"),
+    N_("/stats WHAT [period], WHAT one of:"),
     "top, hours, days, history, words,",
     "media, reactions, members, topics, me",
-    "/stats user @name [period]",
+    N_("/stats user @name [period]"),
     PERIODS_HELP,
 )
 
@@ -80,12 +83,12 @@ def parse_stats_args(args: str) -> StatsArgs:
     member = None
     if subcommand == "user":
         if not words:
-            raise ArgumentError("name the member: /stats user @name")
+            raise ArgumentError(N_("name the member: /stats user @name"))
         member = words.pop(0)
     # "2026-10-01 .. 2026-10-31" typed with spaces is still one period.
     period = "".join(words)
     if len(period) > 40:
-        raise ArgumentError("that period is too long to be one")
+        raise ArgumentError(N_("that period is too long to be one"))
     return StatsArgs(subcommand=subcommand, member=member, period=period)
 
 

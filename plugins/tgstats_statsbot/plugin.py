@@ -19,13 +19,23 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tgstats import charts, stats
-from tgstats.plugin_api import BotCommand, CommandContext, Plugin, cached
-from tgstats.stats import ChatScope, Period, PeriodError
-from tgstats.stats.results import (
+from tgstats.plugin_api import (
+    N_,
+    BotCommand,
+    CommandContext,
+    Plugin,
+    Translator,
+    cached,
+    charts,
+    stats,
+)
+from tgstats.plugin_api.stats import (
+    ChatScope,
     Heatmap,
     MediaBreakdown,
     MemberStats,
+    Period,
+    PeriodError,
     ReactionStats,
     Summary,
     TermRanking,
@@ -53,9 +63,9 @@ log = logging.getLogger("tgstats.statsbot")
 T = TypeVar("T")
 
 DEFAULT_PERIOD = "30d"
-ME_USAGE = "/me [period]"
-TOP_USAGE = "/top [period]"
-STATS_DESCRIPTION = (
+ME_USAGE = N_("/me [period]")
+TOP_USAGE = N_("/top [period]")
+STATS_DESCRIPTION = N_(
     "Chat statistics. What: top, hours, days, history, words, media, reactions, members, "
     "topics, me, user @name. Period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
 )
@@ -87,6 +97,11 @@ class StatsRequest:
         return self.scope.title
 
     @property
+    def t(self) -> Translator:
+        """The chat's language."""
+        return self.ctx.i18n
+
+    @property
     def args(self) -> tuple[AsyncSession, ChatScope, Period]:
         """The three arguments every stats function starts with."""
         return (self.session, self.scope, self.period)
@@ -112,12 +127,10 @@ class StatsRequest:
         )
 
     def chart_title(self, what: str) -> str:
+        """``what`` (a msgid) in the chat's language, with the chat and the period."""
         chat = self.esc.plain(self.scope.title, 40) if self.scope.title else ""
-        return (
-            f"{what} · {chat} · {self.period.label()}"
-            if chat
-            else f"{what} · {self.period.label()}"
-        )
+        parts = [self.t.gettext(what), chat, replies.period_label(self.period, self.t)]
+        return " · ".join(part for part in parts if part)
 
 
 Subcommand = Callable[[StatsRequest], Awaitable[Answer]]
@@ -151,8 +164,8 @@ class StatsBotPlugin(Plugin):
                 self.stats_command,
                 usage=STATS_USAGE,
             ),
-            BotCommand("me", "Your statistics in this chat", self.me_command, usage=ME_USAGE),
-            BotCommand("top", "Most active members", self.top_command, usage=TOP_USAGE),
+            BotCommand("me", N_("Your statistics in this chat"), self.me_command, usage=ME_USAGE),
+            BotCommand("top", N_("Most active members"), self.top_command, usage=TOP_USAGE),
         ]
 
     @property
@@ -178,7 +191,7 @@ class StatsBotPlugin(Plugin):
         try:
             args = parse_stats_args(ctx.args)
         except ArgumentError as exc:
-            await self._usage(ctx, str(exc), STATS_HELP)
+            await self._usage(ctx, ctx.i18n.gettext(str(exc)), STATS_HELP)  # N_ msgids
             return
         await self._answer(ctx, args.subcommand, args.period, STATS_HELP, member=args.member)
 
@@ -201,8 +214,12 @@ class StatsBotPlugin(Plugin):
 
     async def _usage(self, ctx: CommandContext, problem: str, usage: Sequence[str]) -> None:
         esc = self._escaper(ctx)
-        lines = [esc(problem, 200), f"Usage: {esc(usage[0], 200)}"]
-        lines += [esc(line, 200) for line in usage[1:]]
+        t = ctx.i18n
+        lines = [
+            esc(problem, 200),
+            t.gettext("Usage: {usage}", usage=esc(t.gettext(usage[0]), 200)),
+        ]
+        lines += [esc(t.gettext(line), 200) for line in usage[1:]]
         await ctx.reply("\n".join(lines))
 
     async def _answer(
@@ -214,11 +231,14 @@ class StatsBotPlugin(Plugin):
         *,
         member: str | None = None,
     ) -> None:
+        t = ctx.i18n
         if ctx.chat_type == "private":
-            await ctx.reply("Stats are kept for group chats: use this command in a group.")
+            await ctx.reply(
+                t.gettext("Stats are kept for group chats: use this command in a group.")
+            )
             return
         if len(period_text) > 40:
-            await self._usage(ctx, "that period is too long to be one", usage)
+            await self._usage(ctx, t.gettext("that period is too long to be one"), usage)
             return
         esc = self._escaper(ctx)
         async with self._session_factory(ctx)() as session:
@@ -229,12 +249,14 @@ class StatsBotPlugin(Plugin):
                     default_timezone=self.settings.privacy.default_timezone,
                 )
             except stats.ChatNotFound:
-                await ctx.reply("No stats for this chat yet: I have not recorded any messages.")
+                await ctx.reply(
+                    t.gettext("No stats for this chat yet: I have not recorded any messages.")
+                )
                 return
             try:
                 period = await stats.resolve_period(session, scope, period_text or DEFAULT_PERIOD)
             except PeriodError as exc:
-                await self._usage(ctx, str(exc), usage)
+                await self._usage(ctx, period_problem(exc, t), usage)
                 return
             request = StatsRequest(
                 ctx=ctx, session=session, scope=scope, period=period, esc=esc, member=member
@@ -260,40 +282,46 @@ class StatsBotPlugin(Plugin):
 
     # ------------------------------------------------------------------ subcommands
 
+    @staticmethod
+    def _reply_args(r: StatsRequest) -> dict[str, Any]:
+        return {"title": r.title, "esc": r.esc, "t": r.t}
+
     async def _summary(self, r: StatsRequest) -> Answer:
         result = await r.answer("summary", Summary, lambda: stats.summary(*r.args))
-        return Answer(replies.summary_text(result, title=r.title, esc=r.esc))
+        return Answer(replies.summary_text(result, title=r.title, esc=r.esc, t=r.t))
 
     async def _top(self, r: StatsRequest) -> Answer:
         board = await r.answer(
             "top", UserLeaderboard, lambda: stats.users(*r.args, limit=replies.TOP)
         )
-        return Answer(replies.top_text(board, title=r.title, esc=r.esc))
+        return Answer(replies.top_text(board, title=r.title, esc=r.esc, t=r.t))
 
     async def _hours(self, r: StatsRequest) -> Answer:
         result = await r.answer("heatmap", Heatmap, lambda: stats.heatmap(*r.args))
-        text = replies.hours_caption(result, title=r.title, esc=r.esc)
+        text = replies.hours_caption(result, title=r.title, esc=r.esc, t=r.t)
         if not result.total:
-            return Answer(_nothing(text))
+            return Answer(_nothing(text, r.t))
         return _chart(
             text,
             charts.hours_png,
             result.by_hour,
-            title=r.chart_title("Messages by hour"),
+            title=r.chart_title(N_("Messages by hour")),
             timezone=result.timezone,
+            t=r.t,
         )
 
     async def _days(self, r: StatsRequest) -> Answer:
         result = await r.answer("heatmap", Heatmap, lambda: stats.heatmap(*r.args))
-        text = replies.weekdays_caption(result, title=r.title, esc=r.esc)
+        text = replies.weekdays_caption(result, title=r.title, esc=r.esc, t=r.t)
         if not result.total:
-            return Answer(_nothing(text))
+            return Answer(_nothing(text, r.t))
         return _chart(
             text,
             charts.heatmap_png,
             result.matrix,
-            title=r.chart_title("Weekday x hour"),
+            title=r.chart_title(N_("Weekday x hour")),
             timezone=result.timezone,
+            t=r.t,
         )
 
     async def _history(self, r: StatsRequest) -> Answer:
@@ -304,61 +332,69 @@ class StatsBotPlugin(Plugin):
             lambda: stats.timeseries(*r.args, granularity=granularity),
             granularity,
         )
-        text = replies.history_caption(series, title=r.title, esc=r.esc)
+        text = replies.history_caption(series, title=r.title, esc=r.esc, t=r.t)
         if not any(p.messages for p in series.points):
-            return Answer(_nothing(text))
+            return Answer(_nothing(text, r.t))
         return _chart(
             text,
             charts.history_png,
             series.points,
-            title=r.chart_title("Messages and active members"),
+            title=r.chart_title(N_("Messages and active members")),
             granularity=granularity,
+            t=r.t,
         )
 
     async def _words(self, r: StatsRequest) -> Answer:
         ranking = await r.answer(
             "words", TermRanking, lambda: stats.top_terms(*r.args, "word", limit=replies.TOP)
         )
-        return Answer(replies.words_text(ranking, title=r.title, esc=r.esc))
+        return Answer(replies.words_text(ranking, title=r.title, esc=r.esc, t=r.t))
 
     async def _media(self, r: StatsRequest) -> Answer:
         result = await r.answer("media", MediaBreakdown, lambda: stats.media_breakdown(*r.args))
-        return Answer(replies.media_text(result, title=r.title, esc=r.esc))
+        return Answer(replies.media_text(result, title=r.title, esc=r.esc, t=r.t))
 
     async def _reactions(self, r: StatsRequest) -> Answer:
         result = await r.answer(
             "reactions", ReactionStats, lambda: stats.reactions(*r.args, limit=5)
         )
-        return Answer(replies.reactions_text(result, title=r.title, esc=r.esc))
+        return Answer(replies.reactions_text(result, title=r.title, esc=r.esc, t=r.t))
 
     async def _members(self, r: StatsRequest) -> Answer:
         result = await r.answer("members", MemberStats, lambda: stats.members(*r.args, limit=1))
-        text = replies.members_caption(result, title=r.title, esc=r.esc)
+        text = replies.members_caption(result, title=r.title, esc=r.esc, t=r.t)
         if not result.joins and not result.leaves:
             return Answer(text)  # a flat line says nothing a sentence does not
         return _chart(
             text,
             charts.members_png,
             result.days,
-            title=r.chart_title("Members"),
+            title=r.chart_title(N_("Members")),
             members_now=result.members_now,
+            t=r.t,
         )
 
     async def _topics(self, r: StatsRequest) -> Answer:
         result = await r.answer("topics", TopicStats, lambda: stats.topics(*r.args))
-        return Answer(replies.topics_text(result, title=r.title, esc=r.esc))
+        return Answer(replies.topics_text(result, title=r.title, esc=r.esc, t=r.t))
 
     async def _me(self, r: StatsRequest) -> Answer:
         user_id = r.ctx.user_id
         if user_id is None:
-            return Answer("I cannot tell who you are when you post anonymously or as a channel.")
-        return await self._profile(r, user_id, "You have no messages recorded in this chat yet.")
+            return Answer(
+                r.t.gettext("I cannot tell who you are when you post anonymously or as a channel.")
+            )
+        return await self._profile(
+            r, user_id, r.t.gettext("You have no messages recorded in this chat yet.")
+        )
 
     async def _user(self, r: StatsRequest) -> Answer:
         written = r.member or ""
         user_id = await self._find_member(r, written)
         shown = r.esc(written, 40)
-        return await self._profile(r, user_id, f"I have no stats for {shown} in this chat.")
+        return await self._profile(
+            r, user_id, r.t.gettext("I have no stats for {member} in this chat.", member=shown)
+        )
 
     async def _profile(self, r: StatsRequest, user_id: int, unknown: str) -> Answer:
         try:
@@ -370,7 +406,7 @@ class StatsBotPlugin(Plugin):
             )
         except stats.UserNotFound:
             return Answer(unknown)
-        return Answer(replies.profile_text(profile, title=r.title, esc=r.esc))
+        return Answer(replies.profile_text(profile, title=r.title, esc=r.esc, t=r.t))
 
     async def _find_member(self, r: StatsRequest, written: str) -> int:
         """A member by ``@username`` (or numeric id) among everyone the chat has seen, or the
@@ -382,7 +418,12 @@ class StatsBotPlugin(Plugin):
             return mentioned
         parsed = parse_member(written)
         if parsed is None:
-            raise MemberUnknown(f"{shown} does not look like a @username; try /stats user @name")
+            raise MemberUnknown(
+                r.t.gettext(
+                    "{member} does not look like a @username; try /stats user @name",
+                    member=shown,
+                )
+            )
         kind, value = parsed
         if kind == "id":
             return int(value)
@@ -393,7 +434,7 @@ class StatsBotPlugin(Plugin):
         for row in board.rows:
             if row.username is not None and row.username.casefold() == value.casefold():
                 return row.user_id
-        raise MemberUnknown(f"I don't know {shown} in this chat.")
+        raise MemberUnknown(r.t.gettext("I don't know {member} in this chat.", member=shown))
 
 
 def _chart(text: str, draw: Callable[..., bytes], *args: Any, **kwargs: Any) -> Answer:
@@ -422,5 +463,13 @@ def _mentioned_user_id(ctx: CommandContext) -> int | None:
     return None
 
 
-def _nothing(caption: str) -> str:
-    return f"{caption}\n\nNo messages in this period."
+def period_problem(error: PeriodError, t: Translator) -> str:
+    """Why a period cannot be read: the stats engine's own words in English (they name the
+    value), a sentence in the chat's language otherwise (the usage lines follow)."""
+    if t.locale == "en":
+        return str(error)
+    return t.gettext("I can't read that period.")
+
+
+def _nothing(caption: str, t: Translator) -> str:
+    return f"{caption}\n\n" + t.gettext("No messages in this period.")

@@ -44,13 +44,13 @@ from tgstats.timezones import learn_database_timezones
 from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
-from tgstats.web.fastpath import ResponseCache
 from tgstats.web.health import HealthController, metrics_endpoint
 from tgstats.web.imports import imports_controller, stop_imports
 from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
 from tgstats.web.openapi_errors import document_error_responses
+from tgstats.web.response_cache import ResponseCache
 from tgstats.web.security import require_body_media_type, security_middlewares
-from tgstats.web.tokens import ChatTokenController, end_sessions
+from tgstats.web.tokens import ChatTokenController, ShareLinkController, end_sessions
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -281,6 +281,7 @@ def _route_handlers(settings: Settings) -> list[Any]:
         handlers += [
             *api_controllers(),
             ChatTokenController,
+            ShareLinkController,
             end_sessions,
             imports_controller,
             *dashboard_routes(settings),

@@ -10,9 +10,10 @@ runs in a worker thread and never blocks the event loop::
 Figures are built with ``matplotlib.figure.Figure`` (never ``pyplot``): no
 global figure registry, nothing to close, and no GUI backend is ever chosen.
 Rendering is serialised by a lock because matplotlib's font and text caches
-are not documented as thread-safe. Titles are user-supplied text (chat and
-member names): ``plain_title`` keeps matplotlib from reading ``$...$`` in
-them as math.
+are not documented as thread-safe. Labels, weekday names and dates are in the
+language of the ``t`` translator each function takes (English by default).
+Titles are user-supplied text (chat and member names): ``plain_title`` keeps
+matplotlib from reading ``$...$`` in them as math.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from typing import Any, ParamSpec
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tgstats.i18n import N_, Translator, translator
 from tgstats.stats.results import MemberDay, TimeseriesPoint
 
 __all__ = [
     "PNG_SIGNATURE",
-    "WEEKDAYS",
     "bucket_member_days",
     "heatmap_png",
     "history_png",
@@ -44,7 +45,7 @@ __all__ = [
 P = ParamSpec("P")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_ENGLISH = translator("en")
 
 # Sized for a phone: 1000x560 px at 100 dpi; Telegram shows photos up to 1280 px wide.
 _SIZE = (10.0, 5.6)
@@ -89,12 +90,12 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _date_labels(days: Sequence[date], granularity: str) -> list[str]:
+def _date_labels(days: Sequence[date], granularity: str, t: Translator) -> list[str]:
     if granularity == "month":
-        return [d.strftime("%Y-%m") for d in days]
+        return [t.month_year(d) for d in days]
     if days and days[0].year != days[-1].year:
-        return [d.strftime("%Y-%m-%d") for d in days]
-    return [d.strftime("%b %d") for d in days]
+        return [t.date(d, "short") for d in days]
+    return [t.day_month(d) for d in days]
 
 
 def _sparse_ticks(axes: Any, labels: Sequence[str], most: int = 10) -> None:
@@ -109,14 +110,18 @@ def _sparse_ticks(axes: Any, labels: Sequence[str], most: int = 10) -> None:
 
 
 def history_png(
-    points: Sequence[TimeseriesPoint], *, title: str, granularity: str = "day"
+    points: Sequence[TimeseriesPoint],
+    *,
+    title: str,
+    granularity: str = "day",
+    t: Translator = _ENGLISH,
 ) -> bytes:
     """Messages per bucket as bars, average daily active users as a line on a second axis."""
     with _lock:
         figure, axes = _figure()
         xs = list(range(len(points)))
-        axes.bar(xs, [p.messages for p in points], color=_BAR, label="messages")
-        axes.set_ylabel("messages")
+        axes.bar(xs, [p.messages for p in points], color=_BAR, label=t.gettext("messages"))
+        axes.set_ylabel(t.gettext("messages"))
         users = axes.twinx()
         users.plot(
             xs,
@@ -124,13 +129,13 @@ def history_png(
             color=_LINE,
             marker="o" if len(xs) <= 40 else None,
             linewidth=2,
-            label="daily active users (avg)",
+            label=t.gettext("daily active users (avg)"),
         )
-        users.set_ylabel("daily active users")
+        users.set_ylabel(t.gettext("daily active users"))
         users.set_ylim(bottom=0)
         users.spines[["top"]].set_visible(False)
         axes.set_ylim(bottom=0)
-        _sparse_ticks(axes, _date_labels([p.bucket for p in points], granularity))
+        _sparse_ticks(axes, _date_labels([p.bucket for p in points], granularity, t))
         handles = axes.get_legend_handles_labels()
         more = users.get_legend_handles_labels()
         axes.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", frameon=False)
@@ -138,7 +143,9 @@ def history_png(
         return _png(figure)
 
 
-def hours_png(by_hour: Sequence[int], *, title: str, timezone: str) -> bytes:
+def hours_png(
+    by_hour: Sequence[int], *, title: str, timezone: str, t: Translator = _ENGLISH
+) -> bytes:
     """Messages per local hour of the day, 24 bars."""
     if len(by_hour) != 24:
         raise ValueError(f"by_hour: expected 24 values, got {len(by_hour)}")
@@ -148,14 +155,16 @@ def hours_png(by_hour: Sequence[int], *, title: str, timezone: str) -> bytes:
         colours = [_LINE if v == peak else _BAR for v in by_hour]
         axes.bar(range(24), list(by_hour), color=colours)
         axes.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-        axes.set_xlabel(f"hour ({plain_title(timezone)})")
-        axes.set_ylabel("messages")
+        axes.set_xlabel(t.gettext("hour ({zone})", zone=plain_title(timezone)))
+        axes.set_ylabel(t.gettext("messages"))
         axes.set_ylim(bottom=0)
         axes.set_title(plain_title(title), loc="left")
         return _png(figure)
 
 
-def heatmap_png(matrix: Sequence[Sequence[int]], *, title: str, timezone: str) -> bytes:
+def heatmap_png(
+    matrix: Sequence[Sequence[int]], *, title: str, timezone: str, t: Translator = _ENGLISH
+) -> bytes:
     """ISO weekday (rows, Monday first) x local hour (columns), darker = more messages."""
     if len(matrix) != 7 or any(len(row) != 24 for row in matrix):
         raise ValueError("matrix: expected 7 rows of 24 values")
@@ -170,10 +179,10 @@ def heatmap_png(matrix: Sequence[Sequence[int]], *, title: str, timezone: str) -
             interpolation="nearest",
             vmin=0,
         )
-        axes.set_yticks(range(7), list(WEEKDAYS))
+        axes.set_yticks(range(7), list(t.weekdays()))
         axes.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-        axes.set_xlabel(f"hour ({plain_title(timezone)})")
-        figure.colorbar(image, ax=axes, label="messages", shrink=0.9)
+        axes.set_xlabel(t.gettext("hour ({zone})", zone=plain_title(timezone)))
+        figure.colorbar(image, ax=axes, label=t.gettext("messages"), shrink=0.9)
         axes.set_title(plain_title(title), loc="left")
         return _png(figure)
 
@@ -197,31 +206,46 @@ def bucket_member_days(days: Sequence[MemberDay]) -> tuple[list[MemberDay], str]
     return rows, granularity
 
 
-def members_png(days: Sequence[MemberDay], *, title: str, members_now: int | None = None) -> bytes:
+_MEMBERS_PER = {
+    "day": N_("members per day"),
+    "week": N_("members per week"),
+    "month": N_("members per month"),
+}
+
+
+def members_png(
+    days: Sequence[MemberDay],
+    *,
+    title: str,
+    members_now: int | None = None,
+    t: Translator = _ENGLISH,
+) -> bytes:
     """Joins up, leaves down, and the running net change over the period as a line."""
     days, granularity = bucket_member_days(days)
     with _lock:
         figure, axes = _figure()
         xs = list(range(len(days)))
-        axes.bar(xs, [d.joins for d in days], color=_JOIN, label="joined")
-        axes.bar(xs, [-d.leaves for d in days], color=_LEAVE, label="left")
+        axes.bar(xs, [d.joins for d in days], color=_JOIN, label=t.gettext("joined"))
+        axes.bar(xs, [-d.leaves for d in days], color=_LEAVE, label=t.gettext("left"))
         axes.axhline(0, color="#666666", linewidth=0.8)
-        axes.set_ylabel(f"members per {granularity}")
+        axes.set_ylabel(t.gettext(_MEMBERS_PER[granularity]))
         running: list[int] = []
         total = 0
         for day in days:
             total += day.net
             running.append(total)
         growth = axes.twinx()
-        growth.plot(xs, running, color=_LINE, linewidth=2, label="net change since start")
-        growth.set_ylabel("net change")
+        growth.plot(
+            xs, running, color=_LINE, linewidth=2, label=t.gettext("net change since start")
+        )
+        growth.set_ylabel(t.gettext("net change"))
         growth.spines[["top"]].set_visible(False)
-        _sparse_ticks(axes, _date_labels([d.day for d in days], granularity))
+        _sparse_ticks(axes, _date_labels([d.day for d in days], granularity, t))
         handles = axes.get_legend_handles_labels()
         more = growth.get_legend_handles_labels()
         axes.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", frameon=False)
         heading = plain_title(title)
         if members_now is not None:
-            heading += f" · {members_now} members now"
+            heading += " · " + t.ngettext("{n} member now", "{n} members now", members_now)
         axes.set_title(heading, loc="left")
         return _png(figure)

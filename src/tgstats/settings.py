@@ -151,6 +151,7 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_range_days: int = 1100
     session_secret: SecretStr | None = None
     session_max_age: int = 7 * 24 * 3600
+    public_url: str | None = None
 
 
 class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -344,6 +345,15 @@ def _str(name: str, raw: str) -> str:
 
 def _secret(name: str, raw: str) -> SecretStr:
     return SecretStr(raw)
+
+
+def _public_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SettingsError(
+            f"{name}: expected the dashboard's address, like https://stats.example.org"
+        )
+    return raw.strip().rstrip("/")
 
 
 def _url(*schemes: str) -> Parser:
@@ -664,6 +674,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "session_max_age",
         _POS,
         "Dashboard session lifetime in seconds",
+    ),
+    EnvVar(
+        "PUBLIC_URL",
+        "api",
+        "public_url",
+        _public_url,
+        "The dashboard's address as people open it; /share links start with it",
     ),
     # telegram
     EnvVar(

@@ -259,3 +259,9 @@ def test_wheel_ships_migrations_plugins_and_the_console_script(built_wheel: Path
         assert f"{module.replace('.', '/')}/__init__.py" in names, (
             f"{module} missing from the wheel"
         )
+    # The compiled catalogs: an installed tgstats speaks every supported language.
+    for catalog in (REPO_ROOT / "src/tgstats/i18n/locale").glob("*/LC_MESSAGES/tgstats.mo"):
+        relative = catalog.relative_to(REPO_ROOT / "src")
+        assert relative.as_posix() in names, f"{relative} missing from the wheel"
+        with zipfile.ZipFile(built_wheel) as wheel:
+            assert wheel.read(relative.as_posix()) == catalog.read_bytes()

@@ -1,10 +1,12 @@
 """Browser test fixtures: seeded database, the app under a real server, headless Chromium.
 
 The app runs in granian in a subprocess on a free 127.0.0.1 port against this run's
-test database, exactly as ``tgstats serve`` would run it. Chromium is Debian's
-(``/usr/bin/chromium``, or ``TGSTATS_CHROMIUM``), driven by Playwright for Python;
-``playwright install`` is never needed. Without Chromium the tests fail with the
-install command rather than skip: the browser tests are part of the suite.
+test database, exactly as ``tgstats serve`` would run it. Chromium is the system's
+(``TGSTATS_CHROMIUM``, ``/usr/bin/chromium`` or ``chromium`` on ``PATH``; CI installs
+Debian's), driven by Playwright for Python. Without one, the browser Playwright
+installs for itself is used (``playwright install chromium``, run once by the first
+test that needs it). If neither works the tests fail with what to install rather
+than skip: the browser tests are part of the suite.
 """
 
 from __future__ import annotations
@@ -42,14 +44,27 @@ ARTIFACTS = ROOT / "test-artifacts"
 SERVER_START_TIMEOUT = 60.0
 
 
-def chromium_path() -> str:
+def system_chromium() -> str | None:
     for candidate in (os.environ.get("TGSTATS_CHROMIUM"), "/usr/bin/chromium"):
         if candidate and Path(candidate).exists():
             return candidate
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    pytest.fail("Chromium is not installed: apt-get install -y chromium (or set TGSTATS_CHROMIUM)")
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def install_playwright_chromium() -> None:
+    """Playwright's own Chromium build, for machines without a system one (idempotent)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "playwright", "install", "chromium"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            "No Chromium found and `playwright install chromium` failed "
+            f"({done.stderr.strip()[-300:]}); install one (apt-get install -y chromium) "
+            "or set TGSTATS_CHROMIUM"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +149,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
+    executable = system_chromium()
+    if executable is None:
+        install_playwright_chromium()
     async with async_playwright() as playwright:
-        instance = await playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS
-        )
+        instance = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield instance
         await instance.close()
 

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 from pyrogram import raw
+from sqlalchemy import text
 
 from tgstats.events import MessageEvent
-from tgstats.plugin_api import BotCommand, get_chat_settings
+from tgstats.plugin_api import BotCommand, get_chat_settings, update_chat_settings
 
 from .conftest import metric_value
 
@@ -308,3 +309,131 @@ async def test_a_slow_command_does_not_hold_up_recording(harness, peers, service
     release.set()
     await harness.plugin.dispatcher.drain()
     assert harness.api.sent_texts() == ["done"]
+
+
+# --------------------------------------------------------------------------- language
+# The expected Russian is written out here (with its plural forms), not read from the
+# catalog under test.
+
+
+async def test_set_language_switches_the_chat(harness, peers, session_factory):
+    await send(harness, peers["group"], peers["admin"], "/set_language ru")
+    assert last_reply(harness).message.startswith("Теперь я отвечаю по-русски")
+    async with session_factory() as session:
+        assert (await get_chat_settings(session, GROUP_ID)).locale == "ru"
+
+    await send(harness, peers["group"], peers["admin"], "/settings")
+    shown = last_reply(harness).message
+    assert "Часовой пояс: UTC" in shown and "Язык: Русский" in shown
+    assert "Хранить текст: 90 дней" in shown and "Хранить метаданные: 365 дней" in shown
+
+    await send(harness, peers["group"], peers["admin"], "/set_retention text=21 metadata=3")
+    assert last_reply(harness).message == "Текст хранится 21 день, метаданные 3 дня."
+
+    await send(harness, peers["group"], peers["admin"], "/set_timezone")
+    assert last_reply(harness).message.startswith("Использование: /set_timezone <зона IANA")
+
+    await send(harness, peers["group"], peers["user"], "/settings")
+    assert last_reply(harness).message == (
+        "Извините, /settings доступна только администраторам чата."
+    )
+
+    await send(harness, peers["group"], peers["admin"], "/help")
+    assert "/set_language en|ru — Язык ответов и графиков бота" in last_reply(harness).message
+
+    await send(harness, peers["group"], peers["admin"], "/set_language en")
+    assert last_reply(harness).message.startswith("I'll answer in English from now on")
+
+
+async def test_set_language_refuses_what_it_cannot_speak(harness, peers, session_factory):
+    for bad in ("/set_language de", "/set_language", "/set_language <b>x</b>"):
+        await send(harness, peers["group"], peers["admin"], bad)
+        reply = last_reply(harness).message
+        assert "Languages I speak: en (English), ru (Русский)." in reply
+        assert "Usage: /set_language en|ru" in reply
+    async with session_factory() as session:
+        assert (await get_chat_settings(session, GROUP_ID)).locale == "en"
+
+
+async def test_private_chat_speaks_the_members_telegram_language(harness, peers):
+    russian = harness.raw.user(21, "Катя", lang_code="ru")
+    await send(harness, russian, russian, "/start")
+    assert last_reply(harness).message.startswith("Привет! Я считаю, что происходит")
+    await send(harness, peers["admin"], peers["admin"], "/start")
+    assert last_reply(harness).message.startswith("Hi! I count what happens")
+
+
+async def test_an_unsupported_stored_locale_falls_back_to_english(harness, peers, session_factory):
+    """Rows written before languages were validated may hold anything: English then."""
+    async with session_factory() as session:
+        await update_chat_settings(session, GROUP_ID)
+        await session.execute(
+            text("UPDATE chat_settings SET locale = 'ne' WHERE chat_id = :c"),
+            {"c": GROUP_ID},
+        )
+        await session.commit()
+    await send(harness, peers["group"], peers["admin"], "/set_timezone")
+    assert last_reply(harness).message.startswith("Usage: /set_timezone")
+
+
+# --------------------------------------------------------------------------- /share
+
+
+async def record_group(session_factory):
+    """The chat row the pipeline writes (this harness records events without a database)."""
+    async with session_factory() as session:
+        await session.execute(
+            text("INSERT INTO chats (id, type, title) VALUES (:id, 'supergroup', 'Friends')"),
+            {"id": GROUP_ID},
+        )
+        await session.commit()
+
+
+async def test_share_makes_lists_and_revokes_links(harness, peers, session_factory):
+    import re
+
+    from tgstats.web.share_links import redeem_share_code
+
+    await send(harness, peers["group"], peers["admin"], "/share")
+    assert last_reply(harness).message == "I have not recorded this chat yet: send /setup first."
+    await record_group(session_factory)
+    await send(harness, peers["group"], peers["admin"], "/share for the team")
+    texts = harness.api.sent_texts()
+    assert re.fullmatch(r"I sent you the link \d+ in a private chat\.", texts[-1])
+    private = harness.api.sent()[-2]
+    assert isinstance(private.peer, raw.types.InputPeerUser) and private.peer.user_id == 11
+    match = re.search(r"/share/([A-Za-z0-9_-]{22})", private.message)
+    assert match and "within 60 minutes" in private.message
+    assert "set PUBLIC_URL" in private.message  # the harness has no PUBLIC_URL
+    # The code in the message opens the chat's link (checked without the bot).
+    async with session_factory() as session:
+        opened = await redeem_share_code(session, match.group(1))
+        await session.commit()
+    link_id, chat_id = opened
+    assert chat_id == GROUP_ID
+
+    await send(harness, peers["group"], peers["admin"], "/share list")
+    listing = last_reply(harness).message
+    assert f"{link_id} «for the team»: made " in listing and "opened 1 time" in listing
+
+    await send(harness, peers["group"], peers["user"], "/share")
+    assert last_reply(harness).message == "Sorry, only this chat's admins can use /share."
+
+    await send(harness, peers["group"], peers["admin"], "/share revoke x")
+    assert last_reply(harness).message.startswith("Usage: /share [label]")
+    await send(harness, peers["group"], peers["admin"], f"/share revoke {link_id}")
+    assert last_reply(harness).message.startswith(f"Share link {link_id} is revoked")
+    await send(harness, peers["group"], peers["admin"], f"/share revoke {link_id}")
+    assert last_reply(harness).message == f"This chat has no open share link {link_id}."
+    await send(harness, peers["group"], peers["admin"], "/share list")
+    assert last_reply(harness).message == "No share links are open. /share makes one."
+
+
+async def test_share_in_russian(harness, peers, session_factory):
+    await record_group(session_factory)
+    async with session_factory() as session:
+        await update_chat_settings(session, GROUP_ID, locale="ru")
+        await session.commit()
+    await send(harness, peers["group"], peers["admin"], "/share")
+    assert harness.api.sent_texts()[-1] == "Я отправил вам ссылку 1 в личный чат."
+    assert "в течение 60 минут." in harness.api.sent_texts()[-2]

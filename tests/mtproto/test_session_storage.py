@@ -10,7 +10,6 @@ from pyrogram.storage import UpdateState
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from tgstats_mtproto.handled import HandledUpdates
 from tgstats_mtproto.raw_updates import wire
 from tgstats_mtproto.storage import (
     DatabaseStorage,
@@ -19,6 +18,7 @@ from tgstats_mtproto.storage import (
     mtproto_update_state,
 )
 from tgstats_mtproto.testing import MTProtoHarness, RawUpdates
+from tgstats_mtproto.update_state_gate import HandledUpdates
 
 
 @pytest.fixture

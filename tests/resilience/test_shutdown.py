@@ -216,7 +216,7 @@ async def test_sigkill_then_catch_up(
             await conn.close()
     missing = [u for u in stream if _key_of(u) not in keys]
     # The saved update state never runs ahead of what was committed (the plugin's
-    # handled.py), so nothing at or before it can be missing: catch-up brings back
+    # update_state_gate.py), so nothing at or before it can be missing: catch-up brings back
     # everything after it, including what died with the queue.
     unrecoverable = [u for u in missing if _pts_of(u)[1] <= persisted.get(_pts_of(u)[0], 0)]
     recovered_exactly = not set(map(id, missing)) - set(map(id, unrecoverable))

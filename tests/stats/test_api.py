@@ -168,7 +168,7 @@ async def test_auth_and_chat_tokens(client, admin_headers, seeded: Seeded):
     ).status_code == 403
     assert (await client.get(f"/api/v1/chats/{BERLIN}", headers=chat_headers)).status_code == 403
     patched = await client.patch(
-        f"/api/v1/chats/{KATHMANDU}/settings", json={"locale": "ne"}, headers=chat_headers
+        f"/api/v1/chats/{KATHMANDU}/settings", json={"locale": "ru"}, headers=chat_headers
     )
     assert patched.status_code == 403
 
@@ -181,9 +181,17 @@ async def test_settings_get_and_patch(client, admin_headers):
     assert bad.status_code == 400 and "timezone" in bad.json()["error"]["message"]
     unknown = await client.patch(url, json={"admin": True}, headers=admin_headers)
     assert unknown.status_code == 400
-    changed = await client.patch(url, json={"locale": "de"}, headers=admin_headers)
-    assert changed.status_code == 200 and changed.json()["locale"] == "de"
-    assert (await client.get(url, headers=admin_headers)).json()["locale"] == "de"
+    # Only languages with a catalog are accepted; a region is dropped ("ru-RU" is "ru").
+    unsupported = await client.patch(url, json={"locale": "de"}, headers=admin_headers)
+    assert unsupported.status_code == 400
+    assert "locale" in unsupported.json()["error"]["message"]
+    assert "en, ru" in unsupported.text  # the reason names the languages
+    for wrong in (None, 7, "", "x" * 40):
+        refused = await client.patch(url, json={"locale": wrong}, headers=admin_headers)
+        assert refused.status_code == 400, wrong
+    changed = await client.patch(url, json={"locale": "ru-RU"}, headers=admin_headers)
+    assert changed.status_code == 200 and changed.json()["locale"] == "ru"
+    assert (await client.get(url, headers=admin_headers)).json()["locale"] == "ru"
 
 
 async def test_openapi_lists_the_stats_routes(client):
@@ -213,7 +221,7 @@ async def test_answers_are_cached_per_data_version(client, admin_headers, seeded
     cached = (await client.get(url, params=params, headers=admin_headers)).json()
     assert cached["messages"]["value"] == 0  # served from the cache
     patched = await client.patch(
-        f"/api/v1/chats/{KATHMANDU}/settings", json={"locale": "ne"}, headers=admin_headers
+        f"/api/v1/chats/{KATHMANDU}/settings", json={"locale": "ru"}, headers=admin_headers
     )
     assert patched.status_code == 200
     fresh = (await client.get(url, params=params, headers=admin_headers)).json()

@@ -1,4 +1,4 @@
-"""The interactions stat's threshold top-N (``stats.sources.reply_pair_top``).
+"""The interactions stat's threshold top-N (``stats.subqueries.reply_pair_top``).
 
 A chat with many reply pairs of skewed counts over six weeks (five sealed), written
 straight into the day rollup and sealed by the writer's own ``seal_weeks``; the
@@ -25,10 +25,10 @@ from tgstats import stats
 from tgstats.db.engine import Database, open_database, run_migrations
 from tgstats.pipeline.rollups import seal_weeks
 from tgstats.settings import DatabaseSettings
-from tgstats.stats import sources
+from tgstats.stats import subqueries
 from tgstats.stats.common import fetch_all
 from tgstats.stats.period import ChatScope, Period
-from tgstats.stats.sources import reply_pair_top
+from tgstats.stats.subqueries import reply_pair_top
 
 from .conftest import _truncate
 
@@ -131,7 +131,7 @@ async def test_a_decided_answer_is_exact(
     pairs_db: tuple[Database, list[Any]], period: Period, monkeypatch
 ) -> None:
     # Every week may be a block here (the stat stops at a few: see MAX_PAIR_BLOCKS).
-    monkeypatch.setattr(sources, "MAX_PAIR_BLOCKS", 10)
+    monkeypatch.setattr(subqueries, "MAX_PAIR_BLOCKS", 10)
     database, rows = pairs_db
     scope = ChatScope(chat_id=CHAT)
     sums = _truth(rows, period)
@@ -173,9 +173,9 @@ async def test_longer_periods_read_deeper_heads(pairs_db: tuple[Database, list[A
     assert top is not None
     sql, params = top
     assert len(params["pair_weeks"]) == 6
-    assert params["depth"] == sources.pair_head_depth(6) == 2 * sources.PAIR_HEAD_DEPTH
-    assert sources.pair_head_depth(4) == sources.PAIR_HEAD_DEPTH
-    assert sources.pair_head_depth(13) > sources.pair_head_depth(9)
+    assert params["depth"] == subqueries.pair_head_depth(6) == 2 * subqueries.PAIR_HEAD_DEPTH
+    assert subqueries.pair_head_depth(4) == subqueries.PAIR_HEAD_DEPTH
+    assert subqueries.pair_head_depth(13) > subqueries.pair_head_depth(9)
     async with database.stats_session_factory() as session:
         found = await fetch_all(session, sql, params)
     listed = [(r.from_user_id, r.to_user_id, r.replies, r.replies_back) for r in found]
@@ -212,7 +212,7 @@ async def test_interactions_match_the_day_rows(
 ) -> None:
     """Decided by the heads or, with heads of one row, by summing every pair: the same."""
     if depth is not None:
-        monkeypatch.setattr(sources, "PAIR_HEAD_DEPTH", depth)
+        monkeypatch.setattr(subqueries, "PAIR_HEAD_DEPTH", depth)
     database, rows = pairs_db
     sums = _truth(rows, period)
     async with database.stats_session_factory() as session:

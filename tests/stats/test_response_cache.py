@@ -1,4 +1,4 @@
-"""The HTTP response cache (``tgstats.web.fastpath``) on the real app over the seeded chats.
+"""The HTTP response cache (``tgstats.web.response_cache``) on the real app over the seeded chats.
 
 A hit must be indistinguishable from the normal path's answer (bytes and
 headers), and must never let through a request the normal path would refuse.
@@ -204,9 +204,9 @@ async def test_with_redis_another_process_commit_shows_within_the_bound(
 async def test_memory_is_bounded_by_bytes(
     seeded: Seeded, make_settings, app_client, admin_headers, monkeypatch
 ) -> None:
-    import tgstats.web.fastpath as fastpath
+    import tgstats.web.response_cache as response_cache
 
-    monkeypatch.setattr(fastpath, "MAX_BYTES", 3000)
+    monkeypatch.setattr(response_cache, "MAX_BYTES", 3000)
     async with app_client(make_settings()) as client:
         kept = client.app.state.response_cache
         for day in range(20, 30):

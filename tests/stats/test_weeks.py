@@ -16,7 +16,7 @@ import pytest
 from tests.pipeline.weeks import check_weeks
 from tgstats import stats
 from tgstats.stats.period import ChatScope, Period
-from tgstats.stats.sources import user_rows, whole_weeks
+from tgstats.stats.subqueries import user_rows, whole_weeks
 from tgstats_engagement import engagement
 
 from .conftest import Seeded

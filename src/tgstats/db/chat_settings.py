@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from babel import Locale, UnknownLocaleError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.db.models import ChatSettingsRow
+from tgstats.i18n import SUPPORTED_LOCALES, normalize_locale
 from tgstats.timezones import MAX_TIMEZONE_LENGTH, check_timezone
 
 __all__ = [
@@ -104,16 +104,6 @@ async def get_many_chat_settings(
     return result
 
 
-def check_locale(value: object) -> str:
-    """A locale Babel knows (``en``, ``ru``, ``pt_BR``; ``pt-BR`` is read as ``pt_BR``)."""
-    if isinstance(value, str) and 2 <= len(value) <= MAX_LOCALE_LENGTH:
-        try:
-            return str(Locale.parse(value.replace("-", "_")))
-        except (ValueError, UnknownLocaleError):
-            pass
-    raise ValueError("locale: expected a language code like en or ru")
-
-
 def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
     """Check a settings change; raises ``ValueError`` naming the bad field."""
     clean: dict[str, Any] = {}
@@ -129,7 +119,14 @@ def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
             except ValueError as exc:
                 raise ValueError(f"timezone: {exc}") from None
         elif key == "locale":
-            value = check_locale(value)
+            language = normalize_locale(value)
+            if language is None:
+                raise ValueError(
+                    "locale: expected one of "
+                    + ", ".join(SUPPORTED_LOCALES)
+                    + f", got {str(value)[:16]!r}"
+                )
+            value = language
         elif key.endswith("_retention_days"):
             if (
                 isinstance(value, bool)

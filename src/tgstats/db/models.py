@@ -535,7 +535,7 @@ class ReplyPairWeekRollup(Base):
 
     __tablename__ = "reply_pair_week_rollup"
     # A week's largest pairs (read backwards) and one pair's weeks, both index-only
-    # (``stats.sources.reply_pair_top``; week rows are not written by the live week).
+    # (``stats.subqueries.reply_pair_top``; week rows are not written by the live week).
     __table_args__ = (
         Index(
             "ix_reply_pair_week_rollup_top",
@@ -578,6 +578,23 @@ class ApiToken(Base):
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: ``token`` (its secret was shown once) or ``share`` (a /share link: no secret was ever
+    #: shown; people get in through one-time codes, ``share_codes``).
+    kind: Mapped[str] = mapped_column(Text, nullable=False, server_default="token")
+
+
+class ShareCode(Base):
+    """A one-time, short-lived code of a share link; only its hash is stored."""
+
+    __tablename__ = "share_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    token_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EndedSession(Base):

@@ -14,13 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tgstats.importer.progress import ImportSummary, Progress
 from tgstats.importer.reader import ExportFormatError, ExportReader
 from tgstats.importer.runner import CountingSink, ImportOptions, import_export
 from tgstats.settings import Settings
 from tgstats.timezones import check_timezone
+
+if TYPE_CHECKING:
+    from tgstats.plugin_api import SharedVersionBumper
 
 __all__ = [
     "CountingSink",
@@ -110,38 +113,45 @@ async def run_import_command(
 
 
 class _SharedCacheBumper:
-    """Tells the service's Redis cache which chats ``tgstats import`` changed.
+    """Tells the service's shared cache which chats ``tgstats import`` changed.
 
     A running service caches stats per chat data version, bumped by the process that
     writes. The CLI writes from its own process, so with a shared (Redis) cache it
-    bumps the versions there itself, through the cache plugin's own store (the same
-    keys and announcements a service writer uses). An in-process cache lives in the
-    service's memory, out of reach: its answers may be up to ``CACHE_TTL`` old.
+    bumps the versions there itself, through the plugin that keeps that cache (a
+    ``SharesDataVersions`` plugin). An in-process cache lives in the service's
+    memory, out of reach: its answers may be up to ``CACHE_TTL`` old.
     """
 
-    def __init__(self, store: Any, link: Any) -> None:
-        self._store = store
-        self._link = link
+    def __init__(self, bumper: SharedVersionBumper) -> None:
+        self._bumper = bumper
         self._warned = False
 
     @classmethod
     def for_settings(cls, settings: Settings) -> _SharedCacheBumper | None:
-        plugins = settings.plugins
         if settings.redis.url is None or not settings.cache.enabled:
-            return None
-        if "cache" in plugins.disabled or (plugins.enabled and "cache" not in plugins.enabled):
-            return None
+            return None  # no shared cache: no plugin needs asking
+        from tgstats.plugin_api import ServiceRegistry, SharesDataVersions
+        from tgstats.plugin_host import load_plugins
+
         try:
-            from tgstats.plugin_api.redis_link import RedisLink
-            from tgstats_cache.stores import RedisStore
-        except ImportError:  # a trimmed build without the cache plugin
+            host = load_plugins(settings, ServiceRegistry())
+        except Exception as exc:  # the import itself goes on; say what may be stale
+            print(
+                f"tgstats import: plugins did not load ({exc}); "
+                "cached stats may be up to CACHE_TTL seconds old",
+                file=sys.stderr,
+            )
             return None
-        link = RedisLink.from_settings(settings.redis, name="cache")
-        return cls(RedisStore(link), link)
+        for plugin in host.plugins:
+            if isinstance(plugin, SharesDataVersions):
+                bumper = plugin.shared_version_bumper()
+                if bumper is not None:
+                    return cls(bumper)
+        return None
 
     async def bump(self, chat_ids: set[int]) -> None:
         try:
-            await self._store.bump_versions(sorted(chat_ids))
+            await self._bumper.bump(sorted(chat_ids))
         except Exception as exc:  # the import itself goes on; say once what may be stale
             if self._warned:
                 return
@@ -153,7 +163,7 @@ class _SharedCacheBumper:
             )
 
     async def close(self) -> None:
-        await self._link.close()
+        await self._bumper.close()
 
 
 def _file_size(path: Path) -> int | None:

@@ -55,8 +55,24 @@ from tgstats.events import (
     TextFeatures,
     UserSnapshot,
 )
-from tgstats.settings import Settings
+from tgstats.i18n import (
+    LOCALE_NAMES,
+    N_,
+    SUPPORTED_LOCALES,
+    Translator,
+    normalize_locale,
+    translator,
+)
+from tgstats.settings import Settings, TelegramSettings
 from tgstats.timezones import check_timezone
+from tgstats.web.share_links import (
+    SHARE_CODE_TTL,
+    IssuedShareCode,
+    ShareLinkInfo,
+    create_share_link,
+    list_share_links,
+    revoke_share_link,
+)
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -66,6 +82,10 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "API_VERSION_MAJOR",
+    "LOCALE_NAMES",
+    "N_",
+    "SHARE_CODE_TTL",
+    "SUPPORTED_LOCALES",
     "BotCommand",
     "BotMembershipEvent",
     "ButtonContext",
@@ -83,28 +103,48 @@ __all__ = [
     "EventSink",
     "ForwardOrigin",
     "HealthCheck",
+    "IssuedShareCode",
     "MemberEvent",
     "MessageEvent",
     "Plugin",
     "PluginContext",
+    "ProvidesBotHarness",
     "RateLimitResult",
     "RateLimiter",
     "ReactionCountEvent",
     "ReactionEvent",
+    "RecentVersions",
     "Sanitizer",
     "ServiceEvent",
     "ServiceRegistry",
     "Settings",
+    "ShareLinkInfo",
+    "SharedVersionBumper",
+    "SharesDataVersions",
+    "TelegramSettings",
     "TextFeatures",
+    "Translator",
     "UserSnapshot",
+    "VersionedLookup",
     "cached",
     "check_timezone",
+    "create_share_link",
     "get_chat_settings",
+    "list_share_links",
+    "normalize_locale",
+    "revoke_share_link",
+    "translator",
     "update_chat_settings",
     "versioned_key",
 ]
 
-API_VERSION = "1.1"  # 1.1: Buttons, ButtonContext, DeliveryError, reply(buttons=, document=)
+# 1.1: Buttons, ButtonContext, DeliveryError, reply(buttons=, document=)
+# 1.2: Translator, translator, N_, SUPPORTED_LOCALES, LOCALE_NAMES, normalize_locale, ctx.i18n;
+#      share links (create_share_link, list_share_links, revoke_share_link, SHARE_CODE_TTL);
+#      the optional capability protocols, TelegramSettings, plugin_api.charts and
+#      plugin_api.features, the result Structs and row sources in plugin_api.stats,
+#      the CSV tables in plugin_api.web.
+API_VERSION = "1.2"
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")
@@ -138,6 +178,63 @@ class Cache(Protocol):
         ...
 
 
+@runtime_checkable
+class VersionedLookup(Protocol):
+    """Optional capability of a ``Cache``: the data version and the value in one step."""
+
+    async def lookup(
+        self, namespace: str, key: str, type_: type[T], *, chat_id: int
+    ) -> tuple[int, T | None]:
+        """The chat's data version and the value cached for ``key`` at it (one round trip);
+        ``(-1, None)`` when the version cannot be known."""
+        ...
+
+
+@runtime_checkable
+class RecentVersions(Protocol):
+    """Optional capability of a ``Cache``: a chat's data version from a copy at most a
+    fraction of a second old. The HTTP response cache answers repeated requests only
+    from a cache that has it (``docs/architecture.md``)."""
+
+    #: Goes up whenever versions may have gone backwards (Redis restarted empty, bumps
+    #: missed): whatever was kept by version elsewhere must be dropped then.
+    epoch: int
+
+    async def recent_version(self, chat_id: int) -> int: ...
+
+    def count_hit(self) -> None:
+        """Count a hit served from a layer above the cache (the HTTP response cache)."""
+        ...
+
+
+@runtime_checkable
+class SharedVersionBumper(Protocol):
+    """Bumps data versions in a cache shared between processes, from a process that
+    writes without running the app (``tgstats import``)."""
+
+    async def bump(self, chat_ids: Sequence[int]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SharesDataVersions(Protocol):
+    """Optional capability of a plugin whose cache other processes share (Redis)."""
+
+    def shared_version_bumper(self) -> SharedVersionBumper | None:
+        """A bumper when this plugin would keep a shared cache under these settings, else
+        None (an in-process cache lives in the service's memory, out of reach)."""
+        ...
+
+
+@runtime_checkable
+class ProvidesBotHarness(Protocol):
+    """Optional capability of the Telegram plugin: a network-free bot driver for tests
+    (``tgstats.plugin_api.testing.RunningApp.bot``)."""
+
+    async def start_test_harness(self) -> Any: ...
+
+
 def versioned_key(chat_id: int, version: int, key: str) -> str:
     """The cache key of ``key`` for a chat at a data version (``cached`` uses it)."""
     return f"{chat_id}:v{version}:{key}"
@@ -158,18 +255,17 @@ async def cached(
     With ``chat_id`` the key carries the chat's data version, so a cached
     answer is never older than the last committed batch for that chat; when
     the version cannot be known (Redis down) the cache is skipped. ``cache``
-    may be None (no cache plugin): then this just computes. A cache that has
-    ``lookup(namespace, key, type_, chat_id=...) -> (version, value)`` answers
-    the version and the value in one step (one Redis round trip, not two).
+    may be None (no cache plugin): then this just computes. A cache that is a
+    ``VersionedLookup`` answers the version and the value in one step (one
+    Redis round trip, not two).
     """
     if cache is None:
         return await compute()
     if chat_id is None:
         hit = await cache.get(namespace, key, type_)
     else:
-        lookup = getattr(cache, "lookup", None)
-        if lookup is not None:
-            version, hit = await lookup(namespace, key, type_, chat_id=chat_id)
+        if isinstance(cache, VersionedLookup):
+            version, hit = await cache.lookup(namespace, key, type_, chat_id=chat_id)
         else:
             version = await cache.data_version(chat_id)
             hit = (
@@ -290,6 +386,10 @@ class CommandContext:
     ``await ctx.send(chat_id, html_text, ...)`` sends to another chat (the same keyword
     arguments as ``reply``), for example to the member's private chat with the bot
     (``chat_id=ctx.user_id``); it raises ``DeliveryError`` when Telegram refuses.
+
+    ``ctx.i18n`` speaks the chat's language (the ``locale`` chat setting):
+    ``ctx.i18n.gettext("Hello, {name}!", name=...)``, ``ctx.i18n.ngettext(...)``,
+    ``ctx.i18n.number(...)``, ``ctx.i18n.date(...)``.
     """
 
     command: str
@@ -307,6 +407,8 @@ class CommandContext:
     username: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     send: Callable[..., Awaitable[Any]] | None = None
+    #: The chat's language (its ``locale`` setting): ``ctx.i18n.gettext("...")``.
+    i18n: Translator = field(default_factory=lambda: translator(None))
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
@@ -337,6 +439,8 @@ class ButtonContext:
     edit: Callable[..., Awaitable[Any]]
     is_admin: Callable[[], Awaitable[bool]]
     send: Callable[..., Awaitable[Any]]
+    #: The chat's language, as for ``CommandContext.i18n``.
+    i18n: Translator = field(default_factory=lambda: translator(None))
 
     @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:

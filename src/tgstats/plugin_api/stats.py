@@ -11,16 +11,25 @@ or the ``stats_session`` dependency in a route), a ``ChatScope`` and a
         period = await resolve_period(session, scope, "30d")
         kpis = await summary(session, scope, period)
 
-Plugins may also read the rollup tables listed in ``docs/architecture.md``
-with their own SQL (bound parameters only); their columns are stable within a
-plugin API major version.
+The result Structs the functions return are here too (``Summary``,
+``UserLeaderboard``, ...). Plugins may also read the rollup tables listed in
+``docs/architecture.md`` with their own SQL (bound parameters only); their
+columns are stable within a plugin API major version. ``user_rows(scope,
+period)`` is the SQL sub-query of a period's per-member counters the built-in
+stats use (week rows for sealed whole weeks, day rows for the rest), and
+``user_names(session, ids)`` looks up names for a page of members.
 """
 
 from tgstats.stats import (
+    GRANULARITIES,
+    TERM_KINDS,
+    USER_SORTS,
     ChatNotFound,
     ChatScope,
     Period,
     PeriodError,
+    UserNotFound,
+    chat_first_day,
     content,
     heatmap,
     interactions,
@@ -40,12 +49,79 @@ from tgstats.stats import (
     user_profile,
     users,
 )
+from tgstats.stats.common import user_names
+from tgstats.stats.results import (
+    ChatList,
+    ChatListItem,
+    ContentStats,
+    DayCount,
+    Heatmap,
+    HeatmapCell,
+    InactiveMember,
+    InteractionStats,
+    LinkStats,
+    MediaBreakdown,
+    MediaCount,
+    MemberDay,
+    MemberStats,
+    MetricDelta,
+    ReactedMessage,
+    ReactionStats,
+    ReplyPair,
+    Retention,
+    Summary,
+    TermCount,
+    TermRanking,
+    Timeseries,
+    TimeseriesPoint,
+    TopicRow,
+    TopicStats,
+    UserCount,
+    UserLeaderboard,
+    UserProfile,
+    UserRow,
+)
+from tgstats.stats.subqueries import user_rows
 
 __all__ = [
+    "GRANULARITIES",
+    "TERM_KINDS",
+    "USER_SORTS",
+    "ChatList",
+    "ChatListItem",
     "ChatNotFound",
     "ChatScope",
+    "ContentStats",
+    "DayCount",
+    "Heatmap",
+    "HeatmapCell",
+    "InactiveMember",
+    "InteractionStats",
+    "LinkStats",
+    "MediaBreakdown",
+    "MediaCount",
+    "MemberDay",
+    "MemberStats",
+    "MetricDelta",
     "Period",
     "PeriodError",
+    "ReactedMessage",
+    "ReactionStats",
+    "ReplyPair",
+    "Retention",
+    "Summary",
+    "TermCount",
+    "TermRanking",
+    "Timeseries",
+    "TimeseriesPoint",
+    "TopicRow",
+    "TopicStats",
+    "UserCount",
+    "UserLeaderboard",
+    "UserNotFound",
+    "UserProfile",
+    "UserRow",
+    "chat_first_day",
     "content",
     "heatmap",
     "interactions",
@@ -62,6 +138,8 @@ __all__ = [
     "timeseries",
     "top_terms",
     "topics",
+    "user_names",
     "user_profile",
+    "user_rows",
     "users",
 ]

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tgstats.plugin_api import Plugin, ServiceRegistry
+from tgstats.plugin_api import Plugin, ProvidesBotHarness, ServiceRegistry
 from tgstats.settings import Settings
 
 __all__ = [
@@ -191,13 +191,10 @@ class RunningApp:
         through kurigram's dispatcher, ``bot.api.sent_texts()`` is what the bot replied.
         """
         if self._bot is None:
-            from tgstats_mtproto.plugin import MTProtoPlugin
-            from tgstats_mtproto.testing import MTProtoHarness
-
             plugin = self.plugin("mtproto")
-            if not isinstance(plugin, MTProtoPlugin):
-                raise TypeError(f"the mtproto plugin is a {type(plugin).__name__}, not ours")
-            self._bot = await MTProtoHarness.start(plugin)
+            if not isinstance(plugin, ProvidesBotHarness):
+                raise TypeError(f"the mtproto plugin ({type(plugin).__name__}) has no test harness")
+            self._bot = await plugin.start_test_harness()
         return self._bot
 
 

@@ -14,17 +14,25 @@ and cache keys as the built-in ones by depending on ``stats_query``::
         ...  # stats_query.session / .scope / .period, await stats_query.answer(...)
 
 ``require_admin(principal)`` refuses chat tokens (403) where a route changes things.
+
+``register_table(Struct, name, rows)`` lets a plugin's result answer ``?format=csv`` (or
+``Accept: text/csv``) like the built-in endpoints: return ``StatsResponse(result)``
+and declare the ``format: FormatParam`` query parameter.
 """
 
 from tgstats.web.api.params import StatsQuery, bad_parameter, provide_stats_query
+from tgstats.web.api.tables import FormatParam, StatsResponse, register_table
 from tgstats.web.auth import Principal, auth_dependencies, ensure_chat_access, require_admin
 
 __all__ = [
+    "FormatParam",
     "Principal",
     "StatsQuery",
+    "StatsResponse",
     "auth_dependencies",
     "bad_parameter",
     "ensure_chat_access",
     "provide_stats_query",
+    "register_table",
     "require_admin",
 ]

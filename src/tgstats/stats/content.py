@@ -21,7 +21,7 @@ from tgstats.stats.results import (
     TermCount,
     TermRanking,
 )
-from tgstats.stats.sources import media_source, source_params, term_rows
+from tgstats.stats.subqueries import media_source, source_params, term_rows
 
 __all__ = ["TERM_KINDS", "content", "links", "media_breakdown", "top_terms"]
 

@@ -16,7 +16,7 @@ from tgstats.stats.results import (
     TopicRow,
     TopicStats,
 )
-from tgstats.stats.sources import (
+from tgstats.stats.subqueries import (
     ACTIVE_MEMBER_SQL,
     day_source,
     source_params,

@@ -22,7 +22,7 @@ from tgstats.stats.results import (
     Timeseries,
     TimeseriesPoint,
 )
-from tgstats.stats.sources import (
+from tgstats.stats.subqueries import (
     ACTIVE_MEMBER_SQL,
     day_source,
     hour_source,

@@ -18,7 +18,7 @@ from tgstats.stats.results import (
     TermCount,
     UserCount,
 )
-from tgstats.stats.sources import (
+from tgstats.stats.subqueries import (
     MEMBER_REPLIES_SQL,
     day_source,
     reply_pair_rows,

@@ -13,7 +13,7 @@ from tgstats.features import tokenize_words
 from tgstats.stats.common import display_name, fetch_all, fetch_one, pct, ratio
 from tgstats.stats.period import ChatScope, Period
 from tgstats.stats.results import DayCount, TermCount, UserLeaderboard, UserProfile, UserRow
-from tgstats.stats.sources import (
+from tgstats.stats.subqueries import (
     ACTIVE_MEMBER_SQL,
     day_source,
     hour_source,

@@ -68,9 +68,9 @@ from tgstats.web.sessions import (
     csrf_token,
     csrf_token_matches,
     decode_session,
-    encode_session,
     ended_sessions,
 )
+from tgstats.web.sessions import encode_session as _encode_session
 
 __all__ = [
     "CHAT_TOKEN_PREFIX",
@@ -79,6 +79,7 @@ __all__ = [
     "Principal",
     "auth_dependencies",
     "client_ip",
+    "encode_session",
     "end_all_sessions",
     "ensure_chat_access",
     "fast_principal",
@@ -96,6 +97,7 @@ __all__ = [
     "require_operator_token",
     "revoke_chat_token",
     "secret_matches",
+    "session_cookie",
     "session_csrf_token",
     "verified_tokens",
 ]
@@ -564,6 +566,15 @@ def auth_dependencies() -> dict[str, Provide]:
 # --------------------------------------------------------------------------- dashboard sessions
 
 
+def encode_session(principal: Principal, settings: Settings) -> str:
+    """A new session's cookie value for ``principal`` (the admin or a chat token)."""
+    if principal.kind == "anonymous":
+        raise ValueError("an anonymous principal has no session")
+    return _encode_session(
+        principal.kind, settings, chat_id=principal.chat_id, token_id=principal.token_id
+    )
+
+
 def session_cookie(value: str, settings: Settings, *, max_age: int | None = None) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE,
@@ -595,10 +606,7 @@ async def login_response(
         content=None, status_code=303, headers={"Location": redirect_to}
     )
     if principal.kind != "anonymous":
-        value = encode_session(
-            principal.kind, settings, chat_id=principal.chat_id, token_id=principal.token_id
-        )
-        response.set_cookie(session_cookie(value, settings))
+        response.set_cookie(session_cookie(encode_session(principal, settings), settings))
     return response
 
 

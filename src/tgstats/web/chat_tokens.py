@@ -41,6 +41,8 @@ class ChatTokenInfo(msgspec.Struct, frozen=True):
     created_by: int | None
     created_at: datetime
     revoked_at: datetime | None
+    #: ``token``, or ``share`` for a /share link (``tgstats.web.share_links``).
+    kind: str = "token"
 
 
 def hash_token(token: str) -> bytes:
@@ -88,6 +90,7 @@ async def list_chat_tokens(
             created_by=r.created_by,
             created_at=r.created_at,
             revoked_at=r.revoked_at,
+            kind=r.kind,
         )
         for r in rows
     ]

@@ -29,7 +29,7 @@ from tgstats.stats.results import (
 from tgstats.web.api.params import StatsQuery, provide_stats_query
 from tgstats.web.api.tables import FormatParam, StatsResponse
 from tgstats.web.auth import auth_dependencies
-from tgstats.web.fastpath import ROUTE_OPT
+from tgstats.web.response_cache import ROUTE_OPT
 
 __all__ = ["StatsController"]
 
@@ -40,7 +40,7 @@ class StatsController(Controller):
     dependencies = {**auth_dependencies(), "stats_query": Provide(provide_stats_query)}
     response_class = StatsResponse
     # Answers depend only on the chat's data, the query and the date: the HTTP
-    # response cache may keep them (tgstats.web.fastpath).
+    # response cache may keep them (tgstats.web.response_cache).
     opt = {ROUTE_OPT: True}
 
     @get("/summary", summary="KPIs with deltas against the previous period")

@@ -8,6 +8,8 @@ answer. Tokens travel only in a POSTed form, never in a URL.
 - ``GET /``            chat list (a chat token goes straight to its chat)
 - ``GET /login``       token form; ``POST /login`` signs in (cookie) and redirects
 - ``POST /logout``     clears the session
+- ``GET /share/{code}`` a share link's landing page; ``POST /share`` uses the one-time
+  code up and signs in read-only for that chat (``tgstats.web.share_links``)
 - ``GET /chats/{id}``  one chat; ``?days=7|30|90`` or ``?from=YYYY-MM-DD&to=YYYY-MM-DD``;
   ends with the loaded plugins' dashboard panels (``panels.py``)
 """
@@ -37,15 +39,18 @@ from tgstats.stats.period import (
 from tgstats.web.auth import (
     SESSION_COOKIE,
     Principal,
+    encode_session,
     is_same_origin,
     login_response,
     logout_response,
     provide_principal,
+    session_cookie,
     session_csrf_token,
 )
 from tgstats.web.dashboard.panels import dashboard_panels
 from tgstats.web.dashboard.render import render_page
 from tgstats.web.security import BODY_MEDIA_TYPES
+from tgstats.web.share_links import looks_like_share_code, redeem_share_code
 
 __all__ = [
     "PERIOD_PRESETS",
@@ -238,6 +243,38 @@ class DashboardController(Controller):
             )
         return await logout_response(request, redirect_to="/login")
 
+    @get("/share/{code:str}", name="dashboard:share")
+    async def share_landing(
+        self, request: Request[Any, Any, Any], code: FromPath[str]
+    ) -> Response[Any]:
+        """Shows a button only: a GET (a link preview, a prefetch) never uses the code up."""
+        if not looks_like_share_code(code):
+            return _share_refused(404)
+        return render_page("share.html", code=code)
+
+    @post("/share", name="dashboard:share-open", status_code=303, opt=_FORM_BODY)
+    async def share_open(
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+    ) -> Response[Any]:
+        if not is_same_origin(request, allow_null_origin=True):
+            return render_page(
+                "error.html",
+                status_code=403,
+                title="Refused",
+                message="The form was posted from another site.",
+            )
+        form = await request.form()
+        found = await redeem_share_code(db_session, _form_text(form.get("code")).strip())
+        if found is None:
+            return _share_refused(410)
+        await db_session.commit()
+        token_id, chat_id = found
+        response: Response[Any] = Redirect(path=f"/chats/{chat_id}", status_code=303)
+        settings = _settings(request)
+        principal = Principal(kind="chat", chat_id=chat_id, token_id=token_id)
+        response.set_cookie(session_cookie(encode_session(principal, settings), settings))
+        return response
+
     @get("/chats/{chat_id:int}", name="dashboard:chat")
     async def chat_page(
         self,
@@ -328,6 +365,18 @@ async def _chat_page_context(
         "utc_offset": utc_offset_label(scope),
         **page,
     }
+
+
+def _share_refused(status: int) -> Response[str]:
+    return render_page(
+        "error.html",
+        status_code=status,
+        title="This link does not open anything",
+        message=(
+            "A share link works once and for a short time. "
+            "Ask an admin of the chat for a new one (/share in the chat)."
+        ),
+    )
 
 
 def _form_text(value: Any) -> str:

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Response
 
 from tgstats import __version__
+from tgstats.i18n import Translator, translator
 
 __all__ = ["STATIC_DIR", "STATIC_PATH", "TEMPLATE_DIR", "asset_url", "render_page"]
 
@@ -56,11 +57,17 @@ def _environment() -> Environment:
     return env
 
 
-def render_page(template: str, *, status_code: int = 200, **context: Any) -> Response[str]:
-    """Render ``templates/<template>`` to an HTML response (not cached by anyone)."""
+def render_page(
+    template: str, *, status_code: int = 200, t: Translator | None = None, **context: Any
+) -> Response[str]:
+    """Render ``templates/<template>`` to an HTML response (not cached by anyone), in the
+    language of ``t`` (English when None): templates call ``_("...", name=value)`` and
+    ``ngettext(singular, plural, n)``; their results are escaped like any other value."""
+    t = t or translator(None)
     context.setdefault("signed_in", False)
     context.setdefault("principal_kind", None)
     context.setdefault("csrf_token", None)
+    context.update(_=t.gettext, gettext=t.gettext, ngettext=t.ngettext, lang=t.locale, i18n=t)
     html = _environment().get_template(template).render(**context)
     return Response(
         content=html,

@@ -1,4 +1,5 @@
-"""Where the stats functions read their per-day counts from.
+"""The SQL sub-queries the stats functions read their counts from (per-day sources and
+per-period row sets).
 
 Each ``*_source`` returns the SQL of a subquery with the same columns whichever
 way it is answered:

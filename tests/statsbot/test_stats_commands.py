@@ -19,7 +19,7 @@ from pyrogram import raw
 from tgstats import stats
 from tgstats.charts import PNG_SIGNATURE
 from tgstats_sanitizer import truncate
-from tgstats_statsbot.replies import NAME_MAX, number, pct_text
+from tgstats_statsbot.replies import NAME_MAX, number, pct_text, period_label
 
 from .seed import FORUM_RAW_ID, GROUP, GROUP_RAW_ID, GROUP_TITLE, HOSTILE_NAME, build_events
 
@@ -98,7 +98,7 @@ async def test_stats_summary_matches_the_stats_engine(harness, peers, seeded):
     assert f"Left: {number(summary.left_members.value)}" in text
     assert f"Reactions: {number(summary.reactions.value)}" in text
     assert f"Replies: {number(summary.replies.value)}" in text
-    assert summary.period.label() in text
+    assert period_label(summary.period) in text
     assert GROUP_TITLE in text  # the hostile title shown literally, not as markup
 
 
@@ -412,7 +412,7 @@ async def test_chart_falls_back_to_text_when_photos_are_not_allowed(harness, pee
 
 
 async def test_chart_falls_back_to_text_when_drawing_fails(harness, peers, seeded, monkeypatch):
-    from tgstats import charts
+    from tgstats.plugin_api import charts  # what the statsbot plugin draws with
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")
@@ -425,3 +425,53 @@ async def test_chart_falls_back_to_text_when_drawing_fails(harness, peers, seede
 async def test_me_from_an_anonymous_admin(harness, peers, seeded):
     text = await ask_text(harness, peers, "/me", who="group")
     assert text.startswith("I cannot tell who you are")
+
+
+async def test_replies_in_the_chats_language(harness, peers, seeded):
+    """With ``locale`` = ru the same numbers come back in Russian, with Russian plurals,
+    number separators, weekday names and dates (spelled out here, not read from the catalog)."""
+    from tgstats.plugin_api import update_chat_settings
+
+    async with seeded.session_factory() as session:
+        await update_chat_settings(session, GROUP, locale="ru")
+        await session.commit()
+    text = await ask_text(harness, peers, "/stats")
+    summary = await query(seeded, stats.summary)
+    assert summary.messages.value == 61  # the seed, counted by hand
+    assert text.startswith("📊 Статистика чата")
+    assert "(30 дней)" in text
+    assert "Сообщений: 61 " in text and f"Ответов: {int(summary.replies.value)}" in text
+    assert f"Медиа: {int(summary.media_messages.value)} (" in text and "%)" in text
+    months = [
+        "янв.",
+        "февр.",
+        "мар.",
+        "апр.",
+        "мая",
+        "июн.",
+        "июл.",
+        "авг.",
+        "сент.",
+        "окт.",
+        "нояб.",
+        "дек.",
+    ]
+    start = summary.period.start
+    assert f"{start.day} {months[start.month - 1]} {start.year}" in text
+
+    top = await ask_text(harness, peers, "/top")
+    assert "🏆 Самые активные" in top
+    assert "1. Alice — 41 (" in top
+    assert "61 сообщ. от 3 участников" in top  # 3: the "few" form
+
+    days = await ask(harness, peers, "/stats days")
+    [photo] = days
+    caption = photo.message
+    assert "Сообщения по дням недели" in caption
+    assert "пн: " in caption and "вс: " in caption and "Часовой пояс: " in caption
+
+    wrong = await ask_text(harness, peers, "/stats 2026-13")
+    assert wrong.startswith(
+        "Не могу разобрать этот период.\nИспользование: /stats [период] (сводка)"
+    )
+    assert "Периоды: 7d, 30d" in wrong

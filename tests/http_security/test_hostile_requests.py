@@ -164,7 +164,7 @@ async def test_small_ones(make_settings: Callable[..., Any], app_client: Any, ch
                 await client.patch(SETTINGS_URL, json={"locale": bad}, headers=ADMIN), 400
             )
             assert error["details"][0]["key"] == "locale"
-        for good, stored in (("ru", "ru"), ("pt-BR", "pt_BR")):
+        for good, stored in (("ru", "ru"), ("en", "en")):
             ok = await client.patch(SETTINGS_URL, json={"locale": good}, headers=ADMIN)
             assert ok.status_code == 200 and ok.json()["locale"] == stored
         options = await client.options(SETTINGS_URL)

@@ -19,7 +19,7 @@ them again while they are still the right answer:
   normal path;
 - an entry holds the chat's data version read before the normal path
   computed it (the answer is at least that fresh) and is used only while the
-  chat's version is unchanged (``Cache.recent_version``: exact in-process, at
+  chat's version is unchanged (``RecentVersions.recent_version``: exact in-process, at
   most ``VERSION_MAX_AGE`` old with Redis), for at most ``CACHE_TTL`` seconds,
   and never past the next quarter hour (UTC): a default period ends "today"
   in the chat's zone, and every zone's midnight falls on a quarter hour.
@@ -41,6 +41,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from tgstats.plugin_api import RecentVersions
 from tgstats.settings import Settings
 from tgstats.web.auth import fast_principal
 
@@ -103,6 +104,8 @@ class ResponseCache:
         self.epoch = 0
         self.hits = 0
         self.size = 0  # bytes of bodies held
+        self._cache_seen: object = None
+        self._cache: RecentVersions | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -113,10 +116,13 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         app: Any = scope.get("app")
-        cache: Any = app.state.services.get("cache") if app is not None else None
-        recent_version = getattr(cache, "recent_version", None)
+        registered = app.state.services.get("cache") if app is not None else None
+        if registered is not self._cache_seen:  # the protocol check once per cache, not per request
+            self._cache_seen = registered
+            self._cache = registered if isinstance(registered, RecentVersions) else None
+        cache = self._cache
         chat_id = _chat_id(scope["path"])
-        if recent_version is None or chat_id is None:
+        if cache is None or chat_id is None:
             await self.app(scope, receive, send)
             return
         gzip: bool | None = None
@@ -133,7 +139,7 @@ class ResponseCache:
         if fast_principal(scope, self.settings, app.state) is None:
             await self.app(scope, receive, send)
             return
-        version: int = await recent_version(chat_id)
+        version = await cache.recent_version(chat_id)
         if version < 0:
             await self.app(scope, receive, send)
             return
