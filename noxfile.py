@@ -169,7 +169,9 @@ def resilience(session: nox.Session) -> None:
     and a private ``redis-server`` (the shared servers are never stopped), feeds raw
     MTProto updates through kurigram's dispatcher with the bot simulator, and checks the
     stored counts after each scenario: steady load, re-delivery, database faults, Redis
-    faults, SIGTERM/SIGKILL, bad input. Each scenario prints one line; they are also
+    faults, SIGTERM/SIGKILL, bad input; and `tgstats bot` over real MTProto against the local test
+    data centre (tests/wire): login, reconnects, gaps, catch-up, "too long", FLOOD_WAIT.
+    Each scenario prints one line; they are also
     written to ``test-artifacts/resilience.txt``. Needs ``redis-server`` on PATH.
     """
     if shutil.which("redis-server") is None:

@@ -75,7 +75,13 @@ def _describe(ctx: CommandContext, s: ChatSettings) -> str:
             "<b>" + t.gettext("Settings for {chat}", chat=title) + "</b>",
             t.gettext("Store message text: <b>{value}</b>", value=_on_off(t, s.store_text)),
             t.gettext("Record reactions: <b>{value}</b>", value=_on_off(t, s.capture_reactions)),
-            t.gettext("Time zone: <b>{zone}</b>", zone=_esc(ctx, s.timezone)),
+            t.gettext("Time zone: <b>{zone}</b>", zone=_esc(ctx, s.timezone))
+            + (
+                " "
+                + t.gettext("(recounting history in {zone})", zone=_esc(ctx, s.pending_timezone))
+                if s.pending_timezone
+                else ""
+            ),
             t.gettext(
                 "Language: <b>{language}</b>",
                 language=LOCALE_NAMES.get(translator(s.locale).locale, s.locale),
@@ -185,12 +191,19 @@ class AdminCommands:
 
     async def _read(self, ctx: CommandContext) -> ChatSettings:
         async with ctx.session_factory() as session:
-            return await get_chat_settings(session, ctx.chat_id)
+            return await get_chat_settings(
+                session, ctx.chat_id, default_timezone=ctx.settings.privacy.default_timezone
+            )
 
     async def _write(self, ctx: CommandContext, **changes: Any) -> ChatSettings:
         async with ctx.session_factory() as session:
             try:
-                value = await update_chat_settings(session, ctx.chat_id, **changes)
+                value = await update_chat_settings(
+                    session,
+                    ctx.chat_id,
+                    default_timezone=ctx.settings.privacy.default_timezone,
+                    **changes,
+                )
             except ValueError as exc:
                 await session.rollback()
                 # The settings' own words name the bad value (English); other languages get
@@ -347,6 +360,19 @@ class AdminCommands:
         if not zone or " " in zone:
             raise UsageError("")
         value = await self._write(ctx, timezone=zone)
+        if value.pending_timezone is not None:
+            recounts = ctx.services.get("recounts")
+            if recounts is not None:
+                recounts.wake()
+            await ctx.reply(
+                ctx.i18n.gettext(
+                    "Recounting this chat's history in <b>{zone}</b>. Until that is done the "
+                    "numbers stay in {old}; /settings shows when it has switched.",
+                    zone=_esc(ctx, value.pending_timezone),
+                    old=_esc(ctx, value.timezone),
+                )
+            )
+            return
         await ctx.reply(
             ctx.i18n.gettext(
                 "Time zone set to <b>{zone}</b>. Days and hours are counted in it from now on.",

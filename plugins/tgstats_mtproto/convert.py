@@ -141,6 +141,7 @@ def chat_snapshot(chat: types.Chat | None, *, date: datetime | None = None) -> C
         username=chat.username,
         is_forum=bool(chat.is_forum) or chat.type == enums.ChatType.FORUM,
         date=date,
+        seen_by_bot=True,
     )
 
 

@@ -19,6 +19,11 @@ difference since the stored state:
   messages are never seen); reactions, reaction counts and chat member
   updates (they travel in the bots' qts sequence and kurigram's catch-up asks
   with ``qts=0``); supergroups whose pts was never stored.
+
+While running, ``catchup.CatchUp`` fetches the difference again on a pts gap,
+on "too long" and after every reconnect, and logs and counts what Telegram no
+longer had. ``TELEGRAM_DC_ADDRESS`` points the session at another data centre
+(the tests' local one).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pyrogram.storage import Storage
 from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
+from .catchup import CatchUp
 from .commands import AdminCache, CommandDispatcher
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .outgoing import ButtonDispatcher, Outgoing
@@ -117,6 +123,7 @@ class MTProtoPlugin(Plugin):
     def __init__(self, *, context: PluginContext) -> None:
         super().__init__(context=context)
         self.client: Client | None = None
+        self.catch_up: CatchUp | None = None
         self.status = "not started"
         self._running = False
         self.chat_settings = ChatSettingsCache(self.services)
@@ -204,6 +211,8 @@ class MTProtoPlugin(Plugin):
             storage=self.build_storage(tg),
         )
         self.attach(client)
+        self.catch_up = CatchUp(client, meter=self.services.get("meter"))
+        self.catch_up.install()
         await self._check_session_owner(client, tg)
         await self._start(client, tg.start_timeout)
         try:
@@ -218,6 +227,8 @@ class MTProtoPlugin(Plugin):
                 await asyncio.wait_for(self.dispatcher.drain(), timeout=tg.start_timeout)
             except Exception as exc:
                 log.warning("bot commands still running at shutdown: %s", type(exc).__name__)
+            if self.catch_up is not None:
+                await self.catch_up.close()
             try:
                 await asyncio.wait_for(client.stop(), timeout=tg.start_timeout)
             except Exception as exc:
@@ -231,14 +242,14 @@ class MTProtoPlugin(Plugin):
 
     def build_storage(self, tg: TelegramSettings) -> Storage:
         if tg.session_path is not None:
-            return FileSessionStorage(tg.session_path)
+            return FileSessionStorage(tg.session_path, dc_address=tg.dc_address)
         factory = self.services.get("session_factory")
         if factory is None:
             raise TelegramStartError(
                 "Telegram: no database to keep the MTProto session in; "
                 "set TELEGRAM_SESSION_PATH or start the database first"
             )
-        return DatabaseStorage(self.session_name(tg), factory)
+        return DatabaseStorage(self.session_name(tg), factory, dc_address=tg.dc_address)
 
     def attach(self, client: Client) -> None:
         """Register every handler on ``client`` (the test harness calls this too)."""

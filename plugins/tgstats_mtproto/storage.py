@@ -22,6 +22,11 @@ new login. Peers and update states change on almost every update, so they are
 kept in memory and written in the background at most every ``flush_interval``
 seconds, and always on ``save()`` and ``close()``.
 
+Both take a ``dc_address`` (``TELEGRAM_DC_ADDRESS``): the session then always
+reports that host and port as its data centre, whatever kurigram writes into
+it (a new session starts at Telegram's production DC 2). That is how a test
+data centre on 127.0.0.1 is reached.
+
 An update state is saved only once every update that arrived before it has been
 handled and its events committed (``update_state_gate.py``; the plugin attaches the gate
 with ``gate_update_state``): a crash then leaves a saved state that is at or
@@ -127,8 +132,10 @@ class DatabaseStorage(Storage):
         session_factory: async_sessionmaker[AsyncSession],
         *,
         flush_interval: float = 5.0,
+        dc_address: tuple[str, int] | None = None,
     ) -> None:
         self.name = name
+        self._dc_address = dc_address
         self._sessions = session_factory
         self._flush_interval = flush_interval
         self._session: dict[str, Any] = {}
@@ -518,9 +525,13 @@ class DatabaseStorage(Storage):
         return await self._accessor("dc_id", value)
 
     async def server_address(self, value: Any = _UNSET) -> Any:
+        if self._dc_address is not None:
+            return self._dc_address[0] if value is _UNSET else None
         return await self._accessor("server_address", value)
 
     async def port(self, value: Any = _UNSET) -> Any:
+        if self._dc_address is not None:
+            return self._dc_address[1] if value is _UNSET else None
         return await self._accessor("port", value)
 
     async def api_id(self, value: Any = _UNSET) -> Any:
@@ -551,10 +562,21 @@ def _input_peer(peer_id: int, access_hash: int | None, peer_type: str) -> raw.ba
 class FileSessionStorage(SQLiteStorage):
     """kurigram's SQLite session file at exactly ``path`` (``TELEGRAM_SESSION_PATH``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, dc_address: tuple[str, int] | None = None) -> None:
         path = path.expanduser()
         super().__init__(path.stem or "tgstats", workdir=path.parent)
         self.database = path  # type: ignore[assignment]  # kurigram annotates a str, builds a Path
+        self._dc_address = dc_address
+
+    async def server_address(self, value: Any = _UNSET) -> Any:
+        if self._dc_address is not None:
+            return self._dc_address[0] if value is _UNSET else None
+        return await super().server_address(value)
+
+    async def port(self, value: Any = _UNSET) -> Any:
+        if self._dc_address is not None:
+            return self._dc_address[1] if value is _UNSET else None
+        return await super().port(value)
 
     async def open(self) -> None:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)

@@ -254,6 +254,7 @@ CHAT_TABLES: tuple[str, ...] = (
     "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",
     "reply_pair_day_rollup", "chat_user_week_rollup", "chat_term_week_rollup",
     "chat_topic_user_week_rollup", "reply_pair_week_rollup", "chat_settings",
+    "purged_message_ranges", "chat_purges", "chat_recounts",
     "digest_subscriptions", "digest_deliveries", "chat_data_versions",
 )  # fmt: skip
 

@@ -58,17 +58,39 @@ class _Kind:
     # ``:chat``, ``:text_cut`` and ``:meta_cut`` are bound; rows matching are removed.
     where: str
     clear_text: bool = False
+    # The message id each removed row leaves in the chat's record of purged ids
+    # (``purged_message_ranges``), so that it is never counted again.
+    message_id: str | None = None
+    # Batches in message id order keep each batch's ids in few runs.
+    order: str | None = None
 
 
 # Messages past the metadata limit go entirely; text is cleared only on the messages that
 # stay, so that a preview's numbers add up to what the run does, row by row.
 KINDS: tuple[_Kind, ...] = (
-    _Kind("messages", "messages", "chat_id = :chat AND date < :meta_cut"),
+    _Kind(
+        "messages",
+        "messages",
+        "chat_id = :chat AND date < :meta_cut",
+        message_id="msg_id",
+        order="msg_id",
+    ),
     _Kind("message_edits", "message_edits", "chat_id = :chat AND edit_date < :meta_cut"),
     _Kind("message_reactions", "message_reactions", "chat_id = :chat AND added_at < :meta_cut"),
     _Kind("reaction_counts", "reaction_counts", "chat_id = :chat AND updated_at < :meta_cut"),
-    _Kind("service_messages", "service_messages", "chat_id = :chat AND date < :meta_cut"),
-    _Kind("membership_events", "membership_events", "chat_id = :chat AND date < :meta_cut"),
+    _Kind(
+        "service_messages",
+        "service_messages",
+        "chat_id = :chat AND date < :meta_cut",
+        message_id="msg_id",
+        order="msg_id",
+    ),
+    _Kind(
+        "membership_events",
+        "membership_events",
+        "chat_id = :chat AND date < :meta_cut",
+        message_id="source_msg_id",
+    ),
     _Kind(
         "message_texts",
         "messages",
@@ -100,10 +122,76 @@ def chat_cutoffs(now: datetime, text_days: int, meta_days: int) -> dict[str, dat
 
 def _batch_sql(kind: _Kind) -> str:
     # A bounded batch: pick up to :batch rows by ctid, then remove exactly those.
-    pick = f"SELECT ctid FROM {kind.table} WHERE {kind.where} LIMIT :batch"
+    order = f" ORDER BY {kind.order}" if kind.order else ""
+    pick = f"SELECT ctid FROM {kind.table} WHERE {kind.where}{order} LIMIT :batch"
     if kind.clear_text:
         return f"UPDATE {kind.table} SET text = NULL WHERE ctid = ANY(ARRAY({pick}))"
-    return f"DELETE FROM {kind.table} WHERE ctid = ANY(ARRAY({pick}))"
+    # Every removed row is returned: its message id goes into the purged-id record.
+    return (
+        f"DELETE FROM {kind.table} WHERE ctid = ANY(ARRAY({pick}))"
+        f" RETURNING {kind.message_id or 'NULL::bigint'}"
+    )
+
+
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted distinct ids as inclusive runs of consecutive ids."""
+    out: list[tuple[int, int]] = []
+    for value in sorted(set(ids)):
+        if out and value == out[-1][1] + 1:
+            out[-1] = (out[-1][0], value)
+        else:
+            out.append((value, value))
+    return out
+
+
+async def record_purge(conn: AsyncConnection, chat_id: int, ids: list[int], cut: datetime) -> None:
+    """Remember what a retention batch removed, in the batch's own transaction.
+
+    The chat's purge instant moves to ``cut``; the message ids join the chat's runs in
+    ``purged_message_ranges``, merged with the runs they touch or adjoin, so runs never
+    overlap (the writer's lookup relies on it: the run starting at or before an id is the
+    only one that can hold it).
+    """
+    await conn.execute(
+        text(
+            "INSERT INTO chat_purges (chat_id, purged_before) VALUES (:chat, :cut)"
+            " ON CONFLICT (chat_id) DO UPDATE"
+            " SET purged_before = greatest(chat_purges.purged_before, excluded.purged_before)"
+        ),
+        {"chat": chat_id, "cut": cut},
+    )
+    runs = _runs(ids)
+    if not runs:
+        return
+    low, high = runs[0][0], runs[-1][1]
+    start = (
+        await conn.execute(
+            text(
+                "SELECT max(low) FROM purged_message_ranges WHERE chat_id = :chat AND low <= :low"
+            ),
+            {"chat": chat_id, "low": low},
+        )
+    ).scalar()
+    touched = await conn.execute(
+        text(
+            "DELETE FROM purged_message_ranges WHERE chat_id = :chat AND low >= :start"
+            " AND low <= :high RETURNING low, high"
+        ),
+        {"chat": chat_id, "start": low if start is None else start, "high": high + 1},
+    )
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted([*runs, *((r[0], r[1]) for r in touched)]):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    await conn.execute(
+        text(
+            "INSERT INTO purged_message_ranges (chat_id, low, high)"
+            " SELECT :chat, unnest(CAST(:lows AS bigint[])), unnest(CAST(:highs AS bigint[]))"
+        ),
+        {"chat": chat_id, "lows": [m[0] for m in merged], "highs": [m[1] for m in merged]},
+    )
 
 
 class RetentionPreview(msgspec.Struct, frozen=True, kw_only=True):
@@ -258,8 +346,16 @@ class RetentionJob:
                     result: Any = await conn.execute(
                         sql, {"chat": chat_id, "batch": self.batch_size, **cuts}
                     )
+                    if kind.clear_text:
+                        count = int(result.rowcount or 0)
+                    else:
+                        ids = [row[0] for row in result]
+                        count = len(ids)
+                        if count:
+                            await record_purge(
+                                conn, chat_id, [i for i in ids if i is not None], cuts["meta_cut"]
+                            )
                     await conn.commit()
-                    count = int(result.rowcount or 0)
                     report.removed[kind.name] += count
                     self._count("rows", count, {"kind": kind.name})
                     changed = changed or count > 0

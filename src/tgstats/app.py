@@ -239,6 +239,18 @@ def _make_lifespan(
             services.register("events", pipeline.sink)
             telemetry.metrics.queue_depth_source = lambda: pipeline.queue_depth
 
+            from tgstats.pipeline.recount import RecountRunner
+
+            # Time zone recounts asked for anywhere (API, bot, CLI, another replica),
+            # and those a crash left waiting, run here in the background.
+            recounts = RecountRunner(
+                database.session_factory, default_timezone=settings.privacy.default_timezone
+            )
+            recounts.start()
+            stack.push_async_callback(recounts.stop)
+            state.recounts = recounts
+            services.register("recounts", recounts)
+
             zones_known = await _learn_timezones(database)
             active_chats = [0]
             telemetry.metrics.active_chats_source = lambda: active_chats[0]
@@ -379,6 +391,49 @@ def create_app(
     return app
 
 
-def app_from_env() -> Litestar:
+def startup_failure_line(exc: BaseException) -> str:
+    """One line for a failed start: the innermost cause anyio's task groups wrapped."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"tgstats could not start: {text}"
+
+
+class OneLineStartupFailure:
+    """Reports a failed lifespan start as one line, not Litestar's formatted traceback.
+
+    Litestar sends ``lifespan.startup.failed`` with the whole traceback (an
+    ``ExceptionGroup`` of ~140 lines when the Telegram login fails) and granian
+    logs that message; the operator needs the one line that says what to fix.
+    """
+
+    def __init__(self, app: Litestar) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failed = False
+
+        async def send_one_line(message: Any) -> None:
+            nonlocal failed
+            if message["type"] == "lifespan.startup.failed":
+                failed = True  # sent below, once the exception is known
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_one_line)
+        except BaseException as exc:
+            if not failed:
+                raise
+            await send({"type": "lifespan.startup.failed", "message": startup_failure_line(exc)})
+
+
+def app_from_env() -> OneLineStartupFailure:
     """Granian's factory target: settings from the environment."""
-    return create_app(Settings.from_env())
+    return OneLineStartupFailure(create_app(Settings.from_env()))

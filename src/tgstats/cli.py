@@ -2,7 +2,7 @@
 
 ``serve`` (API + dashboard + bot, through granian), ``bot`` (the Telegram
 client and health/metrics only), ``migrate``, ``plugins``, ``version``,
-``config``, ``import`` and ``demo``. Errors a person can fix (a bad setting,
+``config``, ``import``, ``chats set-timezone`` and ``demo``. Errors a person can fix (a bad setting,
 an unreachable database, a broken plugin) end with one clear line on stderr
 and a non-zero exit code, never a traceback wall.
 """
@@ -198,6 +198,70 @@ def cmd_import(args: argparse.Namespace) -> int:
             embedded.stop()
 
 
+def cmd_chats(args: argparse.Namespace) -> int:
+    """``tgstats chats set-timezone CHAT ZONE``: change a chat's zone and recount it."""
+    import zoneinfo
+
+    from sqlalchemy import text
+
+    from tgstats.db.chat_settings import update_chat_settings
+    from tgstats.pipeline.recount import recount_chat
+
+    try:
+        zoneinfo.ZoneInfo(args.zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise CliError(
+            f"expected an IANA time zone like Europe/Berlin, got {args.zone[:64]!r}", 2
+        ) from None
+    settings = _settings()
+    database, embedded = _with_database(settings)
+    default_zone = settings.privacy.default_timezone
+
+    async def run() -> int:
+        try:
+            async with database.session_factory() as session:
+                exists = await session.scalar(
+                    text("SELECT 1 FROM chats WHERE id = :c"), {"c": args.chat}
+                )
+                if exists is None:
+                    raise CliError(f"no chat {args.chat}", 2)
+                value = await update_chat_settings(
+                    session, args.chat, default_timezone=default_zone, timezone=args.zone
+                )
+                await session.commit()
+            if value.pending_timezone is None:
+                print(f"chat {args.chat}: time zone {value.timezone} (nothing to recount)")
+                return 0
+            if args.no_wait:
+                print(
+                    f"chat {args.chat}: recount in {args.zone} requested; a running "
+                    "tgstats serve or bot process does it in the background"
+                )
+                return 0
+
+            def progress(done: int, total: int) -> None:
+                print(f"recounting in {args.zone}: {done:,} of {total:,} messages", flush=True)
+
+            outcome = "busy"
+            while outcome == "busy":  # a writer's batch or another process holds the chat
+                outcome = await recount_chat(
+                    database.session_factory, args.chat, default_timezone=default_zone,
+                    on_progress=progress,
+                )  # fmt: skip
+            if outcome == "failed":
+                raise CliError(f"chat {args.chat}: the recount failed (see the log)")
+            print(f"chat {args.chat}: history counted in {args.zone} ({outcome})")
+            return 0
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tgstats.demo import seed_demo
 
@@ -270,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_import_arguments(p)
 
+    p = sub.add_parser("chats", help="change a chat")
+    chats = p.add_subparsers(dest="chats_command", required=True)
+    p = chats.add_parser(
+        "set-timezone", help="set a chat's time zone and recount its history in it"
+    )
+    p.add_argument("chat", type=int, metavar="CHAT", help="the chat's Bot API id")
+    p.add_argument("zone", metavar="ZONE", help="IANA time zone, e.g. Europe/Berlin")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="only ask for the recount; a running service does it in the background",
+    )
+
     p = sub.add_parser("demo", help="seed a demo group and serve it on 127.0.0.1")
     p.add_argument("--port", type=int, help="port (default TGSTATS_PORT)")
     return parser
@@ -285,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "version": cmd_version,
         "config": cmd_config,
         "import": cmd_import,
+        "chats": cmd_chats,
         "demo": cmd_demo,
     }
     if args.command == "bot":

@@ -112,6 +112,9 @@ class ChatSnapshot(
     username: str | None = None
     is_forum: bool = False
     date: datetime | None = None
+    # True when the live bot sees the chat (so it is in it); an import leaves it False.
+    # Marks the bot present only while no bot added/removed event has said otherwise.
+    seen_by_bot: bool = False
 
 
 class UserSnapshot(
@@ -210,6 +213,9 @@ class MemberEvent(
     old_status: str | None = None
     new_status: str | None = None
     source_msg_id: int | None = None  # the service message it came from, when it did
+    # The member's place in that message (imports): with ``source_msg_id`` the event's
+    # identity, independent of the wall-clock date an old export gives.
+    source_index: int | None = None
 
 
 class ServiceEvent(
@@ -283,6 +289,8 @@ def dedupe_key(event: Event) -> tuple[object, ...]:
         case ReactionCountEvent():
             return ("reaction_count", event.chat_id, event.msg_id, event.date)
         case MemberEvent():
+            if event.source_msg_id is not None and event.source_index is not None:
+                return ("member", event.chat_id, event.source_msg_id, event.source_index)
             return ("member", event.chat_id, event.user_id, event.date, event.action)
         case ServiceEvent():
             return ("service", event.chat_id, event.msg_id)

@@ -159,6 +159,7 @@ class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
     api_hash: SecretStr | None = None
     bot_token: SecretStr | None = None
     session_path: Path | None = None
+    dc_address: tuple[str, int] | None = None
     start_timeout: float = 30.0
     admin_cache_ttl: int = 60
 
@@ -396,6 +397,13 @@ def _timezone(name: str, raw: str) -> str:
         return check_timezone(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}: {exc}") from None
+
+
+def _host_port(name: str, raw: str) -> tuple[str, int]:
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name}: expected host:port, got {raw!r}")
+    return host.strip("[]"), int(port)
 
 
 def _path(name: str, raw: str) -> Path:
@@ -705,6 +713,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "session_path",
         _path,
         "File for the MTProto session; empty stores it in the database",
+    ),
+    EnvVar(
+        "TELEGRAM_DC_ADDRESS",
+        "telegram",
+        "dc_address",
+        _host_port,
+        "host:port of the Telegram data centre; empty: Telegram's own (for a test server)",
     ),
     EnvVar(
         "TELEGRAM_START_TIMEOUT",

@@ -17,8 +17,12 @@ async def test_channel_sample_old_format(sink: ListSink) -> None:
     assert summary.error is None
     assert summary.shape == "single"
     chat_id = -1001292077344
-    (snapshot,) = sink.of(ChatSnapshot)
-    assert snapshot == ChatSnapshot(chat_id=chat_id, chat_type="channel", title="test")
+    first, last = sink.of(ChatSnapshot)
+    assert first == ChatSnapshot(
+        chat_id=chat_id, chat_type="channel", title="test", date=datetime(1970, 1, 1, tzinfo=UTC)
+    )
+    # The title as of the export: dated at its last message, so newer names win.
+    assert (last.title, last.date) == ("test", max(m.date for m in sink.of(MessageEvent)))
     messages = {m.msg_id: m for m in sink.of(MessageEvent)}
     assert sorted(messages) == [2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 21, 22, 23, 24, 25, 26]
     assert summary.imported_messages == 18

@@ -278,3 +278,20 @@ async def test_handled_updates_counts_what_every_worker_finished():
         queue.put_nowait(None)  # kurigram's stop sentinels are not updates
     await asyncio.gather(*workers)
     assert queue.arrived == 2
+
+
+@pytest.mark.parametrize("kind", ["database", "file"])
+async def test_a_pinned_data_centre_address_wins_over_what_kurigram_writes(
+    session_factory, name, tmp_path, kind
+):
+    """``TELEGRAM_DC_ADDRESS``: a new session is written Telegram's DC 2; reads stay pinned."""
+    pinned = ("127.0.0.1", 4567)
+    if kind == "database":
+        storage = DatabaseStorage(name, session_factory, dc_address=pinned)
+    else:
+        storage = FileSessionStorage(tmp_path / "pinned.session", dc_address=pinned)
+    await storage.open()
+    await storage.server_address("149.154.167.51")  # what kurigram's load_session writes
+    await storage.port(443)
+    assert (await storage.server_address(), await storage.port()) == pinned
+    await storage.close()

@@ -24,7 +24,7 @@ from tests.pipeline.reference import (
 from tests.pipeline.weeks import check_weeks
 from tgstats.db.chat_settings import update_chat_settings
 from tgstats.db.engine import Database
-from tgstats.pipeline import rebuild_chat_rollups
+from tgstats.pipeline.recount import rebuild_chat_rollups, recount_chat
 
 UTC_CHAT, BERLIN_CHAT, KATHMANDU_CHAT = -1001000000001, -1001000000002, -1001000000003
 ZONES = {UTC_CHAT: "UTC", BERLIN_CHAT: "Europe/Berlin", KATHMANDU_CHAT: "Asia/Kathmandu"}
@@ -135,8 +135,8 @@ async def test_rebuild_after_timezone_change_moves_days(
         await pipeline.sink.flush()
     async with db.session_factory() as session:
         await update_chat_settings(session, UTC_CHAT, timezone="Asia/Kathmandu")
-        await rebuild_chat_rollups(session, UTC_CHAT)
         await session.commit()
+    assert await recount_chat(db.session_factory, UTC_CHAT) == "done"
     zones = {**ZONES, UTC_CHAT: "Asia/Kathmandu"}
     expected = expected_rollups(events, zones).normalised()
     actual = await read_rollups(db.engine)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 from pyrogram import raw
 
+from tests.support.recounts import finish_recount
 from tgstats.events import MessageEvent, TextFeatures
 from tgstats.plugin_api import update_chat_settings
 from tgstats_mtproto.testing import bot_api_id
@@ -30,6 +31,7 @@ async def _subscribe(world: World, chat_id: int, local_now: datetime) -> None:
     async with world.factory() as session:
         await update_chat_settings(session, chat_id, timezone=ZONE)
         await session.commit()
+    await finish_recount(world.factory, chat_id)  # the chat has messages: counted again
     await world.say(world.admin, f"/digest on {local_now:%A} {local_now.hour}")
     assert "is on" in world.bot.api.sent_texts()[-1]
 

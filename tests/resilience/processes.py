@@ -84,7 +84,8 @@ class PrivatePostgres:
 class ServiceProcess:
     """``tgstats serve`` as a real process, with the simulator plugin installed."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, command: str = "serve") -> None:
+        self.command = command  # "bot": the Telegram bot alone, as the Helm chart runs it
         self.port = free_port()
         self.env = env
         self.log_path = log_path
@@ -92,13 +93,19 @@ class ServiceProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     async def start(self, *, limit: float = 60) -> None:
+        """Spawn the process and wait until ``/health/ready`` answers 200."""
+        self.spawn()
+        await self._until_ready(limit)
+
+    def spawn(self) -> None:
+        """Start the process and return at once (a scenario that expects it to fail)."""
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+        self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
                 "import sys; from tgstats.cli import main; sys.exit(main())",
-                "serve",
+                self.command,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -110,6 +117,9 @@ class ServiceProcess:
             start_new_session=True,
         )
         log.close()
+
+    async def _until_ready(self, limit: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + limit
         async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
             while time.monotonic() < deadline:

@@ -175,3 +175,15 @@ def test_every_setting_has_one_variable_whose_default_is_the_fields() -> None:
             assert default in (None, "", ()), var.name
         else:
             assert var.parse(var.name, var.default) == default, var.name
+
+
+@pytest.mark.parametrize("raw", ["127.0.0.1", "host:", ":443", "host:99999", "host:http"])
+def test_telegram_dc_address_needs_host_and_port(raw: str) -> None:
+    with pytest.raises(SettingsError, match="TELEGRAM_DC_ADDRESS: expected host:port"):
+        Settings.from_env({"TELEGRAM_DC_ADDRESS": raw})
+
+
+def test_telegram_dc_address_parses() -> None:
+    settings = Settings.from_env({"TELEGRAM_DC_ADDRESS": "127.0.0.1:4567"})
+    assert settings.telegram.dc_address == ("127.0.0.1", 4567)
+    assert Settings.from_env({}).telegram.dc_address is None

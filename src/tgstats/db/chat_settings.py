@@ -14,9 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tgstats.db.models import ChatSettingsRow
+from tgstats.db.models import ChatRecount, ChatSettingsRow
 from tgstats.i18n import SUPPORTED_LOCALES, normalize_locale
 from tgstats.timezones import MAX_TIMEZONE_LENGTH, check_timezone
+
+#: Recount states in which a zone change is still to come.
+RECOUNT_WAITING = ("pending", "running")
 
 __all__ = [
     "ChatSettings",
@@ -38,6 +41,9 @@ class ChatSettings(msgspec.Struct, frozen=True, kw_only=True):
     locale: str = "en"
     text_retention_days: int = 90
     metadata_retention_days: int = 365
+    # A time zone change waiting for its recount: until it is done, ``timezone`` is the
+    # zone the chat's numbers are in (``tgstats.pipeline.recount``).
+    pending_timezone: str | None = None
 
 
 class ChatSettingsChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -84,10 +90,15 @@ async def get_chat_settings(
     session: AsyncSession, chat_id: int, *, default_timezone: str = "UTC"
 ) -> ChatSettings:
     """The chat's settings, or the defaults when it has none yet."""
-    row = await session.get(ChatSettingsRow, chat_id)
+    row = await session.get(ChatSettingsRow, chat_id, populate_existing=True)
+    pending = await session.scalar(
+        select(ChatRecount.timezone).where(
+            ChatRecount.chat_id == chat_id, ChatRecount.state.in_(RECOUNT_WAITING)
+        )
+    )
     if row is None:
-        return ChatSettings(chat_id=chat_id, timezone=default_timezone)
-    return _from_row(row)
+        return ChatSettings(chat_id=chat_id, timezone=default_timezone, pending_timezone=pending)
+    return msgspec.structs.replace(_from_row(row), pending_timezone=pending)
 
 
 async def get_many_chat_settings(
@@ -140,15 +151,23 @@ def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-async def update_chat_settings(session: AsyncSession, chat_id: int, **changes: Any) -> ChatSettings:
+async def update_chat_settings(
+    session: AsyncSession, chat_id: int, *, default_timezone: str = "UTC", **changes: Any
+) -> ChatSettings:
     """Validate and apply ``changes`` (upsert); the caller commits.
 
-    A timezone change does not rewrite history: rollups keep the local day they
-    were counted in. ``tgstats.pipeline.rollups.rebuild_chat`` recounts a chat
-    from its raw rows when an admin wants history in the new zone.
+    A chat without a settings row gets one with every default (``default_timezone``,
+    ``DEFAULT_TIMEZONE``, for the zone), whatever field the change names. A time zone
+    change of a chat with counted history does not relabel it: it asks for a recount
+    (``tgstats.pipeline.recount.request_recount``), and ``timezone`` stays the zone the
+    numbers are in until the recount switches it (``pending_timezone`` meanwhile).
     """
+    from tgstats.pipeline.recount import request_recount
+
     clean = validate_changes(changes)
-    values = {"chat_id": chat_id, **clean}
+    zone = clean.pop("timezone", None)
+    defaults = ChatSettings(chat_id=chat_id, timezone=default_timezone)
+    values = {"chat_id": chat_id, **{f: getattr(defaults, f) for f in _FIELDS}, **clean}
     stmt = insert(ChatSettingsRow).values(**values)
     if clean:
         stmt = stmt.on_conflict_do_update(
@@ -157,6 +176,6 @@ async def update_chat_settings(session: AsyncSession, chat_id: int, **changes: A
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=[ChatSettingsRow.chat_id])
     await session.execute(stmt)
-    row = await session.get(ChatSettingsRow, chat_id, populate_existing=True)
-    assert row is not None
-    return _from_row(row)
+    if zone is not None:
+        await request_recount(session, chat_id, zone)
+    return await get_chat_settings(session, chat_id, default_timezone=default_timezone)

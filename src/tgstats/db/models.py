@@ -63,8 +63,10 @@ class Chat(Base):
     )
     migrated_to_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     migrated_from_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Set by the live bot (a snapshot from Telegram, or the bot added); an imported chat
+    # the bot was never in stays false.
     bot_present: Mapped[bool] = mapped_column(
-        Boolean, nullable=False, server_default=sql_text("true")
+        Boolean, nullable=False, server_default=sql_text("false")
     )
     bot_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the bot was last added or removed: orders re-delivered membership events.
@@ -179,6 +181,9 @@ class MembershipEvent(Base):
     old_status: Mapped[str | None] = mapped_column(String(16))
     new_status: Mapped[str | None] = mapped_column(String(16))
     source_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The member's place in that service message (imports): with ``source_msg_id`` what
+    # identifies the event whatever time zone the export's wall-clock dates were read in.
+    source_index: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (
         # Natural key of a member event: re-delivery inserts nothing.
@@ -192,6 +197,14 @@ class MembershipEvent(Base):
         ),
         Index("ix_membership_events_chat_day", "chat_id", "local_day"),
         Index("ix_membership_events_user", "user_id"),
+        Index(
+            "uq_membership_events_source",
+            "chat_id",
+            "source_msg_id",
+            "source_index",
+            unique=True,
+            postgresql_where=sql_text("source_msg_id IS NOT NULL AND source_index IS NOT NULL"),
+        ),
     )
 
 
@@ -650,6 +663,58 @@ class RetentionRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     removed: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False)
+
+
+class PurgedMessageRange(Base):
+    """A run of message ids (``low``..``high``, both included) of one chat whose raw rows
+    retention removed: messages and service messages. Ids of a chat are dense, so a few
+    runs hold millions. The writer treats these ids as known, so nothing counted before
+    a purge is counted again (a re-import, an overlapping export, a re-delivery)."""
+
+    __tablename__ = "purged_message_ranges"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    low: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    high: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class ChatPurge(Base):
+    """Raw rows of the chat from before ``purged_before`` may be gone (retention): an
+    edit, reaction or member event from before then, of a purged message or of none,
+    was counted already and is skipped by the writer."""
+
+    __tablename__ = "chat_purges"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    purged_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ChatRecount(Base):
+    """A chat's time zone change: its rollups are recounted from raw rows in ``timezone``.
+
+    ``state``: pending | running | done | failed. Until done, the chat's settings keep
+    the zone its numbers are in (``from_timezone``), so readers never get a mix.
+    ``counted_from``: the first local day counted in ``timezone`` (earlier days' raw
+    rows were removed by retention and keep their old zone); None when all of them are.
+    """
+
+    __tablename__ = "chat_recounts"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    from_timezone: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    requested_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rows_total: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=sql_text("0")
+    )
+    rows_done: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=sql_text("0"))
+    counted_from: Mapped[date | None] = mapped_column(Date)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_chat_recounts_state", "state"),)
 
 
 class ChatDataVersion(Base):

@@ -51,10 +51,19 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tz",
-        default="UTC",
+        default=None,
         metavar="ZONE",
         help="IANA time zone of the computer that made the export; used only for messages "
-        "without date_unixtime (older exports). Default: UTC",
+        "without date_unixtime (older exports; the summary warns when it used the default). "
+        "Default: UTC",
+    )
+    parser.add_argument(
+        "--chat-timezone",
+        default=None,
+        metavar="ZONE",
+        help="IANA time zone to count the days of chats tgstats has counted nothing of yet "
+        "(set before anything is counted). Default: DEFAULT_TIMEZONE; for chats with counted "
+        "history use tgstats chats set-timezone",
     )
     parser.add_argument(
         "--dry-run",
@@ -72,14 +81,22 @@ async def run_import_command(
     if size is None:
         print(f"tgstats import: {path}: no such file", file=sys.stderr)
         return 2
-    try:
-        check_timezone(args.tz)
-    except ValueError as exc:
-        print(f"tgstats import: --tz: {exc}", file=sys.stderr)
-        return 2
-    options = ImportOptions(chats=tuple(args.chat or ()), timezone=args.tz, dry_run=args.dry_run)
+    tz = args.tz or "UTC"
+    chat_tz = getattr(args, "chat_timezone", None)
+    for flag, value in (("--tz", tz), ("--chat-timezone", chat_tz)):
+        if value is None:
+            continue
+        try:
+            check_timezone(value)
+        except ValueError as exc:
+            print(f"tgstats import: {flag}: {exc}", file=sys.stderr)
+            return 2
+    options = ImportOptions(
+        chats=tuple(args.chat or ()), timezone=tz, dry_run=args.dry_run,
+        timezone_given=args.tz is not None, chat_timezone=chat_tz,
+    )  # fmt: skip
     print(
-        f"tgstats import: reading {path} (dates without an offset are read as {args.tz})",
+        f"tgstats import: reading {path} (dates without an offset are read as {tz})",
         file=sys.stderr,
     )
     progress = Progress(size)
@@ -98,7 +115,11 @@ async def run_import_command(
         )
         await pipeline.start()
         try:
-            summary = await import_export(path, pipeline.sink, options, progress=progress)
+            summary = await import_export(
+                path, pipeline.sink, options, progress=progress,
+                session_factory=session_factory,
+                default_timezone=settings.privacy.default_timezone,
+            )  # fmt: skip
         finally:
             try:
                 await pipeline.stop()

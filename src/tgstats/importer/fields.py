@@ -37,8 +37,37 @@ CHAT_KINDS: dict[str, tuple[str, bool]] = {
 _CHANNEL_ID_OFFSET = 1_000_000_000_000
 
 
+# Telegram Desktop's exports until 2021 wrote peer ids with the peer's type in the high
+# 32 bits over a 32-bit bare id (export_data_types.cpp: ``UserPeerId`` = 1 << 32 | id,
+# ``ChatPeerId`` = 2 << 32 | id, channels included, since their ids were bare chat ids
+# there). Bare ids were 32-bit signed then, so a tagged id lies in one of these windows.
+_LEGACY_USER_TAG = 1 << 32
+_LEGACY_CHAT_TAG = 2 << 32
+_LEGACY_BARE_LIMIT = 1 << 31
+
+
+def legacy_bare_id(value: int, tag: int) -> int | None:
+    """The bare id inside an old export's type-tagged peer id, or None when it is not one."""
+    bare = value - tag
+    return bare if 0 < bare < _LEGACY_BARE_LIMIT else None
+
+
+def export_chat_id(value: int, chat_type: str) -> int:
+    """The bare id of an exported chat's header ``id``, old type-tagged ids decoded.
+
+    Only the tag that matches the chat's type is decoded: today's ids are 64-bit (new
+    basic groups and users pass 2^32), but no group or channel id reaches the chat tag's
+    window, and a personal chat's id may be a user id of today in the user tag's window.
+    """
+    if chat_type in ("supergroup", "channel", "group"):
+        bare = legacy_bare_id(value, _LEGACY_CHAT_TAG)
+        return value if bare is None else bare
+    return value
+
+
 def bot_api_chat_id(export_id: int, chat_type: str) -> int:
     """The Bot API id of an exported chat: ``-100<id>`` supergroups/channels, ``-<id>`` groups."""
+    export_id = export_chat_id(export_id, chat_type)
     if chat_type in ("supergroup", "channel"):
         return -(_CHANNEL_ID_OFFSET + export_id)
     if chat_type == "group":
@@ -50,11 +79,17 @@ def parse_peer(value: Any) -> tuple[int | None, int | None]:
     """``from_id``/``actor_id`` -> (user id, Bot API chat id of a chat sender).
 
     Accepts ``"user123"``, ``"channel123"``, ``"chat123"`` and plain integers
-    (old exports: positive ids are users). Anything else is (None, None).
+    (old exports: positive ids are users, or type-tagged ids, see ``legacy_bare_id``;
+    a chat that sends messages is a channel). Anything else is (None, None).
     """
     if isinstance(value, bool):
         return None, None
     if isinstance(value, int):
+        # Only old exports wrote integers, so the tag windows mean tags here.
+        if (bare := legacy_bare_id(value, _LEGACY_CHAT_TAG)) is not None:
+            return None, -(_CHANNEL_ID_OFFSET + bare)
+        if (bare := legacy_bare_id(value, _LEGACY_USER_TAG)) is not None:
+            return bare, None
         return (value, None) if value > 0 else (None, value)
     if not isinstance(value, str):
         return None, None
@@ -71,6 +106,8 @@ def parse_peer(value: Any) -> tuple[int | None, int | None]:
     number = int(digits)
     if kind == "user":
         return number, None
+    # No channel or group id of today reaches the chat tag's window: a tagged old id.
+    number = legacy_bare_id(number, _LEGACY_CHAT_TAG) or number
     if kind == "channel":
         return None, -(_CHANNEL_ID_OFFSET + number)
     return None, -number

@@ -49,6 +49,7 @@ _PEER_CACHE_SIZE = 65536
 # was migrated from, that history's message ids (and its replies' targets) shifted by
 # this much so both id spaces fit one list (export_data_types.cpp, AdjustMigrateMessageIds).
 _MIGRATED_ID_SHIFT = -1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _migrated_msg_id(value: int) -> int:
@@ -69,6 +70,9 @@ class ChatStats:
     members_without_user: int = 0
     reactions: int = 0
     edited: int = 0
+    # Dates read from ``date`` (wall clock, no offset) in the import's zone: the export
+    # had no ``date_unixtime`` for them.
+    local_dates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     service_actions: Counter[str] = field(default_factory=Counter)
     unknown_fields: Counter[str] = field(default_factory=Counter)
@@ -114,7 +118,8 @@ class ChatMapper:
         self.stats = ChatStats()
         self.migrations: list[MigrationNote] = []
         self._names: dict[str, int | None] = {}  # None: the name belongs to several ids
-        self._users_seen: set[int] = set()
+        self._user_names: dict[int, Any] = {}  # the name each member last had in the file
+        self._last_date: datetime | None = None
         self._topics: set[int] = set()
         self._peer_cache: dict[str, tuple[int | None, int | None]] = {}
         self._is_forum = False
@@ -126,7 +131,12 @@ class ChatMapper:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> list[Event]:
-        return [ChatSnapshot(chat_id=self.chat_id, chat_type=self.chat_type, title=self.title)]
+        # Dated at the epoch: it creates the chat, and never renames one already known.
+        return [
+            ChatSnapshot(
+                chat_id=self.chat_id, chat_type=self.chat_type, title=self.title, date=_EPOCH
+            )
+        ]
 
     def map_batch(self, messages: list[Any], out: list[Event]) -> list[Event]:
         """Append the events of ``messages`` to ``out`` (also on error: up to the bad message)."""
@@ -147,11 +157,34 @@ class ChatMapper:
         return out
 
     def finish(self) -> list[Event]:
-        """Joins and leaves held for name matching, now that every name in the chat is known."""
+        """Joins and leaves held for name matching, now that every name in the chat is known;
+        then the chat's title and its members' names.
+
+        An export shows names as they were when it was made, which is after its last
+        message: the snapshots are dated then, so names seen live later (or in a newer
+        export) win, and these win over older ones.
+        """
         out: list[Event] = []
         for pending in self._pending:
             self._emit_members(pending, out)
         self._pending.clear()
+        seen = self._last_date
+        if seen is not None:
+            out.append(
+                ChatSnapshot(
+                    chat_id=self.chat_id, chat_type=self.chat_type, title=self.title,
+                    is_forum=self._is_forum, date=seen,
+                )
+            )  # fmt: skip
+            for user_id, name in self._user_names.items():
+                out.append(
+                    UserSnapshot(
+                        user_id=user_id,
+                        first_name=name if isinstance(name, str) else None,
+                        date=seen,
+                    )
+                )
+        self._user_names.clear()
         return out
 
     # ------------------------------------------------------------------ messages
@@ -176,6 +209,9 @@ class ChatMapper:
                 raise ExportFormatError(
                     "", "message has no readable date", msg_id=msg_id, chat=self.label
                 )
+            self.stats.local_dates += 1
+        if self._last_date is None or date > self._last_date:
+            self._last_date = date
         if not KNOWN_MESSAGE_FIELDS.issuperset(message):
             self.stats.unknown_fields.update(message.keys() - KNOWN_MESSAGE_FIELDS)
         return (msg_id if msg_id >= 0 else _migrated_msg_id(msg_id)), date
@@ -199,15 +235,10 @@ class ChatMapper:
         known = self._names.get(name, user_id)
         self._names[name] = user_id if known == user_id else None
 
-    def _user_snapshot(self, user_id: int, name: Any, date: datetime, out: list[Event]) -> None:
-        if user_id in self._users_seen:
-            return
-        self._users_seen.add(user_id)
-        out.append(
-            UserSnapshot(
-                user_id=user_id, first_name=name if isinstance(name, str) else None, date=date
-            )
-        )
+    def _user_snapshot(self, user_id: int, name: Any) -> None:
+        """Remember the member's name in the file (in order: the last one is the newest)."""
+        if isinstance(name, str) or user_id not in self._user_names:
+            self._user_names[user_id] = name
 
     def _message(self, message: dict[str, Any], out: list[Event]) -> None:
         msg_id, date = self._header(message)
@@ -217,8 +248,8 @@ class ChatMapper:
             # (The checks spare the calls when the name and the user are known already.)
             if name.__class__ is not str or self._names.get(name) != user_id:
                 self._learn_name(name, user_id)
-            if user_id not in self._users_seen:
-                self._user_snapshot(user_id, name, date, out)
+            if self._user_names.get(user_id) != name:
+                self._user_snapshot(user_id, name)
 
         # Newer exports repeat the text as typed parts in text_entities; older ones have
         # only text (a string or the same parts).
@@ -326,7 +357,7 @@ class ChatMapper:
         self.stats.service += 1
         self.stats.service_actions[action] += 1
         if actor_user is not None:
-            self._user_snapshot(actor_user, actor_name, date, out)
+            self._user_snapshot(actor_user, actor_name)
 
         if action in _SELF_JOIN_ACTIONS:
             inviter = message.get("inviter")
@@ -339,6 +370,7 @@ class ChatMapper:
                     action=_SELF_JOIN_ACTIONS[action],
                     inviter_id=inviter_id,
                     source_msg_id=msg_id,
+                    source_index=0,
                 )
             )
             self.stats.member_events += 1
@@ -413,6 +445,7 @@ class ChatMapper:
                     actor_id=pending.actor_id,
                     inviter_id=pending.actor_id if action == "join" and not is_actor else None,
                     source_msg_id=pending.msg_id,
+                    source_index=index,
                 )
             )
             self.stats.member_events += 1

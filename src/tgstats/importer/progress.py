@@ -93,6 +93,13 @@ class ChatResult:
     chat_type: str | None = None
     skipped_reason: str | None = None
     stats: ChatStats = field(default_factory=ChatStats)
+    # Known only when the import asked the database first (``precheck``).
+    new_messages: int | None = None
+    known_messages: int | None = None  # stored already, or counted before retention ran
+    outside_retention: int | None = None  # older than the chat's metadata retention
+    retention_days: int | None = None
+    timezone: str | None = None  # the chat's zone, its days are counted in
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +113,44 @@ class ImportSummary:
     unmatched_selectors: list[str] = field(default_factory=list)
     error: str | None = None
     elapsed: float = 0.0
+    timezone_given: bool = True
+    nothing_written: bool = False  # the file was checked whole first and is bad
+
+    @property
+    def local_dates(self) -> int:
+        """Dates the export gave only as wall-clock time, read in ``timezone``."""
+        return sum(c.stats.local_dates for c in self.chats if c.skipped_reason is None)
+
+    def _known(self, name: str) -> int | None:
+        values = [getattr(c, name) for c in self.chats if c.skipped_reason is None]
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    @property
+    def new_messages(self) -> int | None:
+        return self._known("new_messages")
+
+    @property
+    def known_messages(self) -> int | None:
+        return self._known("known_messages")
+
+    @property
+    def outside_retention(self) -> int | None:
+        return self._known("outside_retention")
+
+    def zone_warning(self) -> str | None:
+        """What the summary says about the zone wall-clock dates were read in."""
+        if not self.local_dates:
+            return None
+        said = (
+            f"{self.local_dates:,} dates had no offset (no date_unixtime): read as {self.timezone}"
+        )
+        if self.timezone_given:
+            return said
+        return (
+            f"warning: {said}, the default; give the zone of the computer that made the "
+            "export with --tz (tz= on the API) if it was another"
+        )
 
     @property
     def imported_messages(self) -> int:
@@ -136,7 +181,13 @@ class ImportSummary:
             "migrations": self.migrations,
             "unmatched_selectors": list(self.unmatched_selectors),
             "error": self.error,
+            "nothing_written": self.nothing_written,
             "elapsed_seconds": round(self.elapsed, 3),
+            "new_messages": self.new_messages,
+            "known_messages": self.known_messages,
+            "outside_retention": self.outside_retention,
+            "local_dates": self.local_dates,
+            "zone_warning": self.zone_warning(),
             "chats": [
                 {
                     "name": c.label,
@@ -153,6 +204,12 @@ class ImportSummary:
                     "edited": c.stats.edited,
                     "skipped": dict(c.stats.skipped),
                     "service_actions": dict(c.stats.service_actions),
+                    "new_messages": c.new_messages,
+                    "known_messages": c.known_messages,
+                    "outside_retention": c.outside_retention,
+                    "metadata_retention_days": c.retention_days,
+                    "timezone": c.timezone,
+                    "notes": list(c.notes),
                 }
                 for c in self.chats
             ],
@@ -161,10 +218,15 @@ class ImportSummary:
     def render(self) -> str:
         """The end-of-import report for a person."""
         verb = "would import" if self.dry_run else "imported"
-        lines = [
-            f"{self.path}: {verb} {self.imported_messages:,} messages "
-            f"in {self.elapsed:.1f}s (dates without an offset read as {self.timezone})"
-        ]
+        if self.nothing_written:
+            verb = "checked, wrote nothing of"
+        head = f"{self.path}: {verb} {self.imported_messages:,} messages"
+        if self.new_messages is not None:
+            head += f" ({self.new_messages:,} new, {self.known_messages:,} already known)"
+        lines = [f"{head} in {self.elapsed:.1f}s (dates without an offset read as {self.timezone})"]
+        warning = self.zone_warning()
+        if warning:
+            lines.append(f"  {warning}")
         for chat in self.chats:
             name = chat.label[:60]
             if chat.skipped_reason is not None:
@@ -180,6 +242,19 @@ class ImportSummary:
                 f"({s.members_without_user:,} without a user), {s.reactions:,} reactions, "
                 f"{s.edited:,} edited"
             )
+            if chat.new_messages is not None:
+                lines.append(
+                    f"      {chat.new_messages:,} new, {chat.known_messages:,} already known; "
+                    f"days counted in {chat.timezone}"
+                )
+            if chat.outside_retention:
+                lines.append(
+                    f"      {chat.outside_retention:,} messages are older than the chat's "
+                    f"metadata retention ({chat.retention_days} days): they stay counted, their "
+                    "raw rows are removed at the next retention run (docs/privacy.md)"
+                )
+            for note in chat.notes:
+                lines.append(f"      note: {note}")
             if s.service_actions:
                 actions = ", ".join(f"{k} {v}" for k, v in sorted(s.service_actions.items()))
                 lines.append(f"      service messages by action: {actions}")
@@ -201,7 +276,10 @@ class ImportSummary:
             lines.append(f"  basic group -> supergroup migrations linked: {self.migrations}")
         for selector in self.unmatched_selectors:
             lines.append(f"  --chat {selector!r} matched no chat in the export")
-        if self.error:
+        if self.error and self.nothing_written:
+            lines.append(f"  stopped: {self.error}")
+            lines.append("  the whole file was checked before writing: nothing was imported")
+        elif self.error:
             lines.append(f"  stopped: {self.error}")
             lines.append(
                 "  everything imported before the error is saved; rerunning the "

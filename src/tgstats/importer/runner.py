@@ -1,9 +1,13 @@
 """Import one export file into an ``EventSink``: read, select chats, map, put, summarise.
 
-``import_export(path, sink, options)`` never raises for a bad file: it stops at
-the first error, flushes what was already put (so it is committed and stays
-valid), and returns the summary with ``error`` set. Rerunning the same file is
-idempotent, because the pipeline deduplicates every event by its natural key.
+``import_export(path, sink, options)`` never raises for a bad file: it returns the
+summary with ``error`` set. Given the database (``session_factory``), it reads the
+whole file first and writes nothing when the file is bad (``precheck``), then
+writes, and its summary says per chat how many messages were new, how many known
+already and how many fall outside the chat's metadata retention. Without it (a
+bare sink) it stops at the first error and flushes what was already put. Rerunning
+the same file is idempotent, because the pipeline deduplicates every event by its
+natural key.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ import time
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from tgstats import features
-from tgstats.events import ChatMigratedEvent, Event
+from tgstats.events import ChatMigratedEvent, Event, MessageEvent
 from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
 from tgstats.importer.mapper import ChatMapper, MigrationNote
+from tgstats.importer.precheck import ChatPlan, SurveySink, plan_chats
 from tgstats.importer.progress import ChatResult, ImportSummary, Progress
 from tgstats.importer.reader import ChatHeader, ExportFormatError, ExportReader
 from tgstats.plugin_api import EventSink
@@ -35,6 +43,10 @@ class ImportOptions:
     chats: tuple[str, ...] = ()
     timezone: str = "UTC"
     dry_run: bool = False
+    # ``timezone`` was chosen, not left at its default (the summary warns otherwise).
+    timezone_given: bool = True
+    # The zone of chats tgstats has counted nothing of yet, set before anything is.
+    chat_timezone: str | None = None
 
 
 class CountingSink:
@@ -141,10 +153,64 @@ async def import_export(
     *,
     progress: Progress | None = None,
     on_batch: Callable[[ImportSummary, int, int], None] | None = None,
+    session_factory: async_sessionmaker[AsyncSession] | None = None,
+    default_timezone: str = "UTC",
 ) -> ImportSummary:
     """Import ``path`` into ``sink``; see the module docstring. ``on_batch`` sees the progress."""
     with _long_lived_heap_frozen():
-        return await _import(path, sink, options, progress=progress, on_batch=on_batch)
+        if session_factory is None or options.dry_run:
+            return await _import(path, sink, options, progress=progress, on_batch=on_batch)
+        started = time.monotonic()
+        survey = SurveySink()
+        checked = await _import(path, survey, options, progress=None, on_batch=None)
+        if checked.error is not None:
+            checked.nothing_written = True
+            checked.elapsed = time.monotonic() - started
+            if progress is not None:
+                progress.close()
+            return checked
+        plans = await plan_chats(
+            session_factory, survey, chat_timezone=options.chat_timezone,
+            default_timezone=default_timezone, now=datetime.now(UTC),
+        )  # fmt: skip
+        counting = _RetentionCount(sink, plans)
+        summary = await _import(path, counting, options, progress=progress, on_batch=on_batch)
+        summary.elapsed = time.monotonic() - started
+        for chat in summary.chats:
+            plan = plans.get(chat.chat_id) if chat.chat_id is not None else None
+            if plan is None or chat.skipped_reason is not None:
+                continue
+            chat.known_messages = min(plan.known_messages, chat.stats.messages)
+            chat.new_messages = chat.stats.messages - chat.known_messages
+            chat.outside_retention = counting.old.get(plan.chat_id, 0)
+            chat.retention_days = plan.retention_days
+            chat.timezone = plan.timezone
+            chat.notes.extend(plan.notes)
+        return summary
+
+
+class _RetentionCount:
+    """Passes events on; counts each chat's messages older than its metadata retention."""
+
+    def __init__(self, sink: EventSink, plans: dict[int, ChatPlan]) -> None:
+        self.sink = sink
+        self.cuts = {p.chat_id: p.retention_cut for p in plans.values() if p.retention_cut}
+        self.old: dict[int, int] = {}
+
+    async def put(self, event: Event) -> None:
+        await self.put_many((event,))
+
+    async def put_many(self, events: Sequence[Event]) -> None:
+        cuts, old = self.cuts, self.old
+        for event in events:
+            if type(event) is MessageEvent:
+                cut = cuts.get(event.chat_id)
+                if cut is not None and event.date < cut:
+                    old[event.chat_id] = old.get(event.chat_id, 0) + 1
+        await self.sink.put_many(events)
+
+    async def flush(self) -> None:
+        await self.sink.flush()
 
 
 async def _import(
@@ -156,7 +222,10 @@ async def _import(
     on_batch: Callable[[ImportSummary, int, int], None] | None,
 ) -> ImportSummary:
     tz = zoneinfo.ZoneInfo(options.timezone)
-    summary = ImportSummary(path=str(path), timezone=options.timezone, dry_run=options.dry_run)
+    summary = ImportSummary(
+        path=str(path), timezone=options.timezone, dry_run=options.dry_run,
+        timezone_given=options.timezone_given,
+    )  # fmt: skip
     started = time.monotonic()
     selection = _Selection(options.chats)
     reader = ExportReader(path)

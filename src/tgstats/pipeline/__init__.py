@@ -5,7 +5,7 @@ for what a batch does to the database.
 """
 
 from tgstats.pipeline.batch import WriteOutcome
-from tgstats.pipeline.rollups import rebuild_chat_rollups
+from tgstats.pipeline.recount import rebuild_chat_rollups
 from tgstats.pipeline.sink import EventPipeline, PipelineStopped
 from tgstats.pipeline.writer import BatchWriter
 

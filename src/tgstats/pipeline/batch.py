@@ -47,6 +47,9 @@ LEFT JOIN chat_migrations m ON m.old_chat_id = v.id
 """
 
 
+_LOCK_CHATS = "SELECT 1 FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE"
+
+
 @dataclass(slots=True)
 class ChatContext:
     """A chat's settings as the writer needs them, read once per batch."""
@@ -86,6 +89,10 @@ class BatchState:
         missing = sorted(chat_ids - self.chats.keys())
         if not missing:
             return {}
+        # A time zone recount holds its chat FOR UPDATE until its new numbers and zone
+        # commit together; the zone is read after this lock (a later statement sees that
+        # commit), so a batch never adds old-zone counts to new-zone rollups.
+        await self.execute("lock_chats", _LOCK_CHATS, missing)
         rows = await self.fetch(
             "select_chat_settings", _CHAT_CONTEXTS, missing, [chat_type_for_id(c) for c in missing]
         )

@@ -30,10 +30,26 @@ _STATUS_AFTER = {
 
 _INSERT_MEMBER_EVENTS = """
 INSERT INTO membership_events (chat_id, user_id, action, date, local_day, actor_id, inviter_id,
-                               invite_link, old_status, new_status, source_msg_id)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::date[],
-                     $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[])
-ON CONFLICT ON CONSTRAINT uq_membership_events_natural DO NOTHING
+                               invite_link, old_status, new_status, source_msg_id, source_index)
+SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::date[],
+                       $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[],
+                       $11::bigint[], $12::smallint[])
+    AS v(chat_id, user_id, action, date, local_day, actor_id, inviter_id, invite_link,
+         old_status, new_status, source_msg_id, source_index)
+LEFT JOIN chat_purges p ON p.chat_id = v.chat_id
+-- Counted before retention purged it: a member event of a purged service message, or
+-- one without a message from before the purge.
+WHERE p.purged_before IS NULL OR NOT (
+    CASE WHEN v.source_msg_id IS NULL THEN v.date < p.purged_before
+    ELSE EXISTS (
+        SELECT 1 FROM purged_message_ranges r WHERE r.chat_id = v.chat_id
+        AND r.low = (SELECT max(q.low) FROM purged_message_ranges q
+                     WHERE q.chat_id = v.chat_id AND q.low <= v.source_msg_id)
+        AND r.high >= v.source_msg_id)
+    END)
+-- Either key: the natural one (live events) or the service message and the member's
+-- place in it (imports: the same whatever zone the export's wall times were read in).
+ON CONFLICT DO NOTHING
 RETURNING chat_id, user_id, action, date, local_day, old_status, new_status
 """
 
@@ -58,13 +74,14 @@ async def write_members(state: BatchState, events: Sequence[MemberEvent]) -> Non
     """Log each member change once; keep the newest state; count joins and leaves."""
     if not events:
         return
-    columns: list[list[object]] = [[] for _ in range(11)]
+    columns: list[list[object]] = [[] for _ in range(12)]
     for e in events:
         day = state.local(e.chat_id, e.date)[0]
         for column, value in zip(
             columns,
             (e.chat_id, e.user_id, e.action[:16], e.date, day, e.actor_id, e.inviter_id,
-             e.invite_link, _short(e.old_status), _short(e.new_status), e.source_msg_id),
+             e.invite_link, _short(e.old_status), _short(e.new_status), e.source_msg_id,
+             e.source_index),
             strict=True,
         ):  # fmt: skip
             column.append(value)

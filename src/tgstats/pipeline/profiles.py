@@ -17,15 +17,18 @@ _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 _CHAT_SNAPSHOTS = """
 WITH v AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[],
-                         $6::timestamptz[]) AS v(id, type, title, username, is_forum, at)
+                         $6::timestamptz[], $7::bool[])
+        AS v(id, type, title, username, is_forum, at, seen)
 ), old AS (
     SELECT c.id, c.title, c.username FROM chats c JOIN v ON v.id = c.id
 ), up AS (
-    INSERT INTO chats (id, type, title, username, is_forum, updated_at)
-    SELECT id, type, title, username, is_forum, at FROM v
+    INSERT INTO chats (id, type, title, username, is_forum, updated_at, bot_present)
+    SELECT id, type, title, username, is_forum, at, seen FROM v
     ON CONFLICT (id) DO UPDATE SET type = excluded.type, title = excluded.title,
         username = excluded.username, is_forum = excluded.is_forum,
-        updated_at = excluded.updated_at
+        updated_at = excluded.updated_at,
+        -- seen by the live bot: present, unless an added/removed event decided
+        bot_present = chats.bot_present OR (excluded.bot_present AND chats.bot_status_at IS NULL)
     WHERE chats.updated_at <= excluded.updated_at
     RETURNING id, title, username
 )
@@ -106,6 +109,7 @@ async def write_chat_snapshots(state: BatchState, snapshots: Sequence[ChatSnapsh
         [_text(s.username, 64) for s, _ in rows],
         [s.is_forum for s, _ in rows],
         [at for _, at in rows],
+        [s.seen_by_bot for s, _ in rows],
     )
     for s, _ in rows:
         state.touch(s.chat_id)

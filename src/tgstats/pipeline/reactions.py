@@ -16,8 +16,13 @@ MAX_REACTION_LENGTH = 64
 
 _ADD = """
 INSERT INTO message_reactions (chat_id, msg_id, user_id, actor_chat_id, reaction, added_at)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-                     $6::timestamptz[])
+SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                       $6::timestamptz[]) AS v(chat_id, msg_id, user_id, actor_chat_id, reaction,
+                                              added_at)
+LEFT JOIN chat_purges p ON p.chat_id = v.chat_id
+-- a reaction from before retention's purge on a message no longer stored was counted then
+WHERE p.purged_before IS NULL OR v.added_at >= p.purged_before
+   OR EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = v.chat_id AND m.msg_id = v.msg_id)
 ON CONFLICT ON CONSTRAINT uq_message_reactions_actor DO UPDATE
     SET added_at = excluded.added_at, removed_at = NULL
     WHERE message_reactions.removed_at IS NOT NULL

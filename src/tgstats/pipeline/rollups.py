@@ -2,7 +2,7 @@
 
 ``RollupDelta`` collects increments in memory while a batch is written (only
 for rows that were actually inserted or changed) and ``apply`` adds them with
-one ``INSERT ... ON CONFLICT DO UPDATE`` per rollup table. ``rebuild_chat_rollups``
+one ``INSERT ... ON CONFLICT DO UPDATE`` per rollup table. ``tgstats.pipeline.recount``
 feeds a chat's raw rows through the same ``RollupDelta``, so an incremental
 count and a rebuild cannot disagree by construction.
 
@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.telemetry import Metrics
@@ -40,8 +39,8 @@ __all__ = [
     "LocalClock",
     "RollupDelta",
     "domain_of",
+    "entity_list",
     "raw_connection",
-    "rebuild_chat_rollups",
     "reset_weeks",
     "seal_weeks",
     "week_start",
@@ -55,8 +54,9 @@ USER_DAY_COUNTERS = (
     "messages", "text_length", "media", "urls", "replies_sent", "replies_received",
     "reactions_given", "reactions_received", "edits", "deletions",
 )  # fmt: skip
-_CD = {name: i for i, name in enumerate(CHAT_DAY_COUNTERS)}
-_UD = {name: i for i, name in enumerate(USER_DAY_COUNTERS)}
+#: Position of each counter in a chat-day / user-day row being summed.
+CHAT_DAY_INDEX = {name: i for i, name in enumerate(CHAT_DAY_COUNTERS)}
+USER_DAY_INDEX = {name: i for i, name in enumerate(USER_DAY_COUNTERS)}
 
 #: Terms longer than this are cut: a btree key must stay well under PostgreSQL's limit.
 MAX_TERM_LENGTH = 512
@@ -191,18 +191,18 @@ class RollupDelta:
         self.topics[(chat_id, topic_id or 0, poster, day)] += 1
         if is_reply and reply_to_user_id is not None:
             self.reply_pairs[(chat_id, day, poster, reply_to_user_id)] += 1
-            row[_CD["member_replies"]] += reply_to_user_id != poster
-            self._user_day(chat_id, reply_to_user_id, day)[_UD["replies_received"]] += 1
+            row[CHAT_DAY_INDEX["member_replies"]] += reply_to_user_id != poster
+            self._user_day(chat_id, reply_to_user_id, day)[USER_DAY_INDEX["replies_received"]] += 1
 
     def add_edit(self, *, chat_id: int, day: date, user_id: int | None) -> None:
-        self._chat_day(chat_id, day)[_CD["edits"]] += 1
+        self._chat_day(chat_id, day)[CHAT_DAY_INDEX["edits"]] += 1
         if user_id is not None:
-            self._user_day(chat_id, user_id, day)[_UD["edits"]] += 1
+            self._user_day(chat_id, user_id, day)[USER_DAY_INDEX["edits"]] += 1
 
     def add_deletion(self, *, chat_id: int, day: date, poster: int | None) -> None:
-        self._chat_day(chat_id, day)[_CD["deletions"]] += 1
+        self._chat_day(chat_id, day)[CHAT_DAY_INDEX["deletions"]] += 1
         if poster is not None:
-            self._user_day(chat_id, poster, day)[_UD["deletions"]] += 1
+            self._user_day(chat_id, poster, day)[USER_DAY_INDEX["deletions"]] += 1
 
     def add_reaction(
         self,
@@ -215,17 +215,17 @@ class RollupDelta:
         sign: int = 1,
     ) -> None:
         """``sign`` is -1 when a reaction counted earlier was taken back."""
-        self._chat_day(chat_id, day)[_CD["reactions"]] += sign
+        self._chat_day(chat_id, day)[CHAT_DAY_INDEX["reactions"]] += sign
         self.terms[(chat_id, day, "reaction", _term(reaction))] += sign
         if giver is not None:
-            self._user_day(chat_id, giver, day)[_UD["reactions_given"]] += sign
+            self._user_day(chat_id, giver, day)[USER_DAY_INDEX["reactions_given"]] += sign
         if author is not None:
-            self._user_day(chat_id, author, day)[_UD["reactions_received"]] += sign
+            self._user_day(chat_id, author, day)[USER_DAY_INDEX["reactions_received"]] += sign
 
     def add_membership(self, *, chat_id: int, day: date, joins: int, leaves: int) -> None:
         row = self._chat_day(chat_id, day)
-        row[_CD["joins"]] += joins
-        row[_CD["leaves"]] += leaves
+        row[CHAT_DAY_INDEX["joins"]] += joins
+        row[CHAT_DAY_INDEX["leaves"]] += leaves
 
     def chat_ids(self) -> set[int]:
         return {key[0] for key in self.chat_day} | {key[0] for key in self.terms}
@@ -648,112 +648,14 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
 
 # --------------------------------------------------------------------------- rebuild
 
-_ROLLUP_TABLES = (
-    "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
-    "chat_media_day_rollup", "chat_topic_user_day_rollup", "reply_pair_day_rollup",
-)  # fmt: skip
 _ENTITIES = msgspec.json.Decoder(dict[str, list[str]])
 
 
-def _entity_list(entities: Any, kind: str) -> Sequence[str]:
+def entity_list(entities: Any, kind: str) -> Sequence[str]:
     if not entities:
         return ()
     data = _ENTITIES.decode(entities) if isinstance(entities, (str, bytes)) else entities
     return data.get(kind, ()) or ()
-
-
-async def rebuild_chat_rollups(
-    session: AsyncSession, chat_id: int, *, default_timezone: str = "UTC", chunk: int = 5000
-) -> None:
-    """Recount one chat's rollups from its raw rows, in the chat's current timezone.
-
-    Used after a timezone change. Raw rows get their local day/hour recomputed
-    first. Word counts are the one thing raw rows cannot give back (words are
-    never stored, by design): they stay on the local day they were counted in.
-    The caller commits.
-    """
-    conn = await raw_connection(session)
-    clock = LocalClock(default_timezone)
-    tz_name = await conn.fetchval("SELECT timezone FROM chat_settings WHERE chat_id = $1", chat_id)
-    zone = clock.zone(tz_name) if tz_name else clock.default
-    zone_name = str(zone.key)
-    await conn.execute(
-        "UPDATE messages SET local_day = (date AT TIME ZONE $2)::date,"
-        " local_hour = extract(hour FROM date AT TIME ZONE $2)::smallint WHERE chat_id = $1",
-        chat_id, zone_name,
-    )  # fmt: skip
-    await conn.execute(
-        "UPDATE membership_events SET local_day = (date AT TIME ZONE $2)::date WHERE chat_id = $1",
-        chat_id, zone_name,
-    )  # fmt: skip
-    await reset_weeks(conn, chat_id)  # resealed from the rebuilt days by ``apply``
-    for table in _ROLLUP_TABLES:
-        await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", chat_id)  # noqa: S608
-    await conn.execute(
-        "DELETE FROM chat_term_day_rollup WHERE chat_id = $1 AND kind <> 'word'", chat_id
-    )
-    delta = RollupDelta()
-    async for row in _stream(
-        conn,
-        "SELECT date, coalesce(user_id, sender_chat_id), topic_id, media_type, text_length,"
-        " entities, reply_to_msg_id IS NOT NULL, forward_origin IS NOT NULL, reply_to_user_id,"
-        " is_deleted, deleted_at FROM messages WHERE chat_id = $1",
-        chat_id,
-        chunk=chunk,
-    ):
-        day, hour = clock.local(row[0], zone)
-        entities = row[5]
-        delta.add_message(
-            chat_id=chat_id, day=day, hour=hour, poster=row[1], topic_id=row[2],
-            media_type=row[3], text_length=row[4], urls=_entity_list(entities, "urls"),
-            emojis=_entity_list(entities, "emojis"), mentions=_entity_list(entities, "mentions"),
-            hashtags=_entity_list(entities, "hashtags"), words=None, is_reply=row[6],
-            is_forward=row[7], reply_to_user_id=row[8],
-        )  # fmt: skip
-        if row[9] and row[10] is not None:
-            delta.add_deletion(chat_id=chat_id, day=clock.local(row[10], zone)[0], poster=row[1])
-    async for row in _stream(
-        conn, "SELECT edit_date, user_id FROM message_edits WHERE chat_id = $1", chat_id,
-        chunk=chunk,
-    ):  # fmt: skip
-        delta.add_edit(chat_id=chat_id, day=clock.local(row[0], zone)[0], user_id=row[1])
-    async for row in _stream(
-        conn,
-        "SELECT r.added_at, coalesce(r.user_id, r.actor_chat_id), r.reaction,"
-        " coalesce(m.user_id, m.sender_chat_id) FROM message_reactions r"
-        " LEFT JOIN messages m ON m.chat_id = r.chat_id AND m.msg_id = r.msg_id"
-        " WHERE r.chat_id = $1 AND r.removed_at IS NULL",
-        chat_id,
-        chunk=chunk,
-    ):
-        delta.add_reaction(
-            chat_id=chat_id, day=clock.local(row[0], zone)[0], giver=row[1], author=row[3],
-            reaction=row[2],
-        )  # fmt: skip
-    async for row in _stream(
-        conn,
-        "SELECT local_day, action, old_status FROM membership_events WHERE chat_id = $1",
-        chat_id,
-        chunk=chunk,
-    ):
-        joins, leaves = membership_effect(row[1], row[2])
-        if joins or leaves:
-            delta.add_membership(chat_id=chat_id, day=row[0], joins=joins, leaves=leaves)
-    await delta.apply(conn)
-    await session.execute(
-        text(
-            "INSERT INTO chat_data_versions (chat_id, version) VALUES (:c, 1) ON CONFLICT (chat_id)"
-            " DO UPDATE SET version = chat_data_versions.version + 1"
-        ),
-        {"c": chat_id},
-    )
-
-
-async def _stream(
-    conn: asyncpg.Connection, query: str, *args: Any, chunk: int
-) -> Any:  # an async iterator of records
-    async for row in conn.cursor(query, *args, prefetch=chunk):
-        yield row
 
 
 #: Statuses in which a user is not in the chat: a ban of someone already gone is no leave.

@@ -100,10 +100,6 @@ class RedisLink:
         """A namespaced key: ``<prefix><part>:<part>...``."""
         return self.key_prefix + ":".join(str(p) for p in parts)
 
-    @property
-    def is_down(self) -> bool:
-        return self._down_since is not None
-
     async def call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """Run one operation; raise ``RedisUnavailable`` when Redis cannot answer."""
         if self._down_since is not None and self._clock() < self._next_attempt:

@@ -25,7 +25,6 @@ from typing import Any
 from tgstats.plugin_api import (
     API_VERSION_MAJOR,
     BotCommand,
-    Event,
     HealthCheck,
     Plugin,
     PluginContext,
@@ -133,11 +132,6 @@ class PluginHost:
                 seen[command.name] = record.id
                 result.append(command)
         return result
-
-    async def notify(self, events: list[Event] | tuple[Event, ...]) -> None:
-        """Hand committed events to every plugin's ``on_events`` (isolation is the caller's)."""
-        for plugin in self.plugins:
-            await plugin.on_events(events=events)
 
     async def health_checks(self) -> list[HealthCheck]:
         checks: list[HealthCheck] = []

@@ -18,6 +18,7 @@ from tgstats.stats.results import (
     ChatListItem,
     Heatmap,
     HeatmapCell,
+    RecountStatus,
     Summary,
     Timeseries,
     TimeseriesPoint,
@@ -55,9 +56,14 @@ async def list_chats(
                (SELECT max(local_day) FROM chat_day_rollup r
                  WHERE r.chat_id = c.id AND r.messages > 0) AS last_day,
                (SELECT count(*) FROM memberships mb
-                 WHERE mb.chat_id = c.id AND mb.{ACTIVE_MEMBER_SQL}) AS members
+                 WHERE mb.chat_id = c.id AND mb.{ACTIVE_MEMBER_SQL}) AS members,
+               rc.state AS rc_state, rc.timezone AS rc_zone, rc.from_timezone AS rc_from,
+               rc.rows_total AS rc_total, rc.rows_done AS rc_done,
+               rc.requested_at AS rc_requested, rc.finished_at AS rc_finished,
+               rc.counted_from AS rc_counted_from, rc.error AS rc_error
         FROM chats c
         LEFT JOIN chat_settings s ON s.chat_id = c.id
+        LEFT JOIN chat_recounts rc ON rc.chat_id = c.id
         LEFT JOIN LATERAL (
             SELECT sum(r.messages) AS messages, sum(r.active_users) AS dau_sum
             FROM chat_day_rollup r
@@ -87,10 +93,28 @@ async def list_chats(
             messages_30d=int(row.messages),
             average_dau_30d=ratio(float(row.dau_sum), 30),
             last_active_day=row.last_day,
+            recount=_recount(row),
         )
         for row in rows
     ]
     return ChatList(chats=items, total=len(items))
+
+
+def _recount(row: Any) -> RecountStatus | None:
+    if row.rc_state is None:
+        return None
+    total, done = int(row.rc_total), int(row.rc_done)
+    progress = 1.0 if row.rc_state == "done" else (min(done / total, 1.0) if total else 0.0)
+    return RecountStatus(
+        state=row.rc_state,
+        timezone=row.rc_zone,
+        from_timezone=row.rc_from,
+        progress=round(progress, 4),
+        requested_at=row.rc_requested,
+        finished_at=row.rc_finished,
+        counted_from=row.rc_counted_from,
+        error=row.rc_error,
+    )
 
 
 _DAY_TOTALS = """

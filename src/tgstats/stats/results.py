@@ -92,6 +92,26 @@ class DayCount(msgspec.Struct, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------- chats
 
 
+class RecountStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A chat's last time zone recount (``tgstats.pipeline.recount``).
+
+    ``state``: pending | running | done | failed | cancelled. ``progress``: 0..1 of the
+    raw rows to count. Until done, the chat's ``timezone`` is the zone its numbers are in
+    (the old one). ``counted_from``: the first local day counted in ``timezone``; earlier
+    days keep the zone they were counted in, because retention removed their raw rows
+    (None: every day is in ``timezone``).
+    """
+
+    state: str
+    timezone: str
+    from_timezone: str | None
+    progress: float
+    requested_at: datetime
+    finished_at: datetime | None = None
+    counted_from: date | None = None
+    error: str | None = None
+
+
 class ChatListItem(msgspec.Struct, frozen=True, kw_only=True):
     chat_id: int
     title: str | None
@@ -104,6 +124,9 @@ class ChatListItem(msgspec.Struct, frozen=True, kw_only=True):
     messages_30d: int  # the last 30 local days, today included
     average_dau_30d: float  # mean of daily distinct posters over those 30 days
     last_active_day: date | None  # last local day with a message, ever
+    # The last time zone change: waiting, running (with progress) or done. Numbers are in
+    # ``timezone`` from ``recount.counted_from`` on (every day when that is None).
+    recount: RecountStatus | None = None
 
 
 class ChatList(msgspec.Struct, frozen=True, kw_only=True):

@@ -273,7 +273,7 @@ def reply_pair_source(scope: ChatScope) -> str:
 # --------------------------------------------------------------------------- week rows
 
 #: A chat's seal: week rollups hold every ISO week starting before it (None: none).
-_SEAL = (
+_SEAL_SQL = (
     "(SELECT CASE WHEN c.rollup_sealed_from IS NOT DISTINCT FROM c.migrated_from_chat_id"
     " AND c.migrated_to_chat_id IS NULL THEN c.rollup_sealed_before END"
     " FROM chats c WHERE c.id = :chat_id)"
@@ -339,12 +339,12 @@ def _split(
     params[f"{key}wk_lo"], params[f"{key}wk_hi"] = weeks
     lo, hi = f"CAST(:{key}wk_lo AS date)", f"CAST(:{key}wk_hi AS date)"
     # Weeks [lo, sealed) come from week rows; days before lo and from sealed on, from days.
-    sealed = f"greatest({lo}, least({hi}, coalesce({_SEAL}, {lo})))"
+    sealed = f"greatest({lo}, least({hi}, coalesce({_SEAL_SQL}, {lo})))"
 
     def edge_week(minus: str, week: str, own_days: str, days_outside: str) -> list[str]:
         """An edge's days, or, once its week is sealed, the week's row minus the week's
         days outside the period."""
-        is_sealed = f"coalesce({_SEAL} > {week}, false)"
+        is_sealed = f"coalesce({_SEAL_SQL} > {week}, false)"
         return [
             day_sql.format(days=f"{own_days} AND NOT {is_sealed}"),
             week_sql.format(weeks=f"week = {week} AND {is_sealed}"),
@@ -533,7 +533,7 @@ def reply_pair_top(
     }  # fmt: skip
     sql = f"""
         WITH blocks AS MATERIALIZED (
-            SELECT week FROM unnest(CAST(:pair_weeks AS date[])) AS w(week) WHERE week < {_SEAL}
+            SELECT week FROM unnest(CAST(:pair_weeks AS date[])) AS w(week) WHERE week < {_SEAL_SQL}
         ), outside AS MATERIALIZED (
             SELECT CAST(d AS date) AS day
             FROM blocks, generate_series(blocks.week, blocks.week + 6, interval '1 day') AS d

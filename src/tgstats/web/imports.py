@@ -9,7 +9,11 @@ raw request body (``Content-Type: application/json``,
 with the job; the import runs in the background through the app's event sink,
 one at a time, and ``GET /api/v1/imports/{id}`` tells how far it got.
 
-Query parameters: ``chat`` (repeatable, as ``tgstats import --chat``) and ``tz``.
+Query parameters: ``chat`` (repeatable, as ``tgstats import --chat``), ``tz`` (as
+``--tz``) and ``chat_timezone`` (as ``--chat-timezone``: the zone of chats with nothing
+counted yet, set before anything is). The file is read whole before anything is
+written, so a bad file leaves nothing; the done job says how many messages were new,
+how many already known and how many older than the chat's metadata retention.
 
 Job state lives in memory and, so that another worker or a restart can still
 answer, in a ``<id>.status.json`` beside the upload. The upload itself is
@@ -60,10 +64,17 @@ class ImportJob(msgspec.Struct, kw_only=True):
     size_bytes: int
     chats: list[str] = msgspec.field(default_factory=list)
     timezone: str = "UTC"
+    timezone_given: bool = True
+    chat_timezone: str | None = None  # the zone of chats with nothing counted yet
     started_at: float | None = None
     finished_at: float | None = None
     bytes_done: int = 0
     messages_done: int = 0
+    # Set once done: messages not stored before, already known (stored, or counted before
+    # retention removed them), and older than the chat's metadata retention.
+    new_messages: int | None = None
+    known_messages: int | None = None
+    outside_retention: int | None = None
     summary: dict[str, Any] | None = None
     error: str | None = None
 
@@ -76,6 +87,7 @@ class ImportJobs:
         self.jobs: dict[str, ImportJob] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._one_at_a_time = asyncio.Semaphore(1)
+        self.default_timezone = "UTC"
 
     @classmethod
     def of(cls, state: State, settings: Settings) -> ImportJobs:
@@ -84,6 +96,7 @@ class ImportJobs:
             directory = settings.imports.dir or Path(tempfile.gettempdir()) / "tgstats-imports"
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             jobs = cls(directory)
+            jobs.default_timezone = settings.privacy.default_timezone
             state.imports = jobs
         assert isinstance(jobs, ImportJobs)
         return jobs
@@ -109,14 +122,14 @@ class ImportJobs:
         except (OSError, msgspec.DecodeError):
             return None
 
-    def start(self, job: ImportJob, sink: EventSink) -> None:
+    def start(self, job: ImportJob, sink: EventSink, database: Any = None) -> None:
         self.jobs[job.id] = job
         self.save(job)
-        task = asyncio.create_task(self._run(job, sink), name=f"tgstats-import-{job.id}")
+        task = asyncio.create_task(self._run(job, sink, database), name=f"tgstats-import-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, job: ImportJob, sink: EventSink) -> None:
+    async def _run(self, job: ImportJob, sink: EventSink, database: Any) -> None:
         path = self.upload_path(job.id)
         try:
             async with self._one_at_a_time:
@@ -132,8 +145,18 @@ class ImportJobs:
                         last_saved[0] = time.monotonic()
                         self.save(job)
 
-                options = ImportOptions(chats=tuple(job.chats), timezone=job.timezone)
-                summary = await import_export(path, sink, options, on_batch=on_batch)
+                options = ImportOptions(
+                    chats=tuple(job.chats), timezone=job.timezone,
+                    timezone_given=job.timezone_given, chat_timezone=job.chat_timezone,
+                )  # fmt: skip
+                summary = await import_export(
+                    path, sink, options, on_batch=on_batch,
+                    session_factory=database.session_factory if database else None,
+                    default_timezone=self.default_timezone,
+                )  # fmt: skip
+                job.new_messages = summary.new_messages
+                job.known_messages = summary.known_messages
+                job.outside_retention = summary.outside_retention
                 # The upload's path is ours, not the user's: name the file as they sent it.
                 result = summary.to_dict()
                 result["path"] = "upload"
@@ -179,11 +202,11 @@ async def stop_imports(app: Any) -> None:
         await jobs.aclose()
 
 
-def _check_timezone(tz: str) -> str:
+def _check_timezone(tz: str, name: str = "tz") -> str:
     try:
         return check_timezone(tz)
     except ValueError as exc:
-        raise ValidationException(f"tz: {exc}") from None
+        raise ValidationException(f"{name}: {exc}") from None
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -231,10 +254,14 @@ class ImportsController(Controller):
         settings: NamedDependency[Settings],
         events: NamedDependency[EventSink],
         chat: Annotated[list[str] | None, QueryParameter(max_items=50)] = None,
-        tz: Annotated[str, QueryParameter(max_length=64)] = "UTC",
+        tz: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        chat_timezone: Annotated[str | None, QueryParameter(max_length=64)] = None,
     ) -> ImportJob:
         require_admin(principal)
-        _check_timezone(tz)
+        if tz is not None:
+            _check_timezone(tz)
+        if chat_timezone is not None:
+            _check_timezone(chat_timezone, "chat_timezone")
         limit_bytes = settings.imports.max_upload_mb * 1024 * 1024
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
@@ -251,9 +278,11 @@ class ImportsController(Controller):
             created_at=time.time(),
             size_bytes=size,
             chats=[c[:256] for c in chat or []],
-            timezone=tz,
+            timezone=tz or "UTC",
+            timezone_given=tz is not None,
+            chat_timezone=chat_timezone,
         )
-        jobs.start(job, events)
+        jobs.start(job, events, getattr(request.app.state, "database", None))
         return job
 
     @get("/", summary="Recent import jobs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get, patch
+from litestar import Controller, Request, get, patch
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
@@ -86,18 +86,27 @@ class ChatsController(Controller):
         self,
         chat_id: FromPath[int],
         data: JSONBody[ChatSettingsChange],
+        request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         cache: NamedDependency[Any],
     ) -> ChatSettings:
         """Fields: store_text, capture_reactions, timezone, locale, text_retention_days,
-        metadata_retention_days. A timezone change applies to new rollups; history keeps the
-        local days it was counted in until the chat's rollups are rebuilt."""
+        metadata_retention_days. A chat without settings gets every default
+        (``DEFAULT_TIMEZONE`` for the zone) besides the fields named. A timezone change of a
+        chat with counted history starts a recount in the background: ``timezone`` stays
+        the zone the numbers are in and ``pending_timezone`` names the new one until it is
+        done; ``GET /api/v1/chats/{id}`` shows its progress (``recount``)."""
         require_admin(principal)
         await _chat_item(db_session, chat_id, settings)
         try:
-            updated = await update_chat_settings(db_session, chat_id, **data.changes())
+            updated = await update_chat_settings(
+                db_session,
+                chat_id,
+                default_timezone=settings.privacy.default_timezone,
+                **data.changes(),
+            )
         except ValueError as exc:
             text = str(exc)
             name = text.split(":", 1)[0] if ":" in text else "body"
@@ -108,4 +117,8 @@ class ChatsController(Controller):
         if isinstance(cache, Cache):
             # store_text and the zone change what some answers hold: start afresh.
             await cache.bump_data_version([chat_id])
+        if updated.pending_timezone is not None:
+            recounts = getattr(request.app.state, "recounts", None)
+            if recounts is not None:
+                recounts.wake()
         return updated

@@ -28,6 +28,7 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.settings import Settings
+from tgstats.stats import list_chats
 from tgstats.stats.period import (
     ChatNotFound,
     ChatScope,
@@ -363,8 +364,17 @@ async def _chat_page_context(
         "presets": PERIOD_PRESETS,
         "today": today,
         "utc_offset": utc_offset_label(scope),
+        "state": await _chat_state(stats_session, chat_id, settings),
         **page,
     }
+
+
+async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -> Any:
+    """Whether the bot is in the chat and how its last time zone recount went."""
+    found = await list_chats(
+        session, chat_ids=[chat_id], default_timezone=settings.privacy.default_timezone
+    )
+    return found.chats[0] if found.chats else None
 
 
 def _share_refused(status: int) -> Response[str]:

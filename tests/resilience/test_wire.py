@@ -1,0 +1,471 @@
+"""The bot on a real wire: ``tgstats bot`` against the local MTProto test data centre.
+
+Each scenario starts ``tgstats bot`` (the Helm chart's bot process) with its
+session in a fresh PostgreSQL database and ``TELEGRAM_DC_ADDRESS`` pointing at a
+``TestDataCentre`` (``tests/wire/server.py``) in this process. What the data
+centre posts is counted independently (``tests/wire/expected.py``) and compared
+with the rows and rollups in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.resilience.processes import (
+    REPO_ROOT,
+    PrivatePostgres,
+    ServiceProcess,
+    free_port,
+    service_env,
+)
+from tests.resilience.simulator import Counts, diff_counts, stored_counts
+from tests.wire.expected import Tally
+from tests.wire.key_plugin import write_key_distribution
+from tests.wire.keys import ENV as KEY_ENV
+from tests.wire.keys import ServerKey
+from tests.wire.server import TestDataCentre, bot_api_chat_id
+
+BOT_TOKEN = "4242001:wire-test-token"
+METRICS_TOKEN = "wire-metrics-" + secrets.token_hex(6)
+
+
+@pytest.fixture(scope="session")
+def dc_key() -> ServerKey:
+    return ServerKey.generate()
+
+
+@pytest.fixture(scope="session")
+def key_path(work_dir: Path) -> Path:
+    return write_key_distribution(work_dir / "dc-key-dist")
+
+
+class Bot:
+    """One scenario's ``tgstats bot``: its database, its env, its (restartable) process."""
+
+    def __init__(self, pg: PrivatePostgres, database: str, env: dict[str, str], log: Path) -> None:
+        self.pg, self.database, self.env, self.log = pg, database, env, log
+        self.service = ServiceProcess(env, log, command="bot")
+
+    async def start(self, *, ready: bool = True, limit: float = 60) -> None:
+        self.service = ServiceProcess(self.env, self.log, command="bot")
+        if ready:
+            await self.service.start(limit=limit)
+        else:
+            self.service.spawn()
+
+    async def counts(self) -> dict[int, Counts]:
+        conn = await self.pg.connect(self.database)
+        try:
+            # One snapshot: the bot may be committing between stored_counts' statements.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await stored_counts(conn)
+        finally:
+            await conn.close()
+
+    async def deleted(self) -> dict[int, set[int]]:
+        conn = await self.pg.connect(self.database)
+        try:
+            rows = await conn.fetch("SELECT chat_id, msg_id FROM messages WHERE is_deleted")
+        finally:
+            await conn.close()
+        found: dict[int, set[int]] = {}
+        for row in rows:
+            found.setdefault(row["chat_id"], set()).add(row["msg_id"])
+        return found
+
+    async def until(self, expected: dict[int, Counts], limit: float = 40) -> list[str]:
+        """Wait until PostgreSQL holds exactly ``expected``; the differences left if not."""
+        deadline = time.monotonic() + limit
+        while True:
+            problems = diff_counts(
+                {k: v for k, v in expected.items() if v != Counts()}, await self.counts()
+            )
+            if not problems or time.monotonic() > deadline:
+                return problems
+            await asyncio.sleep(0.3)
+
+    async def saved_states(self) -> dict[int, int]:
+        """The update states the bot saved: state id -> pts."""
+        conn = await self.pg.connect(self.database)
+        try:
+            rows = await conn.fetch("SELECT id, pts FROM mtproto_update_state")
+        finally:
+            await conn.close()
+        return {row["id"]: row["pts"] for row in rows}
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def bot(private_postgres: PrivatePostgres, key_path: Path, dc_key: ServerKey) -> Callable[..., Any]:
+    """``async with bot(dc, **env) as b``: ``tgstats bot`` started against ``dc``."""
+
+    @asynccontextmanager
+    async def start(
+        dc: TestDataCentre | None, *, ready: bool = True, dc_port: int | None = None, **env: str
+    ) -> AsyncIterator[Bot]:
+        database = await private_postgres.create_database()
+        port = dc_port if dc_port is not None else (dc.port if dc is not None else free_port())
+        full_env = service_env(
+            database_url=private_postgres.url(database),
+            redis_url=None,
+            sim_path=key_path,
+            admin_token="wire-admin-" + secrets.token_hex(6),
+            TELEGRAM_API_ID="1",
+            TELEGRAM_API_HASH="0" * 32,
+            TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+            TELEGRAM_DC_ADDRESS=f"127.0.0.1:{port}",
+            METRICS_TOKEN=METRICS_TOKEN,
+            **{KEY_ENV: dc_key.public_text()},
+            **env,
+        )
+        logs = REPO_ROOT / "test-artifacts" / "resilience-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        deployment = Bot(private_postgres, database, full_env, logs / f"wire-{database}.log")
+        await deployment.start(ready=ready)
+        try:
+            yield deployment
+        finally:
+            await deployment.service.stop()
+
+    return start
+
+
+@asynccontextmanager
+async def data_centre(dc_key: ServerKey, **kwargs: Any) -> AsyncIterator[TestDataCentre]:
+    async with TestDataCentre(bot_token=BOT_TOKEN, key=dc_key, **kwargs) as dc:
+        yield dc
+
+
+def chats(dc: TestDataCentre) -> tuple[Any, Any, Any, Any, list[Any]]:
+    """Two basic groups, two supergroups, six people."""
+    people = [dc.user(100 + i, f"Person{i}") for i in range(6)]
+    return (
+        dc.group(5001, "Basic A"),
+        dc.group(5002, "Basic B"),
+        dc.supergroup(7001, "Super A"),
+        dc.supergroup(7002, "Super B"),
+        people,
+    )
+
+
+def one_line_failure(log: str) -> list[str]:
+    """The lines that say why tgstats stopped (granian prefixes them with [ERROR])."""
+    return [line for line in log.splitlines() if line.startswith("[ERROR] tgstats could not start")]
+
+
+# ---------------------------------------------------------------------------- login
+
+
+async def test_login_and_live_updates(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    async with data_centre(dc_key) as dc:
+        basic_a, basic_b, super_a, super_b, people = chats(dc)
+        tally = Tally(dc)
+        async with bot(dc) as b:
+            ids: dict[int, list[int]] = {}
+            for round_ in range(5):
+                for chat in (basic_a, basic_b, super_a, super_b):
+                    for person in people:
+                        msg = tally.post(chat, person, f"hello {round_} from {person.first_name}")
+                        ids.setdefault(chat.id, []).append(msg)
+                await asyncio.sleep(0.05)
+            for chat in (basic_a, super_a, super_b):
+                for msg_id in ids[chat.id][:6]:
+                    tally.edit(chat, msg_id, f"edited {msg_id}")
+                for person in people[:4]:
+                    tally.react(chat, ids[chat.id][0], person, "👍")
+            tally.delete(super_a, ids[super_a.id][-3:])
+            newcomer = dc.user(200, "Newcomer")
+            for chat in (basic_b, super_b):
+                tally.join(chat, newcomer)
+            tally.leave(super_b, people[5])
+            problems = await b.until(tally.counts)
+            deleted = await b.deleted()
+        logins = dc.logins
+    want_deleted = {bot_api_chat_id(super_a): set(ids[super_a.id][-3:])}
+    passed = not problems and deleted == want_deleted and logins == 1
+    total = sum(c.messages for c in tally.counts.values())
+    report(
+        "wire login + live updates",
+        f"bot logged in over MTProto ({logins} login), {total} messages, edits, "
+        f"reactions, joins/leaves and 3 deletions in 2 basic groups + 2 supergroups "
+        f"-> {'counts exact' if not problems else problems[:3]}",
+        passed,
+    )
+    assert not problems, problems
+    assert deleted == want_deleted
+    assert logins == 1
+
+
+async def test_wrong_token_is_one_line(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    async with data_centre(dc_key) as dc:
+        dc.bot_token = "4242001:another-token"  # Telegram knows this bot by another token
+        async with bot(dc, ready=False) as b:
+            code = await b.service.wait(60)
+            log = b.log_text()
+    lines = one_line_failure(log)
+    passed = code != 0 and len(lines) == 1 and "ACCESS_TOKEN_INVALID" in lines[0]
+    passed = passed and "Traceback" not in log and BOT_TOKEN.split(":")[1] not in log
+    report(
+        "wire wrong token",
+        f"exit {code}; {lines[0] if lines else 'no failure line'!r}",
+        passed,
+    )
+    assert passed, log[-3000:]
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+async def test_unreachable_is_one_line_within_timeout(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None], kind: str
+) -> None:
+    """Nothing listens (refused), or a server accepts and never answers (a black hole)."""
+    timeout = 4
+    async with data_centre(dc_key) as dc:
+        if kind == "silent":
+            dc.silence(3600)
+        port = dc.port if kind == "silent" else free_port()
+        async with bot(None, ready=False, dc_port=port, TELEGRAM_START_TIMEOUT=str(timeout)) as b:
+            code = await b.service.wait(120)
+            exited = time.monotonic()
+            log = b.log_text()
+        first_contact = dc.connection_times[0] if dc.connection_times else None
+    lines = one_line_failure(log)
+    expected = "no login within TELEGRAM_START_TIMEOUT=4s" if kind == "silent" else "cannot connect"
+    login_s = exited - first_contact if first_contact is not None else None
+    passed = code != 0 and len(lines) == 1 and expected in lines[0]
+    passed = passed and "Traceback" not in log and "ExceptionGroup" not in log
+    if kind == "silent":
+        # the process exits after the line: granian stops its worker and itself (~2-3 s here)
+        passed = passed and login_s is not None and login_s <= timeout + 5
+    report(
+        f"wire unreachable Telegram ({kind})",
+        f"exit {code}"
+        + (f", {login_s:.1f}s after its first packet" if login_s is not None else "")
+        + f" (TELEGRAM_START_TIMEOUT={timeout}); {len(log.splitlines())} log lines in all; "
+        f"{lines[0] if lines else 'no failure line'!r}",
+        passed,
+    )
+    assert passed, log[-3000:]
+
+
+# ---------------------------------------------------------------------------- connection faults
+
+
+async def test_dropped_connections_and_silence(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    async with data_centre(dc_key) as dc:
+        basic_a, _, super_a, super_b, people = chats(dc)
+        tally = Tally(dc)
+        cuts = 0
+        async with bot(dc) as b:
+            for phase in range(4):
+                for i in range(30):
+                    for chat in (basic_a, super_a, super_b):
+                        tally.post(chat, people[i % 6], f"phase {phase} message {i}")
+                    if i == 15 and phase < 3:
+                        cuts += dc.cut_connections()  # mid-stream
+                    await asyncio.sleep(0.01)
+                if phase == 2:
+                    dc.silence(3)  # reads nothing, answers nothing, pushes nothing
+                    for i in range(20):
+                        tally.post(super_a, people[i % 6], f"during silence {i}")
+                    await asyncio.sleep(3.5)
+            problems = await b.until(tally.counts, limit=60)
+            log = b.log_text()
+    reconnects = log.count("reconnected to Telegram")
+    passed = not problems and cuts >= 3
+    total = sum(c.messages for c in tally.counts.values())
+    report(
+        "wire dropped connections + silence",
+        f"{total} messages in 3 chats, {cuts} connections cut mid-stream, 3 s of silence "
+        f"-> {reconnects} catch-ups after reconnects, "
+        f"{'counts exact' if not problems else problems[:3]}",
+        passed,
+    )
+    assert not problems, problems
+
+
+async def test_gap_while_connected_is_filled(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    async with data_centre(dc_key) as dc:
+        basic_a, _, super_a, _, people = chats(dc)
+        tally = Tally(dc)
+        async with bot(dc) as b:
+            for chat in (basic_a, super_a):
+                tally.post(chat, people[0], "before")
+            assert not await b.until(tally.counts)
+            withheld = 0
+            for chat in (basic_a, super_a):
+                for i in range(4):
+                    tally.post(chat, people[1], f"never pushed {i}", live=False)
+                    withheld += 1
+                tally.post(chat, people[2], "after the gap")  # its pts shows the hole
+            problems = await b.until(tally.counts)
+            log = b.log_text()
+    gaps = log.count("update gap in sequence")
+    passed = not problems and gaps >= 2
+    report(
+        "wire pts gap while connected",
+        f"{withheld} updates never pushed in a basic group and a supergroup -> "
+        f"{gaps} gaps noticed and filled, {'counts exact' if not problems else problems[:3]}",
+        passed,
+    )
+    assert passed, problems or log[-2000:]
+
+
+# ---------------------------------------------------------------------------- downtime
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+async def test_catch_up_after_downtime(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None], signum: int
+) -> None:
+    async with data_centre(dc_key) as dc:
+        basic_a, basic_b, super_a, super_b, people = chats(dc)
+        live = Tally(dc)
+        async with bot(dc) as b:
+            posting = True
+
+            async def keep_posting() -> int:
+                sent = 0
+                while posting:
+                    for chat in (basic_a, basic_b, super_a, super_b):
+                        msg = live.post(chat, people[sent % 6], f"stream {sent}")
+                        if sent % 5 == 0:
+                            live.edit(chat, msg, f"stream {sent} (edited)")
+                    sent += 1
+                    await asyncio.sleep(0.1)  # ~50 updates a second in all
+                return sent
+
+            poster = asyncio.create_task(keep_posting())
+            await asyncio.sleep(7)  # the session storage saves update states every 5 s
+            b.service.signal(signum)  # the data centre goes on posting meanwhile
+            await b.service.wait(60)
+            await asyncio.sleep(3)
+            posting = False
+            await poster
+            logins_before = dc.logins
+            saved = await b.saved_states()
+            await b.start()  # from the session saved in the database
+            problems = await b.until(live.only("messages", "text_length", "edits"), limit=60)
+            logins = dc.logins
+    total = sum(c.messages for c in live.counts.values())
+    passed = not problems and logins == logins_before == 1
+    name = signal.Signals(signum).name
+    report(
+        f"wire catch-up after {name}",
+        f"{name} while the data centre kept posting; {total} messages (+ edits) in 2 basic "
+        f"groups and 2 supergroups, restart from the saved session ({logins} login in all, "
+        f"saved pts {sorted(saved.values())}, data centre at {dc.common.pts}) -> "
+        f"{'every message and edit stored once' if not problems else problems[:3]}",
+        passed,
+    )
+    assert not problems, problems
+    assert logins == 1
+
+
+async def test_too_long_loss_is_bounded_and_counted(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    import httpx
+
+    async with data_centre(dc_key, history_limit=40) as dc:
+        _, _, super_a, super_b, people = chats(dc)
+        tally = Tally(dc)
+        async with bot(dc) as b:
+            for i in range(10):
+                tally.post(super_a, people[i % 6], f"seen {i}")
+            tally.post(super_b, people[0], "seen")  # both supergroups' pts are saved
+            assert not await b.until(tally.counts)
+            b.service.signal(signal.SIGTERM)
+            await b.service.wait(60)
+            lost = Tally(dc)
+            for i in range(100):  # more than the 40 updates the data centre keeps
+                lost.post(super_a, people[i % 6], f"while down {i}")
+            kept = Tally(dc)
+            for i in range(15):  # super_b's sequence still has all of these
+                kept.post(super_b, people[i % 6], f"kept {i}")
+            await b.start()
+            after = Tally(dc)
+            for i in range(5):
+                after.post(super_a, people[i % 6], f"after restart {i}")
+            expected = {
+                bot_api_chat_id(super_a): Counts(
+                    messages=15,
+                    text_length=sum(len(f"seen {i}") for i in range(10))
+                    + sum(len(f"after restart {i}") for i in range(5)),
+                ),
+                bot_api_chat_id(super_b): Counts(
+                    messages=16,
+                    text_length=len("seen") + sum(len(f"kept {i}") for i in range(15)),
+                ),
+            }
+            problems = await b.until(expected)
+            async with httpx.AsyncClient(base_url=b.service.base_url) as client:
+                metrics = (
+                    await client.get(
+                        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+                    )
+                ).text
+            log = b.log_text()
+    metric = re.search(r"tgstats_telegram_updates_lost_total\{[^}]*channel[^}]*\} (\d+)", metrics)
+    counted = int(metric.group(1)) if metric else None
+    warned = re.search(r"Telegram no longer has (\d+) update\(s\) of chat", log)
+    passed = not problems and counted == 100 and warned is not None
+    report(
+        "wire too long",
+        f"100 supergroup messages posted while down, the data centre keeps 40 -> those 100 "
+        f"lost and nothing else: metric {counted}, log {warned.group(0) if warned else None!r}; "
+        f"a second supergroup's 15 recovered; {'counts exact' if not problems else problems[:3]}",
+        passed,
+    )
+    assert passed, problems or log[-2000:]
+
+
+# ---------------------------------------------------------------------------- flood wait
+
+
+async def test_flood_wait_on_a_reply_does_not_stall_ingestion(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    async with data_centre(dc_key) as dc:
+        _, _, super_a, _, people = chats(dc)
+        tally = Tally(dc)
+        async with bot(dc) as b:
+            dc.flood_wait("messages.SendMessage", 4)
+            asked = time.monotonic()
+            tally.post(super_a, people[0], f"/help@{dc.raw.bot.username}")
+            for i in range(40):
+                tally.post(super_a, people[i % 6], f"meanwhile {i}")
+            problems = await b.until(tally.counts, limit=20)
+            stored_after = time.monotonic() - asked
+            replies_while_stored = len(dc.sent)
+            deadline = time.monotonic() + 30
+            while not dc.sent and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a list
+                await asyncio.sleep(0.1)
+            replied_after = time.monotonic() - asked
+    passed = not problems and replies_while_stored == 0 and dc.sent and replied_after >= 4
+    report(
+        "wire FLOOD_WAIT on a reply",
+        f"FLOOD_WAIT_4 on the /help reply: 41 messages stored after {stored_after:.1f}s "
+        f"(no reply yet), reply sent after {replied_after:.1f}s",
+        bool(passed),
+    )
+    assert passed, (problems, replies_while_stored, replied_after)
