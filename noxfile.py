@@ -188,6 +188,46 @@ def resilience(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def monitoring(session: nox.Session) -> None:
+    """A real Prometheus scraping a running tgstats (``tests/monitoring``, about a minute).
+
+    Starts ``tgstats serve`` with the bot simulator and Debian's ``prometheus`` (1 s scrape
+    interval, the chart's alert rules loaded), runs a scripted workload, then checks the
+    seed's example queries and every panel of the chart's Grafana dashboard return series.
+    Also: OTLP push to a real collector (rotel) over HTTP and gRPC, and an unhandled error
+    reported through sentry-sdk to a local envelope endpoint. The alerts' own unit tests (``promtool test rules``) are in tests/deploy.
+    """
+    if shutil.which("prometheus") is None:
+        session.error("prometheus not found: apt-get install prometheus")
+    session.install("-e", ".[test,sentry]")
+    session.run(
+        "pytest", "tests/monitoring", "-p", "no:cacheprovider", *session.posargs,
+        env={"TGSTATS_MONITORING": "1"},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
+def image(session: nox.Session) -> None:
+    """Build the Containerfile with podman/buildah and run the image (``tests/image``).
+
+    The base image the Containerfile expects (Debian bookworm's Python 3.11) is made here
+    with ``mmdebstrap`` and ``podman import``, since no container registry is reachable;
+    then ``migrate`` against the test PostgreSQL, ``serve`` read-only as uid 10001, the
+    HEALTHCHECK, ``promtool check metrics``, ``podman stop``. Needs root, ``podman``,
+    ``buildah``, ``mmdebstrap``, ``runc`` (Debian packages). Times and the image size are
+    written to ``test-artifacts/image.txt``.
+    """
+    for tool in ("podman", "buildah", "mmdebstrap", "runc", "promtool"):
+        if shutil.which(tool) is None:
+            session.error(f"{tool} not found: apt-get install podman buildah mmdebstrap runc")
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "tests/image", "-p", "no:cacheprovider", *session.posargs,
+        env={"TGSTATS_IMAGE": "1"},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
 def bench_ingest(session: nox.Session) -> None:
     """Benchmark ingestion: the batch writer against one transaction per message and raw
     COPY, and end to end through kurigram's dispatcher against a no-op handler

@@ -221,8 +221,24 @@ class CommandDispatcher:
         command = self.lookup(name)
         if command is None:
             return
-        chat = message.chat
-        chat_id: int = message.chat.id
+        started = time.perf_counter()
+        try:
+            await self._run(client, message, message.chat, command, args)
+        finally:
+            metrics = self.services.get("metrics")
+            if metrics is not None:
+                metrics.handler_duration(f"command:{command.name}", time.perf_counter() - started)
+
+    async def _run(
+        self,
+        client: Client,
+        message: types.Message,
+        chat: types.Chat,
+        command: BotCommand,
+        args: str,
+    ) -> None:
+        """Rate limit, admin check, then the command's handler; counts the outcome."""
+        chat_id = require_chat_id(chat)
         user_id = message.from_user.id if message.from_user is not None else None
         sender_chat_id = message.sender_chat.id if message.sender_chat is not None else None
         topic_id, _ = _thread_ids(message)

@@ -309,15 +309,26 @@ def service_events(message: types.Message, *, me_id: int | None = None) -> list[
 
     match action:
         case raw.types.MessageActionChatAddUser():
+            # Adding oneself is how Telegram reports joining a public group by its username.
             return [
-                member(uid, "join", inviter_id=actor if actor != uid else None)
+                member(
+                    uid,
+                    "join",
+                    inviter_id=actor if actor != uid else None,
+                    join_source="added" if actor != uid else "direct",
+                )
                 for uid in action.users
                 if uid != me_id  # the bot's own membership comes from its member update
             ]
         case raw.types.MessageActionChatJoinedByLink():
-            return [member(actor, "join", inviter_id=action.inviter_id)] if actor else []
+            # The service message names the link's creator, not the link.
+            return (
+                [member(actor, "join", inviter_id=action.inviter_id, join_source="link")]
+                if actor
+                else []
+            )
         case raw.types.MessageActionChatJoinedByRequest():
-            return [member(actor, "join")] if actor else []
+            return [member(actor, "join", join_source="request")] if actor else []
         case raw.types.MessageActionChatDeleteUser():
             if action.user_id == me_id:
                 return []
@@ -421,8 +432,12 @@ def member_action(update: types.ChatMemberUpdated) -> str | None:
     return None
 
 
-def member_events(update: types.ChatMemberUpdated, *, me_id: int | None) -> list[Event]:
-    """A member update: BotMembershipEvent for the bot itself, MemberEvent for others."""
+def member_events(
+    update: types.ChatMemberUpdated, *, me_id: int | None, via_folder: bool = False
+) -> list[Event]:
+    """A member update: BotMembershipEvent for the bot itself, MemberEvent for others.
+
+    ``via_folder``: the raw update said the member came through a chat folder link."""
     date = _utc(update.date)
     member = update.new_chat_member or update.old_chat_member
     user = member.user if member is not None else None
@@ -444,7 +459,13 @@ def member_events(update: types.ChatMemberUpdated, *, me_id: int | None) -> list
     events.append(user_snapshot(user, date=date))
     new = update.new_chat_member
     inviter = new.invited_by.id if new is not None and new.invited_by is not None else None
-    link = update.invite_link.invite_link if update.invite_link is not None else None
+    invite = update.invite_link
+    link = invite.invite_link if invite is not None else None
+    source = (
+        join_source(update, user_id=user.id, inviter_id=inviter, via_folder=via_folder)
+        if action == "join"
+        else None
+    )
     events.append(
         MemberEvent(
             chat_id=chat_id_of(update),
@@ -456,9 +477,34 @@ def member_events(update: types.ChatMemberUpdated, *, me_id: int | None) -> list
             invite_link=link if action == "join" else None,
             old_status=_status(update.old_chat_member).name.lower(),
             new_status=_status(update.new_chat_member).name.lower(),
+            join_source=source,
+            invite_link_name=(invite.name or None) if invite is not None and source else None,
         )
     )
     return events
+
+
+def join_source(
+    update: types.ChatMemberUpdated, *, user_id: int, inviter_id: int | None, via_folder: bool
+) -> str:
+    """How a member came in (``tgstats.events.JOIN_SOURCES``), from a join's member update.
+
+    A link that needs an admin's approval is a join request (Telegram also marks
+    requests sent without a link); a link inside a chat folder link is a folder
+    join (kurigram drops that flag, so the raw update's ``via_chatlist`` is passed
+    in); another link is a link join; someone else putting the member in is an add.
+    """
+    invite = update.invite_link
+    if update.via_join_request or (invite is not None and invite.creates_join_request):
+        return "request"
+    if via_folder:
+        return "folder"
+    if invite is not None:
+        return "link"
+    actor = update.from_user.id if update.from_user is not None else None
+    if (actor is not None and actor != user_id) or (inviter_id not in (None, user_id)):
+        return "added"
+    return "direct"
 
 
 def timestamp(value: int | None) -> datetime:

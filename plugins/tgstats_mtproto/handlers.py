@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pyrogram import Client, filters, types
+from pyrogram import Client, filters, raw, types, utils
 from pyrogram.filters import Filter
 from pyrogram.handlers import (
     ChatMemberUpdatedHandler,
@@ -28,6 +28,7 @@ from pyrogram.handlers import (
     MessageHandler,
     MessageReactionCountHandler,
     MessageReactionHandler,
+    RawUpdateHandler,
 )
 from pyrogram.handlers.handler import Handler
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,6 +52,8 @@ __all__ = ["RECORD_GROUP", "ChatSettingsCache", "UpdateRecorder", "recorded_chat
 log = logging.getLogger("tgstats.mtproto")
 
 RECORD_GROUP = 0
+#: Runs before recording: notes what kurigram's parsed member updates leave out.
+RAW_NOTE_GROUP = -1
 
 
 async def _recorded_chat(_: Filter, __: Client, update: Any) -> bool:
@@ -231,6 +234,36 @@ class SnapshotThrottle:
         return kept
 
 
+class FolderJoinNotes:
+    """Member joins that came through a chat folder link, noted from the raw update.
+
+    kurigram's ``ChatMemberUpdated`` drops ``updateChannelParticipant.via_chatlist``;
+    a raw handler in an earlier group notes (chat, member, date) and the member
+    handler takes the note back for the same update. Bounded by ``capacity``.
+    """
+
+    def __init__(self, *, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._notes: dict[tuple[int, int, int], None] = {}
+
+    async def on_raw(self, _client: Client, update: Any, _users: Any, _chats: Any) -> None:
+        if isinstance(update, raw.types.UpdateChannelParticipant) and update.via_chatlist:
+            self._notes[(utils.get_channel_id(update.channel_id), update.user_id, update.date)] = (
+                None
+            )
+            if len(self._notes) > self.capacity:
+                del self._notes[next(iter(self._notes))]
+
+    def take(self, chat_id: int, user_id: int | None, date: datetime) -> bool:
+        if user_id is None:
+            return False
+        key = (chat_id, user_id, int(date.timestamp()))
+        if key in self._notes:
+            del self._notes[key]
+            return True
+        return False
+
+
 class UpdateRecorder:
     """The recording handlers of the MTProto plugin."""
 
@@ -246,6 +279,7 @@ class UpdateRecorder:
         self._me_id = me_id
         self.member_changes = MemberChangeDeduper()
         self.snapshots = SnapshotThrottle()
+        self.folder_joins = FolderJoinNotes()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -267,6 +301,7 @@ class UpdateRecorder:
         """Wrap a converter: put its events; log and count a failure instead of raising."""
 
         async def callback(client: Client, update: Any) -> None:
+            started = time.perf_counter()
             try:
                 events = await body(update)
                 if events:
@@ -277,6 +312,10 @@ class UpdateRecorder:
                     "mtproto handler %s failed (chat %s, message %s)", name, chat_id, msg_id
                 )
                 self._count_error("handler")
+            finally:
+                metrics = self.services.get("metrics")
+                if metrics is not None:
+                    metrics.handler_duration(name, time.perf_counter() - started)
 
         callback.__name__ = name
         return callback
@@ -298,6 +337,7 @@ class UpdateRecorder:
     def register(self, client: Client, *, group: int = RECORD_GROUP) -> None:
         for handler in self.handlers():
             client.add_handler(handler, group)
+        client.add_handler(RawUpdateHandler(self.folder_joins.on_raw), RAW_NOTE_GROUP)
 
     # ------------------------------------------------------------------ converters
 
@@ -351,5 +391,10 @@ class UpdateRecorder:
         return [convert.reaction_count_event(update)]
 
     async def on_member(self, update: types.ChatMemberUpdated) -> Sequence[Event]:
-        events = convert.member_events(update, me_id=self._me_id())
+        member = update.new_chat_member or update.old_chat_member
+        user = member.user if member is not None else None
+        via_folder = self.folder_joins.take(
+            convert.chat_id_of(update), user.id if user is not None else None, update.date
+        )
+        events = convert.member_events(update, me_id=self._me_id(), via_folder=via_folder)
         return self.member_changes.keep_first(events, source="member_update")

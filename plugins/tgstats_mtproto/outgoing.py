@@ -16,6 +16,7 @@ spinner until it is).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
@@ -196,6 +197,7 @@ class ButtonDispatcher:
                 str(update.query_id), text=text[:200] or None, show_alert=alert
             )
 
+        started = time.perf_counter()
         try:
             await self._dispatch(client, update, chats, answer)
         except Exception:
@@ -213,6 +215,10 @@ class ButtonDispatcher:
             except Exception:
                 log.exception("could not answer a failed button press")
             return
+        finally:
+            metrics = self.services.get("metrics")
+            if metrics is not None:
+                metrics.handler_duration("button", time.perf_counter() - started)
         if not answered:
             await answer()
 

@@ -223,6 +223,9 @@ class MTProtoPlugin(Plugin):
             self._sending = False
             self.services.unregister("bot_sender")
             self.status = "stopped"
+            metrics = self.services.get("metrics")
+            if metrics is not None:
+                metrics.telegram_connected_source = lambda: None
             try:
                 await asyncio.wait_for(self.dispatcher.drain(), timeout=tg.start_timeout)
             except Exception as exc:
@@ -262,6 +265,9 @@ class MTProtoPlugin(Plugin):
         self.recorder.register(client)
         self.dispatcher.register(client)
         self.buttons.register(client)
+        metrics = self.services.get("metrics")
+        if metrics is not None:  # bot_telegram_connected, read at each scrape
+            metrics.telegram_connected_source = lambda: int(client.is_connected)
         # Scheduled jobs of other plugins (the weekly digest) send through this service.
         self._sending = True
         self.services.register("bot_sender", self.outgoing)

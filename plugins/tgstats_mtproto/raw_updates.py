@@ -431,6 +431,7 @@ class RawUpdates:
         old: Any = None,
         new: Any = None,
         invite: Any = None,
+        via_chatlist: bool | None = None,
         extra_peers: Sequence[PeerSpec] = (),
     ) -> raw.types.Updates:
         update = raw.types.UpdateChannelParticipant(
@@ -442,6 +443,7 @@ class RawUpdates:
             prev_participant=old,
             new_participant=new,
             invite=invite,
+            via_chatlist=via_chatlist,
         )
         return self.updates([update], [chat, user, actor, *extra_peers])
 
@@ -496,5 +498,13 @@ class RawUpdates:
     def left(self, user: raw.types.User) -> Any:
         return raw.types.ChannelParticipantLeft(peer=_peer(user))
 
-    def invite(self, link: str, admin_id: int) -> Any:
-        return raw.types.ChatInviteExported(link=link, admin_id=admin_id, date=self.now)
+    def invite(
+        self, link: str, admin_id: int, *, title: str | None = None, request_needed: bool = False
+    ) -> Any:
+        return raw.types.ChatInviteExported(
+            link=link,
+            admin_id=admin_id,
+            date=self.now,
+            title=title,
+            request_needed=request_needed or None,
+        )

@@ -55,6 +55,12 @@ FORGET_STEPS: tuple[tuple[str, str], ...] = (
     ("edits", "DELETE FROM message_edits WHERE user_id = :user"),
     ("reactions", "DELETE FROM message_reactions WHERE user_id = :user"),
     ("member_events", "DELETE FROM membership_events WHERE user_id = :user"),
+    # Their questions go; a question they answered first keeps its answer time unnamed.
+    ("questions", "DELETE FROM question_replies WHERE asker_id = :user"),
+    (
+        "answers",
+        "UPDATE question_replies SET replier_id = NULL WHERE replier_id = :user",
+    ),
     (
         "member_events_by_them",
         "UPDATE membership_events SET actor_id = CASE WHEN actor_id = :user THEN NULL"
@@ -249,7 +255,7 @@ def export_json(data: dict[str, Any]) -> bytes:
 CHAT_TABLES: tuple[str, ...] = (
     "messages", "message_edits", "message_reactions", "reaction_counts",
     "message_reaction_totals", "service_messages",
-    "forum_topics", "membership_events", "memberships", "chat_title_history",
+    "forum_topics", "membership_events", "question_replies", "memberships", "chat_title_history",
     "chat_day_rollup", "chat_hour_rollup", "chat_user_day_rollup", "chat_user_hour_rollup",
     "chat_media_day_rollup", "chat_term_day_rollup", "chat_topic_user_day_rollup",
     "reply_pair_day_rollup", "chat_user_week_rollup", "chat_term_week_rollup",

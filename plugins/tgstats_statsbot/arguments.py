@@ -41,6 +41,7 @@ SUBCOMMANDS = (
     "media",
     "reactions",
     "members",
+    "answers",
     "topics",
     "me",
     "user",
@@ -55,7 +56,8 @@ STATS_HELP = (
     N_("/stats [period] (summary)"),
     N_("/stats WHAT [period], WHAT one of:"),
     "top, hours, days, history, words,",
-    "media, reactions, members, topics, me",
+    "media, reactions, members, answers,",
+    "topics, me",
     N_("/stats user @name [period]"),
     PERIODS_HELP,
 )

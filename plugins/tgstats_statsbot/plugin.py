@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,12 +32,15 @@ from tgstats.plugin_api import (
 )
 from tgstats.plugin_api.stats import (
     ChatScope,
+    CohortStats,
     Heatmap,
     MediaBreakdown,
+    MemberFlow,
     MemberStats,
     Period,
     PeriodError,
     ReactionStats,
+    ResponseTimes,
     Summary,
     TermRanking,
     Timeseries,
@@ -54,6 +58,7 @@ from .arguments import (
     parse_member,
     parse_stats_args,
 )
+from .community_replies import cohort_lines, member_flow_lines, response_times_text
 from .replies import Escaper
 
 __all__ = ["DEFAULT_PERIOD", "StatsBotPlugin"]
@@ -67,7 +72,7 @@ ME_USAGE = N_("/me [period]")
 TOP_USAGE = N_("/top [period]")
 STATS_DESCRIPTION = N_(
     "Chat statistics. What: top, hours, days, history, words, media, reactions, members, "
-    "topics, me, user @name. Period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
+    "answers, topics, me, user @name. Period: 7d, 30d, 2026-10, 2026-10-01..2026-10-31, all"
 )
 
 
@@ -135,6 +140,9 @@ class StatsRequest:
 
 Subcommand = Callable[[StatsRequest], Awaitable[Answer]]
 
+#: Telegram's limit on a photo's caption; a longer answer goes as text without the chart.
+CAPTION_MAX = 1024
+
 
 def history_granularity(period: Period) -> str:
     """Days up to three months, weeks up to two years, months beyond (a readable bar count)."""
@@ -180,6 +188,7 @@ class StatsBotPlugin(Plugin):
             "media": self._media,
             "reactions": self._reactions,
             "members": self._members,
+            "answers": self._answers,
             "topics": self._topics,
             "me": self._me,
             "user": self._user,
@@ -362,9 +371,20 @@ class StatsBotPlugin(Plugin):
 
     async def _members(self, r: StatsRequest) -> Answer:
         result = await r.answer("members", MemberStats, lambda: stats.members(*r.args, limit=1))
-        text = replies.members_caption(result, title=r.title, esc=r.esc, t=r.t)
-        if not result.joins and not result.leaves:
-            return Answer(text)  # a flat line says nothing a sentence does not
+        flow = await r.answer("member_flow", MemberFlow, lambda: stats.member_flow(*r.args))
+        today = r.scope.today()
+        cohorts = await r.answer(
+            "cohorts", CohortStats, lambda: stats.cohorts(*r.args, today=today), today
+        )
+        lines = [
+            replies.members_caption(result, title=r.title, esc=r.esc, t=r.t),
+            *member_flow_lines(flow, esc=r.esc, t=r.t),
+            *cohort_lines(cohorts, t=r.t),
+        ]
+        text = "\n".join(lines)
+        if (not result.joins and not result.leaves) or len(text) > CAPTION_MAX:
+            # A flat line says nothing a sentence does not; a long text cannot be a caption.
+            return Answer(text)
         return _chart(
             text,
             charts.members_png,
@@ -373,6 +393,17 @@ class StatsBotPlugin(Plugin):
             members_now=result.members_now,
             t=r.t,
         )
+
+    async def _answers(self, r: StatsRequest) -> Answer:
+        # "waiting" depends on the time: the minute is part of the cache key.
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        result = await r.answer(
+            "response_times",
+            ResponseTimes,
+            lambda: stats.response_times(*r.args, limit=5, now=now),
+            now.isoformat(),
+        )
+        return Answer(response_times_text(result, title=r.title, esc=r.esc, t=r.t))
 
     async def _topics(self, r: StatsRequest) -> Answer:
         result = await r.answer("topics", TopicStats, lambda: stats.topics(*r.args))

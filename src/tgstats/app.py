@@ -56,7 +56,10 @@ __all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger(__name__)
 
+# The active chats gauge is recounted after a committed batch (at most once a second) and
+# at least this often; its callback is synchronous, so it reads a count kept here.
 ACTIVE_CHATS_REFRESH = 30.0
+ACTIVE_CHATS_MIN_INTERVAL = 1.0
 
 
 # --------------------------------------------------------------------------- providers
@@ -133,6 +136,7 @@ def _observers(host: PluginHost) -> list[Callable[[Sequence[Event]], Awaitable[N
     return [_observer(p) for p in host.plugins if type(p).on_events is not Plugin.on_events]
 
 
+<<<<<<< HEAD
 async def _learn_timezones(database: Database) -> bool:
     """Narrow the accepted zone names to the database server's; False if it did not answer."""
     try:
@@ -150,6 +154,15 @@ async def _refresh_active_chats(database: Database, holder: list[int], zones_kno
     while True:
         if not zones_known:
             zones_known = await _learn_timezones(database)
+=======
+async def _refresh_active_chats(
+    database: Database, holder: list[int], committed: asyncio.Event
+) -> None:
+    from tgstats.db.models import Chat
+
+    while True:
+        committed.clear()
+>>>>>>> main
         try:
             async with database.session_factory() as session:
                 holder[0] = int(
@@ -160,7 +173,11 @@ async def _refresh_active_chats(database: Database, holder: list[int], zones_kno
                 )
         except Exception:
             log.debug("active chats gauge refresh failed", exc_info=True)
-        await asyncio.sleep(ACTIVE_CHATS_REFRESH)
+        await asyncio.sleep(ACTIVE_CHATS_MIN_INTERVAL)
+        try:
+            await asyncio.wait_for(committed.wait(), ACTIVE_CHATS_REFRESH)
+        except TimeoutError:
+            pass
 
 
 @asynccontextmanager
@@ -213,12 +230,15 @@ def _make_lifespan(
             telemetry.metrics.db_connections_source = lambda: {
                 state: count
                 for state, count in database.pool_status().items()
-                if state in {"checked_out", "checked_in", "overflow"}
+                if state in {"checked_out", "checked_in", "overflow", "total"}
             }
 
             from tgstats.pipeline import EventPipeline
 
+            batch_committed = asyncio.Event()
+
             async def bump_cache_versions(chat_ids: set[int]) -> None:
+                batch_committed.set()  # the active chats gauge may have changed
                 cache = services.get("cache")
                 if cache is not None:
                     await cache.bump_data_version(sorted(chat_ids))
@@ -255,7 +275,11 @@ def _make_lifespan(
             active_chats = [0]
             telemetry.metrics.active_chats_source = lambda: active_chats[0]
             refresher = asyncio.create_task(
+<<<<<<< HEAD
                 _refresh_active_chats(database, active_chats, zones_known)
+=======
+                _refresh_active_chats(database, active_chats, batch_committed)
+>>>>>>> main
             )
 
             async def stop_refresher() -> None:
@@ -335,7 +359,12 @@ def create_app(
     the culprit when a required plugin cannot be loaded.
     """
     configure_logging(settings.logging, production=settings.server.is_production)
-    telemetry = open_telemetry(__version__)
+    telemetry = open_telemetry(
+        __version__,
+        otlp_endpoint=settings.metrics.otlp_endpoint,
+        otlp_protocol=settings.metrics.otlp_protocol,
+        otlp_interval_ms=settings.metrics.otlp_interval_ms,
+    )
     services = ServiceRegistry()
     services.register("settings", settings)
     services.register("metrics", telemetry.metrics)

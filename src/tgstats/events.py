@@ -22,6 +22,7 @@ from datetime import datetime
 import msgspec
 
 __all__ = [
+    "JOIN_SOURCES",
     "MEDIA_TYPES",
     "MEMBER_ACTIONS",
     "BotMembershipEvent",
@@ -75,6 +76,11 @@ MEMBER_ACTIONS: tuple[str, ...] = (
     "restrict",
 )
 
+#: How a member came in (``MemberEvent.join_source``): an invite link, added by a member,
+#: a join request approved by an admin, a chat folder link, or by themselves (a public
+#: group's username). ``None`` when the source did not say (old exports, older rows).
+JOIN_SOURCES: tuple[str, ...] = ("link", "added", "request", "folder", "direct")
+
 #: Chat types tgstats records. Private chats with the bot are never recorded as chat stats.
 CHAT_TYPES: tuple[str, ...] = ("group", "supergroup", "channel")
 
@@ -93,6 +99,7 @@ class TextFeatures(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     hashtags: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
+    is_question: bool = False  # the text ends with a question mark (``features.QUESTION_MARKS``)
 
 
 class ForwardOrigin(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -213,6 +220,8 @@ class MemberEvent(
     old_status: str | None = None
     new_status: str | None = None
     source_msg_id: int | None = None  # the service message it came from, when it did
+    join_source: str | None = None  # a join's way in, one of JOIN_SOURCES
+    invite_link_name: str | None = None  # the invite link's name, when an admin gave it one
     # The member's place in that message (imports): with ``source_msg_id`` the event's
     # identity, independent of the wall-clock date an old export gives.
     source_index: int | None = None

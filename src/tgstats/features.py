@@ -18,7 +18,15 @@ import msgspec
 
 from tgstats.events import TextFeatures
 
-__all__ = ["Entity", "extract", "stopwords", "tokenize_words", "warm"]
+__all__ = [
+    "QUESTION_MARKS",
+    "Entity",
+    "extract",
+    "is_question",
+    "stopwords",
+    "tokenize_words",
+    "warm",
+]
 
 
 class Entity(msgspec.Struct, frozen=True):
@@ -139,6 +147,25 @@ def _dedupe_keep_order(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+#: Question marks of the scripts Telegram users write in: ASCII and fullwidth (CJK), Arabic
+#: (also Persian, Urdu), the Greek question mark (U+037E, not the semicolon it looks like),
+#: Armenian, Ethiopic, Vai, Limbu, the reversed, doubled and interrobang forms, the emoji
+#: and the vertical/small compatibility forms.
+QUESTION_MARKS = frozenset(
+    "?\uff1f\u061f\u037e\u055e\u1367\ua60f\u1945\u2e2e\u203d\u2047\u2048\u2049"
+    "\u2753\u2754\ufe16\ufe56"
+)
+
+
+def is_question(text: str | None) -> bool:
+    """True when the text's last character, trailing white space and emoji variation
+    selectors aside, is a question mark of any script (``QUESTION_MARKS``)."""
+    if not text:
+        return False
+    stripped = text.rstrip().rstrip("\ufe0f\ufe0e").rstrip()
+    return bool(stripped) and stripped[-1] in QUESTION_MARKS
+
+
 def extract(text: str | None, entities: Iterable[Entity] = ()) -> TextFeatures:
     """Count what tgstats keeps from a message text. Safe on any input."""
     if not text:
@@ -194,4 +221,5 @@ def extract(text: str | None, entities: Iterable[Entity] = ()) -> TextFeatures:
         hashtags=tuple(_dedupe_keep_order(hashtags)[:MAX_ITEMS]) if hashtags else (),
         commands=tuple(commands[:MAX_ITEMS]),
         words=tuple(tokenize_words(text)[: MAX_ITEMS * 5]),
+        is_question=is_question(text),
     )

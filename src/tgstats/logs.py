@@ -96,4 +96,29 @@ def configure_logging(settings: LoggingSettings, *, production: bool) -> None:
                 "(pip install 'tgstats[sentry]'); ignoring"
             )
         else:
-            sentry_sdk.init(dsn=settings.sentry_dsn.get(), send_default_pii=False)
+            sentry_sdk.init(
+                dsn=settings.sentry_dsn.get(),
+                send_default_pii=False,
+                # Frames' local variables can hold message text and tokens: never sent.
+                include_local_variables=False,
+                max_request_body_size="never",
+                before_send=_sentry_event,
+            )
+
+
+# Request headers worth seeing in an error report; every other one (tokens, cookies) is dropped.
+_SENTRY_HEADERS = frozenset({"accept", "content-type", "content-length", "user-agent", "host"})
+
+
+def _sentry_event(event: Any, hint: dict[str, Any]) -> Any:
+    """Tag the report with the request id; keep only harmless request details."""
+    request_id = request_id_var.get()
+    if request_id is not None:
+        event.setdefault("tags", {})["request_id"] = request_id
+    request = event.get("request")
+    if isinstance(request, dict):
+        headers = request.get("headers") or {}
+        request["headers"] = {k: v for k, v in headers.items() if k.lower() in _SENTRY_HEADERS}
+        for key in ("cookies", "data", "query_string", "env"):
+            request.pop(key, None)
+    return event

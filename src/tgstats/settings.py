@@ -179,6 +179,10 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True):
 class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool = True
     token: SecretStr | None = None
+    # Also push metrics to an OpenTelemetry collector when set (the endpoint's base URL).
+    otlp_endpoint: str | None = None
+    otlp_protocol: str = "http/protobuf"  # http/protobuf | grpc
+    otlp_interval_ms: int = 60000
 
 
 class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -352,7 +356,7 @@ def _public_url(name: str, raw: str) -> str:
     parts = urlsplit(raw.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise SettingsError(
-            f"{name}: expected the dashboard's address, like https://stats.example.org"
+            f"{name}: expected an http(s) address like https://host.example.org[:port]"
         )
     return raw.strip().rstrip("/")
 
@@ -786,6 +790,27 @@ ENV_VARS: tuple[EnvVar, ...] = (
         _secret,
         "Bearer token required at /metrics when set",
         secret=True,
+    ),
+    EnvVar(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "metrics",
+        "otlp_endpoint",
+        _public_url,
+        "Also push metrics over OTLP to this collector (e.g. http://otel-collector:4318)",
+    ),
+    EnvVar(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "metrics",
+        "otlp_protocol",
+        _choice("http/protobuf", "grpc"),
+        "OTLP transport: http/protobuf (port 4318) or grpc (port 4317)",
+    ),
+    EnvVar(
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "metrics",
+        "otlp_interval_ms",
+        _int(100, "milliseconds (at least 100)"),
+        "Milliseconds between two OTLP pushes",
     ),
     # logging
     EnvVar(

@@ -17,6 +17,8 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 - ``bot_errors_total{error_type}``
 - ``bot_pipeline_queue_depth``, ``bot_pipeline_batch_size`` (histogram)
 - ``bot_cache_requests_total{result}``, ``bot_auth_failures_total``
+- ``bot_telegram_connected`` (gauge; only in a process that runs the bot)
+- ``bot_import_jobs_total{status}`` (finished import jobs)
 - ``http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}``
 
 The HTTP duration histogram is recorded on every request, so it is not an
@@ -127,14 +129,21 @@ class Metrics:
     cache_requests: Any
     auth_failures: Any
     http_request_duration: RequestHistogram
+    import_jobs: Any = None
     # Gauge sources, assigned by the app once the pieces exist.
     active_chats_source: Callable[[], int] = lambda: 0
     db_connections_source: Callable[[], dict[str, int]] = dict
     queue_depth_source: Callable[[], int] = lambda: 0
+    #: 1/0 while this process runs a Telegram client; None (no sample) when it runs none.
+    telegram_connected_source: Callable[[], int | None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def record_query(self, operation: str, seconds: float) -> None:
         self.db_query_duration.record(seconds, {"operation": operation})
+
+    def handler_duration(self, handler: str, seconds: float) -> None:
+        """``bot_request_duration_seconds{handler}``: one bot update handler or command run."""
+        self.request_duration.record(seconds, {"handler": handler})
 
     def error(self, error_type: str) -> None:
         self.errors.add(1, {"error_type": error_type})
@@ -169,8 +178,42 @@ class _ReaderCollector(Collector):
         return self._collector.collect()
 
 
-def open_telemetry(service_version: str) -> Telemetry:
-    """Build a private MeterProvider with a Prometheus reader and every instrument."""
+def _otlp_reader(endpoint: str, protocol: str, interval_ms: int) -> Any:
+    """A reader that pushes every instrument to an OpenTelemetry collector over OTLP.
+
+    ``endpoint`` is the collector's base URL, as in ``OTEL_EXPORTER_OTLP_ENDPOINT``: the
+    HTTP exporter posts to ``<endpoint>/v1/metrics``; gRPC talks to ``host:port``
+    (plaintext for ``http://``). Cumulative temporality, as Prometheus reads it too.
+    """
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    exporter: Any
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as OTLPHTTPMetricExporter,
+        )
+
+        exporter = OTLPHTTPMetricExporter(endpoint=f"{endpoint}/v1/metrics")
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+
+
+def open_telemetry(
+    service_version: str,
+    *,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str = "http/protobuf",
+    otlp_interval_ms: int = 60000,
+) -> Telemetry:
+    """Build a private MeterProvider with a Prometheus reader and every instrument.
+
+    With ``otlp_endpoint`` the same instruments are also pushed over OTLP every
+    ``otlp_interval_ms`` (``http_server_request_duration_seconds`` is not an
+    OpenTelemetry instrument, see ``RequestHistogram``, so it is served at ``/metrics`` only).
+    """
     from prometheus_client import REGISTRY
 
     reader = PrometheusMetricReader(disable_target_info=True)
@@ -197,8 +240,11 @@ def open_telemetry(service_version: str) -> Telemetry:
             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS),
         ),
     ]
+    readers: list[Any] = [reader]
+    if otlp_endpoint:
+        readers.append(_otlp_reader(otlp_endpoint, otlp_protocol, otlp_interval_ms))
     provider = MeterProvider(
-        metric_readers=[reader],
+        metric_readers=readers,
         resource=Resource.create({"service.name": "tgstats", "service.version": service_version}),
         views=views,
         shutdown_on_exit=False,
@@ -231,6 +277,9 @@ def open_telemetry(service_version: str) -> Telemetry:
             "bot_auth_failures", description="Failed API/dashboard authentications"
         ),
         http_request_duration=http_histogram,
+        import_jobs=meter.create_counter(
+            "bot_import_jobs", description="Import jobs finished, by status (done, failed)"
+        ),
     )
 
     def _active_chats(options: CallbackOptions) -> Iterable[Observation]:
@@ -249,7 +298,18 @@ def open_telemetry(service_version: str) -> Telemetry:
     meter.create_observable_gauge(
         "bot_db_connections", [_db_connections], description="DB pool connections by state"
     )
+
+    def _telegram_connected(options: CallbackOptions) -> Iterable[Observation]:
+        connected = metrics.telegram_connected_source()
+        if connected is not None:
+            yield Observation(connected)
+
     meter.create_observable_gauge(
         "bot_pipeline_queue_depth", [_queue_depth], description="Events waiting to be written"
+    )
+    meter.create_observable_gauge(
+        "bot_telegram_connected",
+        [_telegram_connected],
+        description="1 while the bot's Telegram connection is up (only where a bot runs)",
     )
     return Telemetry(provider=provider, registry=registry, metrics=metrics)

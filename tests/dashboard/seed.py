@@ -112,6 +112,8 @@ async def seed_dashboard_chats(session_factory: Any, *, now: datetime | None = N
             text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 9)))
             if rng.random() < 0.1:
                 text += " https://example.org/page"
+            if msg_id % 7 == 0:
+                text += "?"  # a question (no random draw: the rest of the seed stays as it was)
             events.append(
                 MessageEvent(
                     chat_id=MAIN_CHAT,
@@ -135,10 +137,26 @@ async def seed_dashboard_chats(session_factory: Any, *, now: datetime | None = N
                         added=(rng.choice(_EMOJI),),
                     )
                 )
+    # Newcomers, each in another way: a named invite link of member 101, added by 102,
+    # a join request; the first one posts two days later.
+    ways = {
+        201: dict(join_source="link", invite_link="https://t.me/+SpringSPRING1",
+                  invite_link_name="Spring", inviter_id=101),
+        202: dict(join_source="added", actor_id=102, inviter_id=102),
+        203: dict(join_source="request"),
+    }  # fmt: skip
     for offset, user_id in ((10, 201), (20, 202), (30, 203)):
         when = now - timedelta(days=offset)
         events.append(UserSnapshot(user_id=user_id, first_name=f"Newcomer {user_id}", date=when))
-        events.append(MemberEvent(chat_id=MAIN_CHAT, user_id=user_id, date=when, action="join"))
+        events.append(
+            MemberEvent(
+                chat_id=MAIN_CHAT, user_id=user_id, date=when, action="join", **ways[user_id]
+            )
+        )
+    msg_id += 1
+    events.append(
+        MessageEvent(chat_id=MAIN_CHAT, msg_id=msg_id, date=now - timedelta(days=8), user_id=201)
+    )
     events.append(
         MemberEvent(chat_id=MAIN_CHAT, user_id=106, date=now - timedelta(days=3), action="leave")
     )

@@ -185,6 +185,8 @@ async def test_every_kind(write_export: Callable[..., Path], sink: ListSink) -> 
     ]
     unknown_dates = [e.date for e in members if e.user_id is None]
     assert len(set(unknown_dates)) == 2
+    # How each joined: added by Alice (invite_members), Carol by a link; leaves say none.
+    assert [e.join_source for e in members] == ["added", "added", "added", None, None, "link"]
 
     services = {s.msg_id: s for s in sink.of(ServiceEvent)}
     assert {i: s.action for i, s in services.items()} == {

@@ -21,7 +21,7 @@ async def test_health_endpoints(make_settings, app_client, db) -> None:
         names = {c["name"] for c in ready.json()["checks"]}
         assert {"database", "pipeline"} <= names
         stats = (await client.get("/health/stats", headers={"X-API-Token": ADMIN_TOKEN})).json()
-        assert set(stats["db_pool"]) == {"size", "checked_in", "checked_out", "overflow"}
+        assert set(stats["db_pool"]) == {"size", "checked_in", "checked_out", "overflow", "total"}
         assert stats["pipeline"]["queue_depth"] == 0
 
 

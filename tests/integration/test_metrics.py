@@ -6,8 +6,11 @@ import asyncio
 import os
 import shutil
 import subprocess
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from tgstats.plugin_api.testing import RunningApp, running_app
 
 EXPECTED = {
     "bot_messages_processed": "counter",
@@ -22,31 +25,102 @@ EXPECTED = {
 }
 
 
-def _exercise(app) -> None:
-    m = app.state.metrics
-    m.messages_processed.add(1, {"chat_type": "supergroup", "media_type": "text"})
-    m.commands_executed.add(1, {"command": "stats", "status": "ok"})
-    m.reactions_tracked.add(1, {"reaction_type": "emoji"})
-    m.request_duration.record(0.01, {"handler": "command"})
-    m.error("test")
+def _samples(body: str, name: str) -> list[Any]:
+    """Every sample of metric family ``name`` in a Prometheus text scrape."""
+    return [s for f in text_string_to_metric_families(body) if f.name == name for s in f.samples]
 
 
-async def _scrape(client) -> str:
-    await client.get("/health")
-    assert (await client.get("/health/ready")).status_code == 200  # runs a timed query
-    _exercise(client.app)
+def _total(body: str, sample_name: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(body)
+        for s in f.samples
+        if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def _workload(running: RunningApp) -> dict[str, int]:
+    """Drive the bot (real kurigram dispatcher) and the HTTP API the way people do.
+
+    Returns what was done, counted here, for the assertions on the scrape.
+    """
+    bot = await running.bot()
+    tg = bot.raw
+    group = tg.supergroup(7001, "Metrics")
+    alice, bob = tg.user(71, "Alice"), tg.user(72, "Bob")
+    texts = ["hello", "how are you", "fine", "good"]
+    for i, text in enumerate(texts):
+        await bot.feed(tg.new_message(group, alice if i % 2 else bob, text, msg_id=i + 1))
+    await bot.feed(tg.reaction(group, bob, 1, new=[tg.emoji("👍")]))
+    await bot.feed(tg.new_message(group, alice, "/top", msg_id=10))
+    # Telegram fails the next reply once: the command fails, is answered with an apology and
+    # counted as an error.
+    from pyrogram import raw
+    from pyrogram.errors import InternalServerError
+
+    bot.api.fail[raw.functions.messages.SendMessage] = InternalServerError()
+    await bot.feed(tg.new_message(group, bob, "/top", msg_id=11))
+    await running.flush()
+    client = running.client
+    headers = running.admin_headers
+    assert (await client.get("/health")).status_code == 200
+    assert (await client.get("/health/ready")).status_code == 200
+    chats = await client.get("/api/v1/chats", headers=headers)
+    assert chats.status_code == 200, chats.text
+    return {"messages": len(texts) + 2, "reactions": 1, "commands_ok": 1, "commands_failed": 1}
+
+
+async def _scrape(client: Any) -> str:
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    return response.text
+    return str(response.text)
+
+
+async def test_every_seed_metric_is_recorded_by_the_code(make_settings, db) -> None:
+    """The bot and the API driven for real; nothing is recorded by the test itself."""
+    settings = make_settings(RATE_LIMIT_PER_MINUTE="1000", RATE_LIMIT_PER_HOUR="10000")
+    async with running_app(settings) as running:
+        done = await _workload(running)
+        # the active chats gauge is recounted after a commit (at most once a second)
+        for _ in range(50):
+            body = await _scrape(running.client)
+            if _total(body, "bot_active_chats") >= 1:
+                break
+            await asyncio.sleep(0.1)
+    families = {f.name: f.type for f in text_string_to_metric_families(body)}
+    for name, kind in EXPECTED.items():
+        assert families.get(name) == kind, (name, families.get(name))
+        assert _samples(body, name), f"{name} has no samples"
+    assert _total(body, "bot_messages_processed_total") == done["messages"]
+    assert _total(body, "bot_messages_processed_total", chat_type="supergroup") == done["messages"]
+    assert _total(body, "bot_reactions_tracked_total") == done["reactions"]
+    assert _total(body, "bot_commands_executed_total", command="top", status="ok") == 1
+    assert _total(body, "bot_commands_executed_total", command="top", status="error") == 1
+    assert _total(body, "bot_errors_total", error_type="command") == done["commands_failed"]
+    # one handler run per message update (messages and commands alike), one per command
+    assert (
+        _total(body, "bot_request_duration_seconds_count", handler="message") == (done["messages"])
+    )
+    assert _total(body, "bot_request_duration_seconds_count", handler="reaction") == 1
+    assert _total(body, "bot_request_duration_seconds_count", handler="command:top") == 2
+    assert _total(body, "bot_request_duration_seconds_sum", handler="command:top") > 0
+    assert _total(body, "bot_active_chats") == 1  # the one group the bot is in
+    pool = {s.labels["state"]: s.value for s in _samples(body, "bot_db_connections")}
+    assert pool["total"] == settings.database.pool_size + settings.database.max_overflow
+    assert 0 <= pool["checked_out"] <= pool["total"]
+    assert _total(body, "bot_db_query_duration_seconds_count") > 0
+    http = _samples(body, "http_server_request_duration_seconds")
+    assert any(s.labels.get("http_route") == "/api/v1/chats" for s in http)
 
 
 async def test_metric_names_and_types(make_settings, app_client, db) -> None:
     async with app_client(make_settings()) as client:
+        await client.get("/health")
+        assert (await client.get("/health/ready")).status_code == 200  # runs a timed query
         body = await _scrape(client)
     families = {f.name: f.type for f in text_string_to_metric_families(body)}
-    for name, kind in EXPECTED.items():
-        assert families.get(name) == kind, (name, families.get(name))
+    assert families.get("bot_db_query_duration_seconds") == "histogram"
     # db queries really were timed by the engine instrumentation
     db_samples = [
         s
@@ -83,8 +157,9 @@ async def test_promtool_check_metrics(make_settings, app_client, db, tmp_path) -
             "promtool is required in CI (apt-get install prometheus)"
         )
         return
-    async with app_client(make_settings()) as client:
-        body = await _scrape(client)
+    async with running_app(make_settings()) as running:
+        await _workload(running)
+        body = await _scrape(running.client)
     result = await asyncio.to_thread(
         subprocess.run, [promtool, "check", "metrics"], input=body, capture_output=True, text=True
     )

@@ -188,3 +188,59 @@ async def test_join_reported_by_service_message_and_member_update_counts_once(ha
     tg.now += 600
     await harness.feed(tg.channel_member(group, bob, bob, old=None, new=tg.participant(bob)))
     assert len(sink.of(MemberEvent)) == 2
+
+
+async def test_join_sources_from_member_updates(harness, sink, peers):
+    tg = harness.raw
+    bob, alice = peers["bob"], peers["alice"]
+    named = tg.invite("https://t.me/+named", admin_id=alice.id, title="Spring campaign")
+    approval = tg.invite("https://t.me/+approve", admin_id=alice.id, request_needed=True)
+    ways = [
+        dict(invite=named),  # an invite link with a name
+        dict(invite=tg.invite("https://t.me/+plain", admin_id=alice.id)),  # without one
+        dict(invite=approval),  # a link that needs an admin's approval: a join request
+        dict(actor=alice),  # added by a member
+        dict(),  # by themselves (a public group)
+    ]
+    for way in ways:
+        await _member(harness, peers, old=None, new=tg.participant(bob), **way)
+        tg.now += 600
+        await _member(harness, peers, old=tg.participant(bob), new=tg.left(bob))
+        tg.now += 600
+    # A chat folder link: kurigram drops the flag; the raw update's note carries it over.
+    await harness.feed(
+        tg.channel_member(
+            peers["group"], bob, bob, old=None, new=tg.participant(bob), via_chatlist=True,
+            extra_peers=[alice],
+        )
+    )  # fmt: skip
+    joins = [e for e in sink.of(MemberEvent) if e.action == "join"]
+    assert [(e.join_source, e.invite_link_name) for e in joins] == [
+        ("link", "Spring campaign"),
+        ("link", None),
+        ("request", None),
+        ("added", None),
+        ("direct", None),
+        ("folder", None),
+    ]
+    assert all(e.join_source is None for e in sink.of(MemberEvent) if e.action != "join")
+
+
+async def test_join_sources_from_service_messages(harness, sink, peers):
+    from pyrogram import raw
+
+    tg = harness.raw
+    group, bob, alice = peers["group"], peers["bob"], peers["alice"]
+    actions = [
+        (bob, raw.types.MessageActionChatJoinedByLink(inviter_id=alice.id)),
+        (bob, raw.types.MessageActionChatJoinedByRequest()),
+        (alice, raw.types.MessageActionChatAddUser(users=[bob.id])),
+        (bob, raw.types.MessageActionChatAddUser(users=[bob.id])),
+    ]
+    for actor, action in actions:
+        await harness.feed(tg.service(group, actor, action, extra_peers=[alice, bob]))
+        tg.now += 600
+    joins = sink.of(MemberEvent)
+    assert [(e.join_source, e.inviter_id) for e in joins] == [
+        ("link", 11), ("request", None), ("added", 11), ("direct", None),
+    ]  # fmt: skip

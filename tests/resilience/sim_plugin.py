@@ -15,6 +15,9 @@ replaced by ``FakeTelegramApi``) and exposes two loopback-only routes:
   necessarily committed) — the same point at which kurigram would consider an
   update handled.
 - ``POST /_sim/flush``: returns once everything accepted so far is committed.
+- ``POST /_sim/telegram-fails-next-reply``: Telegram refuses the bot's next message once
+  (an internal error), as it sometimes does.
+- ``POST /_sim/raise``: raises an exception no handler expects (a bug), for error reporting.
 
 It is never part of the product: it lives in the tests tree and is installed
 only by the suite (``write_simulator_distribution``), as a distribution made
@@ -130,7 +133,25 @@ class UpdateFeedPlugin(Plugin):
                 await request.app.state.pipeline.sink.flush()
             return {"queue_depth": int(request.app.state.pipeline.queue_depth)}
 
-        app_config.route_handlers.extend([feed_updates, flush])
+        @post("/_sim/telegram-fails-next-reply", status_code=200, include_in_schema=False)
+        async def fail_next_reply(request: Request[Any, Any, Any]) -> dict[str, bool]:
+            """Telegram answers the bot's next message with an internal error (once)."""
+            _require_loopback(request)
+            if plugin.harness is None:
+                raise ClientException("the simulator is not started")
+            from pyrogram import raw
+            from pyrogram.errors import InternalServerError
+
+            plugin.harness.api.fail[raw.functions.messages.SendMessage] = InternalServerError()
+            return {"armed": True}
+
+        @post("/_sim/raise", status_code=200, include_in_schema=False)
+        async def raise_unhandled(request: Request[Any, Any, Any]) -> None:
+            """A bug: an exception no handler expects (error reporting is tested with it)."""
+            _require_loopback(request)
+            raise RuntimeError("simulated bug in a request handler")
+
+        app_config.route_handlers.extend([feed_updates, flush, fail_next_reply, raise_unhandled])
         return app_config
 
     async def feed(self, updates: list[Any]) -> int:

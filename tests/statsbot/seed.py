@@ -124,6 +124,10 @@ def build_events() -> list[Event]:
             date=base - timedelta(days=10, hours=-8),
             action="join",
             new_status="member",
+            join_source="link",
+            invite_link="https://t.me/+springSPRING",
+            invite_link_name="Spring",
+            inviter_id=11,
         ),
         MemberEvent(
             chat_id=GROUP,
@@ -131,6 +135,9 @@ def build_events() -> list[Event]:
             date=base - timedelta(days=18, hours=-7),
             action="join",
             new_status="member",
+            join_source="added",
+            actor_id=11,
+            inviter_id=11,
         ),
         MemberEvent(
             chat_id=GROUP,

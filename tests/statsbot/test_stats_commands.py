@@ -245,6 +245,12 @@ async def test_chart_captions_carry_the_engines_numbers(harness, peers, seeded, 
     caption = photos.photos[-1].caption
     assert f"Joined: {members.joins} · left: {members.leaves} · net: +{members.net}" in caption
     assert f"Members now: {members.members_now}" in caption
+    # Where they came from and how they went, as the seed says (one link, one add).
+    assert "Came in: invite link 1 · added by a member 1" in caption
+    assert "Top links: Spring 1" in caption
+    assert "Top inviters: Alice 2" in caption
+    assert "Went: left 1 · kicked 0 · banned 0" in caption
+    assert "Still posting after 1w/2w/4w/8w/12w:" in caption
     await ask(harness, peers, "/stats history 2w")
     series = await query(seeded, stats.timeseries, "2w")
     total = sum(p.messages for p in series.points)
@@ -475,3 +481,41 @@ async def test_replies_in_the_chats_language(harness, peers, seeded):
         "Не могу разобрать этот период.\nИспользование: /stats [период] (сводка)"
     )
     assert "Периоды: 7d, 30d" in wrong
+
+
+def question_events() -> list:
+    """Yesterday evening, after everything the seed has: Eve asks and Bob answers 12
+    minutes later; Alice asks and only answers herself (so it is still waiting)."""
+    from datetime import timedelta
+
+    from tgstats.events import MessageEvent
+    from tgstats.features import extract
+
+    from .seed import today_midnight
+
+    evening = today_midnight() - timedelta(hours=1)
+    return [
+        MessageEvent(chat_id=GROUP, msg_id=9001, date=evening, user_id=13,
+                     features=extract("anyone here?")),
+        MessageEvent(chat_id=GROUP, msg_id=9002, date=evening + timedelta(minutes=5),
+                     user_id=11, features=extract("why？")),
+        MessageEvent(chat_id=GROUP, msg_id=9003, date=evening + timedelta(minutes=12),
+                     user_id=12, reply_to_msg_id=9001, features=extract("yes")),
+        MessageEvent(chat_id=GROUP, msg_id=9004, date=evening + timedelta(minutes=20),
+                     user_id=11, reply_to_msg_id=9002, features=extract("me")),
+    ]  # fmt: skip
+
+
+async def test_answers_tell_how_fast_questions_got_a_reply(harness, peers, seeded, pipeline):
+    await pipeline.sink.put_many(question_events())
+    await pipeline.sink.flush()
+    text = await ask_text(harness, peers, "/stats answers 7d")
+    result = await query(seeded, stats.response_times, "7d")
+    assert (result.questions.asked, result.questions.answered, result.questions.waiting) == (
+        2, 1, 1,
+    )  # fmt: skip
+    assert result.questions.median_seconds == 12 * 60
+    assert "Questions: 2 · answered 1 · never 0" in text
+    assert f"median wait 12 min · within 1 h {pct_text(100.0)}" in text
+    assert "still waiting: 1" in text
+    assert "1. Bob — 1" in text

@@ -13,7 +13,7 @@ from functools import lru_cache
 import emoji as emoji_lib
 
 from tgstats.events import TextFeatures
-from tgstats.features import Entity, stopwords
+from tgstats.features import Entity, is_question, stopwords
 
 __all__ = ["extract", "tokenize_words"]
 
@@ -133,4 +133,5 @@ def extract(text: str | None, entities: Iterable[Entity] = ()) -> TextFeatures:
         hashtags=tuple(_dedupe_keep_order(hashtags)[:MAX_ITEMS]),
         commands=tuple(commands[:MAX_ITEMS]),
         words=tuple(tokenize_words(text)[: MAX_ITEMS * 5]),
+        is_question=is_question(text),  # no fast path: the same function
     )

@@ -65,6 +65,8 @@ class Database:
     session_factory: async_sessionmaker[AsyncSession]
     read_engine: AsyncEngine | None = None
     read_session_factory: async_sessionmaker[AsyncSession] | None = None
+    #: The most connections the write pool hands out at once (pool size + overflow).
+    pool_capacity: int = 0
 
     @property
     def stats_session_factory(self) -> async_sessionmaker[AsyncSession]:
@@ -77,6 +79,8 @@ class Database:
             await self.read_engine.dispose()
 
     def pool_status(self) -> dict[str, int]:
+        """``checked_out / total`` is the pool's usage: 1 means a request waits for a
+        connection. ``overflow`` is SQLAlchemy's count, negative while the pool is not full."""
         pool: Any = self.engine.pool
         try:
             return {
@@ -84,9 +88,10 @@ class Database:
                 "checked_in": pool.checkedin(),
                 "checked_out": pool.checkedout(),
                 "overflow": pool.overflow(),
+                "total": self.pool_capacity,
             }
         except AttributeError:  # NullPool in some tests
-            return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0}
+            return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0, "total": 0}
 
 
 def _build_engine(url: str, settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:
@@ -129,7 +134,13 @@ def open_database(url: str, settings: DatabaseSettings, *, query_timer: Any = No
     if query_timer is not None:
         for eng in filter(None, (engine, read_engine)):
             _instrument(eng, query_timer)
-    return Database(engine, factory, read_engine, read_factory)
+    return Database(
+        engine,
+        factory,
+        read_engine,
+        read_factory,
+        pool_capacity=settings.pool_size + settings.max_overflow,
+    )
 
 
 def _instrument(engine: AsyncEngine, query_timer: Any) -> None:

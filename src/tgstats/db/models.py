@@ -181,6 +181,10 @@ class MembershipEvent(Base):
     old_status: Mapped[str | None] = mapped_column(String(16))
     new_status: Mapped[str | None] = mapped_column(String(16))
     source_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A join's way in (``tgstats.events.JOIN_SOURCES``; NULL = not known) and the invite
+    # link's name, when the link has one.
+    join_source: Mapped[str | None] = mapped_column(String(16))
+    invite_link_name: Mapped[str | None] = mapped_column(Text)
     # The member's place in that service message (imports): with ``source_msg_id`` what
     # identifies the event whatever time zone the export's wall-clock dates were read in.
     source_index: Mapped[int | None] = mapped_column(SmallInteger)
@@ -255,6 +259,13 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_chat_date", "chat_id", "date"),
         Index("ix_messages_chat_user_date", "chat_id", "user_id", "date"),
+        # The replies to one message (a question's or a newcomer's first reply).
+        Index(
+            "ix_messages_reply_target",
+            "chat_id",
+            "reply_to_msg_id",
+            postgresql_where=sql_text("reply_to_msg_id IS NOT NULL"),
+        ),
         Index("ix_messages_user", "user_id"),
         Index(
             "ix_messages_text_present",
@@ -274,6 +285,26 @@ class MessageEdit(Base):
     msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     edit_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger)  # editor, else the message's author
+
+
+class QuestionReply(Base):
+    """A question (a message whose text ended with a question mark when it was sent) and
+    the first reply to it by someone else. Kept by the writer
+    (``tgstats.pipeline.questions``): the first reply is recounted from ``messages``
+    whenever the question or a reply to it is written, so arrival order does not matter."""
+
+    __tablename__ = "question_replies"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    local_day: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    asker_id: Mapped[int | None] = mapped_column(BigInteger)
+    first_reply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_reply_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    replier_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_question_replies_chat_day", "chat_id", "local_day"),)
 
 
 class ServiceMessage(Base):

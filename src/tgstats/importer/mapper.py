@@ -42,7 +42,8 @@ __all__ = ["ChatMapper", "ChatStats", "MigrationNote"]
 _RING_BITS = 18  # 262,144 recent messages remembered for replies: 6 MiB
 _RING_MASK = (1 << _RING_BITS) - 1
 _MEMBER_ACTIONS = {"invite_members", "remove_members", "create_group"}
-_SELF_JOIN_ACTIONS = {"join_group_by_link": "join", "join_group_by_request": "join"}
+#: Export actions of a member joining by themselves, and the join's source.
+_SELF_JOIN_SOURCES = {"join_group_by_link": "link", "join_group_by_request": "request"}
 _MAX_REACTION_LENGTH = 64
 _PEER_CACHE_SIZE = 65536
 # Telegram Desktop exports a supergroup together with the history of the basic group it
@@ -359,7 +360,7 @@ class ChatMapper:
         if actor_user is not None:
             self._user_snapshot(actor_user, actor_name)
 
-        if action in _SELF_JOIN_ACTIONS:
+        if action in _SELF_JOIN_SOURCES:
             inviter = message.get("inviter")
             inviter_id = self._names.get(inviter) if isinstance(inviter, str) else None
             out.append(
@@ -367,9 +368,10 @@ class ChatMapper:
                     chat_id=self.chat_id,
                     user_id=actor_user,
                     date=date,
-                    action=_SELF_JOIN_ACTIONS[action],
+                    action="join",
                     inviter_id=inviter_id,
                     source_msg_id=msg_id,
+                    join_source=_SELF_JOIN_SOURCES[action],
                     source_index=0,
                 )
             )
@@ -445,6 +447,8 @@ class ChatMapper:
                     actor_id=pending.actor_id,
                     inviter_id=pending.actor_id if action == "join" and not is_actor else None,
                     source_msg_id=pending.msg_id,
+                    # Adding oneself: joining a public group by its username.
+                    join_source=("direct" if is_actor else "added") if action == "join" else None,
                     source_index=index,
                 )
             )

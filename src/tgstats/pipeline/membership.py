@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from tgstats.events import BotMembershipEvent, MemberEvent, ServiceEvent
+from tgstats.events import JOIN_SOURCES, BotMembershipEvent, MemberEvent, ServiceEvent
 from tgstats.pipeline.batch import BatchState
 from tgstats.pipeline.rollups import membership_effect
 
@@ -30,12 +30,13 @@ _STATUS_AFTER = {
 
 _INSERT_MEMBER_EVENTS = """
 INSERT INTO membership_events (chat_id, user_id, action, date, local_day, actor_id, inviter_id,
-                               invite_link, old_status, new_status, source_msg_id, source_index)
+                               invite_link, old_status, new_status, source_msg_id, source_index,
+                               join_source, invite_link_name)
 SELECT v.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::date[],
                        $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[],
-                       $11::bigint[], $12::smallint[])
+                       $11::bigint[], $12::smallint[], $13::text[], $14::text[])
     AS v(chat_id, user_id, action, date, local_day, actor_id, inviter_id, invite_link,
-         old_status, new_status, source_msg_id, source_index)
+         old_status, new_status, source_msg_id, source_index, join_source, invite_link_name)
 LEFT JOIN chat_purges p ON p.chat_id = v.chat_id
 -- Counted before retention purged it: a member event of a purged service message, or
 -- one without a message from before the purge.
@@ -74,14 +75,16 @@ async def write_members(state: BatchState, events: Sequence[MemberEvent]) -> Non
     """Log each member change once; keep the newest state; count joins and leaves."""
     if not events:
         return
-    columns: list[list[object]] = [[] for _ in range(12)]
+    columns: list[list[object]] = [[] for _ in range(14)]
     for e in events:
         day = state.local(e.chat_id, e.date)[0]
+        source = e.join_source if e.action == "join" and e.join_source in JOIN_SOURCES else None
+        link_name = e.invite_link_name.replace("\x00", "")[:64] if e.invite_link_name else None
         for column, value in zip(
             columns,
             (e.chat_id, e.user_id, e.action[:16], e.date, day, e.actor_id, e.inviter_id,
              e.invite_link, _short(e.old_status), _short(e.new_status), e.source_msg_id,
-             e.source_index),
+             e.source_index, source, link_name if source else None),
             strict=True,
         ):  # fmt: skip
             column.append(value)

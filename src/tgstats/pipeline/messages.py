@@ -13,6 +13,7 @@ from tgstats.events import DeleteEvent, EditEvent, MessageEvent, TextFeatures
 from tgstats.pipeline.batch import BatchState
 from tgstats.pipeline.errors import ConcurrentWrite
 from tgstats.pipeline.migration import moved_msg_id
+from tgstats.pipeline.questions import NewMessage, write_questions
 
 __all__ = ["write_deletes", "write_edits", "write_messages"]
 
@@ -146,6 +147,7 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
     stored = await posters_of(state, wanted)
     records: list[tuple[object, ...]] = []
     edited: list[tuple[int, int, datetime, int | None]] = []
+    inserted: list[NewMessage] = []
     delta = state.delta
     counted = state.outcome.messages
     small = _SMALLINT_MAX
@@ -164,6 +166,9 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
                 target = stored.get((e.chat_id, e.reply_to_msg_id))
         f = e.features
         origin = e.forward_origin
+        inserted.append(
+            (e.chat_id, e.msg_id, e.date, day, poster, f.is_question, e.reply_to_msg_id)
+        )
         records.append((
             e.chat_id, e.msg_id, e.date, day, hour, e.user_id, e.sender_chat_id, e.topic_id,
             e.reply_to_msg_id, target, e.media_type, f.text_length, min(len(f.urls), small),
@@ -194,6 +199,7 @@ async def write_messages(state: BatchState, events: Sequence[MessageEvent]) -> N
         raise ConcurrentWrite("messages inserted by another writer meanwhile") from exc
     finally:
         state._record("copy_messages", started)
+    await write_questions(state, inserted)
     if edited:
         await _count_first_edits(state, edited)
 

@@ -53,6 +53,7 @@ _RAW_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("reaction_counts", ("msg_id", "reaction"), ("msg_id",)),
     ("message_reactions", ("msg_id", "user_id", "actor_chat_id", "reaction"), ("msg_id",)),
     ("membership_events", ("user_id", "date", "action"), ("source_msg_id",)),
+    ("question_replies", ("msg_id",), ("msg_id", "first_reply_msg_id")),
     ("memberships", ("user_id",), ()),
 )
 

@@ -312,6 +312,11 @@ async def count_again(
         " WHERE chat_id = $1 AND date >= $2",
         chat_id, since, zone_name,
     )  # fmt: skip
+    await conn.execute(
+        "UPDATE question_replies SET local_day = (asked_at AT TIME ZONE $3)::date"
+        " WHERE chat_id = $1 AND asked_at >= $2",
+        chat_id, since, zone_name,
+    )  # fmt: skip
 
     counter = _Counter(conn, chat_id, zone, clock, chunk)
     async for row in conn.cursor(

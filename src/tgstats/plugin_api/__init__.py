@@ -33,7 +33,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPlugin
@@ -82,8 +91,13 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "API_VERSION_MAJOR",
+    "CACHE",
+    "EVENTS",
     "LOCALE_NAMES",
     "N_",
+    "RATE_LIMITER",
+    "SANITIZER",
+    "SETTINGS",
     "SHARE_CODE_TTL",
     "SUPPORTED_LOCALES",
     "BotCommand",
@@ -116,6 +130,7 @@ __all__ = [
     "RecentVersions",
     "Sanitizer",
     "ServiceEvent",
+    "ServiceKey",
     "ServiceRegistry",
     "Settings",
     "ShareLinkInfo",
@@ -331,6 +346,21 @@ class EventSink(Protocol):
         ...
 
 
+class ServiceKey(str, Generic[T]):
+    """A service key that carries the service's type: ``services.get(CACHE)`` is a
+    ``Cache | None`` to a type checker. It is the key string itself at run time, so
+    plain string keys keep working."""
+
+    __slots__ = ()
+
+
+CACHE: ServiceKey[Cache] = ServiceKey("cache")
+RATE_LIMITER: ServiceKey[RateLimiter] = ServiceKey("rate_limiter")
+SANITIZER: ServiceKey[Sanitizer] = ServiceKey("sanitizer")
+EVENTS: ServiceKey[EventSink] = ServiceKey("events")
+SETTINGS: ServiceKey[Settings] = ServiceKey("settings")
+
+
 class ServiceRegistry:
     """Services shared by the core and plugins, by stable key.
 
@@ -343,13 +373,25 @@ class ServiceRegistry:
     def __init__(self) -> None:
         self._services: dict[str, Any] = {}
 
-    def register(self, key: str, service: Any) -> None:
+    def register(self, key: str, service: Any, *, replace: bool = False) -> None:
+        """Register ``service`` under ``key``; a key already taken by another service is
+        refused (two plugins providing one service is a configuration error) unless
+        ``replace`` says so. Registering the same object again changes nothing."""
+        if not replace and self._services.get(key, service) is not service:
+            raise ValueError(f"service {str(key)!r} is already registered")
         self._services[key] = service
 
     def unregister(self, key: str) -> None:
         self._services.pop(key, None)
 
+    @overload
+    def get(self, key: ServiceKey[T]) -> T | None: ...
+    @overload
+    def get(self, key: ServiceKey[T], default: T) -> T: ...
+    @overload
+    def get(self, key: str, default: Any = None) -> Any: ...
     def get(self, key: str, default: Any = None) -> Any:
+        """The service under ``key``; with a ``ServiceKey`` (e.g. ``CACHE``) typed as it."""
         return self._services.get(key, default)
 
     def __contains__(self, key: object) -> bool:

@@ -15,13 +15,16 @@ msgspec Struct from ``tgstats.stats.results``::
 
 Functions: ``list_chats``, ``summary``, ``timeseries``, ``heatmap``, ``users``,
 ``user_profile``, ``media_breakdown``, ``top_terms``, ``links``, ``content``,
-``reactions``, ``interactions``, ``members``, ``topics``. Bad arguments raise
-``ValueError`` whose message starts with the parameter's name; an unknown chat
-raises ``ChatNotFound``, a member unknown to the chat ``UserNotFound``. What
+``reactions``, ``interactions``, ``members``, ``member_flow``, ``cohorts``,
+``response_times``, ``topics``. Bad arguments raise ``ValueError`` whose message starts with the
+parameter's name; an unknown chat raises ``ChatNotFound``, a member unknown to
+the chat ``UserNotFound``. What
 each number means is written down in ``docs/stats.md``.
 """
 
+from tgstats.stats.cohorts import COHORT_OFFSETS, cohorts
 from tgstats.stats.content import TERM_KINDS, content, links, media_breakdown, top_terms
+from tgstats.stats.member_flow import member_flow
 from tgstats.stats.members import members, topics
 from tgstats.stats.overview import GRANULARITIES, heatmap, list_chats, summary, timeseries
 from tgstats.stats.period import (
@@ -35,10 +38,12 @@ from tgstats.stats.period import (
     period_from_dates,
     resolve_period,
 )
+from tgstats.stats.responses import response_times
 from tgstats.stats.social import interactions, reactions
 from tgstats.stats.users import USER_SORTS, UserNotFound, user_profile, users
 
 __all__ = [
+    "COHORT_OFFSETS",
     "GRANULARITIES",
     "TERM_KINDS",
     "USER_SORTS",
@@ -48,6 +53,7 @@ __all__ = [
     "PeriodError",
     "UserNotFound",
     "chat_first_day",
+    "cohorts",
     "content",
     "heatmap",
     "interactions",
@@ -55,11 +61,13 @@ __all__ = [
     "list_chats",
     "load_chat_scope",
     "media_breakdown",
+    "member_flow",
     "members",
     "parse_period",
     "period_from_dates",
     "reactions",
     "resolve_period",
+    "response_times",
     "summary",
     "timeseries",
     "top_terms",

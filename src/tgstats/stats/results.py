@@ -27,21 +27,32 @@ from tgstats.stats.period import Period
 __all__ = [
     "ChatList",
     "ChatListItem",
+    "Cohort",
+    "CohortCell",
+    "CohortStats",
     "ContentStats",
     "DayCount",
     "Heatmap",
     "HeatmapCell",
     "InactiveMember",
     "InteractionStats",
+    "InviteLinkCount",
+    "InviterRow",
+    "JoinSourceCount",
+    "LeaveKinds",
     "LinkStats",
     "MediaBreakdown",
     "MediaCount",
     "MemberDay",
+    "MemberFlow",
     "MemberStats",
     "MetricDelta",
     "ReactedMessage",
     "ReactionStats",
     "ReplyPair",
+    "ResponderRow",
+    "ResponseSummary",
+    "ResponseTimes",
     "Retention",
     "Summary",
     "TermCount",
@@ -460,3 +471,129 @@ class TopicStats(msgspec.Struct, frozen=True, kw_only=True):
     timezone: str
     is_forum: bool
     topics: list[TopicRow]
+
+
+# --------------------------------------------------------------------------- member flow
+
+
+class JoinSourceCount(msgspec.Struct, frozen=True, kw_only=True):
+    source: str  # link, added, request, folder, direct, or unknown (not recorded)
+    joins: int
+    share_pct: float | None  # of the period's joins
+
+
+class InviteLinkCount(msgspec.Struct, frozen=True, kw_only=True):
+    """Joins through one invite link: its name when it has one, else the link shortened
+    (an invite link lets anyone in, so it is never shown whole)."""
+
+    label: str
+    named: bool
+    joins: int
+
+
+class InviterRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A member who brought others in: added them, or they came through the member's link."""
+
+    user_id: int
+    username: str | None
+    display_name: str
+    joins: int  # added + via_link + other joins that name them as inviter
+    added: int
+    via_link: int
+
+
+class LeaveKinds(msgspec.Struct, frozen=True, kw_only=True):
+    left: int  # left by themselves
+    kicked: int  # removed by an admin
+    banned: int  # removed and banned
+
+
+class MemberFlow(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the period's joins came from and how its leaves happened."""
+
+    chat_id: int
+    period: Period
+    timezone: str
+    joins: int
+    leaves: int
+    sources: list[JoinSourceCount]  # every source, the largest first, unknown last
+    invite_links: list[InviteLinkCount]  # the most used links first, limited
+    top_inviters: list[InviterRow]  # limited
+    leave_kinds: LeaveKinds
+
+
+# --------------------------------------------------------------------------- cohorts
+
+
+class CohortCell(msgspec.Struct, frozen=True, kw_only=True):
+    offset: int  # weeks (or months) after the join week (month)
+    active: int | None  # newcomers who posted in that week (month); None: not over yet
+    active_pct: float | None  # of the cohort's newcomers
+
+
+class Cohort(msgspec.Struct, frozen=True, kw_only=True):
+    start: date  # the cohort's first day (its week's Monday or month's 1st, or period start)
+    end: date  # its last day (or the period's end)
+    newcomers: int
+    posted: int  # newcomers with a message on or after their join day
+    posted_pct: float | None
+    cells: list[CohortCell]  # one per offset, in order
+
+
+class CohortStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Newcomers grouped by the week (month) of their first recorded join."""
+
+    chat_id: int
+    period: Period
+    timezone: str
+    granularity: str  # week or month
+    offsets: list[int]
+    today: date
+    cohorts: list[Cohort]  # oldest first, one per week (month) of the period
+
+
+# --------------------------------------------------------------------------- response times
+
+
+class ResponseSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """How fast messages of one kind (questions, newcomers' first messages) got a reply.
+
+    ``answered``: a reply by someone else came within the window; ``unanswered``:
+    none did and the window is over; ``waiting``: none yet, the window still open.
+    Shares and ``within_*`` are of ``answered + unanswered``.
+    """
+
+    asked: int
+    answered: int
+    unanswered: int
+    waiting: int
+    unanswered_pct: float | None
+    median_seconds: float | None  # of the answered (the lower median)
+    p90_seconds: float | None  # nearest rank
+    within_5m: int
+    within_1h: int
+    within_24h: int
+    within_5m_pct: float | None
+    within_1h_pct: float | None
+    within_24h_pct: float | None
+
+
+class ResponderRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A member who replied first: to how many questions and newcomers' first messages."""
+
+    user_id: int
+    username: str | None
+    display_name: str
+    questions: int
+    newcomers: int
+    total: int
+
+
+class ResponseTimes(msgspec.Struct, frozen=True, kw_only=True):
+    chat_id: int
+    period: Period
+    timezone: str
+    window_hours: int
+    questions: ResponseSummary
+    newcomers: ResponseSummary
+    top_responders: list[ResponderRow]  # by total first replies, limited

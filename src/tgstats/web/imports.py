@@ -44,7 +44,11 @@ from tgstats.importer import ImportOptions, import_export
 from tgstats.importer.progress import ImportSummary
 from tgstats.plugin_api import EventSink
 from tgstats.settings import Settings
+<<<<<<< HEAD
 from tgstats.timezones import check_timezone
+=======
+from tgstats.telemetry import Metrics
+>>>>>>> main
 from tgstats.web.auth import Principal, auth_dependencies, require_admin
 from tgstats.web.security import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
 
@@ -82,8 +86,9 @@ class ImportJob(msgspec.Struct, kw_only=True):
 class ImportJobs:
     """The app's import jobs: run one at a time, status in memory and on disk."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, metrics: Metrics | None = None) -> None:
         self.directory = directory
+        self.metrics = metrics
         self.jobs: dict[str, ImportJob] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._one_at_a_time = asyncio.Semaphore(1)
@@ -95,7 +100,7 @@ class ImportJobs:
         if jobs is None:
             directory = settings.imports.dir or Path(tempfile.gettempdir()) / "tgstats-imports"
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            jobs = cls(directory)
+            jobs = cls(directory, getattr(state, "metrics", None))
             jobs.default_timezone = settings.privacy.default_timezone
             state.imports = jobs
         assert isinstance(jobs, ImportJobs)
@@ -177,6 +182,8 @@ class ImportJobs:
             job.error = f"import failed: {type(exc).__name__}"
         finally:
             job.finished_at = time.time()
+            if self.metrics is not None:
+                self.metrics.import_jobs.add(1, {"status": job.status})
             with contextlib.suppress(OSError):
                 path.unlink()
             with contextlib.suppress(OSError):

@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from tgstats.web.api.chats import ChatsController
+from tgstats.web.api.community import CommunityController
 from tgstats.web.api.stats import StatsController
 
-__all__ = ["ChatsController", "StatsController", "api_controllers"]
+__all__ = ["ChatsController", "CommunityController", "StatsController", "api_controllers"]
 
 
 def api_controllers() -> list[Any]:
     """The route handlers of the stats API, for ``Litestar(route_handlers=...)``."""
-    return [ChatsController, StatsController]
+    return [ChatsController, StatsController, CommunityController]

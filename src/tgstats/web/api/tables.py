@@ -109,6 +109,61 @@ def _reaction_rows(result: r.ReactionStats) -> list[dict[str, Any]]:
     ]
 
 
+def _member_flow_rows(result: r.MemberFlow) -> list[dict[str, Any]]:
+    """One table of every count: ``section`` says which part each row is from."""
+    rows: list[dict[str, Any]] = [
+        {"section": "source", "key": s.source, "user_id": None, "count": s.joins}
+        for s in result.sources
+    ]
+    rows += [
+        {"section": "invite_link", "key": link.label, "user_id": None, "count": link.joins}
+        for link in result.invite_links
+    ]
+    rows += [
+        {"section": "inviter", "key": i.display_name, "user_id": i.user_id, "count": i.joins}
+        for i in result.top_inviters
+    ]
+    rows += [
+        {"section": "leave", "key": kind, "user_id": None, "count": count}
+        for kind, count in msgspec.structs.asdict(result.leave_kinds).items()
+    ]
+    return rows
+
+
+def _cohort_rows(result: r.CohortStats) -> list[dict[str, Any]]:
+    unit = result.granularity
+    rows = []
+    for cohort in result.cohorts:
+        row: dict[str, Any] = {
+            "start": cohort.start,
+            "end": cohort.end,
+            "newcomers": cohort.newcomers,
+            "posted": cohort.posted,
+            "posted_pct": cohort.posted_pct,
+        }
+        for cell in cohort.cells:
+            row[f"{unit}_{cell.offset}"] = cell.active
+            row[f"{unit}_{cell.offset}_pct"] = cell.active_pct
+        rows.append(row)
+    return rows
+
+
+def _response_rows(result: r.ResponseTimes) -> list[dict[str, Any]]:
+    """The two summaries, one row each (``kind``), then the top responders."""
+    rows: list[dict[str, Any]] = [
+        {"kind": kind, **msgspec.structs.asdict(getattr(result, kind))}
+        for kind in ("questions", "newcomers")
+    ]
+    rows += [
+        {"kind": "responder", "user_id": row.user_id, "display_name": row.display_name,
+         "questions_answered": row.questions, "newcomers_answered": row.newcomers,
+         "answered": row.total}
+        for row in result.top_responders
+    ]  # fmt: skip
+    columns = [*rows[0], "user_id", "display_name", "questions_answered", "newcomers_answered"]
+    return [{name: row.get(name) for name in columns} for row in rows]
+
+
 #: Result type -> (name for the file, its table rows).
 TABLES: dict[type, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     r.ChatList: ("chats", lambda x: x.chats),
@@ -123,6 +178,9 @@ TABLES: dict[type, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     r.InteractionStats: ("interactions", lambda x: x.pairs),
     r.MemberStats: ("members", lambda x: x.days),
     r.TopicStats: ("topics", lambda x: x.topics),
+    r.MemberFlow: ("member_flow", _member_flow_rows),
+    r.CohortStats: ("cohorts", _cohort_rows),
+    r.ResponseTimes: ("response_times", _response_rows),
     r.UserProfile: ("user", lambda x: x.daily),
     ChatSettings: ("settings", lambda x: [x]),
 }

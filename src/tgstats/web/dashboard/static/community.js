@@ -1,0 +1,196 @@
+// Member flow and retention cohorts on a chat's page: numbers from /member-flow and /cohorts.
+(function () {
+  "use strict";
+  var ns = window.tgstats;
+  var body = document.body;
+  var chatId = body.getAttribute("data-chat-id");
+  var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
+  var base = "chats/" + encodeURIComponent(chatId) + "/";
+  var SOURCE_NAMES = {
+    link: "Invite link",
+    added: "Added by a member",
+    request: "Join request",
+    folder: "Folder link",
+    direct: "By themselves",
+    unknown: "Not recorded",
+  };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function load(section, path, params) {
+    return ns.api(base + path, Object.assign({}, period, params || {})).then(function (answer) {
+      ns.data[section] = answer;
+      return answer;
+    });
+  }
+
+  function failed(node) {
+    return function (error) {
+      if (error && error.message === "signed out") return;
+      ns.setStatus(node, "Could not load: " + (error && error.message ? error.message : error), "error");
+    };
+  }
+
+  function renderFlow(flow) {
+    ns.renderBars(
+      $("join-sources"),
+      flow.sources.filter(function (s) { return s.joins > 0; }).map(function (s) {
+        return { label: SOURCE_NAMES[s.source] || s.source, value: s.joins };
+      }),
+      { empty: "Nobody joined in this period." }
+    );
+    ns.renderBars(
+      $("invite-links"),
+      flow.invite_links.map(function (link) { return { label: link.label, value: link.joins }; }),
+      { empty: "No joins through a known invite link." }
+    );
+    var inviters = ns.clear($("top-inviters"));
+    if (!flow.top_inviters.length) {
+      inviters.appendChild(ns.el("li", { className: "muted", text: "Nobody brought anyone in this period." }));
+    }
+    flow.top_inviters.forEach(function (row) {
+      inviters.appendChild(
+        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.joins } }, [
+          ns.el("span", { text: row.display_name }),
+          ns.el("span", {
+            className: "muted small",
+            text: " · " + ns.formatInt(row.joins) + " (" + ns.formatInt(row.added) + " added, " +
+              ns.formatInt(row.via_link) + " by their links)",
+          }),
+        ])
+      );
+    });
+    var k = flow.leave_kinds;
+    $("leave-kinds").textContent =
+      ns.formatInt(k.left) + " left · " + ns.formatInt(k.kicked) + " removed · " +
+      ns.formatInt(k.banned) + " banned";
+  }
+
+  function renderCohorts(result) {
+    var table = $("cohort-table");
+    var status = $("cohorts-status");
+    var unit = result.granularity === "week" ? "wk" : "mo";
+    var head = ns.clear(table.querySelector("thead tr"));
+    ["Joined", "Newcomers", "Posted"].forEach(function (label, i) {
+      head.appendChild(ns.el("th", { className: i ? "num" : "", text: label, attrs: { scope: "col" } }));
+    });
+    result.offsets.forEach(function (k) {
+      head.appendChild(ns.el("th", { className: "num", text: "+" + k + " " + unit, attrs: { scope: "col" } }));
+    });
+    var rows = ns.clear(table.querySelector("tbody"));
+    var shown = result.cohorts.filter(function (c) { return c.newcomers > 0; });
+    shown.forEach(function (cohort) {
+      var tr = ns.el("tr", { attrs: { "data-start": cohort.start, "data-newcomers": cohort.newcomers } }, [
+        ns.el("th", { text: cohort.start, attrs: { scope: "row" } }),
+        ns.el("td", { className: "num", text: ns.formatInt(cohort.newcomers) }),
+        ns.el("td", { className: "num", text: ns.formatPct(cohort.posted_pct), attrs: { "data-count": cohort.posted } }),
+      ]);
+      cohort.cells.forEach(function (cell) {
+        var td = ns.el("td", {
+          className: "num cohort-cell" + (cell.active === null ? " open" : ""),
+          text: cell.active === null ? "" : ns.formatPct(cell.active_pct),
+          attrs: {
+            "data-offset": cell.offset,
+            "data-count": cell.active === null ? "" : cell.active,
+            title: cell.active === null
+              ? "not over yet"
+              : ns.formatInt(cell.active) + " of " + ns.formatInt(cohort.newcomers) + " posted",
+          },
+        });
+        if (cell.active !== null) td.style.setProperty("--level", ((cell.active_pct || 0) / 100).toFixed(3));
+        tr.appendChild(td);
+      });
+      rows.appendChild(tr);
+    });
+    table.hidden = !shown.length;
+    status.textContent = shown.length ? "" : "No newcomers in this period.";
+    status.hidden = !!shown.length;
+  }
+
+  function loadCohorts(granularity) {
+    document.querySelectorAll("[data-cohort-granularity]").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.getAttribute("data-cohort-granularity") === granularity ? "true" : "false");
+    });
+    $("csv-cohorts").setAttribute(
+      "href",
+      "/api/v1/" + base + "cohorts?format=csv&granularity=" + granularity + "&from=" + period.from + "&to=" + period.to
+    );
+    return load("cohorts", "cohorts", { granularity: granularity }).then(renderCohorts, function (error) {
+      if (error && error.message === "signed out") return;
+      $("cohorts-status").textContent = "Could not load cohorts: " + error.message;
+      $("cohorts-status").className = "status alert";
+    });
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 60) return Math.round(seconds) + " s";
+    if (seconds < 3600) return Math.round(seconds / 60) + " min";
+    if (seconds < 86400) return ns.formatDecimal(seconds / 3600) + " h";
+    return ns.formatDecimal(seconds / 86400) + " days";
+  }
+
+  function renderResponseSummary(node, title, s) {
+    ns.clear(node);
+    node.appendChild(ns.el("h3", { text: title }));
+    if (!s.asked) {
+      node.appendChild(ns.el("p", { className: "status", text: "None in this period." }));
+      node.setAttribute("data-status", "empty");
+      return;
+    }
+    var facts = [
+      ["asked", "Asked", ns.formatInt(s.asked)],
+      ["answered", "Answered", ns.formatInt(s.answered)],
+      ["unanswered", "Never answered", ns.formatInt(s.unanswered) + " (" + ns.formatPct(s.unanswered_pct) + ")"],
+      ["waiting", "Still waiting", ns.formatInt(s.waiting)],
+      ["median", "Median wait", duration(s.median_seconds)],
+      ["p90", "9 in 10 within", duration(s.p90_seconds)],
+      ["within_1h", "Within an hour", ns.formatPct(s.within_1h_pct)],
+    ];
+    var list = ns.el("dl", { className: "facts" });
+    facts.forEach(function (fact) {
+      list.appendChild(ns.el("dt", { text: fact[1] }));
+      list.appendChild(ns.el("dd", { text: fact[2], attrs: { "data-fact": fact[0] } }));
+    });
+    node.appendChild(list);
+    node.setAttribute("data-status", "ready");
+  }
+
+  function renderResponses(result) {
+    renderResponseSummary($("responses-questions"), "Questions", result.questions);
+    renderResponseSummary($("responses-newcomers"), "Newcomers' first messages", result.newcomers);
+    var list = ns.clear($("top-responders"));
+    if (!result.top_responders.length) {
+      list.appendChild(ns.el("li", { className: "muted", text: "Nobody answered in this period." }));
+    }
+    result.top_responders.forEach(function (row) {
+      list.appendChild(
+        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.total } }, [
+          ns.el("span", { text: row.display_name }),
+          ns.el("span", {
+            className: "muted small",
+            text: " · " + ns.formatInt(row.total) + " (" + ns.formatInt(row.questions) + " questions, " +
+              ns.formatInt(row.newcomers) + " newcomers)",
+          }),
+        ])
+      );
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!$("member-flow")) return;
+    load("response_times", "response-times").then(renderResponses, function (error) {
+      failed($("responses-questions"))(error);
+      failed($("responses-newcomers"))(error);
+    });
+    load("member_flow", "member-flow").then(renderFlow, failed($("join-sources")));
+    loadCohorts("week");
+    document.querySelectorAll("[data-cohort-granularity]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        loadCohorts(button.getAttribute("data-cohort-granularity"));
+      });
+    });
+  });
+})();
