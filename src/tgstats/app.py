@@ -136,7 +136,6 @@ def _observers(host: PluginHost) -> list[Callable[[Sequence[Event]], Awaitable[N
     return [_observer(p) for p in host.plugins if type(p).on_events is not Plugin.on_events]
 
 
-<<<<<<< HEAD
 async def _learn_timezones(database: Database) -> bool:
     """Narrow the accepted zone names to the database server's; False if it did not answer."""
     try:
@@ -148,21 +147,15 @@ async def _learn_timezones(database: Database) -> bool:
     return True
 
 
-async def _refresh_active_chats(database: Database, holder: list[int], zones_known: bool) -> None:
+async def _refresh_active_chats(
+    database: Database, holder: list[int], committed: asyncio.Event, zones_known: bool
+) -> None:
     from tgstats.db.models import Chat
 
     while True:
         if not zones_known:
             zones_known = await _learn_timezones(database)
-=======
-async def _refresh_active_chats(
-    database: Database, holder: list[int], committed: asyncio.Event
-) -> None:
-    from tgstats.db.models import Chat
-
-    while True:
         committed.clear()
->>>>>>> main
         try:
             async with database.session_factory() as session:
                 holder[0] = int(
@@ -275,11 +268,7 @@ def _make_lifespan(
             active_chats = [0]
             telemetry.metrics.active_chats_source = lambda: active_chats[0]
             refresher = asyncio.create_task(
-<<<<<<< HEAD
-                _refresh_active_chats(database, active_chats, zones_known)
-=======
-                _refresh_active_chats(database, active_chats, batch_committed)
->>>>>>> main
+                _refresh_active_chats(database, active_chats, batch_committed, zones_known)
             )
 
             async def stop_refresher() -> None:

@@ -44,11 +44,8 @@ from tgstats.importer import ImportOptions, import_export
 from tgstats.importer.progress import ImportSummary
 from tgstats.plugin_api import EventSink
 from tgstats.settings import Settings
-<<<<<<< HEAD
-from tgstats.timezones import check_timezone
-=======
 from tgstats.telemetry import Metrics
->>>>>>> main
+from tgstats.timezones import check_timezone
 from tgstats.web.auth import Principal, auth_dependencies, require_admin
 from tgstats.web.security import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
 
