@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import re
 import string
+from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
 
@@ -45,7 +46,10 @@ COVERED_MODULES = [
     "plugins/tgstats_privacy/commands.py",
     "plugins/tgstats_privacy/digest.py",
     "src/tgstats/charts.py",
+    "src/tgstats/web/dashboard/pages.py",
 ]
+TEMPLATES = ROOT / "src/tgstats/web/dashboard/templates"
+SCRIPTS = ROOT / "src/tgstats/web/dashboard/static"
 
 
 def _extracted() -> dict[str, tuple[str, ...]]:
@@ -191,7 +195,14 @@ def _sentences_outside_gettext(path: Path) -> list[str]:
                 name in {"gettext", "ngettext", "N_", "text", "sql", "compile", "getLogger"}
                 or (owner_name in {"log", "logging"})
                 or name
-                in {"RuntimeError", "ValueError", "TypeError", "DeliveryError", "LookupError"}
+                in {
+                    "RuntimeError",
+                    "ValueError",
+                    "TypeError",
+                    "DeliveryError",
+                    "LookupError",
+                    "PeriodError",
+                }
             ):
                 for sub in ast.walk(node):
                     skip.add(id(sub))
@@ -244,3 +255,71 @@ def test_no_sentence_outside_gettext_in_the_covered_modules() -> None:
                 if not any(repr(allowed)[1:-1] in line for allowed in _NOT_LANGUAGE)
             ]
     assert not found, "wrap these in gettext (ctx.i18n / t.gettext / N_):\n" + "\n".join(found)
+
+
+class _TemplateText(HTMLParser):
+    """Text and human-readable attributes of a template, with Jinja expressions removed."""
+
+    READABLE = {"title", "placeholder", "aria-label", "alt"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in {"script", "style"}:
+            self._skip += 1
+        for name, value in attrs:
+            if name in self.READABLE and value:
+                self.text.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"}:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text.append(data)
+
+
+_JINJA = re.compile(
+    r"{%-?\s*block\s+body_(?:class|attrs)\s*%}.*?{%\s*endblock\s*%}"  # attributes, not text
+    r"|{%-?\s*trans\b.*?endtrans\s*-?%}|{{.*?}}|{%.*?%}|{#.*?#}",
+    re.DOTALL,
+)
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.html")))
+def test_templates_have_no_text_outside_gettext(template: str) -> None:
+    source = (TEMPLATES / template).read_text(encoding="utf-8")
+    parser = _TemplateText()
+    parser.feed(_JINJA.sub("", source))
+    leftovers = [
+        t.strip()
+        for t in parser.text
+        if re.search(r"[^\W\d_]{2,}", t)
+        and t.strip().replace("·", "").split()
+        != ["tgstats"] * len(t.strip().replace("·", "").split())
+    ]
+    assert not leftovers, f"{template}: wrap in {{{{ _('...') }}}}: {leftovers}"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.js")))
+def test_scripts_have_no_sentence_outside_gettext(script: str) -> None:
+    """A quoted run of two or more words that starts with a capital letter (a sentence or a
+    label) must be the argument of ``gettext(...)`` / ``ngettext(...)`` (common.js)."""
+    source = (SCRIPTS / script).read_text(encoding="utf-8")
+    source = re.sub(r"^\s*//[^\n]*$", "", source, flags=re.MULTILINE)
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    found = []
+    for match in re.finditer(r"""(['"`])((?:\\.|(?!\1).)*?)\1""", source):
+        text = match.group(2)
+        sentence = re.match(r"[A-Z…][a-z]+(?:[ ,.:;!?'’-]+\w+)+", text) and " " in text
+        if not sentence or "${" in text:
+            continue
+        before = source[max(0, match.start() - 200) : match.start()]
+        if re.search(r"\b(gettext|ngettext)\(\s*$|\bngettext\(\s*\"[^\"]*\",\s*$", before):
+            continue
+        found.append(text)
+    assert not found, f"{script}: wrap in gettext(...): {found}"

@@ -41,6 +41,8 @@ __all__ = [
     "Translator",
     "negotiate_locale",
     "normalize_locale",
+    "script_catalog",
+    "script_messages",
     "translator",
 ]
 
@@ -158,6 +160,35 @@ class Translator:
             }
             for singular, plural in pairs
         }
+
+
+@lru_cache(maxsize=1)
+def script_messages() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The messages the dashboard's scripts use (their location in the template is a
+    ``.js`` file): ``(singulars, (singular, plural) pairs)``, for the page's catalog."""
+    from babel.messages.pofile import read_po
+
+    with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as fh:
+        template = read_po(fh)
+    singulars: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for message in template:
+        if not message.id or not any(path.endswith(".js") for path, _ in message.locations):
+            continue
+        if isinstance(message.id, tuple | list):
+            pairs.append((str(message.id[0]), str(message.id[1])))
+        else:
+            singulars.append(str(message.id))
+    return tuple(singulars), tuple(pairs)
+
+
+def script_catalog(t: Translator) -> dict[str, object]:
+    """What a dashboard page embeds for its scripts: ``{"messages": {...}, "plurals": {...}}``
+    (empty for English, whose msgids are the text)."""
+    if t.locale == DEFAULT_LOCALE:
+        return {"messages": {}, "plurals": {}}
+    singulars, pairs = script_messages()
+    return {"messages": t.catalog(singulars), "plurals": t.plural_catalog(pairs)}
 
 
 @lru_cache(maxsize=8)

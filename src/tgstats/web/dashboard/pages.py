@@ -8,8 +8,10 @@ answer. Tokens travel only in a POSTed form, never in a URL.
 - ``GET /``            chat list (a chat token goes straight to its chat)
 - ``GET /login``       token form; ``POST /login`` signs in (cookie) and redirects
 - ``POST /logout``     clears the session
+- ``POST /language``   the language switch (a cookie; else ``Accept-Language``)
 - ``GET /share/{code}`` a share link's landing page; ``POST /share`` uses the one-time
   code up and signs in read-only for that chat (``tgstats.web.share_links``)
+- ``GET /chats/{id}/admin`` the chat's settings and share links (admin only)
 - ``GET /chats/{id}``  one chat; ``?days=7|30|90`` or ``?from=YYYY-MM-DD&to=YYYY-MM-DD``;
   ends with the loaded plugins' dashboard panels (``panels.py``)
 """
@@ -21,12 +23,23 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tgstats.i18n import (
+    LOCALE_NAMES,
+    N_,
+    SUPPORTED_LOCALES,
+    Translator,
+    negotiate_locale,
+    normalize_locale,
+    script_catalog,
+    translator,
+)
 from tgstats.settings import Settings
 from tgstats.stats import list_chats
 from tgstats.stats.period import (
@@ -84,16 +97,39 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect(path=f"/login?next={quote(target, safe='')}", status_code=303)
 
 
+LANGUAGE_COOKIE = "tgstats_lang"
+
+
+def page_translator(request: Request[Any, Any, Any]) -> Translator:
+    """The page's language: the reader's choice (the language switch's cookie), else the
+    browser's ``Accept-Language``, else English."""
+    chosen = normalize_locale(request.cookies.get(LANGUAGE_COOKIE))
+    if chosen is not None:
+        return translator(chosen)
+    return translator(negotiate_locale(request.headers.get("accept-language")))
+
+
+def _page(request: Request[Any, Any, Any], template: str, **context: Any) -> Response[str]:
+    """``render_page`` in the reader's language, with what the language switch needs."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    t = page_translator(request)
+    context.setdefault("here", safe_next(here))
+    context.setdefault("languages", [(code, LOCALE_NAMES[code]) for code in SUPPORTED_LOCALES])
+    context.setdefault("script_catalog", script_catalog(t))
+    return render_page(template, t=t, **context)
+
+
 def _settings(request: Request[Any, Any, Any]) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _rate_limited_page(exc: HTTPException) -> Response[str]:
-    response = render_page(
+def _rate_limited_page(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
+    response = _page(
+        request,
         "error.html",
         status_code=429,
-        title="Too many attempts",
+        title=N_("Too many attempts"),
         message=str(exc.detail),
     )
     retry_after = (exc.headers or {}).get("Retry-After")
@@ -110,7 +146,7 @@ async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[An
         return _login_redirect(request)
     except HTTPException as exc:
         if exc.status_code == 429:
-            return _rate_limited_page(exc)
+            return _rate_limited_page(request, exc)
         raise
 
 
@@ -167,7 +203,8 @@ class DashboardController(Controller):
             return principal
         if principal.kind == "chat" and principal.chat_id is not None:
             return Redirect(path=f"/chats/{principal.chat_id}", status_code=303)
-        return render_page(
+        return _page(
+            request,
             "chats.html",
             signed_in=principal.kind != "anonymous",
             principal_kind=principal.kind,
@@ -187,11 +224,12 @@ class DashboardController(Controller):
                 pass  # stale or foreign cookie: show the form
             except HTTPException as exc:
                 if exc.status_code == 429:
-                    return _rate_limited_page(exc)
+                    return _rate_limited_page(request, exc)
                 raise
             else:
                 return Redirect(path=next_path, status_code=303)
-        return render_page(
+        return _page(
+            request,
             "login.html",
             next_path=next_path,
             error=None,
@@ -203,46 +241,86 @@ class DashboardController(Controller):
         settings = _settings(request)
         closed = settings.api.admin_token is None and not settings.api.allow_unauthenticated
         if not is_same_origin(request, allow_null_origin=True):
-            return render_page(
+            return _page(
+                request,
                 "error.html",
                 status_code=403,
-                title="Sign-in refused",
-                message="The sign-in form was posted from another site.",
+                title=N_("Sign-in refused"),
+                message=N_("The sign-in form was posted from another site."),
             )
         form = await request.form()
         next_path = safe_next(_form_text(form.get("next")))
         token = _form_text(form.get("token")).strip()
 
         def again(status: int, error: str) -> Response[str]:
-            return render_page(
-                "login.html", status_code=status, next_path=next_path, error=error, closed=closed
+            return _page(
+                request,
+                "login.html",
+                status_code=status,
+                next_path=next_path,
+                error=error,
+                closed=closed,
             )
 
         if closed:
-            return again(401, "Sign-in is closed: the server has no ADMIN_API_TOKEN configured.")
+            return again(
+                401, N_("Sign-in is closed: the server has no ADMIN_API_TOKEN configured.")
+            )
         if not token and not settings.api.allow_unauthenticated:
-            return again(400, "Enter a token.")
+            return again(400, N_("Enter a token."))
         if len(token) > MAX_TOKEN_LENGTH:
-            return again(401, "That token was not accepted.")
+            return again(401, N_("That token was not accepted."))
         try:
             return await login_response(request, token, redirect_to=next_path)
         except NotAuthorizedException:
-            return again(401, "That token was not accepted.")
+            return again(401, N_("That token was not accepted."))
         except HTTPException as exc:
             if exc.status_code == 429:
-                return _rate_limited_page(exc)
+                return _rate_limited_page(request, exc)
             raise
 
     @post("/logout", name="dashboard:logout", status_code=303, opt=_FORM_BODY)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
         if not is_same_origin(request, allow_null_origin=True):
-            return render_page(
+            return _page(
+                request,
                 "error.html",
                 status_code=403,
-                title="Sign-out refused",
-                message="The sign-out form was posted from another site.",
+                title=N_("Sign-out refused"),
+                message=N_("The sign-out form was posted from another site."),
             )
         return await logout_response(request, redirect_to="/login")
+
+    @post("/language", name="dashboard:language", status_code=303, opt=_FORM_BODY)
+    async def choose_language(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The language switch: remembers the reader's language in a cookie, back to the page."""
+        if not is_same_origin(request, allow_null_origin=True):
+            return _page(
+                request,
+                "error.html",
+                status_code=403,
+                title=N_("Refused"),
+                message=N_("The form was posted from another site."),
+            )
+        form = await request.form()
+        language = normalize_locale(_form_text(form.get("locale")))
+        response: Response[Any] = Redirect(
+            path=safe_next(_form_text(form.get("next"))), status_code=303
+        )
+        if language is not None:
+            settings = _settings(request)
+            response.set_cookie(
+                Cookie(
+                    key=LANGUAGE_COOKIE,
+                    value=language,
+                    max_age=365 * 24 * 3600,
+                    path="/",
+                    httponly=True,
+                    samesite="lax",
+                    secure=settings.server.environment != "development",
+                )
+            )
+        return response
 
     @get("/share/{code:str}", name="dashboard:share")
     async def share_landing(
@@ -250,24 +328,25 @@ class DashboardController(Controller):
     ) -> Response[Any]:
         """Shows a button only: a GET (a link preview, a prefetch) never uses the code up."""
         if not looks_like_share_code(code):
-            return _share_refused(404)
-        return render_page("share.html", code=code)
+            return _share_refused(request, 404)
+        return _page(request, "share.html", code=code)
 
     @post("/share", name="dashboard:share-open", status_code=303, opt=_FORM_BODY)
     async def share_open(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
         if not is_same_origin(request, allow_null_origin=True):
-            return render_page(
+            return _page(
+                request,
                 "error.html",
                 status_code=403,
-                title="Refused",
-                message="The form was posted from another site.",
+                title=N_("Refused"),
+                message=N_("The form was posted from another site."),
             )
         form = await request.form()
         found = await redeem_share_code(db_session, _form_text(form.get("code")).strip())
         if found is None:
-            return _share_refused(410)
+            return _share_refused(request, 410)
         await db_session.commit()
         token_id, chat_id = found
         response: Response[Any] = Redirect(path=f"/chats/{chat_id}", status_code=303)
@@ -286,7 +365,31 @@ class DashboardController(Controller):
         context = await _chat_page_context(request, chat_id, stats_session)
         if isinstance(context, Response):
             return context
-        return render_page("chat.html", panels=dashboard_panels(request.app.state), **context)
+        return _page(request, "chat.html", panels=dashboard_panels(request.app.state), **context)
+
+    @get("/chats/{chat_id:int}/admin", name="dashboard:admin")
+    async def admin_page(
+        self,
+        request: Request[Any, Any, Any],
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
+    ) -> Response[Any]:
+        """A chat's settings and share links, for the admin; every change goes through the
+        same REST API as any client's (``admin.js``)."""
+        context = await _chat_page_context(request, chat_id, stats_session)
+        if isinstance(context, Response):
+            return context
+        if context["principal_kind"] == "chat":
+            return _page(
+                request,
+                "error.html",
+                status_code=403,
+                title=N_("Not your chat"),
+                message=N_("Only the admin can change a chat's settings."),
+                signed_in=True,
+                principal_kind="chat",
+            )
+        return _page(request, "admin.html", **context)
 
     @get("/chats/{chat_id:int}/members/{user_id:int}", name="dashboard:member")
     async def member_page(
@@ -301,7 +404,7 @@ class DashboardController(Controller):
         )
         if isinstance(context, Response):
             return context
-        return render_page("member.html", user_id=user_id, **context)
+        return _page(request, "member.html", user_id=user_id, **context)
 
 
 async def _chat_page_context(
@@ -322,11 +425,12 @@ async def _chat_page_context(
         "csrf_token": session_csrf_token(request),
     }
     if not principal.can_read(chat_id):
-        return render_page(
+        return _page(
+            request,
             "error.html",
             status_code=403,
-            title="Not your chat",
-            message="This sign-in may only read one chat's dashboard.",
+            title=N_("Not your chat"),
+            message=N_("This sign-in may only read one chat's dashboard."),
             **page,
         )
     settings = _settings(request)
@@ -335,11 +439,14 @@ async def _chat_page_context(
             stats_session, chat_id, default_timezone=settings.privacy.default_timezone
         )
     except ChatNotFound:
-        return render_page(
+        return _page(
+            request,
             "error.html",
             status_code=404,
-            title="No such chat",
-            message=f"No chat {chat_id} has been recorded.",
+            title=N_("No such chat"),
+            message=page_translator(request).gettext(
+                "No chat {chat} has been recorded.", chat=chat_id
+            ),
             **page,
         )
     today = scope.today()
@@ -347,10 +454,11 @@ async def _chat_page_context(
     try:
         period, preset = page_period(query, today=today, max_days=settings.api.max_range_days)
     except PeriodError as exc:
-        return render_page(
+        return _page(
+            request,
             "error.html",
             status_code=400,
-            title="Cannot show that period",
+            title=N_("Cannot show that period"),
             message=str(exc),
             back_href=back_href or f"/chats/{chat_id}",
             **page,
@@ -377,12 +485,13 @@ async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -
     return found.chats[0] if found.chats else None
 
 
-def _share_refused(status: int) -> Response[str]:
-    return render_page(
+def _share_refused(request: Request[Any, Any, Any], status: int) -> Response[str]:
+    return _page(
+        request,
         "error.html",
         status_code=status,
-        title="This link does not open anything",
-        message=(
+        title=N_("This link does not open anything"),
+        message=N_(
             "A share link works once and for a short time. "
             "Ask an admin of the chat for a new one (/share in the chat)."
         ),

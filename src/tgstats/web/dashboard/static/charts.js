@@ -23,7 +23,7 @@
       ticks: { stroke: cssVar("--grid"), width: 1 },
       font: "12px system-ui, sans-serif",
     };
-    var series = [{ label: "Day", value: "{YYYY}-{MM}-{DD}" }];
+    var series = [{ label: ns.gettext("Day"), value: "{YYYY}-{MM}-{DD}" }];
     spec.series.forEach(function (s) {
       var color = cssVar(s.color);
       var entry = {
@@ -104,6 +104,8 @@
     entry.container.setAttribute("role", "img");
     if (entry.spec.label) entry.container.setAttribute("aria-label", entry.spec.label);
     entry.container.setAttribute("data-status", "ready");
+    // export.js adds the download buttons (once) when a chart is first drawn.
+    document.dispatchEvent(new CustomEvent("tgstats:chart", { detail: { name: name } }));
   }
 
   // spec: {days: [iso...], series: [{label, values, kind: "bars"|"line", color: "--chart-1"}]}

@@ -8,7 +8,9 @@
   var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
   var base = "chats/" + encodeURIComponent(chatId) + "/";
   var LONG_PERIOD_DAYS = 180;
-  var WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+  var gettext = ns.gettext;
+  var ngettext = ns.ngettext;
+  var WEEKDAYS = ns.weekdays;
 
   function $(id) {
     return document.getElementById(id);
@@ -24,7 +26,7 @@
   function failed(node) {
     return function (error) {
       if (error && error.message === "signed out") return;
-      ns.setStatus(node, "Could not load: " + (error && error.message ? error.message : error), "error");
+      ns.setStatus(node, gettext("Could not load: {error}", { error: error && error.message ? error.message : error }), "error");
     };
   }
 
@@ -38,11 +40,11 @@
   function deltaText(key, metric) {
     if (key === "media_share_pct") {
       var points = metric.change;
-      if (Math.abs(points) < 0.05) return { text: "no change", trend: "flat" };
-      return { text: (points > 0 ? "▲ +" : "▼ ") + ns.formatDecimal(points) + " pts", trend: points > 0 ? "up" : "down" };
+      if (Math.abs(points) < 0.05) return { text: gettext("no change"), trend: "flat" };
+      return { text: (points > 0 ? "▲ +" : "▼ ") + gettext("{value} pts", { value: ns.formatDecimal(points) }), trend: points > 0 ? "up" : "down" };
     }
-    if (metric.change === 0) return { text: "no change", trend: "flat" };
-    if (metric.change_pct === null) return { text: "▲ new (was 0)", trend: "up" };
+    if (metric.change === 0) return { text: gettext("no change"), trend: "flat" };
+    if (metric.change_pct === null) return { text: "▲ " + gettext("new (was 0)"), trend: "up" };
     var sign = metric.change_pct > 0 ? "▲ +" : "▼ ";
     return { text: sign + ns.formatDecimal(metric.change_pct) + " %", trend: metric.change > 0 ? "up" : "down" };
   }
@@ -62,7 +64,7 @@
       var change = deltaText(key, metric);
       delta.textContent = change.text;
       delta.setAttribute("data-trend", change.trend);
-      delta.setAttribute("title", "previous period: " + format(metric.previous));
+      delta.setAttribute("title", gettext("previous period: {value}", { value: format(metric.previous) }));
       card.setAttribute("data-status", "ready");
     });
   }
@@ -73,7 +75,7 @@
       node.textContent = "–";
     });
     var kpis = $("kpis");
-    var note = ns.el("p", { className: "alert", text: "Could not load the summary: " + error.message, attrs: { role: "alert" } });
+    var note = ns.el("p", { className: "alert", text: ns.gettext("Could not load the summary: {error}", { error: error.message }), attrs: { role: "alert" } });
     kpis.parentNode.insertBefore(note, kpis);
   }
 
@@ -86,11 +88,13 @@
   function renderTimeseries(series) {
     var days = series.points.map(function (p) { return p.bucket; });
     var messages = series.points.map(function (p) { return p.messages; });
-    var unit = series.granularity === "week" ? "week" : "day";
-    var lines = [{ label: "Messages", kind: "bars", color: "--chart-1", values: messages }];
+    var weekly = series.granularity === "week";
+    var lines = [{ label: gettext("Messages"), kind: "bars", color: "--chart-1", values: messages }];
     if (series.rolling) {
       lines.push({
-        label: series.rolling + "-" + unit + " average",
+        label: weekly
+          ? gettext("{n}-week average", { n: series.rolling })
+          : gettext("{n}-day average", { n: series.rolling }),
         kind: "line",
         color: "--chart-3",
         decimals: true,
@@ -99,12 +103,14 @@
     }
     ns.timeChart("messages", $("chart-messages"), {
       days: days,
-      label: "Messages per " + unit + ": " + ns.formatInt(total(messages)) + " in total",
+      label: weekly
+        ? gettext("Messages per week: {total} in total", { total: ns.formatInt(total(messages)) })
+        : gettext("Messages per day: {total} in total", { total: ns.formatInt(total(messages)) }),
       series: lines,
     });
     ns.timeChart("dau", $("chart-dau"), {
       days: days,
-      label: "Daily and weekly active users per day",
+      label: gettext("Daily and weekly active users per day"),
       series: [
         { label: "DAU", kind: "line", color: "--chart-2", values: series.points.map(function (p) { return p.dau; }), decimals: true },
         { label: "WAU", kind: "line", color: "--chart-3", values: series.points.map(function (p) { return p.wau; }) },
@@ -116,15 +122,23 @@
     var running = 0;
     var cumulative = members.days.map(function (d) { running += d.net; return running; });
     $("members-summary").textContent =
-      ns.formatInt(members.members_now) + " members now · " +
-      ns.formatInt(members.joins) + " joined, " + ns.formatInt(members.leaves) + " left (net " +
-      (members.net > 0 ? "+" : "") + ns.formatInt(members.net) + ") · newcomers still posting after 7 days: " +
-      ns.formatPct(members.retention.retained_7d_pct) + ", after 30 days: " + ns.formatPct(members.retention.retained_30d_pct);
-    $("inactive-heading").textContent =
-      "Quiet for " + members.inactive_days + "+ days: " + ns.formatInt(members.inactive_total);
+      ngettext("{n} member now", "{n} members now", members.members_now) + " · " +
+      gettext("{joins} joined, {leaves} left (net {net})", {
+        joins: ns.formatInt(members.joins),
+        leaves: ns.formatInt(members.leaves),
+        net: (members.net > 0 ? "+" : "") + ns.formatInt(members.net),
+      }) + " · " +
+      gettext("newcomers still posting after 7 days: {week}, after 30 days: {month}", {
+        week: ns.formatPct(members.retention.retained_7d_pct),
+        month: ns.formatPct(members.retention.retained_30d_pct),
+      });
+    $("inactive-heading").textContent = ngettext(
+      "Quiet for {n}+ day: {count}", "Quiet for {n}+ days: {count}", members.inactive_days,
+      { count: ns.formatInt(members.inactive_total) }
+    );
     var quiet = ns.clear($("inactive-members"));
     members.inactive.slice(0, 10).forEach(function (m) {
-      var when = m.days_inactive === null ? "never posted" : ns.formatInt(m.days_inactive) + " days";
+      var when = m.days_inactive === null ? gettext("never posted") : ngettext("{n} day", "{n} days", m.days_inactive);
       quiet.appendChild(
         ns.el("li", { attrs: { "data-user-id": m.user_id } }, [
           ns.el("span", { className: "name", text: m.display_name }),
@@ -135,11 +149,11 @@
     ns.timeChart("members", $("chart-members"), {
       days: members.days.map(function (d) { return d.day; }),
       height: 220,
-      label: "Members joined and left per day, with the running net change",
+      label: gettext("Members joined and left per day, with the running net change"),
       series: [
-        { label: "Joined", kind: "bars", color: "--chart-2", values: members.days.map(function (d) { return d.joins; }) },
-        { label: "Left", kind: "bars", color: "--chart-4", values: members.days.map(function (d) { return -d.leaves; }) },
-        { label: "Net (cumulative)", kind: "line", color: "--chart-1", values: cumulative },
+        { label: gettext("Joined"), kind: "bars", color: "--chart-2", values: members.days.map(function (d) { return d.joins; }) },
+        { label: gettext("Left"), kind: "bars", color: "--chart-4", values: members.days.map(function (d) { return -d.leaves; }) },
+        { label: gettext("Net (cumulative)"), kind: "line", color: "--chart-1", values: cumulative },
       ],
     });
   }
@@ -163,7 +177,7 @@
             "data-weekday": index + 1,
             "data-hour": hourOfDay,
             "data-count": count,
-            title: WEEKDAYS[index] + " " + String(hourOfDay).padStart(2, "0") + ":00 – " + ns.formatInt(count) + " messages",
+            title: WEEKDAYS[index] + " " + String(hourOfDay).padStart(2, "0") + ":00 – " + ngettext("{n} message", "{n} messages", count),
           },
         });
         cell.style.setProperty("--level", max ? (0.08 + 0.92 * (count / max)).toFixed(3) : "0");
@@ -174,8 +188,9 @@
     container.setAttribute("data-status", "ready");
     container.setAttribute(
       "aria-label",
-      "Messages by weekday and local hour; busiest cell " + ns.formatInt(max) + " messages"
+      gettext("Messages by weekday and local hour; busiest cell {count}", { count: ngettext("{n} message", "{n} messages", max) })
     );
+    document.dispatchEvent(new CustomEvent("tgstats:chart", { detail: { name: "heatmap" } }));
     var legend = ns.clear($("heatmap-legend"));
     legend.appendChild(ns.el("span", { text: "0" }));
     [0.08, 0.3, 0.55, 0.8, 1].forEach(function (level) {
@@ -183,7 +198,7 @@
       swatch.style.setProperty("--level", String(level));
       legend.appendChild(swatch);
     });
-    legend.appendChild(ns.el("span", { text: ns.formatInt(max) + " messages" }));
+    legend.appendChild(ns.el("span", { text: ngettext("{n} message", "{n} messages", max) }));
   }
 
   // ------------------------------------------------------------------ content sections
@@ -204,11 +219,11 @@
   }
 
   function renderReactions(reactions) {
-    $("reactions-total").textContent = ns.formatInt(reactions.total) + " reactions in this period";
-    ns.renderBars($("reactions-emoji"), termRows(reactions.top_emoji, 10), { empty: "No reactions in this period." });
+    $("reactions-total").textContent = ngettext("{n} reaction in this period", "{n} reactions in this period", reactions.total);
+    ns.renderBars($("reactions-emoji"), termRows(reactions.top_emoji, 10), { empty: gettext("No reactions in this period.") });
     var list = ns.clear($("reactions-messages"));
     reactions.top_messages.slice(0, 5).forEach(function (message) {
-      var label = (message.display_name || "Someone") + ", " + ns.formatDateTime(message.date, timezone);
+      var label = (message.display_name || gettext("Someone")) + ", " + ns.formatDateTime(message.date, timezone);
       var link = ns.safeLink(message.link);
       var what = link
         ? ns.el("a", { text: label, attrs: { href: link, rel: "noopener noreferrer", target: "_blank" } })
@@ -225,10 +240,10 @@
     var status = $("topics-status");
     var tbody = ns.clear(table.querySelector("tbody"));
     topics.topics.forEach(function (topic) {
-      var title = topic.title || (topic.topic_id === 0 ? "General" : "Topic " + topic.topic_id);
+      var title = topic.title || (topic.topic_id === 0 ? gettext("General") : gettext("Topic {id}", { id: topic.topic_id }));
       tbody.appendChild(
         ns.el("tr", { attrs: { "data-topic-id": topic.topic_id } }, [
-          ns.el("td", {}, [ns.el("span", { className: "name", text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (closed)" }) : null]),
+          ns.el("td", {}, [ns.el("span", { className: "name", text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (" + gettext("closed") + ")" }) : null]),
           ns.el("td", { className: "num", text: ns.formatInt(topic.messages) }),
           ns.el("td", { className: "num", text: ns.formatInt(topic.active_users) }),
           ns.el("td", { className: "num", text: ns.formatPct(topic.share_pct) }),
@@ -238,14 +253,16 @@
     var any = topics.topics.length > 0;
     table.hidden = !any;
     status.hidden = any;
-    status.textContent = any ? "" : topics.is_forum ? "No messages in any topic in this period." : "This chat has no forum topics.";
+    status.textContent = any ? "" : topics.is_forum ? gettext("No messages in any topic in this period.") : gettext("This chat has no forum topics.");
   }
 
   function renderInteractions(stats) {
-    $("replies-total").textContent = ns.formatInt(stats.total_replies) + " replies to another member in this period";
+    $("replies-total").textContent = ngettext(
+      "{n} reply to another member in this period", "{n} replies to another member in this period", stats.total_replies
+    );
     var list = ns.clear($("reply-pairs"));
     if (!stats.pairs.length) {
-      list.appendChild(ns.el("li", { className: "muted", text: "No replies between members in this period." }));
+      list.appendChild(ns.el("li", { className: "muted", text: gettext("No replies between members in this period.") }));
       return;
     }
     stats.pairs.forEach(function (pair) {
@@ -254,7 +271,7 @@
           ns.el("span", { className: "name", text: pair.from_name }),
           ns.el("span", { className: "muted", text: " → " }),
           ns.el("span", { className: "name", text: pair.to_name }),
-          ns.el("span", { className: "muted small", text: ": " + ns.formatInt(pair.replies) + " (" + ns.formatInt(pair.replies_back) + " back)" }),
+          ns.el("span", { className: "muted small", text: ": " + gettext("{replies} ({back} back)", { replies: ns.formatInt(pair.replies), back: ns.formatInt(pair.replies_back) }) }),
         ])
       );
     });
@@ -265,7 +282,7 @@
     membersTable.wire();
     load("interactions", "interactions", { limit: 10 }).then(renderInteractions, function (error) {
       if (error && error.message === "signed out") return;
-      $("replies-total").textContent = "Could not load replies: " + error.message;
+      $("replies-total").textContent = gettext("Could not load replies: {error}", { error: error.message });
     });
     load("summary", "summary").then(renderKpis, kpiError);
     // A trailing 7-day average smooths weekly rhythm once there are enough days to show it;
@@ -273,8 +290,8 @@
     var days = Math.round((Date.parse(period.to) - Date.parse(period.from)) / 86400000) + 1;
     var weekly = days > LONG_PERIOD_DAYS;
     if (weekly) {
-      $("h-messages").textContent = "Messages per week";
-      $("h-dau").textContent = "Active users (weekly buckets)";
+      $("h-messages").textContent = gettext("Messages per week");
+      $("h-dau").textContent = gettext("Active users (weekly buckets)");
     }
     load("timeseries", "timeseries", {
       granularity: weekly ? "week" : "day",
@@ -287,16 +304,16 @@
     membersTable.load();
     load("media", "media").then(renderMedia, failed($("media")));
     load("words", "words", { limit: 20 }).then(function (words) {
-      ns.renderBars($("words"), termRows(words.terms, 20), { empty: "No words counted in this period." });
+      ns.renderBars($("words"), termRows(words.terms, 20), { empty: gettext("No words counted in this period.") });
     }, failed($("words")));
     load("reactions", "reactions").then(renderReactions, failed($("reactions-emoji")));
     load("links", "links").then(function (links) {
-      ns.renderBars($("domains"), termRows(links.domains, 10), { empty: "No links shared in this period." });
+      ns.renderBars($("domains"), termRows(links.domains, 10), { empty: gettext("No links shared in this period.") });
     }, failed($("domains")));
     load("members", "members").then(renderMembers, failed($("chart-members")));
     load("topics", "topics").then(renderTopics, function (error) {
       if (error && error.message === "signed out") return;
-      $("topics-status").textContent = "Could not load topics: " + error.message;
+      $("topics-status").textContent = gettext("Could not load topics: {error}", { error: error.message });
       $("topics-status").className = "status alert";
     });
   });

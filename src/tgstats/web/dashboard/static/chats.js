@@ -2,9 +2,11 @@
 (function () {
   "use strict";
   var ns = window.tgstats;
+  var gettext = ns.gettext;
+  var ngettext = ns.ngettext;
 
   function chatName(chat) {
-    return chat.title || (chat.username ? "@" + chat.username : "Chat " + chat.chat_id);
+    return chat.title || (chat.username ? "@" + chat.username : gettext("Chat {id}", { id: chat.chat_id }));
   }
 
   function render(list) {
@@ -26,7 +28,7 @@
       );
     });
     table.hidden = list.chats.length === 0;
-    status.textContent = list.chats.length ? "" : "No chats yet: add the bot to a group, or import an export.";
+    status.textContent = list.chats.length ? "" : gettext("No chats yet: add the bot to a group, or import an export.");
     status.hidden = list.chats.length > 0;
   }
 
@@ -40,7 +42,7 @@
         if (error && error.message === "signed out") return;
         var status = document.getElementById("chats-status");
         status.className = "status alert";
-        status.textContent = "Could not load the chats: " + error.message;
+        status.textContent = gettext("Could not load the chats: {error}", { error: error.message });
       }
     );
   });

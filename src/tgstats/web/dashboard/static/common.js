@@ -1,13 +1,56 @@
-// Shared helpers for the dashboard pages: API access, DOM building, number formatting.
-// User-supplied text (names, titles, words) is only ever set through textContent.
+// Shared helpers for the dashboard pages: API access, DOM building, messages and number
+// formatting in the page's language. User-supplied text (names, titles, words) is only ever
+// set through textContent.
 (function () {
   "use strict";
   var ns = (window.tgstats = window.tgstats || {});
   ns.data = ns.data || {}; // the last API answer per section (read by the browser tests)
   ns.charts = ns.charts || {};
 
-  var integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  var decimal = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  // The page's language (<html lang>) and its messages (the server's gettext catalog,
+  // embedded as JSON data in #i18n-catalog; English is the msgids themselves).
+  var lang = document.documentElement.getAttribute("lang") || "en";
+  ns.lang = lang;
+  var catalog = { messages: {}, plurals: {} };
+  try {
+    var source = document.getElementById("i18n-catalog");
+    if (source) catalog = JSON.parse(source.textContent) || catalog;
+  } catch (e) {
+    // a broken catalog shows English rather than nothing
+  }
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && values[name] !== undefined && values[name] !== null ? String(values[name]) : whole;
+    });
+  }
+  // gettext("Could not load: {error}", {error: e.message}): the message in the page's language.
+  ns.gettext = function (message, values) {
+    var text = (catalog.messages || {})[message];
+    return fill(typeof text === "string" && text ? text : message, values);
+  };
+  var pluralRules = window.Intl && Intl.PluralRules ? new Intl.PluralRules(lang) : null;
+  // ngettext("{n} day", "{n} days", 3): the form for n (Russian has three); {n} is n formatted.
+  ns.ngettext = function (singular, plural, n, values) {
+    var forms = (catalog.plurals || {})[singular];
+    var text = null;
+    if (forms && pluralRules) {
+      var category = pluralRules.select(n);
+      text = forms[category] || forms.many || forms.other || null;
+    }
+    if (!text) text = n === 1 ? singular : plural;
+    var all = { n: ns.formatInt(n) };
+    Object.keys(values || {}).forEach(function (key) { all[key] = values[key]; });
+    return fill(text, all);
+  };
+
+  var integer = new Intl.NumberFormat(lang, { maximumFractionDigits: 0 });
+  var decimal = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  // Monday first, short names in the page's language (2024-01-01 was a Monday).
+  ns.weekdays = [0, 1, 2, 3, 4, 5, 6].map(function (i) {
+    return new Intl.DateTimeFormat(lang, { weekday: "short", timeZone: "UTC" }).format(
+      new Date(Date.UTC(2024, 0, 1 + i))
+    );
+  });
 
   ns.formatInt = function (value) {
     return value === null || value === undefined ? "–" : integer.format(value);
@@ -21,7 +64,7 @@
   ns.formatDateTime = function (iso, timeZone) {
     if (!iso) return "–";
     try {
-      return new Intl.DateTimeFormat("en-GB", {
+      return new Intl.DateTimeFormat(lang, {
         dateStyle: "medium",
         timeStyle: "short",
         timeZone: timeZone || "UTC",
@@ -89,12 +132,12 @@
           function (body) {
             if (!response.ok) {
               var message = body && body.error && body.error.message;
-              throw new Error(message || "the server answered " + response.status);
+              throw new Error(message || ns.gettext("the server answered {status}", { status: response.status }));
             }
             return body;
           },
           function () {
-            throw new Error("the server answered " + response.status + " without JSON");
+            throw new Error(ns.gettext("the server answered {status} without JSON", { status: response.status }));
           }
         );
       }
@@ -108,7 +151,7 @@
   // a JSON body sent as application/json. Resolves with the parsed answer (or null).
   ns.send = function (method, path, body) {
     var meta = document.querySelector('meta[name="tgstats-csrf"]');
-    var headers = { Accept: "application/json" };
+    var headers = { Accept: "application/json", "X-Requested-With": "tgstats-dashboard" };
     if (meta) headers["X-CSRF-Token"] = meta.getAttribute("content");
     var init = { method: method, credentials: "same-origin", headers: headers };
     if (body !== undefined && body !== null) {
@@ -129,13 +172,14 @@
       return response.json().then(
         function (answer) {
           if (!response.ok) {
-            var message = answer && answer.error && answer.error.message;
-            throw new Error(message || "the server answered " + response.status);
+            var error = answer && answer.error;
+            var detail = error && error.details && error.details[0] && (error.details[0].message || error.details[0].reason);
+            throw new Error((error && error.message ? error.message : String(response.status)) + (detail ? ": " + detail : ""));
           }
           return answer;
         },
         function () {
-          throw new Error("the server answered " + response.status + " without JSON");
+          throw new Error(ns.gettext("the server answered {status} without JSON", { status: response.status }));
         }
       );
     });
@@ -146,7 +190,7 @@
     options = options || {};
     ns.clear(container);
     if (!rows.length) {
-      ns.setStatus(container, options.empty || "Nothing in this period.");
+      ns.setStatus(container, options.empty || ns.gettext("Nothing in this period."));
       return;
     }
     var max = rows.reduce(function (m, r) { return Math.max(m, r.value); }, 0) || 1;
@@ -165,4 +209,14 @@
     container.appendChild(list);
     container.setAttribute("data-status", "ready");
   };
+
+  // The language switch submits itself when a language is picked (its button is for no-JS).
+  document.addEventListener("DOMContentLoaded", function () {
+    var select = document.getElementById("language-select");
+    if (select && select.form) {
+      select.addEventListener("change", function () { select.form.submit(); });
+      var apply = document.getElementById("language-apply");
+      if (apply) apply.hidden = true;
+    }
+  });
 })();

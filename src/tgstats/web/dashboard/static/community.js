@@ -7,12 +7,12 @@
   var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
   var base = "chats/" + encodeURIComponent(chatId) + "/";
   var SOURCE_NAMES = {
-    link: "Invite link",
-    added: "Added by a member",
-    request: "Join request",
-    folder: "Folder link",
-    direct: "By themselves",
-    unknown: "Not recorded",
+    link: ns.gettext("Invite link"),
+    added: ns.gettext("Added by a member"),
+    request: ns.gettext("Join request"),
+    folder: ns.gettext("Folder link"),
+    direct: ns.gettext("By themselves"),
+    unknown: ns.gettext("Not recorded"),
   };
 
   function $(id) {
@@ -29,7 +29,7 @@
   function failed(node) {
     return function (error) {
       if (error && error.message === "signed out") return;
-      ns.setStatus(node, "Could not load: " + (error && error.message ? error.message : error), "error");
+      ns.setStatus(node, ns.gettext("Could not load: {error}", { error: error && error.message ? error.message : error }), "error");
     };
   }
 
@@ -39,16 +39,16 @@
       flow.sources.filter(function (s) { return s.joins > 0; }).map(function (s) {
         return { label: SOURCE_NAMES[s.source] || s.source, value: s.joins };
       }),
-      { empty: "Nobody joined in this period." }
+      { empty: ns.gettext("Nobody joined in this period.") }
     );
     ns.renderBars(
       $("invite-links"),
       flow.invite_links.map(function (link) { return { label: link.label, value: link.joins }; }),
-      { empty: "No joins through a known invite link." }
+      { empty: ns.gettext("No joins through a known invite link.") }
     );
     var inviters = ns.clear($("top-inviters"));
     if (!flow.top_inviters.length) {
-      inviters.appendChild(ns.el("li", { className: "muted", text: "Nobody brought anyone in this period." }));
+      inviters.appendChild(ns.el("li", { className: "muted", text: ns.gettext("Nobody brought anyone in this period.") }));
     }
     flow.top_inviters.forEach(function (row) {
       inviters.appendChild(
@@ -105,7 +105,7 @@
       rows.appendChild(tr);
     });
     table.hidden = !shown.length;
-    status.textContent = shown.length ? "" : "No newcomers in this period.";
+    status.textContent = shown.length ? "" : ns.gettext("No newcomers in this period.");
     status.hidden = !!shown.length;
   }
 
@@ -119,7 +119,7 @@
     );
     return load("cohorts", "cohorts", { granularity: granularity }).then(renderCohorts, function (error) {
       if (error && error.message === "signed out") return;
-      $("cohorts-status").textContent = "Could not load cohorts: " + error.message;
+      $("cohorts-status").textContent = ns.gettext("Could not load cohorts: {error}", { error: error.message });
       $("cohorts-status").className = "status alert";
     });
   }

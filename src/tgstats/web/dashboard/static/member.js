@@ -2,12 +2,16 @@
 (function () {
   "use strict";
   var ns = window.tgstats;
+  var gettext = ns.gettext;
+  var ngettext = ns.ngettext;
   var body = document.body;
   var chatId = body.getAttribute("data-chat-id");
   var userId = body.getAttribute("data-user-id");
   var timezone = body.getAttribute("data-timezone");
   var period = { from: body.getAttribute("data-from"), to: body.getAttribute("data-to") };
-  var WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+  var WEEKDAYS = [0, 1, 2, 3, 4, 5, 6].map(function (i) {
+    return new Intl.DateTimeFormat(ns.lang, { weekday: "long", timeZone: "UTC" }).format(new Date(Date.UTC(2024, 0, 1 + i)));
+  });
 
   function $(id) {
     return document.getElementById(id);
@@ -27,54 +31,54 @@
   function render(profile) {
     var name = profile.display_name;
     $("member-name").textContent = name;
-    document.title = name + " in " + body.getAttribute("data-chat-title") + " · tgstats";
+    document.title = gettext("{member} in {chat}", { member: name, chat: body.getAttribute("data-chat-title") }) + " · tgstats";
     var meta = [];
     if (profile.username) meta.push("@" + profile.username);
     if (profile.status) meta.push(profile.status);
-    if (profile.joined_at) meta.push("joined " + dateOnly(profile.joined_at));
-    if (profile.left_at) meta.push("left " + dateOnly(profile.left_at));
-    meta.push("first message " + dateOnly(profile.first_message_at));
+    if (profile.joined_at) meta.push(gettext("joined {date}", { date: dateOnly(profile.joined_at) }));
+    if (profile.left_at) meta.push(gettext("left {date}", { date: dateOnly(profile.left_at) }));
+    meta.push(gettext("first message {date}", { date: dateOnly(profile.first_message_at) }));
     $("member-meta").textContent = meta.join(" · ");
 
-    setKpi("messages", ns.formatInt(profile.messages), ns.formatInt(profile.media) + " with media, " + ns.formatInt(profile.links) + " links");
+    setKpi("messages", ns.formatInt(profile.messages), gettext("{media} with media, {links} links", { media: ns.formatInt(profile.media), links: ns.formatInt(profile.links) }));
     setKpi("share_pct", ns.formatPct(profile.share_pct));
     setKpi("rank", profile.rank === null ? "–" : "#" + ns.formatInt(profile.rank));
-    setKpi("active_days", ns.formatInt(profile.active_days), "last message " + dateOnly(profile.last_message_at));
+    setKpi("active_days", ns.formatInt(profile.active_days), gettext("last message {date}", { date: dateOnly(profile.last_message_at) }));
     setKpi(
       "longest_streak_days",
-      ns.formatInt(profile.longest_streak_days) + (profile.longest_streak_days === 1 ? " day" : " days"),
+      ngettext("{n} day", "{n} days", profile.longest_streak_days),
       profile.longest_streak_start ? profile.longest_streak_start + " – " + profile.longest_streak_end : ""
     );
     setKpi("average_length", ns.formatDecimal(profile.average_length), "characters per message");
-    setKpi("replies_sent", ns.formatInt(profile.replies_sent), ns.formatInt(profile.replies_received) + " received");
-    setKpi("reactions_received", ns.formatInt(profile.reactions_received), ns.formatInt(profile.reactions_given) + " given");
+    setKpi("replies_sent", ns.formatInt(profile.replies_sent), gettext("{count} received", { count: ns.formatInt(profile.replies_received) }));
+    setKpi("reactions_received", ns.formatInt(profile.reactions_received), gettext("{count} given", { count: ns.formatInt(profile.reactions_given) }));
 
     ns.timeChart("daily", $("chart-daily"), {
       days: profile.daily.map(function (d) { return d.day; }),
-      label: "Messages per day by " + name,
-      series: [{ label: "Messages", kind: "bars", color: "--chart-1", values: profile.daily.map(function (d) { return d.count; }) }],
+      label: gettext("Messages per day by {member}", { member: name }),
+      series: [{ label: gettext("Messages"), kind: "bars", color: "--chart-1", values: profile.daily.map(function (d) { return d.count; }) }],
     });
     ns.categoryChart("hours", $("chart-hours"), {
       labels: profile.hours.map(function (_, hour) { return String(hour); }),
       labelEvery: 3,
-      xLabel: "Hour",
+      xLabel: gettext("Hour"),
       height: 220,
-      label: "Messages by local hour",
-      series: [{ label: "Messages", kind: "bars", color: "--chart-2", values: profile.hours }],
+      label: gettext("Messages by local hour"),
+      series: [{ label: gettext("Messages"), kind: "bars", color: "--chart-2", values: profile.hours }],
     });
     ns.renderBars(
       $("weekdays"),
       profile.weekdays.map(function (count, i) { return { label: WEEKDAYS[i], value: count }; }),
-      { empty: "No messages in this period." }
+      { empty: gettext("No messages in this period.") }
     );
     if (profile.top_words_available) {
       ns.renderBars(
         $("member-words"),
         profile.top_words.map(function (t) { return { label: t.term, value: t.count }; }),
-        { empty: "No words counted in this period." }
+        { empty: gettext("No words counted in this period.") }
       );
     } else {
-      ns.setStatus($("member-words"), profile.top_words_note || "Top words are not available for this chat.");
+      ns.setStatus($("member-words"), profile.top_words_note || gettext("Top words are not available for this chat."));
     }
   }
 
@@ -88,10 +92,10 @@
       function (error) {
         if (error && error.message === "signed out") return;
         var box = $("member-error");
-        box.textContent = "Could not load this member: " + error.message;
+        box.textContent = gettext("Could not load this member: {error}", { error: error.message });
         box.hidden = false;
         ["chart-daily", "chart-hours", "weekdays", "member-words"].forEach(function (id) {
-          ns.setStatus($(id), "Not available.", "error");
+          ns.setStatus($(id), gettext("Not available."), "error");
         });
       }
     );

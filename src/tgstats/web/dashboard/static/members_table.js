@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var ns = window.tgstats;
+  var gettext = ns.gettext;
+  var ngettext = ns.ngettext;
   var USERS_PAGE = 15;
 
   function $(id) {
@@ -43,7 +45,7 @@
         );
       });
       table.hidden = board.rows.length === 0;
-      status.textContent = board.rows.length ? "" : users.search ? "No member matches that name." : "Nobody wrote in this period.";
+      status.textContent = board.rows.length ? "" : users.search ? gettext("No member matches that name.") : gettext("Nobody wrote in this period.");
       table.classList.toggle("with-lurkers", board.include_lurkers);
       status.hidden = board.rows.length > 0;
       var pager = $("users-pager");
@@ -51,7 +53,11 @@
       pager.querySelector('[data-page="prev"]').disabled = board.offset === 0;
       pager.querySelector('[data-page="next"]').disabled = board.offset + board.rows.length >= board.total;
       $("users-range").textContent = board.rows.length
-        ? ns.formatInt(board.offset + 1) + "–" + ns.formatInt(board.offset + board.rows.length) + " of " + ns.formatInt(board.total)
+        ? gettext("{first}–{last} of {total}", {
+            first: ns.formatInt(board.offset + 1),
+            last: ns.formatInt(board.offset + board.rows.length),
+            total: ns.formatInt(board.total),
+          })
         : "";
     }
 
@@ -82,7 +88,7 @@
         if (ticket !== latest || (error && error.message === "signed out")) return;
         status.hidden = false;
         status.className = "status alert";
-        status.textContent = "Could not load members: " + error.message;
+        status.textContent = gettext("Could not load members: {error}", { error: error.message });
       });
     }
 

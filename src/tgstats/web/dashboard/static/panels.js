@@ -6,6 +6,8 @@
 (function () {
   "use strict";
   var ns = window.tgstats;
+  var gettext = ns.gettext;
+  var ngettext = ns.ngettext;
   var MAX_ROWS = 200; // a plugin answering thousands of rows must not freeze the page
   var MAX_BARS = 100;
   var plainNumber = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
@@ -32,7 +34,7 @@
   function limitNote(body, shown, total, noun) {
     if (total > shown) {
       body.appendChild(
-        ns.el("p", { className: "muted small panel-note", text: "Showing the first " + shown + " of " + ns.formatInt(total) + " " + noun + "." })
+        ns.el("p", { className: "muted small panel-note", text: gettext("Showing the first {shown} of {total} {what}.", { shown: ns.formatInt(shown), total: ns.formatInt(total), what: noun }) })
       );
     }
   }
@@ -42,7 +44,7 @@
     if (!Array.isArray(answer.rows) || !answer.rows.every(Array.isArray)) throw shapeError("rows is not a list of lists");
     ns.clear(body);
     if (!answer.rows.length) {
-      ns.setStatus(body, "Nothing in this period.");
+      ns.setStatus(body, gettext("Nothing in this period."));
       return;
     }
     var head = ns.el("tr", {}, answer.columns.map(function (column) {
@@ -55,7 +57,7 @@
     });
     var table = ns.el("table", { className: "data-table" }, [ns.el("thead", {}, [head]), ns.el("tbody", {}, rows)]);
     body.appendChild(ns.el("div", { className: "table-wrap" }, [table]));
-    limitNote(body, rows.length, answer.rows.length, "rows");
+    limitNote(body, rows.length, answer.rows.length, gettext("rows"));
     body.setAttribute("data-status", "ready");
   }
 
@@ -67,8 +69,8 @@
       var value = answer.values[index];
       return { label: valueText(label), value: value, valueText: valueText(value) };
     });
-    ns.renderBars(body, rows, { empty: "Nothing in this period." });
-    limitNote(body, rows.length, answer.labels.length, "bars");
+    ns.renderBars(body, rows, { empty: gettext("Nothing in this period.") });
+    limitNote(body, rows.length, answer.labels.length, gettext("bars"));
   }
 
   function renderNumber(body, answer) {
@@ -90,7 +92,7 @@
     var render = RENDERERS[section.getAttribute("data-panel-kind")];
     function fail(error) {
       if (error && error.message === "signed out") return;
-      ns.setStatus(body, "Could not load this panel: " + (error && error.message ? error.message : String(error)), "error");
+      ns.setStatus(body, gettext("Could not load this panel: {error}", { error: error && error.message ? error.message : String(error) }), "error");
     }
     if (!render || !SAFE_PATH.test(path) || /(^|\/)\.\.?(\/|$)/.test(path)) {
       fail(new Error("the panel's description is not usable"));

@@ -30,7 +30,9 @@
     if (button) {
       button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
       var label = button.querySelector(".theme-label");
-      if (label) label.textContent = theme === "dark" ? "Light mode" : "Dark mode";
+      // The labels come from the page, in its language.
+      var text = button.getAttribute(theme === "dark" ? "data-label-light" : "data-label-dark");
+      if (label && text) label.textContent = text;
     }
     document.dispatchEvent(new CustomEvent("tgstats:theme", { detail: { theme: theme } }));
   }
