@@ -35,11 +35,21 @@ from dataclasses import dataclass
 from tgstats.plugin_api import RateLimitResult
 from tgstats.plugin_api.redis_link import RedisLink, RedisUnavailable
 
-__all__ = ["HOUR", "MINUTE", "MemoryRateLimiter", "RedisRateLimiter", "WindowState", "decide"]
+__all__ = [
+    "HOUR",
+    "MAX_KEYS",
+    "MINUTE",
+    "MemoryRateLimiter",
+    "RedisRateLimiter",
+    "WindowState",
+    "decide",
+]
 
 MINUTE = 60.0
 HOUR = 3600.0
 _SWEEP_EVERY = 60.0
+#: Keys the in-process log keeps at most (each holds at most its hourly limit of times).
+MAX_KEYS = 50_000
 _MAX_LEASES = 10_000
 LEASE_DIVISOR = 100
 LEASE_MAX = 100
@@ -92,12 +102,20 @@ def decide(now: float, windows: tuple[WindowState, ...], *, allowed: bool) -> Ra
 
 
 class MemoryRateLimiter:
-    """Implements ``RateLimiter`` for one process. Old entries and idle keys are swept."""
+    """Implements ``RateLimiter`` for one process. Old entries and idle keys are swept.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    At most ``max_keys`` keys are kept: past that, idle keys are swept at once and
+    then the least recently admitted ones are forgotten (a forgotten key starts
+    afresh, which favours a flood of new keys over memory, never the other way).
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, max_keys: int = MAX_KEYS
+    ) -> None:
         self._clock = clock
         self._logs: dict[str, list[float]] = {}
         self._next_sweep = clock() + _SWEEP_EVERY
+        self.max_keys = max_keys
 
     def __len__(self) -> int:
         return len(self._logs)
@@ -113,11 +131,13 @@ class MemoryRateLimiter:
         now = self._clock()
         if now >= self._next_sweep:
             self.sweep(now)
-        log = self._logs.get(key)
+        log = self._logs.pop(key, None)  # re-inserted below: the dict keeps recent use last
         if log is None:
             log = []
-            if record:
-                self._logs[key] = log
+            if record and len(self._logs) >= self.max_keys:
+                self._make_room(now)
+        if record or log:
+            self._logs[key] = log
         expired = bisect_right(log, now - HOUR)
         if expired:
             del log[:expired]
@@ -131,6 +151,11 @@ class MemoryRateLimiter:
         elif not log:
             self._logs.pop(key, None)
         return decide(now, windows, allowed=allowed)
+
+    def _make_room(self, now: float) -> None:
+        self.sweep(now)
+        while len(self._logs) >= self.max_keys:
+            del self._logs[next(iter(self._logs))]
 
     def sweep(self, now: float | None = None) -> None:
         """Forget keys with nothing admitted in the last hour."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 import html as _html
 import re
 import unicodedata
-import zoneinfo
 from datetime import date
+
+from tgstats.plugin_api import check_timezone
 
 __all__ = [
     "ELLIPSIS",
@@ -141,10 +142,9 @@ def parse_timezone(value: str) -> str:
     if not name or name.startswith("/") or ".." in name:
         raise ValueError(f"unknown time zone {clean(value, multiline=False)[:64]!r}")
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return check_timezone(name)
+    except ValueError:
         raise ValueError(f"unknown time zone {clean(value, multiline=False)[:64]!r}") from None
-    return name
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -28,6 +28,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import HTTPRoute
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +40,7 @@ from tgstats.plugin_api import Event, Plugin, ServiceRegistry
 from tgstats.plugin_host import PluginHost, PluginLoadError, load_plugins
 from tgstats.settings import Settings
 from tgstats.telemetry import Telemetry, open_telemetry
+from tgstats.timezones import learn_database_timezones
 from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
@@ -47,8 +49,8 @@ from tgstats.web.imports import imports_controller, stop_imports
 from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
 from tgstats.web.openapi_errors import document_error_responses
 from tgstats.web.response_cache import ResponseCache
-from tgstats.web.security import security_middlewares
-from tgstats.web.tokens import ChatTokenController, ShareLinkController
+from tgstats.web.security import require_body_media_type, security_middlewares
+from tgstats.web.tokens import ChatTokenController, ShareLinkController, end_sessions
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -134,12 +136,25 @@ def _observers(host: PluginHost) -> list[Callable[[Sequence[Event]], Awaitable[N
     return [_observer(p) for p in host.plugins if type(p).on_events is not Plugin.on_events]
 
 
+async def _learn_timezones(database: Database) -> bool:
+    """Narrow the accepted zone names to the database server's; False if it did not answer."""
+    try:
+        async with asyncio.timeout(10), database.engine.connect() as conn:
+            await learn_database_timezones(conn)
+    except Exception as exc:  # the server is down: Python's names stand until it answers
+        log.warning("could not read pg_timezone_names yet (%s)", type(exc).__name__)
+        return False
+    return True
+
+
 async def _refresh_active_chats(
-    database: Database, holder: list[int], committed: asyncio.Event
+    database: Database, holder: list[int], committed: asyncio.Event, zones_known: bool
 ) -> None:
     from tgstats.db.models import Chat
 
     while True:
+        if not zones_known:
+            zones_known = await _learn_timezones(database)
         committed.clear()
         try:
             async with database.session_factory() as session:
@@ -249,10 +264,11 @@ def _make_lifespan(
             state.recounts = recounts
             services.register("recounts", recounts)
 
+            zones_known = await _learn_timezones(database)
             active_chats = [0]
             telemetry.metrics.active_chats_source = lambda: active_chats[0]
             refresher = asyncio.create_task(
-                _refresh_active_chats(database, active_chats, batch_committed)
+                _refresh_active_chats(database, active_chats, batch_committed, zones_known)
             )
 
             async def stop_refresher() -> None:
@@ -291,12 +307,33 @@ def _route_handlers(settings: Settings) -> list[Any]:
             *api_controllers(),
             ChatTokenController,
             ShareLinkController,
+            end_sessions,
             imports_controller,
             *dashboard_routes(settings),
         ]
     if settings.metrics.enabled:
         handlers.append(metrics_endpoint)
     return handlers
+
+
+def _repair_options_allow(app: Litestar) -> None:
+    """Make each automatic ``OPTIONS`` answer list every method of its path.
+
+    Litestar (2.25) builds a path's ``OPTIONS`` handler with the first handler it
+    meets, so ``GET`` and ``PATCH`` of one path in one controller answered
+    ``Allow: GET, OPTIONS``. The handler reads ``methods`` of the route its
+    closure holds; point it at the finished route and give that route every method.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        handler_fn = route.route_handler_map["OPTIONS"][0].fn
+        cells = dict(
+            zip(handler_fn.__code__.co_freevars, handler_fn.__closure__ or (), strict=True)
+        )
+        if handler_fn.__name__ == "options_handler" and "self" in cells:
+            route.methods = set(route.route_handler_map)
+            cells["self"].cell_contents = route
 
 
 def create_app(
@@ -347,6 +384,7 @@ def create_app(
         lifespan=[_make_lifespan(settings, host, telemetry)],
         state=state,
         exception_handlers=exception_handlers,
+        guards=[require_body_media_type],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         cors_config=cors,
         request_max_body_size=settings.api.max_request_size,
@@ -360,6 +398,7 @@ def create_app(
         logging_config=None,  # tgstats.logs owns logging (JSON/console with request ids)
     )
     document_error_responses(app)  # the schema shows the app's one error format
+    _repair_options_allow(app)
     if settings.server.serves_api and settings.cache.enabled:
         # Inside the security middleware: cached answers get the same limit and headers.
         app.asgi_handler = app.state.response_cache = ResponseCache(app.asgi_handler, settings)

@@ -266,7 +266,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tgstats.demo import seed_demo
 
     env = dict(os.environ)
-    token = env.get("ADMIN_API_TOKEN") or secrets.token_urlsafe(24)
+    chosen = env.get("ADMIN_API_TOKEN")
+    token = chosen or secrets.token_urlsafe(24)
     env["ADMIN_API_TOKEN"] = token
     settings = _settings(env)
     database, embedded = _with_database(settings)
@@ -283,8 +284,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         url = f"http://127.0.0.1:{port}/"
         print(f"\n  tgstats demo: {summary}")
         print(f"  Dashboard:  {url}")
-        print(f"  Sign in with the admin token: {token}")
-        print("  (set ADMIN_API_TOKEN to choose your own; Ctrl+C stops)\n", flush=True)
+        if chosen:  # the operator's own secret: never echoed into a terminal or log
+            print("  Sign in with your ADMIN_API_TOKEN (Ctrl+C stops)\n", flush=True)
+        else:
+            print(f"  Sign in with the admin token: {token}")
+            print("  (set ADMIN_API_TOKEN to choose your own; Ctrl+C stops)\n", flush=True)
         overrides = {"ADMIN_API_TOKEN": token}
         if embedded is not None:
             overrides["DATABASE_URL"] = embedded.url

@@ -20,7 +20,6 @@ import functools
 import ipaddress
 import os
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
+
+from tgstats.timezones import check_timezone
 
 __all__ = [
     "ENV_VARS",
@@ -397,12 +398,9 @@ def _networks(name: str, raw: str) -> tuple[str, ...]:
 
 def _timezone(name: str, raw: str) -> str:
     try:
-        zoneinfo.ZoneInfo(raw)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(
-            f"{name}: expected an IANA time zone like Europe/Berlin, got {raw!r}"
-        ) from None
-    return raw
+        return check_timezone(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _host_port(name: str, raw: str) -> tuple[str, int]:

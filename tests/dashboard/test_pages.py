@@ -403,7 +403,7 @@ async def test_member_page_is_a_shell_for_one_member_of_a_readable_chat(
     assert page.status_code == 200
     assert f'data-user-id="{seeded.hostile_user}"' in page.text
     assert f'data-chat-title="Owls {ESCAPED_HOSTILE}"' in page.text
-    assert f"← Owls {ESCAPED_HOSTILE}" in page.text
+    assert f"← <bdi>Owls {ESCAPED_HOSTILE}</bdi>" in page.text
     assert HOSTILE not in page.text
     assert_csp_clean(page.text)
     assert bad.status_code == 400

@@ -11,7 +11,12 @@ Run by ``nox -s schemathesis`` (or directly with the project's Python). Steps:
    failed-sign-in limit is reached): auth is enforced on every protected operation;
 4. ``schemathesis run`` with the admin token and ``path.chat_id`` fixed to the
    seeded chat: no 5xx (``not_a_server_error``), status codes, content types
-   and bodies conform to the schema.
+   and bodies conform to the schema. The schema states the input edges
+   (``tgstats.web.openapi_errors``): bodies that refuse unknown fields say
+   ``additionalProperties: false`` (the coverage phase then sends unknown
+   fields), ``from``/``to`` are ``format: date`` (extreme dates such as
+   9999-12-31 and 0001-01-01), and the stateful phase follows the links
+   schemathesis infers between operations.
 
 Exits non-zero on any finding. ``--max-examples`` bounds the run (default 25).
 """
@@ -175,7 +180,7 @@ def main() -> int:
             "--seed", str(args.seed),
             "--workers", "1",
             "--request-timeout", "30",
-            "--phases", "examples,coverage,fuzzing",
+            "--phases", "examples,coverage,fuzzing,stateful",
             "--suppress-health-check", "all",
         ]  # fmt: skip
         fuzz = subprocess.run(command, cwd=ROOT, check=False)

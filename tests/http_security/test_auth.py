@@ -28,6 +28,7 @@ from tgstats.web.auth import (
     mint_chat_token,
     require_admin,
 )
+from tgstats.web.security import BODY_MEDIA_TYPES
 
 CHAT, OTHER_CHAT = -1001, -1002
 
@@ -44,15 +45,18 @@ async def admin_probe(principal: NamedDependency[Principal]) -> dict[str, str]:
     return {"kind": principal.kind}
 
 
-@post("/test/sign-in")
+FORM = {BODY_MEDIA_TYPES: ("application/x-www-form-urlencoded",)}
+
+
+@post("/test/sign-in", opt=FORM)
 async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     return await login_response(request, str(form.get("token", "")), redirect_to="/dash")
 
 
-@post("/test/sign-out")
+@post("/test/sign-out", opt=FORM)
 async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
-    return logout_response(request)
+    return await logout_response(request)
 
 
 class ProbeRoutes(Plugin):

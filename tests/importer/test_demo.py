@@ -121,3 +121,28 @@ def _dropped(now: datetime) -> int:
     return sum(
         1 for e in before if isinstance(e, MessageEvent) and (e.chat_id, e.msg_id) not in keys
     )
+
+
+def test_demo_prints_only_an_admin_token_it_generated(
+    database_url: str, monkeypatch: Any, capsys: Any
+) -> None:
+    """An operator's own ADMIN_API_TOKEN never reaches the terminal; a generated one does."""
+    import argparse
+
+    from tgstats import cli
+
+    served: list[dict[str, str]] = []
+    monkeypatch.setattr(cli, "_run_granian", lambda host, port, workers, env: served.append(env))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    secret = "operator-chosen-secret-" + "7" * 20
+    monkeypatch.setenv("ADMIN_API_TOKEN", secret)
+    assert cli.cmd_demo(argparse.Namespace(port=18080)) == 0
+    shown = capsys.readouterr().out
+    assert secret not in shown and "Sign in with your ADMIN_API_TOKEN" in shown
+    assert served[-1]["ADMIN_API_TOKEN"] == secret
+
+    monkeypatch.delenv("ADMIN_API_TOKEN")
+    assert cli.cmd_demo(argparse.Namespace(port=18080)) == 0
+    shown = capsys.readouterr().out
+    generated = served[-1]["ADMIN_API_TOKEN"]
+    assert len(generated) >= 24 and f"Sign in with the admin token: {generated}" in shown

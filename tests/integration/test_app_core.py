@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from tests.support.scratch_db import scratch_database
 from tgstats.db.engine import open_database, run_migrations
+from tgstats.plugin_api.testing import ADMIN_TOKEN
 from tgstats.settings import DatabaseSettings
 
 
@@ -19,7 +20,7 @@ async def test_health_endpoints(make_settings, app_client, db) -> None:
         assert ready.status_code == 200, ready.text
         names = {c["name"] for c in ready.json()["checks"]}
         assert {"database", "pipeline"} <= names
-        stats = (await client.get("/health/stats")).json()
+        stats = (await client.get("/health/stats", headers={"X-API-Token": ADMIN_TOKEN})).json()
         assert set(stats["db_pool"]) == {"size", "checked_in", "checked_out", "overflow", "total"}
         assert stats["pipeline"]["queue_depth"] == 0
 

@@ -18,6 +18,8 @@ import gc
 
 import pytest
 
+from tgstats.plugin_api.testing import ADMIN_TOKEN
+
 PAST_INT64 = "99999999999999999999999999"
 
 
@@ -49,12 +51,16 @@ async def test_failing_requests_return_their_connections(
     gc.disable()  # a leak must not be hidden by a collector pass
     try:
         async with app_client(settings) as client:
-            before = (await client.get("/health/stats")).json()["db_pool"]["checked_out"]
+            before = (
+                await client.get("/health/stats", headers={"X-API-Token": ADMIN_TOKEN})
+            ).json()["db_pool"]["checked_out"]
             for _ in range(6):  # three times the pool: a leak would exhaust it
                 for path in (f"/api/v1/chats/{PAST_INT64}/summary", f"/api/v1/chats/{PAST_INT64}"):
                     response = await client.get(path, headers=admin_headers)
                     assert response.status_code == 400, response.text
-            pool = (await client.get("/health/stats")).json()["db_pool"]
+            pool = (await client.get("/health/stats", headers={"X-API-Token": ADMIN_TOKEN})).json()[
+                "db_pool"
+            ]
             assert pool["checked_out"] <= before, pool
             assert (await client.get("/api/v1/chats", headers=admin_headers)).status_code == 200
     finally:

@@ -6,9 +6,8 @@ Used by the admin bot commands, the settings API and the writer (which reads
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import func, select
@@ -17,13 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.db.models import ChatRecount, ChatSettingsRow
 from tgstats.i18n import SUPPORTED_LOCALES, normalize_locale
+from tgstats.timezones import MAX_TIMEZONE_LENGTH, check_timezone
 
 #: Recount states in which a zone change is still to come.
 RECOUNT_WAITING = ("pending", "running")
 
-__all__ = ["ChatSettings", "get_chat_settings", "get_many_chat_settings", "update_chat_settings"]
+__all__ = [
+    "ChatSettings",
+    "ChatSettingsChange",
+    "get_chat_settings",
+    "get_many_chat_settings",
+    "update_chat_settings",
+]
 
 MAX_RETENTION_DAYS = 36_500
+MAX_LOCALE_LENGTH = 35  # BCP 47's recommended minimum a tag must fit in
 
 
 class ChatSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +44,32 @@ class ChatSettings(msgspec.Struct, frozen=True, kw_only=True):
     # A time zone change waiting for its recount: until it is done, ``timezone`` is the
     # zone the chat's numbers are in (``tgstats.pipeline.recount``).
     pending_timezone: str | None = None
+
+
+class ChatSettingsChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A settings change as the API takes it: any subset of the fields, nothing else.
+
+    Types are checked when the body is decoded; ranges and names by ``validate_changes``.
+    """
+
+    store_text: bool | msgspec.UnsetType = msgspec.UNSET
+    capture_reactions: bool | msgspec.UnsetType = msgspec.UNSET
+    timezone: Annotated[str, msgspec.Meta(max_length=MAX_TIMEZONE_LENGTH)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    locale: Annotated[str, msgspec.Meta(max_length=MAX_LOCALE_LENGTH)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    text_retention_days: int | msgspec.UnsetType = msgspec.UNSET
+    metadata_retention_days: int | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the body set."""
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
 
 
 _FIELDS = (
@@ -93,12 +126,9 @@ def validate_changes(changes: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"{key}: expected true or false")
         elif key == "timezone":
             try:
-                zoneinfo.ZoneInfo(str(value))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    "timezone: expected an IANA time zone like Europe/Berlin, "
-                    f"got {str(value)[:64]!r}"
-                ) from None
+                check_timezone(value)
+            except ValueError as exc:
+                raise ValueError(f"timezone: {exc}") from None
         elif key == "locale":
             language = normalize_locale(value)
             if language is None:

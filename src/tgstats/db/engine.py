@@ -114,6 +114,8 @@ def _build_engine(url: str, settings: DatabaseSettings, *, application_name: str
         pool_recycle=settings.pool_recycle,
         pool_timeout=settings.connect_timeout,
         echo=settings.echo,
+        # Bound values are request data (names, texts, attacker input): never in logs or errors.
+        hide_parameters=True,
         connect_args={"timeout": settings.connect_timeout, "server_settings": server_settings},
     )
 

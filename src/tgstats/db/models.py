@@ -641,6 +641,16 @@ class ShareCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class EndedSession(Base):
+    """A dashboard session ended before it expired (``*``: every session issued until then)."""
+
+    __tablename__ = "ended_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ended_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class UserOptout(Base):
     """A member who asked not to be recorded: their messages count anonymously from then on."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zoneinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from tgstats.importer.progress import ImportSummary, Progress
 from tgstats.importer.reader import ExportFormatError, ExportReader
 from tgstats.importer.runner import CountingSink, ImportOptions, import_export
 from tgstats.settings import Settings
+from tgstats.timezones import check_timezone
 
 if TYPE_CHECKING:
     from tgstats.plugin_api import SharedVersionBumper
@@ -87,13 +87,9 @@ async def run_import_command(
         if value is None:
             continue
         try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            print(
-                f"tgstats import: {flag}: expected an IANA time zone like Europe/Berlin, "
-                f"got {value[:64]!r}",
-                file=sys.stderr,
-            )
+            check_timezone(value)
+        except ValueError as exc:
+            print(f"tgstats import: {flag}: {exc}", file=sys.stderr)
             return 2
     options = ImportOptions(
         chats=tuple(args.chat or ()), timezone=tz, dry_run=args.dry_run,

@@ -31,6 +31,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.telemetry import Metrics
+from tgstats.timezones import effective_timezone
 
 __all__ = [
     "CHAT_DAY_COUNTERS",
@@ -66,17 +67,16 @@ class LocalClock:
 
     def __init__(self, default_timezone: str = "UTC") -> None:
         self._zones: dict[str, zoneinfo.ZoneInfo] = {}
-        self.default = self.zone(default_timezone)
+        self.default_name = effective_timezone(None, default_timezone)
+        self.default = self.zone(self.default_name)
 
     def zone(self, name: str | None) -> zoneinfo.ZoneInfo:
-        key = name or "UTC"
+        key = name or self.default_name
         found = self._zones.get(key)
         if found is None:
-            try:
-                found = zoneinfo.ZoneInfo(key)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                # Settings validate zones; a stale or hand-edited one falls back to UTC.
-                found = zoneinfo.ZoneInfo("UTC")
+            # Settings validate zones; a stale or hand-edited one counts as the default,
+            # as the readers (``effective_timezone``) see it.
+            found = zoneinfo.ZoneInfo(effective_timezone(key, self.default_name))
             self._zones[key] = found
         return found
 

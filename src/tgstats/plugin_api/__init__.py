@@ -73,6 +73,7 @@ from tgstats.i18n import (
     translator,
 )
 from tgstats.settings import Settings, TelegramSettings
+from tgstats.timezones import check_timezone
 from tgstats.web.share_links import (
     SHARE_CODE_TTL,
     IssuedShareCode,
@@ -141,6 +142,7 @@ __all__ = [
     "UserSnapshot",
     "VersionedLookup",
     "cached",
+    "check_timezone",
     "create_share_link",
     "get_chat_settings",
     "list_share_links",

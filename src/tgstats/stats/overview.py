@@ -31,6 +31,7 @@ from tgstats.stats.subqueries import (
     user_day_source,
     user_rows,
 )
+from tgstats.timezones import accepted_timezones, effective_timezone
 
 __all__ = ["GRANULARITIES", "heatmap", "list_chats", "summary", "timeseries"]
 
@@ -43,11 +44,14 @@ async def list_chats(
 ) -> ChatList:
     """Every recorded chat (or only ``chat_ids``) with 30-day KPIs in each chat's own zone."""
     where = "WHERE c.id = ANY(:chat_ids)" if chat_ids is not None else ""
+    # A stored zone that is no longer accepted (hand-edited, or older than the check)
+    # counts as the default instead of failing AT TIME ZONE for the whole list.
+    zone = "CASE WHEN s.timezone = ANY(:zones) THEN s.timezone ELSE :default_tz END"
     rows = await fetch_all(
         session,
         f"""
         SELECT c.id, c.title, c.username, c.type, c.is_forum, c.bot_present,
-               coalesce(s.timezone, :default_tz) AS tz,
+               {zone} AS tz,
                coalesce(k.messages, 0) AS messages, coalesce(k.dau_sum, 0) AS dau_sum,
                (SELECT max(local_day) FROM chat_day_rollup r
                  WHERE r.chat_id = c.id AND r.messages > 0) AS last_day,
@@ -64,13 +68,17 @@ async def list_chats(
             SELECT sum(r.messages) AS messages, sum(r.active_users) AS dau_sum
             FROM chat_day_rollup r
             WHERE r.chat_id = c.id
-              AND r.local_day > (now() AT TIME ZONE coalesce(s.timezone, :default_tz))::date - 30
-              AND r.local_day <= (now() AT TIME ZONE coalesce(s.timezone, :default_tz))::date
+              AND r.local_day > (now() AT TIME ZONE {zone})::date - 30
+              AND r.local_day <= (now() AT TIME ZONE {zone})::date
         ) k ON true
         {where}
         ORDER BY coalesce(k.messages, 0) DESC, c.id
         """,
-        {"chat_ids": list(chat_ids or []), "default_tz": default_timezone},
+        {
+            "chat_ids": list(chat_ids or []),
+            "default_tz": effective_timezone(None, default_timezone),
+            "zones": sorted(accepted_timezones()),
+        },
     )
     items = [
         ChatListItem(

@@ -26,6 +26,8 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tgstats.timezones import check_timezone, effective_timezone
+
 __all__ = [
     "ChatNotFound",
     "ChatScope",
@@ -41,6 +43,11 @@ __all__ = [
 
 #: The longest "Nd"/"Nw" period the parser accepts; the API applies its own max_range_days.
 MAX_RELATIVE_DAYS = 3660
+
+#: Periods lie between these dates: Telegram did not exist before the first, and past
+#: the second the previous-period and end-of-range arithmetic would leave ``date``'s range.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(9000, 12, 31)
 
 
 class PeriodError(ValueError):
@@ -89,14 +96,7 @@ class Period(msgspec.Struct, frozen=True, kw_only=True):
 
 def valid_timezone(name: str) -> zoneinfo.ZoneInfo:
     """The ``ZoneInfo`` for an IANA name; raises ``ValueError`` naming the bad value."""
-    try:
-        if not name or len(name) > 64:
-            raise ValueError
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"expected an IANA time zone like Europe/Berlin, got {name[:64]!r}"
-        ) from None
+    return zoneinfo.ZoneInfo(check_timezone(name))
 
 
 class ChatScope(msgspec.Struct, frozen=True, kw_only=True):
@@ -178,7 +178,7 @@ async def load_chat_scope(
         raise ChatNotFound(chat_id)
     scope = ChatScope(
         chat_id=row.id,
-        chat_timezone=row.timezone or default_timezone,
+        chat_timezone=effective_timezone(row.timezone, default_timezone),
         title=row.title,
         username=row.username,
         chat_type=row.type,
@@ -220,12 +220,22 @@ def _parse_day(value: str) -> date:
         raise PeriodError(f"not a calendar date: {value[:32]!r}") from None
 
 
+def _within_bounds(period: Period) -> Period:
+    if period.start < EARLIEST_DATE or period.end > LATEST_DATE:
+        raise PeriodError(f"dates must lie between {EARLIEST_DATE} and {LATEST_DATE}")
+    return period
+
+
 def parse_period(value: str, *, today: date, first_day: date | None = None) -> Period:
     """Parse a period text into local dates; raises ``PeriodError`` with a readable reason.
 
     ``today`` is the local date in the chat's zone (``ChatScope.today()``);
     ``first_day`` is where ``all`` starts (``chat_first_day``; today when None).
     """
+    return _within_bounds(_parse_period(value, today=today, first_day=first_day))
+
+
+def _parse_period(value: str, *, today: date, first_day: date | None) -> Period:
     raw = value.strip().lower()
     if not raw:
         raise PeriodError("empty period; try 7d, 30d, 2026-10, 2026-10-01..2026-10-31 or all")
@@ -278,10 +288,12 @@ def period_from_dates(
     """The API's ``from``/``to``: missing ``to`` = today, missing ``from`` = ``default_days``
     before ``to``. Raises ``PeriodError`` for ``from > to`` or a range over ``max_days``."""
     last = end or today
+    if last < EARLIEST_DATE:
+        raise PeriodError(f"dates must lie between {EARLIEST_DATE} and {LATEST_DATE}")
     first = start or last - timedelta(days=default_days - 1)
     if first > last:
         raise PeriodError(f"from ({first}) is after to ({last})")
-    period = Period(start=first, end=last)
+    period = _within_bounds(Period(start=first, end=last))
     if max_days is not None and period.days > max_days:
         raise PeriodError(f"range of {period.days} days is over the maximum of {max_days}")
     return period

@@ -27,13 +27,15 @@ or ``require_admin``::
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import hmac
 import ipaddress
+import logging
 import math
 import time
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response
@@ -59,6 +61,16 @@ from tgstats.web.chat_tokens import (
     revoke_chat_token,
     token_is_live,
 )
+from tgstats.web.sessions import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SessionData,
+    csrf_token,
+    csrf_token_matches,
+    decode_session,
+    ended_sessions,
+)
+from tgstats.web.sessions import encode_session as _encode_session
 
 __all__ = [
     "CHAT_TOKEN_PREFIX",
@@ -68,23 +80,27 @@ __all__ = [
     "auth_dependencies",
     "client_ip",
     "encode_session",
+    "end_all_sessions",
     "ensure_chat_access",
     "fast_principal",
     "hash_token",
     "is_admin_token",
+    "is_same_origin",
+    "limit_address",
     "list_chat_tokens",
     "login_response",
     "logout_response",
     "mint_chat_token",
+    "note_forwarded_for",
     "provide_principal",
     "require_admin",
+    "require_operator_token",
     "revoke_chat_token",
     "secret_matches",
     "session_cookie",
+    "session_csrf_token",
+    "verified_tokens",
 ]
-
-SESSION_COOKIE = "tgstats_session"
-_SESSION_VERSION = "v1"
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -157,6 +173,40 @@ def client_ip(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
     return peer
 
 
+@lru_cache(maxsize=4096)
+def limit_address(address: str) -> str:
+    """The address a limit counts: IPv6 by /64 (one subscriber's block), IPv4 as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
+
+
+PROXY_WARNING = (
+    "requests carry X-Forwarded-For but TRUSTED_PROXIES is empty: every client behind the "
+    "proxy shares its address for rate limits and the sign-in lockout; set TRUSTED_PROXIES "
+    "to the proxy's address"
+)
+
+
+def note_forwarded_for(scope: Scope, settings: Settings, state: Any) -> None:
+    """Warn once (log and ``/health/ready``) when a proxy's header arrives from an untrusted peer.
+
+    Only with ``TRUSTED_PROXIES`` empty: a peer outside a configured list is a client
+    writing the header itself, not a missing setting.
+    """
+    if settings.ratelimit.trusted_proxies or getattr(state, "proxy_warning", None):
+        return
+    if any(name == b"x-forwarded-for" for name, _ in scope.get("headers", ())):
+        state.proxy_warning = PROXY_WARNING
+        log.warning(PROXY_WARNING)
+
+
 # --------------------------------------------------------------------------- credentials
 
 
@@ -189,82 +239,6 @@ def is_admin_token(candidate: str, settings: Settings) -> bool:
     return secret_matches(candidate, admin)
 
 
-def _session_key(settings: Settings) -> bytes | None:
-    secret = settings.api.session_secret
-    if secret:
-        return hmac.new(b"tgstats session key", secret.get().encode("utf-8"), "sha256").digest()
-    admin = _admin_token(settings)
-    if admin:
-        # Rotating the admin token then ends every dashboard session too.
-        return hmac.new(admin.encode("utf-8"), b"tgstats session key", "sha256").digest()
-    return None
-
-
-def _admin_fingerprint(key: bytes, settings: Settings) -> str:
-    """Ties an admin session to the admin token in force when it was made."""
-    admin = _admin_token(settings) or ""
-    return hmac.new(key, b"admin:" + admin.encode("utf-8"), "sha256").hexdigest()[:32]
-
-
-class _SessionData(msgspec.Struct, frozen=True):
-    kind: str
-    expires: int
-    chat_id: int | None = None
-    token_id: int | None = None
-    admin: str | None = None
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def encode_session(principal: Principal, settings: Settings) -> str:
-    key = _session_key(settings)
-    if key is None or principal.kind == "anonymous":
-        raise ValueError("no session key: set SESSION_SECRET or ADMIN_API_TOKEN")
-    data = _SessionData(
-        kind=principal.kind,
-        expires=int(time.time()) + settings.api.session_max_age,
-        chat_id=principal.chat_id,
-        token_id=principal.token_id,
-        admin=_admin_fingerprint(key, settings) if principal.kind == "admin" else None,
-    )
-    body = f"{_SESSION_VERSION}.{_b64(msgspec.json.encode(data))}"
-    signature = hmac.new(key, body.encode("ascii"), "sha256").digest()
-    return f"{body}.{_b64(signature)}"
-
-
-def decode_session(value: str, settings: Settings) -> _SessionData | None:
-    """The session's data if the cookie is ours, intact and unexpired; else None."""
-    key = _session_key(settings)
-    if key is None:
-        return None
-    version, _, rest = value.partition(".")
-    payload, _, signature = rest.partition(".")
-    if version != _SESSION_VERSION or not payload or not signature:
-        return None
-    expected = hmac.new(key, f"{version}.{payload}".encode("ascii", "replace"), "sha256").digest()
-    try:
-        if not hmac.compare_digest(_unb64(signature), expected):
-            return None
-        data = msgspec.json.decode(_unb64(payload), type=_SessionData)
-    except (ValueError, msgspec.DecodeError):
-        return None
-    if data.expires < time.time():
-        return None
-    if data.kind == "admin":
-        fingerprint = _admin_fingerprint(key, settings)
-        if data.admin is None or not hmac.compare_digest(data.admin, fingerprint):
-            return None
-    elif data.kind != "chat" or data.token_id is None or data.chat_id is None:
-        return None
-    return data
-
-
 # --------------------------------------------------------------------------- resolution
 
 
@@ -278,6 +252,9 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
     return settings
 
 
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FAILURE_WINDOW = 60.0
 _MAX_SUSPECTS = 10_000
 
@@ -311,6 +288,50 @@ class _Suspects:
             del self._until[address]
             return False
         return True
+
+
+_VERIFIED_TTL = 300.0
+_MAX_VERIFIED = 10_000
+
+
+class VerifiedTokens:
+    """Fingerprints of chat tokens this process verified lately: they earn a rate budget.
+
+    Only the rate limiter reads this (``tgstats.web.security``); access is always
+    checked in the database. Bounded: the oldest entry goes first.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+
+    def add(self, token: str) -> None:
+        key = self._key(token)
+        self._until.pop(key, None)
+        self._until[key] = time.monotonic() + _VERIFIED_TTL
+        while len(self._until) > _MAX_VERIFIED:
+            self._until.pop(next(iter(self._until)))
+
+    def fingerprint(self, token: str) -> str | None:
+        """The token's rate-limit key if it was verified lately, else None."""
+        key = self._key(token)
+        until = self._until.get(key)
+        if until is None:
+            return None
+        if until < time.monotonic():
+            del self._until[key]
+            return None
+        return key
+
+
+def verified_tokens(state: Any) -> VerifiedTokens:
+    found: VerifiedTokens | None = getattr(state, "verified_tokens", None)
+    if found is None:
+        found = state.verified_tokens = VerifiedTokens()
+    return found
 
 
 def _suspects(request: Request[Any, Any, Any]) -> _Suspects:
@@ -359,13 +380,13 @@ def fast_principal(scope: Scope, settings: Settings, state: Any) -> Principal | 
     if not secret_matches(token, admin):
         return None
     suspects: _Suspects | None = getattr(state, "auth_suspects", None)
-    if suspects and client_ip(scope, settings.ratelimit.trusted_proxies) in suspects:
+    if suspects and limit_address(client_ip(scope, settings.ratelimit.trusted_proxies)) in suspects:
         return None  # provide_principal checks the lockout first
     return Principal(kind="admin")
 
 
 def _client(request: Request[Any, Any, Any], settings: Settings) -> str:
-    return client_ip(request.scope, settings.ratelimit.trusted_proxies)
+    return limit_address(client_ip(request.scope, settings.ratelimit.trusted_proxies))
 
 
 def _unauthorized(message: str) -> NotAuthorizedException:
@@ -431,7 +452,21 @@ async def authenticate_token(request: Request[Any, Any, Any], token: str) -> Pri
     if principal is None:
         await _record_failure(request, settings)
         raise _unauthorized("invalid token")
+    verified_tokens(request.app.state).add(token)
     return principal
+
+
+async def require_operator_token(request: Request[Any, Any, Any], secret: str) -> None:
+    """401 unless the request's bearer token is ``secret`` (``METRICS_TOKEN``).
+
+    Wrong tokens count toward the same per-address failure limit as sign-ins, and
+    past it the address gets 429, the right token included.
+    """
+    settings = _settings(request)
+    await _refuse_if_locked_out(request, settings)
+    if not secret_matches(presented_token(request) or "", secret):
+        await _record_failure(request, settings)
+        raise _unauthorized("a valid bearer token is required")
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -446,20 +481,81 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
         return await authenticate_token(request, token)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
+        return await _session_principal(request, settings, cookie)
+    raise _unauthorized("authentication required: send X-API-Token or Authorization: Bearer")
+
+
+async def _session_principal(
+    request: Request[Any, Any, Any], settings: Settings, cookie: str
+) -> Principal:
+    """The principal of a session cookie; a change must also prove it came from the dashboard.
+
+    A valid session is not refused because of failed sign-ins from its address (behind a
+    proxy that is everyone's address): a signed cookie cannot be guessed, so the lockout
+    has nothing to protect there. An invalid one counts as a failure.
+    """
+    data = decode_session(cookie, settings)
+    principal = await _live_session_principal(request, data) if data is not None else None
+    if principal is None or data is None:
         await _refuse_if_locked_out(request, settings)
-        data = decode_session(cookie, settings)
-        if data is not None and data.kind == "admin":
-            return Principal(kind="admin")
-        if (
-            data is not None
-            and data.token_id is not None
-            and data.chat_id is not None
-            and await _chat_token_live(_services(request), data.token_id, data.chat_id)
-        ):
-            return Principal(kind="chat", chat_id=data.chat_id, token_id=data.token_id)
         await _record_failure(request, settings)
         raise _unauthorized("the session has expired or is invalid; sign in again")
-    raise _unauthorized("authentication required: send X-API-Token or Authorization: Bearer")
+    if request.method not in SAFE_METHODS:
+        _ensure_from_dashboard(request, data, settings)
+    return principal
+
+
+async def _live_session_principal(
+    request: Request[Any, Any, Any], data: SessionData
+) -> Principal | None:
+    services = _services(request)
+    if await ended_sessions(request.app.state, services.get("session_factory")).is_ended(data):
+        return None
+    if data.kind == "admin":
+        return Principal(kind="admin")
+    if (
+        data.token_id is not None
+        and data.chat_id is not None
+        and await _chat_token_live(services, data.token_id, data.chat_id)
+    ):
+        return Principal(kind="chat", chat_id=data.chat_id, token_id=data.token_id)
+    return None
+
+
+def _ensure_from_dashboard(
+    request: Request[Any, Any, Any], data: SessionData, settings: Settings
+) -> None:
+    """403 unless a cookie-authenticated change is same-origin and carries the CSRF token.
+
+    SameSite=Strict does not separate two ports of one host or sibling subdomains, so
+    the cookie alone proves nothing. Browsers say where a request comes from
+    (``Sec-Fetch-Site``, ``Origin``); the token, which only the dashboard's own pages
+    hold, is a header a cross-site ``fetch`` cannot send without a CORS preflight.
+    """
+    if not is_same_origin(request, allow_null_origin=False):
+        raise PermissionDeniedException("a change signed in by cookie must come from this site")
+    if not csrf_token_matches(request.headers.get(CSRF_HEADER), data, settings):
+        raise PermissionDeniedException(
+            "a change signed in by cookie must carry the dashboard's X-CSRF-Token"
+        )
+
+
+def is_same_origin(request: Request[Any, Any, Any], *, allow_null_origin: bool) -> bool:
+    """Whether the browser says the request comes from this site (non-browsers say nothing).
+
+    ``Sec-Fetch-Site`` is the reliable signal. ``Origin`` must name this host when
+    present; ``null`` is what Chromium sends on form posts under our
+    ``Referrer-Policy: no-referrer`` (allowed for the sign-in forms, not for the API).
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in {"same-origin", "none"}:
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    if origin == "null":
+        return allow_null_origin
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def auth_dependencies() -> dict[str, Provide]:
@@ -468,6 +564,15 @@ def auth_dependencies() -> dict[str, Provide]:
 
 
 # --------------------------------------------------------------------------- dashboard sessions
+
+
+def encode_session(principal: Principal, settings: Settings) -> str:
+    """A new session's cookie value for ``principal`` (the admin or a chat token)."""
+    if principal.kind == "anonymous":
+        raise ValueError("an anonymous principal has no session")
+    return _encode_session(
+        principal.kind, settings, chat_id=principal.chat_id, token_id=principal.token_id
+    )
 
 
 def session_cookie(value: str, settings: Settings, *, max_age: int | None = None) -> Cookie:
@@ -505,12 +610,34 @@ async def login_response(
     return response
 
 
-def logout_response(request: Request[Any, Any, Any], *, redirect_to: str = "/") -> Response[Any]:
-    """Clear the session cookie."""
+async def logout_response(
+    request: Request[Any, Any, Any], *, redirect_to: str = "/"
+) -> Response[Any]:
+    """End the session (a copied cookie stops working too) and clear the cookie."""
+    settings = _settings(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    data = decode_session(cookie, settings) if cookie else None
+    if data is not None:
+        factory = _services(request).get("session_factory")
+        await ended_sessions(request.app.state, factory).end(data)
     if not redirect_to.startswith("/") or redirect_to.startswith("//"):
         redirect_to = "/"
     response: Response[Any] = Response(
         content=None, status_code=303, headers={"Location": redirect_to}
     )
-    response.set_cookie(session_cookie("", _settings(request), max_age=0))
+    response.set_cookie(session_cookie("", settings, max_age=0))
     return response
+
+
+def session_csrf_token(request: Request[Any, Any, Any]) -> str | None:
+    """The CSRF token of the request's session cookie (for the dashboard's pages), if any."""
+    settings = _settings(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    data = decode_session(cookie, settings) if cookie else None
+    return csrf_token(data, settings) if data is not None else None
+
+
+async def end_all_sessions(request: Request[Any, Any, Any]) -> None:
+    """End every dashboard session issued until now, on every replica."""
+    factory = _services(request).get("session_factory")
+    await ended_sessions(request.app.state, factory).end_all()

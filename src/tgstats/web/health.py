@@ -5,9 +5,13 @@
 - ``/health/ready``: the database answers, the pipeline is writing, and every
   plugin's ``health`` hook is ok (a *degraded* check, like Redis down, is shown
   but does not fail readiness). 503 names the failed checks.
-- ``/health/stats``: pool, pipeline queue depth, plugin states.
+- ``/health/stats``: pool, pipeline queue depth, plugin states; for operators only:
+  ``METRICS_TOKEN`` as a bearer token, or the admin token.
 - ``/health/plugins``: every discovered plugin with version and state.
 - ``/metrics``: Prometheus text; bearer-token protected when ``METRICS_TOKEN`` is set.
+
+Wrong bearer tokens at ``/metrics`` and ``/health/stats`` count toward the
+sign-in failure limit of their address (``tgstats.web.auth``).
 """
 
 from __future__ import annotations
@@ -18,12 +22,17 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
 from sqlalchemy import text
 
 from tgstats import __version__
 from tgstats.plugin_api import HealthCheck
-from tgstats.web.auth import secret_matches
+from tgstats.web.auth import (
+    presented_token,
+    provide_principal,
+    require_admin,
+    require_operator_token,
+    secret_matches,
+)
 
 __all__ = ["HealthController", "metrics_endpoint"]
 
@@ -58,6 +67,16 @@ def _as_dict(check: HealthCheck) -> dict[str, Any]:
     return {"name": check.name, "status": status, "detail": check.detail}
 
 
+async def _require_operator(request: Request[Any, Any, Any], state: State) -> None:
+    """``METRICS_TOKEN`` (when set) or whatever the API accepts as the admin."""
+    metrics_token = state.settings.metrics.token
+    supplied = presented_token(request)
+    if metrics_token and supplied and secret_matches(supplied, metrics_token.get()):
+        await require_operator_token(request, metrics_token.get())  # the lockout still applies
+        return
+    require_admin(await provide_principal(request))
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
@@ -88,15 +107,19 @@ class HealthController(Controller):
         if host is not None:
             checks.extend(await host.health_checks())
         failed = [c for c in checks if not c.ok and not c.degraded]
-        body = {
+        body: dict[str, Any] = {
             "status": "ready" if not failed else "unavailable",
             "failed": [c.name for c in failed],
             "checks": [_as_dict(c) for c in checks],
         }
+        warning = getattr(state, "proxy_warning", None)
+        if warning:
+            body["warnings"] = [warning]
         return Response(body, status_code=200 if not failed else 503)
 
-    @get("/stats", summary="Pool, pipeline and plugin figures")
-    async def stats(self, state: State) -> dict[str, Any]:
+    @get("/stats", summary="Pool, pipeline and plugin figures (METRICS_TOKEN or admin token)")
+    async def stats(self, request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+        await _require_operator(request, state)
         database = getattr(state, "database", None)
         pipeline = getattr(state, "pipeline", None)
         host = getattr(state, "plugin_host", None)
@@ -119,9 +142,6 @@ class HealthController(Controller):
 async def metrics_endpoint(request: Request[Any, Any, Any], state: State) -> bytes:
     token = state.settings.metrics.token
     if token:
-        header = request.headers.get("authorization", "")
-        supplied = header[7:] if header.lower().startswith("bearer ") else ""
-        if not secret_matches(supplied, token.get()):
-            raise NotAuthorizedException("a valid metrics bearer token is required")
+        await require_operator_token(request, token.get())
     body: bytes = state.telemetry.render()
     return body

@@ -1,8 +1,8 @@
 """``/api/v1/imports``: upload a Telegram Desktop export, import it in the background.
 
 ``POST /api/v1/imports`` (admin only) takes the export's ``result.json`` as the
-raw request body (``Content-Type: application/json`` or
-``application/octet-stream``; the dashboard sends the chosen file with
+raw request body (``Content-Type: application/json``,
+``application/octet-stream`` or none; others are 415; the dashboard sends the chosen file with
 ``fetch(url, {method: "POST", body: file})``). The body is streamed to a file in
 ``IMPORT_DIR``, never held in memory, and may be up to ``IMPORT_MAX_UPLOAD_MB``
 (the app-wide ``MAX_REQUEST_SIZE`` does not apply here). The answer is ``202``
@@ -29,7 +29,6 @@ import os
 import secrets
 import tempfile
 import time
-import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -46,7 +45,9 @@ from tgstats.importer.progress import ImportSummary
 from tgstats.plugin_api import EventSink
 from tgstats.settings import Settings
 from tgstats.telemetry import Metrics
+from tgstats.timezones import check_timezone
 from tgstats.web.auth import Principal, auth_dependencies, require_admin
+from tgstats.web.security import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
 
 __all__ = ["ImportJob", "ImportJobs", "imports_controller", "stop_imports"]
 
@@ -207,12 +208,9 @@ async def stop_imports(app: Any) -> None:
 
 def _check_timezone(tz: str, name: str = "tz") -> str:
     try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationException(
-            f"{name}: expected an IANA time zone like Europe/Berlin, got {tz[:64]!r}"
-        ) from None
-    return tz
+        return check_timezone(tz)
+    except ValueError as exc:
+        raise ValidationException(f"{name}: {exc}") from None
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -251,6 +249,7 @@ class ImportsController(Controller):
         status_code=202,
         # This route streams to disk and applies IMPORT_MAX_UPLOAD_MB itself.
         request_max_body_size=None,
+        opt={BODY_MEDIA_TYPES: ("application/json", "application/octet-stream", NO_CONTENT_TYPE)},
     )
     async def upload(
         self,

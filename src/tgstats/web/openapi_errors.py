@@ -6,11 +6,16 @@ tgstats answers every error in one format, ``{"error": {...}}`` (see
 response in the generated schema to that format and, for ``/api/`` operations,
 documents the errors any of them can give: 400 (bad parameter), 401 (no or bad
 token), 403 (not this chat, or admin only), 404 (unknown chat), 413 (body too
-large), 429 (rate limited) and 503 (database unavailable). Schemathesis checks
+large), 415 (not JSON), 429 (rate limited) and 503 (database unavailable).
+It also states what the app enforces on input, so a fuzzer tries exactly the
+edges: request bodies whose Struct forbids unknown fields say
+``additionalProperties: false``, and ``from``/``to`` are ``format: date``. Schemathesis checks
 responses against this, so the schema and the app cannot drift apart unseen.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.spec import (
@@ -21,7 +26,7 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
 )
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 __all__ = ["ERROR_SCHEMA", "document_error_responses"]
 
@@ -57,6 +62,7 @@ _API_ERRORS = {
     "403": "The token may not read this chat, or the operation needs the admin token",
     "404": "No such chat (or object)",
     "413": "The request body is larger than MAX_REQUEST_SIZE",
+    "415": "The body is not JSON (send Content-Type: application/json)",
     "429": "Rate limited (see Retry-After), or too many failed sign-ins",
     "503": "The database is unavailable; try again (see Retry-After)",
 }
@@ -90,3 +96,29 @@ def document_error_responses(app: Litestar) -> None:
                         code, OpenAPIResponse(description=description, content=_error_content())
                     )
             operation.responses = responses
+            if path.startswith("/api/"):
+                _dates_are_dates(operation)
+    _closed_bodies(app, schemas)
+
+
+def _dates_are_dates(operation: Any) -> None:
+    for parameter in operation.parameters or ():
+        if getattr(parameter, "name", None) in ("from", "to") and parameter.schema is not None:
+            for option in parameter.schema.one_of or [parameter.schema]:
+                if isinstance(option, Schema) and option.type == OpenAPIType.STRING:
+                    option.format = OpenAPIFormat.DATE
+
+
+def _closed_bodies(app: Litestar, schemas: dict[str, Any]) -> None:
+    """``additionalProperties: false`` for request bodies that refuse unknown fields."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            data = handler.parsed_fn_signature.parameters.get("data")
+            if data is None:
+                continue
+            for struct in (data.annotation, *getattr(data, "inner_types", ())):
+                kind = getattr(struct, "annotation", struct)
+                config = getattr(kind, "__struct_config__", None)
+                schema = schemas.get(getattr(kind, "__name__", ""))
+                if config is not None and config.forbid_unknown_fields and schema is not None:
+                    schema.additional_properties = False

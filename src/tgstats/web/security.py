@@ -17,22 +17,24 @@ minute and an hour (``API_RATE_LIMIT_PER_MINUTE`` / ``_PER_HOUR``), through the
 ``RATE_LIMIT_EXEMPT_PATHS`` (health, metrics) are never limited. With the
 rate-limit plugin disabled requests pass unlimited.
 
-A made-up token spends its sender's address budget, unless it looks like a
-chat token (``tgsc_...``, which cannot be checked without the database); a
-client rotating such tokens is stopped by the failed-sign-in limit in
-``tgstats.web.auth`` (per address) on every protected route.
+A made-up token spends its sender's address budget, chat-token look-alikes
+(``tgsc_...``) included: a chat token gets its own budget only after it was
+verified in this process (``tgstats.web.auth.VerifiedTokens``). IPv6 clients
+are limited per /64, the block one subscriber usually holds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import msgspec
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tgstats.plugin_api import RateLimiter, RateLimitResult
@@ -41,15 +43,21 @@ from tgstats.web.auth import (
     CHAT_TOKEN_PREFIX,
     SESSION_COOKIE,
     client_ip,
-    decode_session,
     is_admin_token,
+    limit_address,
+    note_forwarded_for,
+    verified_tokens,
 )
 from tgstats.web.errors import error_body
+from tgstats.web.sessions import decode_session
 
 __all__ = [
+    "BODY_MEDIA_TYPES",
     "CONTENT_SECURITY_POLICY",
+    "NO_CONTENT_TYPE",
     "SecurityMiddleware",
     "rate_limit_identity",
+    "require_body_media_type",
     "security_middlewares",
 ]
 
@@ -112,7 +120,12 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 def rate_limit_identity(scope: Scope, settings: Settings) -> str:
-    """Whose budget a request spends: the admin, a token's hash, a session, or an address."""
+    """Whose budget a request spends: the admin, a verified token, a session, or an address.
+
+    A chat token gets a budget of its own only once ``tgstats.web.auth`` has verified
+    it in this process; until then (and for every made-up token) the request spends
+    its address's budget, so rotating fake tokens buys nothing.
+    """
     token = _header(scope, b"x-api-token")
     if not token:
         scheme, _, value = (_header(scope, b"authorization") or "").partition(" ")
@@ -122,13 +135,16 @@ def rate_limit_identity(scope: Scope, settings: Settings) -> str:
         if is_admin_token(token, settings):
             return "admin"
         if token.startswith(CHAT_TOKEN_PREFIX):
-            return "tok:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+            app: Any = scope.get("app")
+            fingerprint = verified_tokens(app.state).fingerprint(token) if app else None
+            if fingerprint is not None:
+                return "tok:" + fingerprint
     else:
         cookie = _cookie(scope, SESSION_COOKIE)
         session = decode_session(cookie, settings) if cookie else None
         if session is not None:
             return "admin" if session.kind == "admin" else f"chat:{session.token_id}"
-    return "ip:" + client_ip(scope, settings.ratelimit.trusted_proxies)
+    return "ip:" + limit_address(client_ip(scope, settings.ratelimit.trusted_proxies))
 
 
 def _limit_headers(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
@@ -160,14 +176,18 @@ class SecurityMiddleware:
         self.limits_on = self.per_minute > 0 or self.per_hour > 0
         self.exempt = settings.ratelimit.exempt_paths
         self.is_exempt = _exempt_test(self.exempt)
+        self.proxy_noted = bool(settings.ratelimit.trusted_proxies)  # nothing to warn about
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         extra = self.headers
+        app: Any = scope.get("app")
+        if app is not None and not self.proxy_noted:
+            note_forwarded_for(scope, self.settings, app.state)
+            self.proxy_noted = bool(getattr(app.state, "proxy_warning", None))
         if self.limits_on and not self.is_exempt(scope["path"]):
-            app: Any = scope.get("app")
             limiter: RateLimiter | None = app.state.services.get("rate_limiter") if app else None
             if limiter is not None:
                 key = "api:" + rate_limit_identity(scope, self.settings)
@@ -201,6 +221,46 @@ async def _refuse(send: Send, result: RateLimitResult, extra: list[tuple[bytes, 
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+#: A handler's ``opt`` key listing the body media types it takes (default: JSON only).
+BODY_MEDIA_TYPES = "body_media_types"
+#: In ``BODY_MEDIA_TYPES``: a body sent with no ``Content-Type`` at all (a raw file upload).
+NO_CONTENT_TYPE = ""
+_JSON_ONLY = ("application/json",)
+
+
+def _has_body(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    headers = connection.headers
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in headers
+
+
+def require_body_media_type(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: 415 for a request body whose ``Content-Type`` the handler does not take.
+
+    JSON endpoints refuse ``text/plain`` and form encodings: those are what a page on
+    another site can send without a CORS preflight. A handler that takes something
+    else names it in ``opt={"body_media_types": (...)}``.
+    """
+    if connection.scope.get("method") in ("GET", "HEAD", "OPTIONS") or not _has_body(connection):
+        return
+    accepted = handler.opt.get(BODY_MEDIA_TYPES, _JSON_ONLY)
+    media_type = connection.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in accepted:
+        raise HTTPException(
+            status_code=415,
+            detail=f"send the body as {' or '.join(accepted)}",
+            headers={
+                "Accept-Post"
+                if connection.scope.get("method") == "POST"
+                else "Accept-Patch": ", ".join(accepted)
+            },
+        )
 
 
 def security_middlewares(settings: Settings) -> list[Middleware]:

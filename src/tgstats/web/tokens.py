@@ -3,14 +3,16 @@
 - ``/api/v1/chats/{id}/tokens``: mint (the token is shown once), list (no secrets), revoke.
 - ``/api/v1/chats/{id}/shares``: share links (``tgstats.web.share_links``): create one
   (answers with its first one-time code and URL), list, revoke, and issue another code.
+- ``DELETE /api/v1/sessions``: end every dashboard session (everyone signs in again).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
@@ -23,6 +25,7 @@ from tgstats.web.auth import (
     ChatTokenInfo,
     Principal,
     auth_dependencies,
+    end_all_sessions,
     list_chat_tokens,
     mint_chat_token,
     require_admin,
@@ -37,7 +40,14 @@ from tgstats.web.share_links import (
     revoke_share_link,
 )
 
-__all__ = ["ChatTokenController", "MintedToken", "NewToken", "ShareLinkController", "SharedLink"]
+__all__ = [
+    "ChatTokenController",
+    "MintedToken",
+    "NewToken",
+    "ShareLinkController",
+    "SharedLink",
+    "end_sessions",
+]
 
 
 class NewToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -199,3 +209,17 @@ class ShareLinkController(Controller):
         if not await revoke_share_link(db_session, chat_id, link_id):
             raise NotFoundException(f"no live share link {link_id} for chat {chat_id}")
         await db_session.commit()
+
+
+@delete(
+    "/api/v1/sessions",
+    status_code=204,
+    tags=["tokens"],
+    summary="End every dashboard session (admin); everyone signs in again",
+    dependencies=auth_dependencies(),
+)
+async def end_sessions(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> None:
+    require_admin(principal)
+    await end_all_sessions(request)

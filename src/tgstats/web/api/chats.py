@@ -10,7 +10,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tgstats.db.chat_settings import ChatSettings, get_chat_settings, update_chat_settings
+from tgstats.db.chat_settings import (
+    ChatSettings,
+    ChatSettingsChange,
+    get_chat_settings,
+    update_chat_settings,
+)
 from tgstats.plugin_api import Cache
 from tgstats.settings import Settings
 from tgstats.stats import list_chats
@@ -80,7 +85,7 @@ class ChatsController(Controller):
     async def patch_settings(
         self,
         chat_id: FromPath[int],
-        data: JSONBody[dict[str, Any]],
+        data: JSONBody[ChatSettingsChange],
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
@@ -97,7 +102,10 @@ class ChatsController(Controller):
         await _chat_item(db_session, chat_id, settings)
         try:
             updated = await update_chat_settings(
-                db_session, chat_id, default_timezone=settings.privacy.default_timezone, **data
+                db_session,
+                chat_id,
+                default_timezone=settings.privacy.default_timezone,
+                **data.changes(),
             )
         except ValueError as exc:
             text = str(exc)

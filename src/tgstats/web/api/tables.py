@@ -226,7 +226,7 @@ class StatsResponse(Response[Any]):
             filename = f"tgstats-{chat}-{name}.csv" if chat is not None else f"tgstats-{name}.csv"
             csv_response = Response(
                 content=rows_to_csv(list(rows)),
-                media_type="text/csv; charset=utf-8",
+                media_type="text/csv",  # Litestar adds "; charset=utf-8"
                 status_code=self.status_code,
                 headers={"Content-Disposition": f'attachment; filename="{filename}"'},
             )

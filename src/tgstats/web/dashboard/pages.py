@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -54,13 +54,16 @@ from tgstats.web.auth import (
     SESSION_COOKIE,
     Principal,
     encode_session,
+    is_same_origin,
     login_response,
     logout_response,
     provide_principal,
     session_cookie,
+    session_csrf_token,
 )
 from tgstats.web.dashboard.panels import dashboard_panels
 from tgstats.web.dashboard.render import render_page
+from tgstats.web.security import BODY_MEDIA_TYPES
 from tgstats.web.share_links import looks_like_share_code, redeem_share_code
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
 PERIOD_PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_TOKEN_LENGTH = 512
+_FORM_BODY = {BODY_MEDIA_TYPES: ("application/x-www-form-urlencoded", "multipart/form-data")}
 
 
 def safe_next(value: str | None) -> str:
@@ -91,22 +95,6 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Redirect:
     if request.url.query:
         target += "?" + request.url.query
     return Redirect(path=f"/login?next={quote(target, safe='')}", status_code=303)
-
-
-def _is_same_origin(request: Request[Any, Any, Any]) -> bool:
-    """Refuse cross-site form posts (login CSRF, forced sign-out).
-
-    Browsers send ``Sec-Fetch-Site``; it is the reliable signal. ``Origin`` is
-    checked when present and not ``null`` (our ``Referrer-Policy: no-referrer``
-    makes Chromium send ``null`` on form posts). Non-browser clients send neither.
-    """
-    site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in {"same-origin", "none"}:
-        return False
-    origin = request.headers.get("origin")
-    if origin and origin != "null":
-        return urlsplit(origin).netloc == request.headers.get("host", "")
-    return True
 
 
 LANGUAGE_COOKIE = "tgstats_lang"
@@ -220,6 +208,7 @@ class DashboardController(Controller):
             "chats.html",
             signed_in=principal.kind != "anonymous",
             principal_kind=principal.kind,
+            csrf_token=session_csrf_token(request),
         )
 
     @get("/login", name="dashboard:login")
@@ -247,11 +236,11 @@ class DashboardController(Controller):
             closed=settings.api.admin_token is None,
         )
 
-    @post("/login", name="dashboard:login-submit", status_code=303)
+    @post("/login", name="dashboard:login-submit", status_code=303, opt=_FORM_BODY)
     async def login_submit(self, request: Request[Any, Any, Any]) -> Response[Any]:
         settings = _settings(request)
         closed = settings.api.admin_token is None and not settings.api.allow_unauthenticated
-        if not _is_same_origin(request):
+        if not is_same_origin(request, allow_null_origin=True):
             return _page(
                 request,
                 "error.html",
@@ -290,9 +279,9 @@ class DashboardController(Controller):
                 return _rate_limited_page(request, exc)
             raise
 
-    @post("/logout", name="dashboard:logout", status_code=303)
+    @post("/logout", name="dashboard:logout", status_code=303, opt=_FORM_BODY)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        if not _is_same_origin(request):
+        if not is_same_origin(request, allow_null_origin=True):
             return _page(
                 request,
                 "error.html",
@@ -300,12 +289,12 @@ class DashboardController(Controller):
                 title=N_("Sign-out refused"),
                 message=N_("The sign-out form was posted from another site."),
             )
-        return logout_response(request, redirect_to="/login")
+        return await logout_response(request, redirect_to="/login")
 
-    @post("/language", name="dashboard:language", status_code=303)
+    @post("/language", name="dashboard:language", status_code=303, opt=_FORM_BODY)
     async def choose_language(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """The language switch: remembers the reader's language in a cookie, back to the page."""
-        if not _is_same_origin(request):
+        if not is_same_origin(request, allow_null_origin=True):
             return _page(
                 request,
                 "error.html",
@@ -342,11 +331,11 @@ class DashboardController(Controller):
             return _share_refused(request, 404)
         return _page(request, "share.html", code=code)
 
-    @post("/share", name="dashboard:share-open", status_code=303)
+    @post("/share", name="dashboard:share-open", status_code=303, opt=_FORM_BODY)
     async def share_open(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
-        if not _is_same_origin(request):
+        if not is_same_origin(request, allow_null_origin=True):
             return _page(
                 request,
                 "error.html",
@@ -433,6 +422,7 @@ async def _chat_page_context(
     page: dict[str, Any] = {
         "signed_in": principal.kind != "anonymous",
         "principal_kind": principal.kind,
+        "csrf_token": session_csrf_token(request),
     }
     if not principal.can_read(chat_id):
         return _page(

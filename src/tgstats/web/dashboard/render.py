@@ -66,6 +66,7 @@ def render_page(
     t = t or translator(None)
     context.setdefault("signed_in", False)
     context.setdefault("principal_kind", None)
+    context.setdefault("csrf_token", None)
     context.update(_=t.gettext, gettext=t.gettext, ngettext=t.ngettext, lang=t.locale, i18n=t)
     html = _environment().get_template(template).render(**context)
     return Response(

@@ -141,7 +141,7 @@
       var when = m.days_inactive === null ? gettext("never posted") : ngettext("{n} day", "{n} days", m.days_inactive);
       quiet.appendChild(
         ns.el("li", { attrs: { "data-user-id": m.user_id } }, [
-          ns.el("span", { text: m.display_name }),
+          ns.el("span", { className: "name", text: m.display_name }),
           ns.el("span", { className: "muted small", text: " — " + when }),
         ])
       );
@@ -243,7 +243,7 @@
       var title = topic.title || (topic.topic_id === 0 ? gettext("General") : gettext("Topic {id}", { id: topic.topic_id }));
       tbody.appendChild(
         ns.el("tr", { attrs: { "data-topic-id": topic.topic_id } }, [
-          ns.el("td", {}, [ns.el("span", { text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (" + gettext("closed") + ")" }) : null]),
+          ns.el("td", {}, [ns.el("span", { className: "name", text: title }), topic.closed ? ns.el("span", { className: "muted small", text: " (" + gettext("closed") + ")" }) : null]),
           ns.el("td", { className: "num", text: ns.formatInt(topic.messages) }),
           ns.el("td", { className: "num", text: ns.formatInt(topic.active_users) }),
           ns.el("td", { className: "num", text: ns.formatPct(topic.share_pct) }),
@@ -268,9 +268,9 @@
     stats.pairs.forEach(function (pair) {
       list.appendChild(
         ns.el("li", { attrs: { "data-from": pair.from_user_id, "data-to": pair.to_user_id, "data-count": pair.replies } }, [
-          ns.el("span", { text: pair.from_name }),
+          ns.el("span", { className: "name", text: pair.from_name }),
           ns.el("span", { className: "muted", text: " → " }),
-          ns.el("span", { text: pair.to_name }),
+          ns.el("span", { className: "name", text: pair.to_name }),
           ns.el("span", { className: "muted small", text: ": " + gettext("{replies} ({back} back)", { replies: ns.formatInt(pair.replies), back: ns.formatInt(pair.replies_back) }) }),
         ])
       );

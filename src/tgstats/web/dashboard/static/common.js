@@ -144,17 +144,30 @@
     );
   };
 
-  // A change through the API (PATCH, POST, DELETE) with a JSON body, like any API client:
-  // same origin, the session cookie, a JSON content type and a header only a script can add.
+  // A change through the API (POST/PATCH/DELETE) as the signed-in dashboard user:
+  // tgstats.send("PATCH", "chats/1/settings", {timezone: "Europe/Berlin"}).
+  // The session cookie alone is not enough for a change: the server also wants the
+  // page's CSRF token in X-CSRF-Token (a page on another site cannot read it) and
+  // a JSON body sent as application/json. Resolves with the parsed answer (or null).
   ns.send = function (method, path, body) {
+    var meta = document.querySelector('meta[name="tgstats-csrf"]');
     var headers = { Accept: "application/json", "X-Requested-With": "tgstats-dashboard" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch("/api/v1/" + path, {
-      method: method,
-      credentials: "same-origin",
-      headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (response) {
+    if (meta) headers["X-CSRF-Token"] = meta.getAttribute("content");
+    var init = { method: method, credentials: "same-origin", headers: headers };
+    if (body !== undefined && body !== null) {
+      if (typeof Blob !== "undefined" && body instanceof Blob) {
+        headers["Content-Type"] = body.type === "application/json" ? body.type : "application/octet-stream";
+        init.body = body;
+      } else {
+        headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+    }
+    return fetch("/api/v1/" + path, init).then(function (response) {
+      if (response.status === 401) {
+        signIn();
+        throw new Error("signed out");
+      }
       if (response.status === 204) return null;
       return response.json().then(
         function (answer) {
