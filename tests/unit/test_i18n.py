@@ -241,6 +241,8 @@ def _sentences_outside_gettext(path: Path) -> list[str]:
 _NOT_LANGUAGE = {
     "top, hours, days, history, words,",  # subcommand names, shown as typed
     "media, reactions, members, topics, me",
+    "media, reactions, members, answers,",
+    "topics, me",
 }
 
 

@@ -136,18 +136,18 @@
     ns.clear(node);
     node.appendChild(ns.el("h3", { text: title }));
     if (!s.asked) {
-      node.appendChild(ns.el("p", { className: "status", text: "None in this period." }));
+      node.appendChild(ns.el("p", { className: "status", text: ns.gettext("None in this period.") }));
       node.setAttribute("data-status", "empty");
       return;
     }
     var facts = [
       ["asked", "Asked", ns.formatInt(s.asked)],
       ["answered", "Answered", ns.formatInt(s.answered)],
-      ["unanswered", "Never answered", ns.formatInt(s.unanswered) + " (" + ns.formatPct(s.unanswered_pct) + ")"],
-      ["waiting", "Still waiting", ns.formatInt(s.waiting)],
-      ["median", "Median wait", duration(s.median_seconds)],
+      ["unanswered", ns.gettext("Never answered"), ns.formatInt(s.unanswered) + " (" + ns.formatPct(s.unanswered_pct) + ")"],
+      ["waiting", ns.gettext("Still waiting"), ns.formatInt(s.waiting)],
+      ["median", ns.gettext("Median wait"), duration(s.median_seconds)],
       ["p90", "9 in 10 within", duration(s.p90_seconds)],
-      ["within_1h", "Within an hour", ns.formatPct(s.within_1h_pct)],
+      ["within_1h", ns.gettext("Within an hour"), ns.formatPct(s.within_1h_pct)],
     ];
     var list = ns.el("dl", { className: "facts" });
     facts.forEach(function (fact) {
@@ -160,10 +160,10 @@
 
   function renderResponses(result) {
     renderResponseSummary($("responses-questions"), "Questions", result.questions);
-    renderResponseSummary($("responses-newcomers"), "Newcomers' first messages", result.newcomers);
+    renderResponseSummary($("responses-newcomers"), ns.gettext("Newcomers' first messages"), result.newcomers);
     var list = ns.clear($("top-responders"));
     if (!result.top_responders.length) {
-      list.appendChild(ns.el("li", { className: "muted", text: "Nobody answered in this period." }));
+      list.appendChild(ns.el("li", { className: "muted", text: ns.gettext("Nobody answered in this period.") }));
     }
     result.top_responders.forEach(function (row) {
       list.appendChild(
