@@ -53,7 +53,7 @@
     flow.top_inviters.forEach(function (row) {
       inviters.appendChild(
         ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.joins } }, [
-          ns.el("bdi", { className: "name", text: row.display_name }),
+          ns.el("span", { className: "name", text: row.display_name }),
           ns.el("span", {
             className: "muted small",
             text: " · " + ns.formatInt(row.joins) + " (" + ns.formatInt(row.added) + " added, " +
@@ -168,7 +168,7 @@
     result.top_responders.forEach(function (row) {
       list.appendChild(
         ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.total } }, [
-          ns.el("bdi", { className: "name", text: row.display_name }),
+          ns.el("span", { className: "name", text: row.display_name }),
           ns.el("span", {
             className: "muted small",
             text: " · " + ns.formatInt(row.total) + " (" + ns.formatInt(row.questions) + " questions, " +
