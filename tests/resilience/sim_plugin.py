@@ -42,6 +42,7 @@ from litestar.exceptions import ClientException, NotAuthorizedException
 from pyrogram.raw.core import TLObject
 
 from tgstats.plugin_api import Plugin
+from tgstats.web.security import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
 from tgstats_mtproto.storage import DatabaseStorage
 from tgstats_mtproto.testing import MTProtoHarness
 
@@ -116,7 +117,13 @@ class UpdateFeedPlugin(Plugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         plugin = self
 
-        @post("/_sim/updates", status_code=200, include_in_schema=False)
+        # A binary body (length-prefixed TL), not JSON: named, as every non-JSON route must be.
+        @post(
+            "/_sim/updates",
+            status_code=200,
+            include_in_schema=False,
+            opt={BODY_MEDIA_TYPES: ("application/octet-stream", NO_CONTENT_TYPE)},
+        )
         async def feed_updates(request: Request[Any, Any, Any]) -> dict[str, int]:
             _require_loopback(request)
             try:
