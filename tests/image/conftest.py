@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.opt_in_suite import deselect_unless, report_result_lines
+
 ENABLED = os.environ.get("TGSTATS_IMAGE") == "1"
 HERE = Path(__file__).parent
 REPO_ROOT = HERE.parent.parent
@@ -20,20 +22,8 @@ RESULT_LINES: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if ENABLED:
-        return
-    ours = [item for item in items if HERE in Path(str(item.fspath)).parents]
-    if ours:
-        config.hook.pytest_deselected(items=ours)
-        items[:] = [item for item in items if item not in ours]
+    deselect_unless(ENABLED, HERE, config, items)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RESULT_LINES:
-        return
-    terminalreporter.section("container image")
-    for line in RESULT_LINES:
-        terminalreporter.write_line(line)
-    artifacts = REPO_ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    (artifacts / "image.txt").write_text("\n".join(RESULT_LINES) + "\n")
+    report_result_lines(terminalreporter, "container image", RESULT_LINES, "image.txt")

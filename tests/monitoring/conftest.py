@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.opt_in_suite import deselect_unless
+
 ENABLED = os.environ.get("TGSTATS_MONITORING") == "1"
 HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if ENABLED:
-        return
-    ours = [item for item in items if HERE in Path(str(item.fspath)).parents]
-    if ours:
-        config.hook.pytest_deselected(items=ours)
-        items[:] = [item for item in items if item not in ours]
+    deselect_unless(ENABLED, HERE, config, items)

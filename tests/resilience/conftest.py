@@ -29,6 +29,7 @@ from tests.resilience.processes import (
     service_env,
 )
 from tests.resilience.sim_plugin import write_simulator_distribution
+from tests.support.opt_in_suite import deselect_unless, report_result_lines
 
 ENABLED = os.environ.get("TGSTATS_RESILIENCE") == "1"
 HERE = Path(__file__).parent
@@ -37,23 +38,11 @@ ADMIN_TOKEN = "resilience-admin-" + secrets.token_hex(8)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if ENABLED:
-        return
-    ours = [item for item in items if HERE in Path(str(item.fspath)).parents]
-    if ours:
-        config.hook.pytest_deselected(items=ours)
-        items[:] = [item for item in items if item not in ours]
+    deselect_unless(ENABLED, HERE, config, items)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RESULT_LINES:
-        return
-    terminalreporter.section("resilience scenarios")
-    for line in RESULT_LINES:
-        terminalreporter.write_line(line)
-    artifacts = REPO_ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    (artifacts / "resilience.txt").write_text("\n".join(RESULT_LINES) + "\n")
+    report_result_lines(terminalreporter, "resilience scenarios", RESULT_LINES, "resilience.txt")
 
 
 @pytest.fixture
