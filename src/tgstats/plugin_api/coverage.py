@@ -1,0 +1,26 @@
+"""What the bot did not receive and its repair (part of the versioned plugin API).
+
+The Telegram plugin records a stretch a catch-up could not recover
+(``record_lost_updates``), finds the gaps still to repair (``repairable_gaps``),
+the ids of one not stored yet (``missing_message_ids``), and moves it on after
+each committed chunk (``record_repair_progress``). Each takes the caller's
+``AsyncSession``; the caller commits.
+"""
+
+from tgstats.coverage import (
+    GapRecord,
+    get_gap,
+    missing_message_ids,
+    record_lost_updates,
+    record_repair_progress,
+    repairable_gaps,
+)
+
+__all__ = [
+    "GapRecord",
+    "get_gap",
+    "missing_message_ids",
+    "record_lost_updates",
+    "record_repair_progress",
+    "repairable_gaps",
+]
