@@ -45,6 +45,7 @@ from .admin_commands import AdminCommands
 from .catchup import CatchUp
 from .commands import AdminCache, CommandDispatcher
 from .handlers import ChatSettingsCache, UpdateRecorder
+from .ledger import CaptureHeartbeat
 from .outgoing import ButtonDispatcher, Outgoing
 from .repair import GapRepair
 from .share_commands import ShareCommands
@@ -220,13 +221,16 @@ class MTProtoPlugin(Plugin):
         self.catch_up.install()
         await self._check_session_owner(client, tg)
         await self._start(client, tg.start_timeout)
+        heartbeat = CaptureHeartbeat(self.services)
         try:
+            await heartbeat.start()
             self.gap_repair.start()
             await self.register_bot_commands(client, limit=tg.start_timeout)
             yield
         finally:
             if self.gap_repair is not None:
                 await self.gap_repair.close()
+            await heartbeat.stop()
             self._running = False
             self._sending = False
             self.services.unregister("bot_sender")

@@ -254,7 +254,7 @@ class GapRepair:
             try:
                 found = await client.get_messages(chat_id, message_ids=ids, replies=0)
             except FloodWait as exc:
-                wait = int(exc.value or 0)
+                wait = exc.value if isinstance(exc.value, int) else 0
                 if wait > self.LONGEST_WAIT:
                     raise
                 await asyncio.sleep(wait)

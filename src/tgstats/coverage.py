@@ -1,4 +1,14 @@
-"""What the bot did not receive, and the repair of it (``coverage_gaps``).
+"""Which of a chat's numbers are complete: the coverage ledger, and gap repair.
+
+The ledger (``chat_coverage``) puts together, per chat: when a run of the bot
+was in the chat and received it live (``capture_runs`` and
+``chat_capture_spans``, written by the Telegram plugin's heartbeat:
+``start_capture_run``, ``capture_heartbeat``), what each import brought
+(``chat_import_spans``, ``record_import_span``), and the stretches the bot did
+not receive (``coverage_gaps``). Between two runs the bot was down: that
+stretch was caught up by the restart's catch-up unless Telegram said "too
+long" then; such a stretch is repaired, missing, or filled by an import whose
+messages span it.
 
 A catch-up that Telegram answers with "too long" leaves a stretch of a chat's
 updates the bot never saw. ``record_lost_updates`` writes it down: for a
@@ -20,7 +30,8 @@ takes the caller's session; the caller commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 from sqlalchemy import text
@@ -28,14 +39,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
     "GAP_STATES",
+    "HEARTBEAT_SECONDS",
+    "ChatCoverage",
+    "CoverageSegment",
     "GapRecord",
+    "capture_heartbeat",
+    "chat_coverage",
     "chat_gaps",
     "get_gap",
     "missing_message_ids",
+    "record_import_span",
     "record_lost_updates",
     "record_repair_progress",
     "repairable_gaps",
     "request_repair",
+    "start_capture_run",
 ]
 
 #: open (to repair) | repairing (started, resumable) | repaired | unrepairable | failed
@@ -315,3 +333,208 @@ async def record_repair_progress(
         )
     ).one()
     return _record(row)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+#: The Telegram plugin writes a heartbeat this often while it runs.
+HEARTBEAT_SECONDS = 30
+#: Two stretches of one run closer than this are one; a run whose last heartbeat is
+#: this recent is alive. Stretches of two runs never merge: the bot was down between.
+_JOIN = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+#: A gap noticed this soon after a restart belongs to the downtime before it.
+_STARTUP = timedelta(minutes=10)
+
+
+class CoverageSegment(msgspec.Struct, frozen=True, kw_only=True):
+    """One stretch of a chat's timeline.
+
+    ``kind``: ``live`` (the bot was running and in the chat), ``caught_up`` (the bot
+    was down; the catch-up after the restart got what Telegram still kept),
+    ``repaired`` (Telegram no longer had the updates; the messages were fetched by
+    id: ``recovered``, ``unavailable``), ``imported`` (an export filled it),
+    ``missing`` (nothing could recover it: ``reason`` ``too_long``, ``repair_pending``
+    or ``repair_failed``), ``bot_absent`` (the bot was not in the chat)."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    reason: str | None = None
+    from_msg_id: int | None = None
+    to_msg_id: int | None = None
+    recovered: int | None = None
+    unavailable: int | None = None
+    gap_id: int | None = None
+
+
+class ChatCoverage(msgspec.Struct, frozen=True, kw_only=True):
+    """Which of a chat's numbers are complete: ``segments`` in time order,
+    ``complete_since`` the start of the stretch up to ``as_of`` with nothing
+    missing (None: nothing recorded), ``missing`` the stretches that are not."""
+
+    chat_id: int
+    as_of: datetime
+    tracked_since: datetime | None
+    complete_since: datetime | None
+    segments: list[CoverageSegment]
+    missing: list[CoverageSegment]
+
+
+async def start_capture_run(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """A run of the Telegram client begins (after its login); its id."""
+    now = now or datetime.now(UTC)
+    run_id = await session.scalar(
+        text(
+            "INSERT INTO capture_runs (started_at, last_seen_at) VALUES (:now, :now) RETURNING id"
+        ),
+        {"now": now},
+    )
+    return int(run_id or 0)
+
+
+async def capture_heartbeat(
+    session: AsyncSession, run_id: int, *, stopped: bool = False, now: datetime | None = None
+) -> int:
+    """The run is alive (or stops): every chat the bot is in now is covered live up to
+    ``now``, from the run's start or since the bot came in. How many chats."""
+    now = now or datetime.now(UTC)
+    started = await session.scalar(
+        text(
+            "UPDATE capture_runs SET last_seen_at = :now,"
+            " stopped_at = CASE WHEN :stop THEN CAST(:now AS timestamptz) END"
+            " WHERE id = :run RETURNING started_at"
+        ),
+        {"now": now, "stop": stopped, "run": run_id},
+    )
+    if started is None:
+        return 0
+    result = await session.execute(
+        text(
+            "INSERT INTO chat_capture_spans (chat_id, run_id, started_at, ended_at)"
+            " SELECT c.id, :run, greatest(CAST(:started AS timestamptz), c.first_seen_at,"
+            "  coalesce(c.bot_status_at, CAST(:started AS timestamptz))), :now"
+            " FROM chats c WHERE c.bot_present AND c.migrated_to_chat_id IS NULL"
+            " ON CONFLICT (chat_id, run_id, started_at)"
+            " DO UPDATE SET ended_at = greatest(chat_capture_spans.ended_at, EXCLUDED.ended_at)"
+        ),
+        {"run": run_id, "started": started, "now": now},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def record_import_span(
+    session: AsyncSession,
+    chat_id: int,
+    *,
+    started_at: datetime,
+    ended_at: datetime,
+    from_msg_id: int | None,
+    to_msg_id: int | None,
+    messages: int,
+) -> None:
+    """An import brought the chat's messages from ``started_at`` to ``ended_at``."""
+    await session.execute(
+        text(
+            "INSERT INTO chat_import_spans (chat_id, started_at, ended_at, from_msg_id,"
+            " to_msg_id, messages) VALUES (:c, :s, :e, :lo, :hi, :n)"
+        ),
+        {"c": chat_id, "s": started_at, "e": ended_at, "lo": from_msg_id, "hi": to_msg_id,
+         "n": messages},
+    )  # fmt: skip
+
+
+def _gap_segment(gap: GapRecord, start: datetime, end: datetime) -> CoverageSegment:
+    if gap.state == "repaired":
+        kind, reason = "repaired", None
+    elif gap.state in ("open", "repairing"):
+        kind, reason = "missing", "repair_pending"
+    elif gap.state == "failed":
+        kind, reason = "missing", "repair_failed"
+    else:
+        kind, reason = "missing", "too_long"
+    return CoverageSegment(
+        kind=kind, start=start, end=end, reason=reason, from_msg_id=gap.from_msg_id,
+        to_msg_id=gap.to_msg_id, recovered=gap.recovered if kind == "repaired" else None,
+        unavailable=gap.unavailable if kind == "repaired" else None, gap_id=gap.id,
+    )  # fmt: skip
+
+
+async def chat_coverage(
+    session: AsyncSession, chat_id: int, *, now: datetime | None = None
+) -> ChatCoverage:
+    """The chat's coverage ledger, computed from the runs, spans, gaps and imports."""
+    now = now or datetime.now(UTC)
+    chat_type = await session.scalar(text("SELECT type FROM chats WHERE id = :c"), {"c": chat_id})
+    span_rows = (
+        await session.execute(
+            text(
+                "SELECT s.run_id, s.started_at, s.ended_at, r.stopped_at FROM chat_capture_spans s"
+                " JOIN capture_runs r ON r.id = s.run_id WHERE s.chat_id = :c"
+                " ORDER BY s.started_at"
+            ),
+            {"c": chat_id},
+        )
+    ).all()
+    imports = [
+        (row[0], row[1])
+        for row in await session.execute(
+            text(
+                "SELECT started_at, ended_at FROM chat_import_spans WHERE chat_id = :c"
+                " ORDER BY started_at"
+            ),
+            {"c": chat_id},
+        )
+    ]
+    gaps = [
+        g
+        for g in await chat_gaps(session, chat_id, basic_group=chat_type == "group")
+        if g.cause == "too_long"
+    ]
+    # live stretches: spans merged when they touch; (start, end, first run, last run)
+    live: list[list[Any]] = []
+    for run_id, start, end, stopped in span_rows:
+        if stopped is None and now - end < _JOIN:
+            end = now  # the run is alive: covered up to now
+        if live and live[-1][3] == run_id and start - live[-1][1] <= _JOIN:
+            live[-1][1] = max(live[-1][1], end)
+            live[-1][3] = run_id
+        else:
+            live.append([start, end, run_id, run_id])
+    segments: list[CoverageSegment] = []
+    used: set[int] = set()
+    for index, (start, end, _first, _last) in enumerate(live):
+        if index:
+            prev_end, prev_run = live[index - 1][1], live[index - 1][3]
+            found = [
+                g
+                for g in gaps
+                if prev_end <= g.detected_at <= start + _STARTUP and g.id not in used
+            ]
+            if found:
+                for gap in found:
+                    used.add(gap.id)
+                    segments.append(_gap_segment(gap, prev_end, start))
+            elif prev_run == _first:
+                segments.append(CoverageSegment(kind="bot_absent", start=prev_end, end=start))
+            else:
+                segments.append(CoverageSegment(kind="caught_up", start=prev_end, end=start))
+        segments.append(CoverageSegment(kind="live", start=start, end=end))
+    for gap in gaps:  # noticed while connected: Telegram had dropped some of a stretch
+        if gap.id not in used:
+            segments.append(_gap_segment(gap, gap.started_at or gap.detected_at, gap.detected_at))
+    first_live = live[0][0] if live else None
+    for start, end in imports:
+        if first_live is None or start < first_live:
+            piece_end = end if first_live is None else min(end, first_live)
+            segments.append(CoverageSegment(kind="imported", start=start, end=piece_end))
+        for i, seg in enumerate(segments):  # an export that spans a missing stretch fills it
+            if seg.kind == "missing" and start <= seg.start and seg.end <= end:
+                segments[i] = msgspec.structs.replace(seg, kind="imported", reason=None)
+    segments.sort(key=lambda s: (s.start, s.end))
+    missing = [s for s in segments if s.kind == "missing"]
+    tracked = min((s.start for s in segments), default=None)
+    complete = max((s.end for s in missing), default=tracked) if segments else None
+    return ChatCoverage(
+        chat_id=chat_id, as_of=now, tracked_since=tracked, complete_since=complete,
+        segments=segments, missing=missing,
+    )  # fmt: skip

@@ -802,6 +802,47 @@ class UnavailableMessageRange(Base):
     high: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class CaptureRun(Base):
+    """One run of the Telegram client: from login to stop (``stopped_at``) or, after a
+    crash, to its last heartbeat (``last_seen_at``). Between two runs the bot was down."""
+
+    __tablename__ = "capture_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChatCaptureSpan(Base):
+    """A stretch during which a run of the bot was in the chat and received it live
+    (extended by each heartbeat; a new stretch when the bot was added again)."""
+
+    __tablename__ = "chat_capture_spans"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ChatImportSpan(Base):
+    """What one import of an export brought for a chat: its first to last message."""
+
+    __tablename__ = "chat_import_spans"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    from_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+    imported_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_chat_import_spans_chat", "chat_id", "started_at"),)
+
+
 class ChatDataVersion(Base):
     """Bumped by the writer with every committed batch; part of every stats cache key."""
 
