@@ -223,11 +223,16 @@
     ns.renderBars($("reactions-emoji"), termRows(reactions.top_emoji, 10), { empty: gettext("No reactions in this period.") });
     var list = ns.clear($("reactions-messages"));
     reactions.top_messages.slice(0, 5).forEach(function (message) {
-      var label = (message.display_name || gettext("Someone")) + ", " + ns.formatDateTime(message.date, timezone);
+      // The name is user text: its own bidi island, so an override inside it cannot
+      // reorder the date after it.
+      var label = [
+        ns.el("bdi", { text: message.display_name || gettext("Someone") }),
+        document.createTextNode(", " + ns.formatDateTime(message.date, timezone)),
+      ];
       var link = ns.safeLink(message.link);
       var what = link
-        ? ns.el("a", { text: label, attrs: { href: link, rel: "noopener noreferrer", target: "_blank" } })
-        : ns.el("span", { text: label });
+        ? ns.el("a", { attrs: { href: link, rel: "noopener noreferrer", target: "_blank" } }, label)
+        : ns.el("span", {}, label);
       var emoji = message.top_reactions.map(function (t) { return t.term + " " + t.count; }).join("  ");
       list.appendChild(
         ns.el("li", {}, [what, ns.el("span", { className: "muted small", text: " — " + ns.formatInt(message.reactions) + " reactions " + emoji })])
