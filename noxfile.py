@@ -207,6 +207,23 @@ def monitoring(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def replica(session: nox.Session) -> None:
+    """``DATABASE_READ_URL`` against a real streaming replica (``tests/replica``, under a minute).
+
+    Makes a throwaway primary (``initdb``, ``wal_level=replica``) and a replica of it
+    (``pg_basebackup -R``) with PostgreSQL's own binaries (``TGSTATS_PG_BIN``, default
+    /usr/lib/postgresql/15/bin; as root they run as the ``postgres`` user), then checks
+    where stats and settings are read and what a user sees while the replica lags
+    (``pg_wal_replay_pause()``).
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "tests/replica", "-p", "no:cacheprovider", *session.posargs,
+        env={"TGSTATS_REPLICA": "1"},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
 def image(session: nox.Session) -> None:
     """Build the Containerfile with podman/buildah and run the image (``tests/image``).
 

@@ -1,4 +1,4 @@
-"""checkov's Kubernetes policies on the chart as each value set in ``charts/tgstats/ci/`` renders it.
+"""checkov's Kubernetes policies on the chart, rendered for each value set in ``ci/``.
 
 The chart is rendered with Helm's Go SDK (no helm binary), every manifest is written to a
 folder per value set, and one ``checkov --framework kubernetes`` run scans them all. A
@@ -78,9 +78,7 @@ def failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, se
         # checkov connects objects across the whole scan by their labels: a release name
         # per set keeps one set's NetworkPolicy from covering another set's pods.
         for index, manifest in enumerate(render(values, release=f"scan{number}")):
-            (folder / f"{index:02d}-{manifest.kind}-{manifest.name}.yaml").write_text(
-                manifest.text
-            )
+            (folder / f"{index:02d}-{manifest.kind}-{manifest.name}.yaml").write_text(manifest.text)
     result = subprocess.run(
         [checkov, "-d", str(root), "--framework", "kubernetes", "--output", "json",
          "--compact", "--skip-download", "--no-fail-on-crash"],
