@@ -209,11 +209,21 @@
     });
   }
 
+  // Media type names as the API sends them (events.MEDIA_TYPES), shown in the page's language.
+  var MEDIA_NAMES = {
+    text: gettext("text"), photo: gettext("photo"), video: gettext("video"),
+    animation: gettext("GIF"), sticker: gettext("sticker"), voice: gettext("voice message"),
+    video_note: gettext("video message"), audio: gettext("audio"), document: gettext("file"),
+    poll: gettext("poll"), location: gettext("location"), venue: gettext("venue"),
+    contact: gettext("contact"), dice: gettext("dice"), game: gettext("game"),
+    story: gettext("story"), giveaway: gettext("giveaway"), other: gettext("other"),
+  };
+
   function renderMedia(media) {
     ns.renderBars(
       $("media"),
       media.types.map(function (t) {
-        return { label: t.media_type, value: t.messages, valueText: ns.formatInt(t.messages) + " · " + ns.formatPct(t.share_pct) };
+        return { label: MEDIA_NAMES[t.media_type] || t.media_type, value: t.messages, valueText: ns.formatInt(t.messages) + " · " + ns.formatPct(t.share_pct) };
       })
     );
   }
@@ -235,7 +245,7 @@
         : ns.el("span", {}, label);
       var emoji = message.top_reactions.map(function (t) { return t.term + " " + t.count; }).join("  ");
       list.appendChild(
-        ns.el("li", {}, [what, ns.el("span", { className: "muted small", text: " — " + ns.formatInt(message.reactions) + " reactions " + emoji })])
+        ns.el("li", {}, [what, ns.el("span", { className: "muted small", text: " — " + ns.ngettext("{n} reaction", "{n} reactions", message.reactions) + "  " + emoji })])
       );
     });
   }
