@@ -270,14 +270,10 @@ class DashboardController(Controller):
     async def login_submit(self, request: Request[Any, Any, Any]) -> Response[Any]:
         settings = _settings(request)
         closed = settings.api.admin_token is None and not settings.api.allow_unauthenticated
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Sign-in refused"),
-                message=N_("The sign-in form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Sign-in refused"), N_("The sign-in form was posted from another site.")
+        ):
+            return refused
         form = await request.form()
         next_path = safe_next(_form_text(form.get("next")))
         token = _form_text(form.get("token")).strip()
@@ -311,27 +307,19 @@ class DashboardController(Controller):
 
     @post("/logout", name="dashboard:logout", status_code=303, opt=_FORM_BODY)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Sign-out refused"),
-                message=N_("The sign-out form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Sign-out refused"), N_("The sign-out form was posted from another site.")
+        ):
+            return refused
         return await logout_response(request, redirect_to="/login")
 
     @post("/language", name="dashboard:language", status_code=303, opt=_FORM_BODY)
     async def choose_language(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """The language switch: remembers the reader's language in a cookie, back to the page."""
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Refused"),
-                message=N_("The form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Refused"), N_("The form was posted from another site.")
+        ):
+            return refused
         form = await request.form()
         language = normalize_locale(_form_text(form.get("locale")))
         response: Response[Any] = Redirect(
@@ -365,14 +353,10 @@ class DashboardController(Controller):
     async def share_open(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Refused"),
-                message=N_("The form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Refused"), N_("The form was posted from another site.")
+        ):
+            return refused
         form = await request.form()
         found = await redeem_share_code(db_session, _form_text(form.get("code")).strip())
         if found is None:
@@ -517,6 +501,18 @@ async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -
         session, chat_ids=[chat_id], default_timezone=settings.privacy.default_timezone
     )
     return found.chats[0] if found.chats else None
+
+
+def _posted_from_elsewhere(
+    request: Request[Any, Any, Any], title: str, message: str
+) -> Response[str] | None:
+    """A 403 page for a form posted from another origin (a cross-site form), else None.
+
+    The dashboard's own forms come from its pages, so their ``Origin`` is ours (or
+    ``null`` where a browser hides it on a same-origin redirect chain)."""
+    if is_same_origin(request, allow_null_origin=True):
+        return None
+    return _page(request, "error.html", status_code=403, title=title, message=message)
 
 
 def _share_refused(request: Request[Any, Any, Any], status: int) -> Response[str]:
