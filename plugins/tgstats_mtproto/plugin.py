@@ -23,7 +23,8 @@ difference since the stored state:
 While running, ``catchup.CatchUp`` fetches the difference again on a pts gap,
 on "too long" and after every reconnect, and logs and counts what Telegram no
 longer had; ``repair.GapRepair`` records that in ``coverage_gaps`` and fetches
-the missing supergroup messages by id. ``TELEGRAM_DC_ADDRESS`` points the
+the missing supergroup messages by id; ``member_counts.MemberCounts`` keeps
+Telegram's member count of each chat. ``TELEGRAM_DC_ADDRESS`` points the
 session at another data centre (the tests' local one).
 """
 
@@ -39,13 +40,14 @@ from pyrogram import Client, types
 from pyrogram.errors import RPCError
 from pyrogram.storage import Storage
 
-from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
+from tgstats.plugin_api import BotCommand, Event, HealthCheck, Plugin, PluginContext
 
 from .admin_commands import AdminCommands
 from .catchup import CatchUp
 from .commands import AdminCache, CommandDispatcher
 from .handlers import ChatSettingsCache, UpdateRecorder
 from .ledger import CaptureHeartbeat
+from .member_counts import MemberCounts
 from .outgoing import ButtonDispatcher, Outgoing
 from .repair import GapRepair
 from .share_commands import ShareCommands
@@ -128,6 +130,7 @@ class MTProtoPlugin(Plugin):
         self.client: Client | None = None
         self.catch_up: CatchUp | None = None
         self.gap_repair: GapRepair | None = None
+        self.member_counts = MemberCounts(self.services, lambda: self.client)
         self.status = "not started"
         self._running = False
         self.chat_settings = ChatSettingsCache(self.services)
@@ -170,6 +173,12 @@ class MTProtoPlugin(Plugin):
         for command in [*self.commands(), *gathered]:
             seen.setdefault(command.name.lower(), command)
         return list(seen.values())
+
+    async def on_events(self, *, events: Sequence[Event], **_: Any) -> None:
+        """Committed member changes (and chats new to this process) make Telegram's
+        member count of those chats due for a refresh (``member_counts.py``)."""
+        if self._running:
+            self.member_counts.note(events)
 
     async def health(self) -> HealthCheck:
         if not self._running:
@@ -225,11 +234,13 @@ class MTProtoPlugin(Plugin):
         try:
             await heartbeat.start()
             self.gap_repair.start()
+            self.member_counts.start()
             await self.register_bot_commands(client, limit=tg.start_timeout)
             yield
         finally:
             if self.gap_repair is not None:
                 await self.gap_repair.close()
+            await self.member_counts.close()
             await heartbeat.stop()
             self._running = False
             self._sending = False

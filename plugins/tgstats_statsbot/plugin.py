@@ -390,7 +390,11 @@ class StatsBotPlugin(Plugin):
             charts.members_png,
             result.days,
             title=r.chart_title(N_("Members")),
-            members_now=result.members_now,
+            members_now=(
+                result.telegram_members
+                if result.telegram_members is not None
+                else result.members_now
+            ),
             t=r.t,
         )
 

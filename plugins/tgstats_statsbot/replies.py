@@ -407,7 +407,7 @@ def members_caption(
             leaves=number(result.leaves, t),
             net=f"{sign}{number(abs(result.net), t)}",
         ),
-        t.gettext("Members now: <b>{value}</b>", value=number(result.members_now, t)),
+        t.gettext("Members now: <b>{value}</b>", value=number(_members_now(result), t)),
     ]
     if r.newcomers:
         lines.append(
@@ -525,3 +525,10 @@ def profile_text(
     if p.joined_at is not None:
         lines.append(t.gettext("Joined: {date}", date=_date(p.joined_at, t)))
     return "\n".join(lines)
+
+
+def _members_now(result: MemberStats) -> int:
+    """Telegram's member count when the bot has one, else the members it knows of."""
+    if result.telegram_members is not None:
+        return result.telegram_members
+    return result.members_now

@@ -130,6 +130,36 @@ class Bot:
         finally:
             await database.dispose()
 
+    async def member_counts_until(
+        self, expected: dict[int, int], limit: float = 40
+    ) -> dict[int, int | None]:
+        """Telegram's member counts the bot stored for these chats, once they equal
+        ``expected`` (or after ``limit`` seconds)."""
+        deadline = time.monotonic() + limit
+        while True:
+            conn = await self.pg.connect(self.database)
+            try:
+                rows = await conn.fetch(
+                    "SELECT DISTINCT ON (chat_id) chat_id, count FROM chat_member_counts"
+                    " ORDER BY chat_id, day DESC"
+                )
+            finally:
+                await conn.close()
+            stored = {r["chat_id"]: r["count"] for r in rows}
+            found = {c: stored.get(c) for c in expected}
+            if found == expected or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.3)
+
+    async def members_seen(self, chat_id: int) -> int:
+        conn = await self.pg.connect(self.database)
+        try:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM memberships WHERE chat_id = $1", chat_id)
+            )
+        finally:
+            await conn.close()
+
     async def cli(self, *args: str, limit: float = 60) -> tuple[int, str]:
         """``tgstats ARGS`` with the bot's environment: exit code and output."""
         process = await asyncio.create_subprocess_exec(
@@ -578,6 +608,46 @@ async def test_coverage_ledger_after_downtime(
         passed,
     )
     assert passed, (problems, shapes)
+
+
+async def test_member_counts_are_telegrams(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    """ "Members now" is the data centre's participant count, refreshed after joins and
+    leaves, though the bot saw only some of the members join."""
+    async with data_centre(dc_key) as dc:
+        basic_a, _, super_a, _, people = chats(dc)
+        regulars = [dc.user(300 + i, f"Regular{i}") for i in range(12)]
+        for person in people[:4]:  # members from before the bot: Telegram counts them
+            dc.members[super_a.id].add(person.id)
+        async with bot(dc) as b:
+            for person in regulars:
+                dc.post(super_a, person, "hello")
+            for person in regulars[:5]:
+                dc.post(basic_a, person, "hi")
+            first = await b.member_counts_until(
+                {bot_api_chat_id(c): len(dc.members[c.id]) for c in (super_a, basic_a)}
+            )
+            newcomers = [dc.user(400 + i, f"New{i}") for i in range(3)]
+            for person in newcomers:
+                dc.join(super_a, person)
+            dc.leave(super_a, regulars[0])
+            second = await b.member_counts_until(
+                {bot_api_chat_id(super_a): len(dc.members[super_a.id])}
+            )
+            seen = await b.members_seen(bot_api_chat_id(super_a))
+            calls = dc.calls.count("channels.GetFullChannel")
+    want_first = {bot_api_chat_id(super_a): 17, bot_api_chat_id(basic_a): 6}  # bot included
+    passed = first == want_first and second == {bot_api_chat_id(super_a): 19} and seen < 19
+    report(
+        "wire member counts",
+        f"12 posters + 4 earlier members + the bot in a supergroup, 5 posters in a basic "
+        f"group -> Telegram's counts {sorted(first.values())} stored; 3 joins and a leave -> "
+        f"{second} after the refresh (the bot knows {seen} members itself); "
+        f"{calls} getFullChannel calls in all",
+        passed,
+    )
+    assert passed, (first, second, seen)
 
 
 def _metric(text: str, pattern: str) -> int | None:

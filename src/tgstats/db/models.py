@@ -843,6 +843,18 @@ class ChatImportSpan(Base):
     __table_args__ = (Index("ix_chat_import_spans_chat", "chat_id", "started_at"),)
 
 
+class ChatMemberCount(Base):
+    """Telegram's participant count of a chat: the latest of each UTC day
+    (``tgstats.member_counts``)."""
+
+    __tablename__ = "chat_member_counts"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    counted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class ChatDataVersion(Base):
     """Bumped by the writer with every committed batch; part of every stats cache key."""
 

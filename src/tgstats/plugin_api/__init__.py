@@ -73,6 +73,7 @@ from tgstats.i18n import (
     normalize_locale,
     translator,
 )
+from tgstats.member_counts import record_member_count
 from tgstats.settings import Settings, TelegramSettings
 from tgstats.timezones import check_timezone
 from tgstats.web.share_links import (
@@ -154,6 +155,7 @@ __all__ = [
     "get_chat_settings",
     "list_share_links",
     "normalize_locale",
+    "record_member_count",
     "revoke_share_link",
     "translator",
     "update_chat_settings",
@@ -166,7 +168,7 @@ __all__ = [
 #      the optional capability protocols, TelegramSettings, plugin_api.charts and
 #      plugin_api.features, the result Structs and row sources in plugin_api.stats,
 #      the CSV tables in plugin_api.web.
-# 1.3: plugin_api.coverage (lost updates and their repair).
+# 1.3: plugin_api.coverage (lost updates and their repair); record_member_count.
 API_VERSION = "1.3"
 API_VERSION_MAJOR = 1
 

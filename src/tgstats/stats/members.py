@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tgstats.member_counts import latest_member_counts, member_count_change
 from tgstats.stats.common import display_name, fetch_all, fetch_one, pct
 from tgstats.stats.period import ChatScope, Period
 from tgstats.stats.results import (
@@ -178,6 +179,7 @@ async def members(
         )
     joins = sum(d.joins for d in days)
     leaves = sum(d.leaves for d in days)
+    official = (await latest_member_counts(session, [scope.chat_id])).get(scope.chat_id)
     return MemberStats(
         chat_id=scope.chat_id,
         period=period,
@@ -191,6 +193,9 @@ async def members(
         inactive_days=inactive_days,
         inactive_total=int(found[0].total),
         inactive=inactive,
+        telegram_members=official.count if official is not None else None,
+        telegram_members_at=official.counted_at if official is not None else None,
+        telegram_net=await member_count_change(session, scope.chat_id, period.start, period.end),
     )
 
 

@@ -445,12 +445,17 @@ class MemberStats(msgspec.Struct, frozen=True, kw_only=True):
     joins: int
     leaves: int
     net: int
-    members_now: int
+    members_now: int  # members the bot knows of (joins and messages it saw)
     days: list[MemberDay]  # zero-filled over the period
     retention: Retention
     inactive_days: int
     inactive_total: int
     inactive: list[InactiveMember]  # most inactive first, limited
+    # Telegram's own participant count (the bot's last refresh; None: never counted)
+    # and its change over the period (None: fewer than two counts to compare).
+    telegram_members: int | None = None
+    telegram_members_at: datetime | None = None
+    telegram_net: int | None = None
 
 
 # --------------------------------------------------------------------------- topics

@@ -121,8 +121,12 @@
   function renderMembers(members) {
     var running = 0;
     var cumulative = members.days.map(function (d) { running += d.net; return running; });
+    var now = members.telegram_members === null || members.telegram_members === undefined
+      ? ngettext("{n} member now", "{n} members now", members.members_now)
+      : ngettext("{n} member on Telegram", "{n} members on Telegram", members.telegram_members) +
+        " (" + ngettext("{n} seen by the bot", "{n} seen by the bot", members.members_now) + ")";
     $("members-summary").textContent =
-      ngettext("{n} member now", "{n} members now", members.members_now) + " · " +
+      now + " · " +
       gettext("{joins} joined, {leaves} left (net {net})", {
         joins: ns.formatInt(members.joins),
         leaves: ns.formatInt(members.leaves),
