@@ -230,7 +230,9 @@ async def _all_pages(api: Any, **params: Any) -> tuple[list[dict[str, Any]], set
         rows.extend(body["chats"])
         offset += PAGE
         if offset >= body["total"]:
+            assert body["next_offset"] is None
             return rows, totals
+        assert body["next_offset"] == offset
 
 
 @pytest.mark.parametrize(
@@ -344,7 +346,7 @@ async def test_a_chat_token_sees_only_its_chat(api: Any, world: World) -> None:
         assert [r["chat_id"] for r in body["chats"]] == [own.id] and body["total"] == 1
     other = next(w for w in WORDS if not any(x.startswith(w) for x in own.words()))
     body = (await api.get("/api/v1/chats", params={"search": other}, headers=headers)).json()
-    assert body == {"chats": [], "total": 0, "limit": 100, "offset": 0}
+    assert body == {"chats": [], "total": 0, "limit": 100, "offset": 0, "next_offset": None}
 
 
 async def test_a_new_chat_is_listed_and_its_batch_moves_it_up(api: Any, world: World) -> None:

@@ -117,7 +117,8 @@ async def list_chats(
         raise ValueError("limit: expected at least 1")
     if offset < 0:
         raise ValueError("offset: expected 0 or more")
-    where: list[str] = []
+    where: list[str] = []  # on chats c
+    on_summary: list[str] = []  # on chat_list_summary s
     params: dict[str, Any] = {}
     if chat_ids is not None:
         where.append("c.id = ANY(:chat_ids)")
@@ -133,9 +134,8 @@ async def list_chats(
     if imported is not None:
         where.append(_IMPORTED_SQL if imported else f"NOT {_IMPORTED_SQL}")
     if active is not None:
-        where.append("s.messages_30d > 0" if active else "s.messages_30d = 0")
-    where_sql = f"WHERE {' AND '.join(where)}" if where else ""
-    source = "chat_list_summary s JOIN chats c ON c.id = s.chat_id"
+        on_summary.append("s.messages_30d > 0" if active else "s.messages_30d = 0")
+    where_sql = _where(where + on_summary)
     paging = ""
     if limit is not None:
         paging = " LIMIT :limit OFFSET :offset"
@@ -147,7 +147,7 @@ async def list_chats(
         (
             await session.execute(
                 text(
-                    f"SELECT c.id FROM {source} {where_sql}"
+                    f"SELECT c.id FROM {_LISTED} {where_sql}"
                     f" ORDER BY {_order_sql(sort, order == 'desc')}{paging}"
                 ),
                 params,
@@ -159,10 +159,27 @@ async def list_chats(
     if limit is None or (len(page) < limit and (page or offset == 0)):
         total = offset + len(page)
     else:
-        counted = await session.execute(text(f"SELECT count(*) FROM {source} {where_sql}"), params)
-        total = int(counted.scalar_one())
+        # Every chat has exactly one summary row (made by a trigger, deleted with the chat),
+        # so the count needs the join only when both tables are filtered on: a count over
+        # one table reads an index or one narrow table instead of joining 100,000 rows.
+        if not on_summary:
+            count_sql = f"SELECT count(*) FROM chats c {_where(where)}"
+        elif not where or where == ["c.id = ANY(:chat_ids)"]:
+            only = [w.replace("c.id", "s.chat_id") for w in where]
+            count_sql = f"SELECT count(*) FROM chat_list_summary s {_where(only + on_summary)}"
+        else:
+            count_sql = f"SELECT count(*) FROM {_LISTED} {where_sql}"
+        total = int((await session.execute(text(count_sql), params)).scalar_one())
+    next_offset = offset + len(page) if limit is not None and offset + len(page) < total else None
     items = await _chat_items(session, page, default_timezone)
-    return ChatList(chats=items, total=total, limit=limit, offset=offset)
+    return ChatList(chats=items, total=total, limit=limit, offset=offset, next_offset=next_offset)
+
+
+_LISTED = "chat_list_summary s JOIN chats c ON c.id = s.chat_id"
+
+
+def _where(parts: list[str]) -> str:
+    return f"WHERE {' AND '.join(parts)}" if parts else ""
 
 
 async def _chat_items(

@@ -70,7 +70,7 @@ class ChatsController(Controller):
         active: bool | None = Parameter(default=None, description="messages in the 30 days"),
     ) -> ChatList:
         """Ties are ordered by chat id in the sort's direction; ``total`` counts every
-        match, so the next page is ``offset + limit`` while that is below ``total``."""
+        match and ``next_offset`` is the next page's offset (null on the last page)."""
         chat_ids = None if principal.is_admin else [principal.chat_id or 0]
         async with parameter_errors():
             return await list_chats(
