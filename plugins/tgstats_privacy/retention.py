@@ -227,7 +227,7 @@ async def record_purges(
         ),
         {"chats": with_runs, "lows": lows},
     )
-    start = dict(starts.all())
+    start: dict[int, int] = {int(row[0]): int(row[1]) for row in starts}
     touched = await conn.execute(
         text(
             "DELETE FROM purged_message_ranges p USING unnest(CAST(:chats AS bigint[]),"
