@@ -102,14 +102,16 @@ class ChatsController(Controller):
     async def get_settings(
         self,
         chat_id: FromPath[int],
-        stats_session: NamedDependency[AsyncSession],
+        db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
     ) -> ChatSettings:
+        """Read from the primary (``DATABASE_URL``), never a replica: a change reads back at
+        once, whatever the replication lag."""
         ensure_chat_access(principal, chat_id)
-        await _chat_item(stats_session, chat_id, settings)
+        await _chat_item(db_session, chat_id, settings)
         return await get_chat_settings(
-            stats_session, chat_id, default_timezone=settings.privacy.default_timezone
+            db_session, chat_id, default_timezone=settings.privacy.default_timezone
         )
 
     @patch("/{chat_id:int}/settings", summary="Change the chat's settings (admin)")
@@ -145,6 +147,8 @@ class ChatsController(Controller):
                 name = "body"
             raise bad_parameter(name, text, source="body") from None
         await db_session.commit()
+        # Until a replica has this change, this process's stats read from the primary.
+        await request.app.state.database.note_write(db_session)
         if isinstance(cache, Cache):
             # store_text and the zone change what some answers hold: start afresh.
             await cache.bump_data_version([chat_id])
