@@ -383,9 +383,9 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             )
             metrics = services.get("metrics")
             job = RetentionJob(engine=database.engine, grace_days=30, metrics=metrics)
+            started = time.perf_counter()
             report = await job.run(now=now)
-            assert report.finished_at is not None
-            row["retention pass (s)"] = (report.finished_at - report.started_at).total_seconds()
+            row["retention pass (s)"] = time.perf_counter() - started
             if number == 0:
                 facts["retention first pass removed rows"] = sum(report.removed.values())
                 facts["retention first pass s"] = round(row["retention pass (s)"], 2)
