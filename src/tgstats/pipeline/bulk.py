@@ -94,13 +94,20 @@ _STAGE_EXTRA = (
     "mentions", "hashtags", "words",
 )  # fmt: skip
 _STAGE_COLUMNS = (*_MESSAGE_COLUMNS, *_STAGE_EXTRA)
-_TERM_ARRAYS = ("url", "urls"), ("domain", "domains"), ("emoji", "emojis"), (
+_TERM_KINDS = ("url", "urls"), ("domain", "domains"), ("emoji", "emojis"), (
     "mention", "mentions"), ("hashtag", "hashtags"), ("word", "words")  # fmt: skip
+# Term columns are NULL when empty (cheaper to send than an empty array); a message's
+# words go as one text joined by spaces: no word holds a space (``features``), and
+# asyncpg's array encoder costs several ABC checks per element.
+_TERM_ARRAYS = {
+    "urls": "s.urls", "domains": "s.domains", "emojis": "s.emojis", "mentions": "s.mentions",
+    "hashtags": "s.hashtags", "words": "string_to_array(s.words, ' ')",
+}  # fmt: skip
 
 _CREATE = [
     "CREATE TEMP TABLE bulk_stage (LIKE messages INCLUDING DEFAULTS, poster bigint,"
     " target_raw bigint, is_question boolean NOT NULL, edit_day date, urls text[],"
-    " domains text[], emojis text[], mentions text[], hashtags text[], words text[],"
+    " domains text[], emojis text[], mentions text[], hashtags text[], words text,"
     " fresh boolean NOT NULL DEFAULT false) ON COMMIT DROP",
     *(
         f"CREATE TEMP TABLE bulk_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
@@ -160,13 +167,13 @@ _STAGE_ROLLUPS = [
     " SELECT s.chat_id, s.local_day, count(*), sum(s.text_length),"
     " count(*) FILTER (WHERE s.media_type <> 'text'),"
     f" count(*) FILTER (WHERE {_IS_REPLY}), count(*) FILTER (WHERE s.forward_origin IS NOT NULL),"
-    " sum(cardinality(s.urls)),"
+    " coalesce(sum(cardinality(s.urls)), 0),"
     f" count(*) FILTER (WHERE {_HAS_PAIR} AND s.target_raw <> s.poster)"
     " FROM bulk_stage s WHERE s.fresh GROUP BY 1, 2",
     "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, messages, text_length,"
     " media, urls, replies_sent)"
     " SELECT s.chat_id, s.poster, s.local_day, count(*), sum(s.text_length),"
-    " count(*) FILTER (WHERE s.media_type <> 'text'), sum(cardinality(s.urls)),"
+    " count(*) FILTER (WHERE s.media_type <> 'text'), coalesce(sum(cardinality(s.urls)), 0),"
     f" count(*) FILTER (WHERE {_IS_REPLY})"
     " FROM bulk_stage s WHERE s.fresh AND s.poster IS NOT NULL GROUP BY 1, 2, 3",
     "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, replies_received)"
@@ -192,8 +199,8 @@ _STAGE_ROLLUPS = [
     " SELECT chat_id, local_day, kind, term, count(*) FROM ("
     + " UNION ALL ".join(
         f"SELECT s.chat_id, s.local_day, '{kind}' AS kind, t.term FROM bulk_stage s,"  # noqa: S608
-        f" unnest(s.{column}) AS t(term) WHERE s.fresh AND cardinality(s.{column}) > 0"
-        for kind, column in _TERM_ARRAYS
+        f" unnest({_TERM_ARRAYS[column]}) AS t(term) WHERE s.fresh AND s.{column} IS NOT NULL"
+        for kind, column in _TERM_KINDS
     )
     + ") terms GROUP BY 1, 2, 3, 4",
 ]
@@ -348,10 +355,10 @@ class BulkStage:
             origin = e.forward_origin
             urls = f.urls
             if urls:
-                url_terms: Sequence[str] = [_term(u) for u in urls]
-                domains: Sequence[str] = [_term(d) for u in urls if (d := domain_of(u))]
+                url_terms: list[str] | None = [_term(u) for u in urls]
+                domains: list[str] | None = [_term(d) for u in urls if (d := domain_of(u))]
             else:
-                url_terms = domains = ()
+                url_terms = domains = None
             edited = e.edit_date
             records.append((
                 e.chat_id, e.msg_id, e.date, day, hour, e.user_id, e.sender_chat_id, e.topic_id,
@@ -363,10 +370,10 @@ class BulkStage:
                 _clean(e.text) if ctx.store_text else None,
                 poster, e.reply_to_user_id, f.is_question,
                 None if edited is None else local(edited, ctx.zone)[0],
-                url_terms, domains, f.emojis,
-                [_term(v) for v in f.mentions] if f.mentions else (),
-                [_term(v) for v in f.hashtags] if f.hashtags else (),
-                f.words or (),
+                url_terms, domains or None, f.emojis or None,
+                [_term(v) for v in f.mentions] if f.mentions else None,
+                [_term(v) for v in f.hashtags] if f.hashtags else None,
+                " ".join(f.words) if f.words else None,
             ))  # fmt: skip
         await state.execute("bulk_truncate", "TRUNCATE bulk_stage")
         started = asyncio.get_running_loop().time()
@@ -584,7 +591,8 @@ class BulkImportSink:
                 if apart:
                     self._keep(await self._writer.write(conn, apart))
             if apart:
-                events = [e for e in events if not any(e is a for a in apart)]
+                moved = {id(e) for e in apart}
+                events = [e for e in events if id(e) not in moved]
         if not events:
             return
         if self._session is None:
