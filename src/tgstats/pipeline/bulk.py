@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tgstats.events import ChatSnapshot, Event, MessageEvent, UserSnapshot
 from tgstats.pipeline.batch import BatchState, WriteOutcome
-from tgstats.pipeline.messages import _MESSAGE_COLUMNS, _SMALLINT_MAX, _clean, _entities
+from tgstats.pipeline.messages import _MESSAGE_COLUMNS, _clean, _entities
 from tgstats.pipeline.observers import ObserverRunner
 from tgstats.pipeline.questions import _RECOUNT as _RECOUNT_FIRST_REPLIES
 from tgstats.pipeline.rollups import (
@@ -89,11 +89,17 @@ _ROLLUPS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 _ROLLUP = {table: (keys, counters) for table, keys, counters in _ROLLUPS}
 
 #: Columns of ``bulk_stage`` beyond the ``messages`` columns (``_MESSAGE_COLUMNS``).
-_STAGE_EXTRA = (
-    "poster", "target_raw", "is_question", "edit_day", "urls", "domains", "emojis",
-    "mentions", "hashtags", "words",
-)  # fmt: skip
-_STAGE_COLUMNS = (*_MESSAGE_COLUMNS, *_STAGE_EXTRA)
+_STAGE_EXTRA = ("is_question", "edit_day", "urls", "domains", "emojis", "mentions", "hashtags",
+                "words")  # fmt: skip
+#: ``messages`` columns worked out in SQL from the others (fewer values to send).
+_DERIVED = {
+    "url_count": "least(coalesce(cardinality(s.urls), 0), 32767)",
+    "emoji_count": "least(coalesce(cardinality(s.emojis), 0), 32767)",
+    "mention_count": "least(coalesce(cardinality(s.mentions), 0), 32767)",
+    "hashtag_count": "least(coalesce(cardinality(s.hashtags), 0), 32767)",
+    "edit_count": "CASE WHEN s.edit_date IS NULL THEN 0 ELSE 1 END",
+}
+_STAGE_COLUMNS = (*(c for c in _MESSAGE_COLUMNS if c not in _DERIVED), *_STAGE_EXTRA)
 _TERM_KINDS = ("url", "urls"), ("domain", "domains"), ("emoji", "emojis"), (
     "mention", "mentions"), ("hashtag", "hashtags"), ("word", "words")  # fmt: skip
 # Term columns are NULL when empty (cheaper to send than an empty array); a message's
@@ -105,7 +111,8 @@ _TERM_ARRAYS = {
 }  # fmt: skip
 
 _CREATE = [
-    "CREATE TEMP TABLE bulk_stage (LIKE messages INCLUDING DEFAULTS, poster bigint,"
+    "CREATE TEMP TABLE bulk_stage (LIKE messages INCLUDING DEFAULTS, poster bigint"
+    " GENERATED ALWAYS AS (coalesce(user_id, sender_chat_id)) STORED,"
     " target_raw bigint, is_question boolean NOT NULL, edit_day date, urls text[],"
     " domains text[], emojis text[], mentions text[], hashtags text[], words text,"
     " fresh boolean NOT NULL DEFAULT false) ON COMMIT DROP",
@@ -140,7 +147,7 @@ _COLUMNS_SQL = ", ".join(_MESSAGE_COLUMNS)
 _INSERT = f"""
 WITH ins AS (
     INSERT INTO messages ({_COLUMNS_SQL})
-    SELECT {", ".join(f"s.{c}" for c in _MESSAGE_COLUMNS)} FROM bulk_stage s
+    SELECT {", ".join(_DERIVED.get(c, f"s.{c}") for c in _MESSAGE_COLUMNS)} FROM bulk_stage s
     WHERE NOT coalesce((
         SELECT p.high >= s.msg_id FROM purged_message_ranges p
         WHERE p.chat_id = s.chat_id AND p.low <= s.msg_id ORDER BY p.low DESC LIMIT 1
@@ -158,7 +165,9 @@ _FRESH_COUNTS = (
 )
 
 _IS_REPLY = "s.reply_to_msg_id IS NOT NULL"
-_HAS_PAIR = f"s.poster IS NOT NULL AND {_IS_REPLY} AND s.target_raw IS NOT NULL"
+# The target before opt-outs: the event's, else the one ``_TARGETS`` looked up.
+_RAW = "coalesce(s.target_raw, s.reply_to_user_id)"
+_HAS_PAIR = f"s.poster IS NOT NULL AND {_IS_REPLY} AND {_RAW} IS NOT NULL"
 
 # The fresh messages' increments, as ``RollupDelta.add_message`` counts them.
 _STAGE_ROLLUPS = [
@@ -168,7 +177,7 @@ _STAGE_ROLLUPS = [
     " count(*) FILTER (WHERE s.media_type <> 'text'),"
     f" count(*) FILTER (WHERE {_IS_REPLY}), count(*) FILTER (WHERE s.forward_origin IS NOT NULL),"
     " coalesce(sum(cardinality(s.urls)), 0),"
-    f" count(*) FILTER (WHERE {_HAS_PAIR} AND s.target_raw <> s.poster)"
+    f" count(*) FILTER (WHERE {_HAS_PAIR} AND {_RAW} <> s.poster)"
     " FROM bulk_stage s WHERE s.fresh GROUP BY 1, 2",
     "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, messages, text_length,"
     " media, urls, replies_sent)"
@@ -345,12 +354,10 @@ class BulkStage:
         await self.create()
         conn = self.conn
         records: list[tuple[object, ...]] = []
-        small = _SMALLINT_MAX
         local = state.clock.local
         for e in events:
             ctx = state.chat(e.chat_id)
             day, hour = local(e.date, ctx.zone)
-            poster = e.user_id if e.user_id is not None else e.sender_chat_id
             f = e.features
             origin = e.forward_origin
             urls = f.urls
@@ -363,13 +370,10 @@ class BulkStage:
             records.append((
                 e.chat_id, e.msg_id, e.date, day, hour, e.user_id, e.sender_chat_id, e.topic_id,
                 e.reply_to_msg_id, e.reply_to_user_id, e.media_type, f.text_length,
-                min(len(urls), small), min(len(f.emojis), small), min(len(f.mentions), small),
-                min(len(f.hashtags), small), _entities(f), origin.origin if origin else None,
+                _entities(f), origin.origin if origin else None,
                 origin.id if origin else None, _clean(origin.name) if origin else None,
-                e.via_bot_id, edited, 0 if edited is None else 1,
-                _clean(e.text) if ctx.store_text else None,
-                poster, e.reply_to_user_id, f.is_question,
-                None if edited is None else local(edited, ctx.zone)[0],
+                e.via_bot_id, edited, _clean(e.text) if ctx.store_text else None,
+                f.is_question, None if edited is None else local(edited, ctx.zone)[0],
                 url_terms, domains or None, f.emojis or None,
                 [_term(v) for v in f.mentions] if f.mentions else None,
                 [_term(v) for v in f.hashtags] if f.hashtags else None,
