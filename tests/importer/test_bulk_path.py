@@ -105,7 +105,7 @@ async def _tables(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     try:
         found = {}
         for table, order in COMPARED.items():
-            rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")  # noqa: S608
+            rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")
             # Surrogate ids (``id``) are the sequence's, not data.
             found[table] = [tuple(v for k, v in r.items() if k != "id") for r in rows]
         found["seal"] = [tuple(r) for r in await conn.fetch(SEAL)]
@@ -173,7 +173,9 @@ async def test_bulk_import_respects_purged_ranges_and_opt_outs(
         async with database.session_factory() as session:
             from sqlalchemy import text
 
-            await session.execute(text("INSERT INTO user_optouts (user_id, source) VALUES (1001, 'admin')"))
+            await session.execute(
+                text("INSERT INTO user_optouts (user_id, source) VALUES (1001, 'admin')")
+            )
             await session.commit()
     await _live_import(live, path, ImportOptions())
     await _bulk_import(bulk, path, ImportOptions())
@@ -208,9 +210,7 @@ async def test_bulk_import_respects_purged_ranges_and_opt_outs(
             assert after[table] == bulk_rows[table], f"{table} changed on the re-import"
 
 
-async def test_live_updates_during_a_bulk_import_count_once(
-    db: Database, tmp_path: Path
-) -> None:
+async def test_live_updates_during_a_bulk_import_count_once(db: Database, tmp_path: Path) -> None:
     """Live batches for the chat being imported, some repeating messages the export has,
     some new, written while the import's transaction is open: each message is counted
     once, by whichever writer stored it."""

@@ -171,7 +171,7 @@ _HAS_PAIR = f"s.poster IS NOT NULL AND {_IS_REPLY} AND {_RAW} IS NOT NULL"
 
 # The fresh messages' increments, as ``RollupDelta.add_message`` counts them.
 _STAGE_ROLLUPS = [
-    "INSERT INTO bulk_chat_day_rollup (chat_id, local_day, messages, text_length, media,"
+    "INSERT INTO bulk_chat_day_rollup (chat_id, local_day, messages, text_length, media,"  # noqa: S608 - constants
     " replies, forwards, urls, member_replies)"
     " SELECT s.chat_id, s.local_day, count(*), sum(s.text_length),"
     " count(*) FILTER (WHERE s.media_type <> 'text'),"
@@ -179,13 +179,13 @@ _STAGE_ROLLUPS = [
     " coalesce(sum(cardinality(s.urls)), 0),"
     f" count(*) FILTER (WHERE {_HAS_PAIR} AND {_RAW} <> s.poster)"
     " FROM bulk_stage s WHERE s.fresh GROUP BY 1, 2",
-    "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, messages, text_length,"
+    "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, messages, text_length,"  # noqa: S608 - constants
     " media, urls, replies_sent)"
     " SELECT s.chat_id, s.poster, s.local_day, count(*), sum(s.text_length),"
     " count(*) FILTER (WHERE s.media_type <> 'text'), coalesce(sum(cardinality(s.urls)), 0),"
     f" count(*) FILTER (WHERE {_IS_REPLY})"
     " FROM bulk_stage s WHERE s.fresh AND s.poster IS NOT NULL GROUP BY 1, 2, 3",
-    "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, replies_received)"
+    "INSERT INTO bulk_chat_user_day_rollup (chat_id, user_id, local_day, replies_received)"  # noqa: S608 - constants
     " SELECT s.chat_id, s.reply_to_user_id, s.local_day, count(*) FROM bulk_stage s"
     f" WHERE s.fresh AND {_HAS_PAIR} AND s.reply_to_user_id IS NOT NULL GROUP BY 1, 2, 3",
     "INSERT INTO bulk_chat_hour_rollup (chat_id, local_day, local_hour, messages)"
@@ -200,11 +200,11 @@ _STAGE_ROLLUPS = [
     "INSERT INTO bulk_chat_topic_user_day_rollup (chat_id, topic_id, user_id, local_day,"
     " messages) SELECT s.chat_id, coalesce(s.topic_id, 0), s.poster, s.local_day, count(*)"
     " FROM bulk_stage s WHERE s.fresh AND s.poster IS NOT NULL GROUP BY 1, 2, 3, 4",
-    "INSERT INTO bulk_reply_pair_day_rollup (chat_id, local_day, from_user_id, to_user_id,"
+    "INSERT INTO bulk_reply_pair_day_rollup (chat_id, local_day, from_user_id, to_user_id,"  # noqa: S608 - constants
     " replies) SELECT s.chat_id, s.local_day, s.poster, s.reply_to_user_id, count(*)"
     f" FROM bulk_stage s WHERE s.fresh AND {_HAS_PAIR} AND s.reply_to_user_id IS NOT NULL"
     " GROUP BY 1, 2, 3, 4",
-    "INSERT INTO bulk_chat_term_day_rollup (chat_id, local_day, kind, term, count)"
+    "INSERT INTO bulk_chat_term_day_rollup (chat_id, local_day, kind, term, count)"  # noqa: S608 - constants
     " SELECT chat_id, local_day, kind, term, count(*) FROM ("
     + " UNION ALL ".join(
         f"SELECT s.chat_id, s.local_day, '{kind}' AS kind, t.term FROM bulk_stage s,"  # noqa: S608
@@ -315,7 +315,8 @@ SELECT chat_id, max(local_day) FROM (
     UNION ALL SELECT chat_id, local_day FROM bulk_chat_term_day_rollup
 ) d
 WHERE chat_id IN (
-    SELECT chat_id FROM bulk_chat_user_day_rollup UNION SELECT chat_id FROM bulk_chat_term_day_rollup
+    SELECT chat_id FROM bulk_chat_user_day_rollup
+    UNION SELECT chat_id FROM bulk_chat_term_day_rollup
     UNION SELECT chat_id FROM bulk_chat_topic_user_day_rollup
     UNION SELECT chat_id FROM bulk_reply_pair_day_rollup
 )
@@ -456,7 +457,7 @@ class BulkStage:
                 if current is None or current < target:
                     await seal_weeks(conn, chat_id, target)
             for table, _, _ in _ROLLUPS:
-                await conn.execute(f"TRUNCATE bulk_{table}")  # noqa: S608 - constants
+                await conn.execute(f"TRUNCATE bulk_{table}")
             chat_ids.update(staged)
         if chat_ids:
             await self.conn.execute(_BUMP_VERSIONS, sorted(chat_ids))
