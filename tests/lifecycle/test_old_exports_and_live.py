@@ -112,7 +112,7 @@ async def test_old_basic_group_export_and_live_bot_are_one_chat(
         assert chat["title"] == "Old group"
 
         exported = messages_of(document)
-        # To today in the chat's zone, where the live messages count (not the machine's).
+        # Up to today in the chat's zone (Berlin's today is tomorrow from 23:00 UTC on).
         today = datetime.now(ZoneInfo("Europe/Berlin")).date()
         span = {"from": "2020-03-20", "to": today.isoformat()}
         summary = await flow.get(f"/api/v1/chats/{-BARE}/summary", **span)
