@@ -111,13 +111,14 @@ _TERM_ARRAYS = {
 }  # fmt: skip
 
 _CREATE = [
-    "CREATE TEMP TABLE bulk_stage (LIKE messages INCLUDING DEFAULTS, poster bigint"
+    "CREATE TEMP TABLE IF NOT EXISTS bulk_stage (LIKE messages INCLUDING DEFAULTS, poster bigint"
     " GENERATED ALWAYS AS (coalesce(user_id, sender_chat_id)) STORED,"
     " target_raw bigint, is_question boolean NOT NULL, edit_day date, urls text[],"
     " domains text[], emojis text[], mentions text[], hashtags text[], words text,"
-    " fresh boolean NOT NULL DEFAULT false) ON COMMIT DROP",
+    " fresh boolean NOT NULL DEFAULT false) ON COMMIT {end}",
     *(
-        f"CREATE TEMP TABLE bulk_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+        f"CREATE TEMP TABLE IF NOT EXISTS bulk_{table} (LIKE {table} INCLUDING DEFAULTS)"
+        " ON COMMIT {end}"
         for table, _, _ in _ROLLUPS
     ),
 ]
@@ -334,16 +335,26 @@ ON CONFLICT (chat_id) DO UPDATE SET version = chat_data_versions.version + 1
 class BulkStage:
     """The staging tables of one transaction, and what is written through them."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, *, across_transactions: bool = False) -> None:
         self.conn = conn
         self.created = False
         self.chat_ids: set[int] = set()
+        # Dropped at commit, or (a recount's, built in one transaction and merged in the
+        # next) kept until ``drop``.
+        self._end = "PRESERVE ROWS" if across_transactions else "DROP"
 
     async def create(self) -> None:
         if not self.created:
             for statement in _CREATE:
-                await self.conn.execute(statement)
+                await self.conn.execute(statement.replace("{end}", self._end))
             self.created = True
+
+    async def drop(self) -> None:
+        """Drop the staging tables (a stage kept across transactions)."""
+        if self.created:
+            names = ", ".join(["bulk_stage", *(f"bulk_{t}" for t, _, _ in _ROLLUPS)])
+            await self.conn.execute(f"DROP TABLE IF EXISTS {names}")
+            self.created = False
 
     # ------------------------------------------------------------------ messages
 
