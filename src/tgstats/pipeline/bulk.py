@@ -603,9 +603,7 @@ class BulkImportSink:
                 conn = await raw_connection(side)
                 chats = {e.chat_id for e in names if isinstance(e, ChatSnapshot)}
                 known = {r[0] for r in await conn.fetch(_KNOWN_CHATS, sorted(chats))}
-                apart = [
-                    e for e in names if not isinstance(e, ChatSnapshot) or e.chat_id in known
-                ]
+                apart = [e for e in names if not isinstance(e, ChatSnapshot) or e.chat_id in known]
                 if apart:
                     self._keep(await self._writer.write(conn, apart))
             if apart:
