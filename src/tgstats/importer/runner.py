@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tgstats import features
+from tgstats.coverage import record_import_span
 from tgstats.events import ChatMigratedEvent, Event, MessageEvent
 from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
 from tgstats.importer.mapper import ChatMapper, MigrationNote
@@ -33,7 +35,7 @@ from tgstats.importer.progress import ChatResult, ImportSummary, Progress
 from tgstats.importer.reader import ChatHeader, ExportFormatError, ExportReader
 from tgstats.plugin_api import EventSink
 
-__all__ = ["CountingSink", "ImportOptions", "import_export"]
+__all__ = ["CountingSink", "EndsChats", "ImportOptions", "import_export"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,22 @@ class ImportOptions:
     timezone_given: bool = True
     # The zone of chats tgstats has counted nothing of yet, set before anything is.
     chat_timezone: str | None = None
+
+
+@runtime_checkable
+class EndsChats(Protocol):
+    """A sink that writes each chat whole (``pipeline.bulk.BulkImportSink``): the importer
+    says when a chat's last event was put."""
+
+    async def end_chat(self) -> None: ...
+
+    async def abort(self) -> None:
+        """Roll back the chat being written (the import stopped before its end)."""
+
+
+async def _end_chat(sink: EventSink) -> None:
+    if isinstance(sink, EndsChats):
+        await sink.end_chat()
 
 
 class CountingSink:
@@ -186,7 +204,28 @@ async def import_export(
             chat.retention_days = plan.retention_days
             chat.timezone = plan.timezone
             chat.notes.extend(plan.notes)
+        if summary.error is None:
+            await _record_coverage(session_factory, summary)
         return summary
+
+
+async def _record_coverage(
+    session_factory: async_sessionmaker[AsyncSession], summary: ImportSummary
+) -> None:
+    """Each imported chat's first to last message, for the coverage ledger."""
+    async with session_factory() as session:
+        for chat in summary.chats:
+            stats = chat.stats
+            if chat.chat_id is None or chat.skipped_reason is not None:
+                continue
+            if stats.first_date is None or stats.last_date is None:
+                continue
+            await record_import_span(
+                session, chat.chat_id, started_at=stats.first_date, ended_at=stats.last_date,
+                from_msg_id=stats.low_msg_id, to_msg_id=stats.high_msg_id,
+                messages=stats.messages,
+            )  # fmt: skip
+        await session.commit()
 
 
 class _RetentionCount:
@@ -212,6 +251,13 @@ class _RetentionCount:
     async def flush(self) -> None:
         await self.sink.flush()
 
+    async def end_chat(self) -> None:
+        await _end_chat(self.sink)
+
+    async def abort(self) -> None:
+        if isinstance(self.sink, EndsChats):
+            await self.sink.abort()
+
 
 async def _import(
     path: Path | str,
@@ -233,12 +279,14 @@ async def _import(
     mapper: ChatMapper | None = None
     result: ChatResult | None = None
     notes: list[MigrationNote] = []
+    whole = False
     try:
         for header, messages in reader.batches():
             if header is not current:
                 if mapper is not None:
                     await sink.put_many(mapper.finish())
                     notes.extend(mapper.migrations)
+                    await _end_chat(sink)
                 current = header
                 mapper, result = _open_chat(header, reader.shape, selection, tz, summary)
                 if mapper is not None:
@@ -263,10 +311,12 @@ async def _import(
         if mapper is not None:
             await sink.put_many(mapper.finish())
             notes.extend(mapper.migrations)
+            await _end_chat(sink)
         migrations = _link_migrations(notes)
         summary.migrations = len(migrations)
         await sink.put_many(migrations)
         summary.shape = reader.shape
+        whole = True
     except ExportFormatError as exc:
         if not exc.path:  # raised by the mapper, which does not know the file
             exc = ExportFormatError(
@@ -276,8 +326,11 @@ async def _import(
         summary.shape = reader.shape
     finally:
         summary.unmatched_selectors = selection.unmatched() if summary.error is None else []
-        # Commit everything put so far, even when the file turned out broken.
-        await sink.flush()
+        if not whole and isinstance(sink, EndsChats):
+            await sink.abort()  # a chat is written whole or not at all
+        else:
+            # Commit everything put so far, even when the file turned out broken.
+            await sink.flush()
         summary.elapsed = time.monotonic() - started
         if progress is not None:
             progress.update(summary.imported_messages, reader.bytes_read, force=True)

@@ -10,8 +10,8 @@ summary with an inner join and walk its indexes. ``chats`` gets an index for the
 order and a full-text index (``simple`` configuration, word prefixes) for the search;
 both are core PostgreSQL, so the embedded server has them too.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
