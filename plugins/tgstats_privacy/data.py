@@ -263,7 +263,7 @@ CHAT_TABLES: tuple[str, ...] = (
     "purged_message_ranges", "chat_purges", "chat_recounts",
     "coverage_gaps", "unavailable_message_ranges", "chat_capture_spans", "chat_import_spans",
     "chat_member_counts",
-    "digest_subscriptions", "digest_deliveries", "chat_data_versions",
+    "digest_subscriptions", "digest_deliveries", "chat_data_versions", "chat_list_summary",
 )  # fmt: skip
 
 

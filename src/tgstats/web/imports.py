@@ -124,9 +124,15 @@ class ImportJobs:
         except (OSError, msgspec.DecodeError):
             return None
 
-    def start(self, job: ImportJob, sink: EventSink, database: Any = None) -> None:
+    def start(
+        self, job: ImportJob, sink: EventSink, database: Any = None, pipeline: Any = None
+    ) -> None:
+        """Run the import in the background: through the pipeline's bulk path when the app
+        has one (``EventPipeline.bulk_sink``), else into ``sink``."""
         self.jobs[job.id] = job
         self.save(job)
+        if pipeline is not None and database is not None:
+            sink = pipeline.bulk_sink()
         task = asyncio.create_task(self._run(job, sink, database), name=f"tgstats-import-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -286,7 +292,8 @@ class ImportsController(Controller):
             timezone_given=tz is not None,
             chat_timezone=chat_timezone,
         )
-        jobs.start(job, events, getattr(request.app.state, "database", None))
+        state = request.app.state
+        jobs.start(job, events, getattr(state, "database", None), getattr(state, "pipeline", None))
         return job
 
     @get("/", summary="Recent import jobs")
