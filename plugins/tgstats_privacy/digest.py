@@ -1,8 +1,9 @@
 """The weekly digest: a short summary a chat opted into, posted by the bot once a week.
 
 A chat subscribes with ``/digest on [weekday] [hour]`` (local to the chat's
-time zone; Monday 09:00 by default). ``DigestJob.run`` is called every minute
-where the Telegram client runs. A chat is due on its weekday from its hour
+time zone; Monday 09:00 by default). ``DigestJob.run`` is the periodic
+``privacy.digest`` job (``DIGEST_SCHEDULE``, every minute by default) on the job queue's
+``telegram`` queue, which only processes that run the Telegram client take. A chat is due on its weekday from its hour
 until the local day ends; the digest covers the seven local days before that
 day, with the week before them for growth.
 
@@ -42,7 +43,6 @@ from tgstats.plugin_api import (
 from tgstats.plugin_api.stats import MetricDelta, Summary, UserLeaderboard
 
 __all__ = [
-    "DIGEST_LOCK",
     "WEEKDAYS",
     "DigestJob",
     "DigestOutcome",
@@ -52,7 +52,6 @@ __all__ = [
 
 log = logging.getLogger("tgstats.privacy")
 
-DIGEST_LOCK = 0x7467_7374_6469_6701
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TOP_POSTERS = 5
 NAME_LIMIT = 28
@@ -196,42 +195,27 @@ class DigestJob:
         return escape
 
     async def run(self, *, now: datetime | None = None) -> list[DigestOutcome]:
-        """Send every digest due at ``now``; one replica at a time (advisory lock)."""
+        """Send every digest due at ``now`` (the ``privacy.digest`` job, once per tick)."""
         sender = self.services.get("bot_sender")
         if sender is None or not getattr(sender, "available", True):
             return []  # only the process that runs the Telegram client posts
         moment = now or datetime.now(UTC)
         outcomes: list[DigestOutcome] = []
-        # A connection of its own: a session-level advisory lock lives on one connection,
-        # and committing right away keeps no transaction (and no table lock) open while
-        # charts are drawn and sent.
-        engine = self.session_factory.kw["bind"]
-        async with engine.connect() as conn:
-            locked = (
-                await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": DIGEST_LOCK})
-            ).scalar()
-            await conn.commit()
-            if not locked:
-                return []
+        async with self.session_factory() as session:
+            subs = list(await session.execute(text(_DUE), {"default_tz": self.default_timezone}))
+        for chat_id, weekday, hour, tz_name, locale in subs:
             try:
-                subs = list(await conn.execute(text(_DUE), {"default_tz": self.default_timezone}))
-                await conn.commit()
-                for chat_id, weekday, hour, tz_name, locale in subs:
-                    try:
-                        zone = zoneinfo.ZoneInfo(tz_name)
-                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                        zone = zoneinfo.ZoneInfo("UTC")
-                    local = moment.astimezone(zone)
-                    if local.weekday() != weekday or local.hour < hour:
-                        continue
-                    outcome = await self._deliver(sender, chat_id, local.date(), translator(locale))
-                    if outcome is not None:
-                        outcomes.append(outcome)
-                        if self._sent is not None:
-                            self._sent.add(1, {"status": outcome.status})
-            finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": DIGEST_LOCK})
-                await conn.commit()
+                zone = zoneinfo.ZoneInfo(tz_name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                zone = zoneinfo.ZoneInfo("UTC")
+            local = moment.astimezone(zone)
+            if local.weekday() != weekday or local.hour < hour:
+                continue
+            outcome = await self._deliver(sender, chat_id, local.date(), translator(locale))
+            if outcome is not None:
+                outcomes.append(outcome)
+                if self._sent is not None:
+                    self._sent.add(1, {"status": outcome.status})
         return outcomes
 
     async def _set(

@@ -7,9 +7,9 @@ edits, reactions, reaction totals, service messages and member events.
 Rollups are never touched, so every chart and total stays; what goes is the
 per-message detail (and with it ``rebuild_chat_rollups`` for those days).
 
-One replica at a time: the run holds a session-level PostgreSQL advisory lock
-on its own connection for its whole length; a second runner that finds the
-lock taken returns at once (``RetentionReport.skipped``). Work goes in batches
+It runs as the plugin's periodic ``privacy.retention`` job (``RETENTION_SCHEDULE``):
+the job queue defers each tick once for the whole deployment and its queueing lock
+keeps at most one run waiting, so replicas never run it twice. Work goes in batches
 of ``batch_size`` rows, each its own short transaction, so the writer is never
 blocked for long. ``preview`` counts exactly the rows a run at the same
 instant would remove, with the same predicates.
@@ -18,7 +18,6 @@ instant would remove, with the same predicates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +31,6 @@ from tgstats.plugin_api import ChatSettings
 from .data import delete_chat_data
 
 __all__ = [
-    "RETENTION_LOCK",
     "RetentionJob",
     "RetentionPreview",
     "RetentionReport",
@@ -42,8 +40,6 @@ __all__ = [
 
 log = logging.getLogger("tgstats.privacy")
 
-#: The advisory lock key of the retention job ("tgstret" as a 64-bit number).
-RETENTION_LOCK = 0x7467_7374_7265_7401
 DEFAULT_BATCH = 5000
 
 _DEFAULTS = ChatSettings(chat_id=0)
@@ -208,11 +204,10 @@ class RetentionPreview(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RetentionReport(msgspec.Struct, kw_only=True):
-    """One run: rows removed per kind, chats deleted after the bot left, or skipped."""
+    """One run: rows removed per kind, chats deleted after the bot left."""
 
     started_at: datetime
     finished_at: datetime | None = None
-    skipped: bool = False  # another replica held the lock
     removed: dict[str, int] = msgspec.field(default_factory=dict)
     chats_deleted: list[int] = msgspec.field(default_factory=list)
 
@@ -268,14 +263,12 @@ async def preview_chat(
 
 @dataclass
 class RetentionJob:
-    """Runs retention over every chat; ``run()`` is safe to call from several replicas."""
+    """Runs retention over every chat (the job queue runs it once per tick)."""
 
     engine: AsyncEngine
     grace_days: int
     batch_size: int = DEFAULT_BATCH
     meter: Any = None
-    # Tests hold a run here, lock taken, to start a second runner meanwhile.
-    after_lock: Callable[[], Awaitable[None]] | None = None
     _instruments: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -287,9 +280,7 @@ class RetentionJob:
                     description="Rows removed (or texts cleared) by the retention job, by kind",
                 ),
                 "runs": self.meter.create_counter(
-                    "bot_retention_runs",
-                    unit="1",
-                    description="Retention runs by result (done, skipped: another replica ran)",
+                    "bot_retention_runs", unit="1", description="Retention runs by result (done)"
                 ),
             }
 
@@ -301,24 +292,7 @@ class RetentionJob:
     async def run(self, *, now: datetime | None = None) -> RetentionReport:
         report = RetentionReport(started_at=now or datetime.now(UTC))
         async with self.engine.connect() as conn:
-            locked = (
-                await conn.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": RETENTION_LOCK}
-                )
-            ).scalar()
-            await conn.commit()
-            if not locked:
-                report.skipped = True
-                self._count("runs", 1, {"result": "skipped"})
-                log.info("retention: another replica is running it; skipped")
-                return report
-            try:
-                if self.after_lock is not None:
-                    await self.after_lock()
-                await self._run_locked(conn, report, now or datetime.now(UTC))
-            finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RETENTION_LOCK})
-                await conn.commit()
+            await self._run_chats(conn, report, now or datetime.now(UTC))
         report.finished_at = datetime.now(UTC)
         await self._record(report)
         self._count("runs", 1, {"result": "done"})
@@ -330,7 +304,7 @@ class RetentionJob:
         )
         return report
 
-    async def _run_locked(
+    async def _run_chats(
         self, conn: AsyncConnection, report: RetentionReport, now: datetime
     ) -> None:
         for kind in KINDS:

@@ -91,7 +91,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     environment: str = "development"
     data_dir: Path | None = None
-    role: str = "all"  # all | web | bot: only "all" and "bot" run the Telegram client
+    role: str = "all"  # all | web | bot | worker: only "all" and "bot" run the Telegram client
 
     @property
     def runs_bot(self) -> bool:
@@ -205,7 +205,18 @@ class ImportSettings(msgspec.Struct, frozen=True, kw_only=True):
 class PrivacySettings(msgspec.Struct, frozen=True, kw_only=True):
     default_timezone: str = "UTC"
     removed_chat_grace_days: int = 30
-    retention_interval: int = 3600
+    retention_schedule: str = "17 * * * *"  # cron, in UTC: a periodic job (tgstats.jobs)
+    digest_schedule: str = "* * * * *"  # cron: when due weekly digests are looked for
+
+
+class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    worker: bool = True  # run a job worker inside this process (serve, bot)
+    concurrency: int = 2  # jobs one worker runs at once
+    heartbeat_seconds: float = 10.0
+    stalled_seconds: float = 60.0  # a worker silent this long is dead: its jobs run again
+    shutdown_timeout: float = 10.0  # how long a stopping worker lets running jobs finish
+    poll_seconds: float = 5.0  # fallback to LISTEN/NOTIFY when looking for new jobs
+    keep_days: int = 7  # finished jobs older than this are deleted
 
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -225,6 +236,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     plugins: PluginSettings = PluginSettings()
     privacy: PrivacySettings = PrivacySettings()
     imports: ImportSettings = ImportSettings()
+    jobs: JobsSettings = JobsSettings()
     # Variables with the TGSTATS_PLUGIN_ prefix, kept for per-plugin settings.
     plugin_env: Mapping[str, str] = msgspec.field(default_factory=dict)
 
@@ -281,6 +293,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "plugins": PluginSettings,
     "privacy": PrivacySettings,
     "imports": ImportSettings,
+    "jobs": JobsSettings,
 }
 
 
@@ -323,6 +336,17 @@ def _float(minimum: float = 0.0, what: str = "a number of seconds") -> Parser:
         return value
 
     return parse
+
+
+def _cron(name: str, raw: str) -> str:
+    """A cron expression (minute hour day month weekday, and optionally seconds as a sixth
+    field), checked by croniter."""
+    from croniter import croniter
+
+    value = " ".join(raw.split())
+    if len(value.split(" ")) not in {5, 6} or not croniter.is_valid(value):
+        raise SettingsError(f"{name}: expected a cron expression like '17 * * * *', got {raw!r}")
+    return value
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -474,8 +498,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "TGSTATS_ROLE",
         "server",
         "role",
-        _choice("all", "web", "bot"),
-        "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health",
+        _choice("all", "web", "bot", "worker"),
+        "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health;"
+        " worker: background jobs + health (`tgstats worker`)",
     ),
     EnvVar(
         "TGSTATS_DATA_DIR",
@@ -873,11 +898,18 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "Days a chat's data is kept after the bot is removed",
     ),
     EnvVar(
-        "RETENTION_INTERVAL",
+        "RETENTION_SCHEDULE",
         "privacy",
-        "retention_interval",
-        _POS,
-        "Seconds between retention runs",
+        "retention_schedule",
+        _cron,
+        "When retention runs (cron, UTC; a periodic job run once per deployment)",
+    ),
+    EnvVar(
+        "DIGEST_SCHEDULE",
+        "privacy",
+        "digest_schedule",
+        _cron,
+        "When due weekly digests are looked for (cron, UTC; run where the Telegram client runs)",
     ),
     # imports
     EnvVar(
@@ -892,8 +924,46 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "imports",
         "dir",
         _path,
-        "Directory where uploaded exports are spooled before import (default: a temp directory)",
+        "Directory where a worker spools an upload while importing it (default: a temp directory)",
     ),
+    # jobs
+    EnvVar(
+        "JOBS_WORKER",
+        "jobs",
+        "worker",
+        _bool,
+        "Run a job worker inside serve/bot (0: only `tgstats worker` processes run jobs)",
+    ),
+    EnvVar("JOBS_CONCURRENCY", "jobs", "concurrency", _POS, "Jobs one worker runs at once"),
+    EnvVar(
+        "JOBS_HEARTBEAT_SECONDS",
+        "jobs",
+        "heartbeat_seconds",
+        _float(0.1),
+        "Seconds between a worker's heartbeats",
+    ),
+    EnvVar(
+        "JOBS_STALLED_SECONDS",
+        "jobs",
+        "stalled_seconds",
+        _float(1.0),
+        "Seconds without a heartbeat after which a worker is dead and its jobs run again",
+    ),
+    EnvVar(
+        "JOBS_SHUTDOWN_TIMEOUT",
+        "jobs",
+        "shutdown_timeout",
+        _float(0.0),
+        "Seconds a stopping worker lets running jobs finish before cancelling them",
+    ),
+    EnvVar(
+        "JOBS_POLL_SECONDS",
+        "jobs",
+        "poll_seconds",
+        _float(0.1),
+        "Seconds between a worker's looks for new jobs (besides LISTEN/NOTIFY)",
+    ),
+    EnvVar("JOBS_KEEP_DAYS", "jobs", "keep_days", _POS, "Days finished jobs are kept"),
 )
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")

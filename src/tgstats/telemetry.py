@@ -19,6 +19,8 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 - ``bot_cache_requests_total{result}``, ``bot_auth_failures_total``
 - ``bot_telegram_connected`` (gauge; only in a process that runs the bot)
 - ``bot_import_jobs_total{status}`` (finished import jobs)
+- ``bot_jobs{kind,status}`` (gauge: jobs queued or running, read from the queue's table)
+- ``bot_job_duration_seconds{kind,outcome}`` (histogram), ``bot_job_failures_total{kind}``
 - ``http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}``
 
 The HTTP duration histogram is recorded on every request, so it is not an
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+_JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 
 
 _HTTP_LABELS = ("http_request_method", "http_route", "http_response_status_code")
@@ -130,10 +133,14 @@ class Metrics:
     auth_failures: Any
     http_request_duration: RequestHistogram
     import_jobs: Any = None
+    job_duration: Any = None
+    job_failures: Any = None
     # Gauge sources, assigned by the app once the pieces exist.
     active_chats_source: Callable[[], int] = lambda: 0
     db_connections_source: Callable[[], dict[str, int]] = dict
     queue_depth_source: Callable[[], int] = lambda: 0
+    #: (kind, status) -> jobs queued or running, refreshed by the app from the database.
+    jobs_source: Callable[[], dict[tuple[str, str], int]] = dict
     #: 1/0 while this process runs a Telegram client; None (no sample) when it runs none.
     telegram_connected_source: Callable[[], int | None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -147,6 +154,15 @@ class Metrics:
 
     def error(self, error_type: str) -> None:
         self.errors.add(1, {"error_type": error_type})
+
+    def record_job(self, kind: str, outcome: str, seconds: float) -> None:
+        """One run of a job: succeeded, failed (for good), retrying or interrupted."""
+        if self.job_duration is not None:
+            self.job_duration.record(seconds, {"kind": kind, "outcome": outcome})
+        if outcome == "failed" and self.job_failures is not None:
+            self.job_failures.add(1, {"kind": kind})
+        if kind == "import" and outcome in {"succeeded", "failed"} and self.import_jobs:
+            self.import_jobs.add(1, {"status": "done" if outcome == "succeeded" else "failed"})
 
 
 @dataclass
@@ -236,6 +252,10 @@ def open_telemetry(
             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
         ),
         View(
+            instrument_name="bot_job_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_JOB_BUCKETS),
+        ),
+        View(
             instrument_name="bot_pipeline_batch_size",
             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS),
         ),
@@ -280,6 +300,20 @@ def open_telemetry(
         import_jobs=meter.create_counter(
             "bot_import_jobs", description="Import jobs finished, by status (done, failed)"
         ),
+        job_duration=meter.create_histogram(
+            "bot_job_duration_seconds", unit="s", description="Background job runs, by outcome"
+        ),
+        job_failures=meter.create_counter(
+            "bot_job_failures", description="Background jobs that failed for good, by kind"
+        ),
+    )
+
+    def _jobs(options: CallbackOptions) -> Iterable[Observation]:
+        for (kind, status), value in sorted(metrics.jobs_source().items()):
+            yield Observation(value, {"kind": kind, "status": status})
+
+    meter.create_observable_gauge(
+        "bot_jobs", [_jobs], description="Background jobs queued or running, by kind and status"
     )
 
     def _active_chats(options: CallbackOptions) -> Iterable[Observation]:

@@ -167,22 +167,3 @@ async def test_a_digest_that_could_not_be_prepared_is_tried_again(world: World, 
     [outcome] = await job.run(now=now)
     assert outcome.status == "sent"
     assert len(_photos_to(world, world.chat_id)) == 1
-
-
-async def test_a_digest_lock_held_elsewhere_means_this_replica_waits_its_turn(world: World):
-    from sqlalchemy import text
-
-    from tgstats_privacy.digest import DIGEST_LOCK
-
-    now = datetime.now(UTC).replace(microsecond=0)
-    local = now.astimezone(ZoneInfo(ZONE))
-    await world.say(world.alice, "hi")
-    await _subscribe(world, world.chat_id, local)
-    await _seed_weeks(world, now)
-    engine = world.app.services.get("database").engine
-    async with engine.connect() as other:
-        await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": DIGEST_LOCK})
-        assert await _job(world).run(now=now) == []
-        await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": DIGEST_LOCK})
-    [outcome] = await _job(world).run(now=now)
-    assert outcome.status == "sent"

@@ -18,7 +18,7 @@ from tgstats.events import (
 )
 from tgstats.plugin_api import update_chat_settings
 from tgstats_mtproto.testing import bot_api_id
-from tgstats_privacy.retention import RETENTION_LOCK, RetentionJob
+from tgstats_privacy.retention import RetentionJob
 
 from .conftest import World
 
@@ -96,7 +96,6 @@ async def test_preview_is_exactly_what_the_run_removes_and_rollups_stay(world: W
     assert other["remove"]["messages"] == 1 and other["remove"]["message_texts"] == 0
 
     report = await _job(world, batch_size=3).run()  # small batches: several rounds per kind
-    assert not report.skipped
     expected = {k: preview["remove"][k] + other["remove"][k] for k in preview["remove"]}
     assert {k: v for k, v in report.removed.items() if k in expected} == expected
 
@@ -125,42 +124,6 @@ async def test_preview_needs_access_and_a_known_chat(world: World):
     )
     assert response.status_code == 404
     assert response.json()["error"]["status"] == 404
-
-
-async def test_two_concurrent_runners_one_runs_the_other_skips(world: World):
-    now = datetime.now(UTC)
-    await _seed(world, now)
-    holding = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        holding.set()
-        await release.wait()
-
-    first = asyncio.create_task(_job(world, after_lock=hold).run())
-    await holding.wait()
-    second = await _job(world).run()  # while the first holds the lock
-    assert second.skipped and second.removed == {}
-    assert (
-        await world.scalar("SELECT count(*) FROM messages WHERE chat_id = :c", c=world.chat_id)
-        == 10
-    )
-    release.set()
-    report = await first
-    assert not report.skipped and report.removed["messages"] == 5
-    assert await world.scalar("SELECT count(*) FROM retention_runs") == 1
-    # The lock is free again: a third run proceeds (and finds nothing).
-    third = await _job(world).run()
-    assert not third.skipped and sum(third.removed.values()) == 0
-
-
-async def test_a_lock_held_by_another_process_means_skip(world: World):
-    engine = world.app.services.get("database").engine
-    async with engine.connect() as other:
-        await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": RETENTION_LOCK})
-        assert (await _job(world).run()).skipped
-        await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RETENTION_LOCK})
-    assert not (await _job(world).run()).skipped
 
 
 async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(world: World):
@@ -192,23 +155,23 @@ async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(worl
         assert counts.get(recent) and counts.get(back), table
 
 
-async def test_the_plugin_runs_retention_on_its_interval_with_metrics_and_a_log_line(
-    db, make_settings, monkeypatch, caplog
+async def test_the_plugin_runs_retention_on_its_schedule_with_metrics_and_a_log_line(
+    db, make_settings, caplog
 ):
     import logging
 
-    import tgstats_privacy.plugin as privacy_plugin
     from tgstats.plugin_api.testing import running_app
 
-    monkeypatch.setattr(privacy_plugin, "FIRST_RUN_DELAY", 0.05)
     now = datetime.now(UTC)
     caplog.set_level(logging.INFO, logger="tgstats.privacy")
-    async with running_app(make_settings(RETENTION_INTERVAL="1")) as app:
+    # A sixth cron field is seconds: every second, as a periodic job of the queue.
+    settings = make_settings(RETENTION_SCHEDULE="* * * * * *", JOBS_WORKER="1")
+    async with running_app(settings) as app:
         sink = app.services.get("events")
         await sink.put_many([_message(OTHER_CHAT, 1, now - timedelta(days=400))])
         await sink.flush()
         factory = app.services.get("session_factory")
-        for _ in range(100):
+        for _ in range(300):
             async with factory() as session:
                 runs = (
                     await session.execute(text("SELECT count(*) FROM retention_runs"))

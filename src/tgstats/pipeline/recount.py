@@ -15,8 +15,9 @@ transaction**:
 
 Readers see the old zone's numbers, labelled with the old zone, until that commit,
 then the new ones: never a mix. A crash rolls the transaction back; the row is
-still pending (or running), and the next ``RecountRunner`` pass starts it again
-from the raw rows, so the result is exact either way. Progress (rows counted of
+still pending (or running), and the chat's ``recount`` job (``tgstats.jobs``), run
+again once its worker is known dead, starts it over from the raw rows, so the result
+is exact either way. Progress (rows counted of
 rows to count) is written by a second connection, so it shows while the
 transaction runs.
 
@@ -26,13 +27,12 @@ the first local day in the new zone. Word counts have no raw form (text is not
 needed for them and usually not stored): they stay on the day they were counted.
 
 While a recount runs, the writer waits at that chat's lock: ingestion pauses for
-its length (docs/benchmarks.md has the speed). The job queue can take over the
-scheduling: ``request_recount`` marks the work, ``recount_chat`` does it.
+its length (docs/benchmarks.md has the speed). ``request_recount`` marks the work,
+the ``recount`` job (queued with it, one per chat) calls ``recount_chat``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -53,7 +53,6 @@ from tgstats.pipeline.rollups import (
 )
 
 __all__ = [
-    "RecountRunner",
     "count_again",
     "rebuild_chat_rollups",
     "recount_chat",
@@ -62,8 +61,6 @@ __all__ = [
 
 log = logging.getLogger("tgstats.recount")
 
-#: How often a runner looks for recounts asked for by another process.
-POLL_SECONDS = 1.0
 #: Raw rows counted between two applies of the rollup delta (bounds its memory).
 CHUNK = 50_000
 #: How long a recount waits for a writer's batch holding the chat before trying later.
@@ -421,71 +418,3 @@ async def _bump(conn: asyncpg.Connection, chat_id: int) -> None:
         " DO UPDATE SET version = chat_data_versions.version + 1",
         chat_id,
     )
-
-
-# --------------------------------------------------------------------------- the runner
-
-_WAITING = (
-    "SELECT chat_id FROM chat_recounts WHERE state IN ('pending', 'running') ORDER BY requested_at"
-)
-
-
-class RecountRunner:
-    """Runs waiting recounts in the background, one chat at a time, in this process.
-
-    Every process with a database runs one; the chat lock makes sure a chat is recounted
-    by one of them at a time, and a recount left waiting by a crash is found again here
-    (at start and on every pass).
-    """
-
-    def __init__(
-        self,
-        session_factory: async_sessionmaker[AsyncSession],
-        *,
-        default_timezone: str = "UTC",
-        poll: float = POLL_SECONDS,
-    ) -> None:
-        self.session_factory = session_factory
-        self.default_timezone = default_timezone
-        self.poll = poll
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tgstats-recounts")
-
-    def wake(self) -> None:
-        """Look now (a zone change committed in this process)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def run_once(self) -> int:
-        """One pass over the waiting recounts; how many finished."""
-        async with self.session_factory() as session:
-            chat_ids = [r[0] for r in await session.execute(text(_WAITING))]
-        finished = 0
-        for chat_id in chat_ids:
-            outcome = await recount_chat(
-                self.session_factory, chat_id, default_timezone=self.default_timezone
-            )
-            finished += outcome == "done"
-        return finished
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("recount pass failed; trying again", exc_info=True)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll)
-            except TimeoutError:
-                pass
-            self._wake.clear()

@@ -64,6 +64,7 @@ from tgstats.events import (
     TextFeatures,
     UserSnapshot,
 )
+from tgstats.jobs.kinds import TELEGRAM_QUEUE, JobFailed, JobKind, JobRun, Jobs, RetryLater
 from tgstats.i18n import (
     LOCALE_NAMES,
     N_,
@@ -100,6 +101,7 @@ __all__ = [
     "SETTINGS",
     "SHARE_CODE_TTL",
     "SUPPORTED_LOCALES",
+    "TELEGRAM_QUEUE",
     "BotCommand",
     "BotMembershipEvent",
     "ButtonContext",
@@ -118,6 +120,10 @@ __all__ = [
     "ForwardOrigin",
     "HealthCheck",
     "IssuedShareCode",
+    "JobFailed",
+    "JobKind",
+    "JobRun",
+    "Jobs",
     "MemberEvent",
     "MessageEvent",
     "Plugin",
@@ -128,6 +134,7 @@ __all__ = [
     "ReactionCountEvent",
     "ReactionEvent",
     "RecentVersions",
+    "RetryLater",
     "Sanitizer",
     "ServiceEvent",
     "ServiceKey",
@@ -159,7 +166,9 @@ __all__ = [
 #      the optional capability protocols, TelegramSettings, plugin_api.charts and
 #      plugin_api.features, the result Structs and row sources in plugin_api.stats,
 #      the CSV tables in plugin_api.web.
-API_VERSION = "1.2"
+# 1.3: background jobs: the job_kinds() hook, JobKind, JobRun, JobFailed, RetryLater,
+#      TELEGRAM_QUEUE, the Jobs service ("jobs").
+API_VERSION = "1.3"
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")
@@ -587,6 +596,7 @@ class Plugin(InitPlugin):
     - ``on_events(*, events)``: observe committed events, after each batch commits.
     - ``health()``: a readiness check.
     - ``dashboard_panels()``: panels for the dashboard's chat page.
+    - ``job_kinds()``: background jobs (periodic or deferred) the job queue runs.
     """
 
     id: ClassVar[str] = ""
@@ -630,6 +640,10 @@ class Plugin(InitPlugin):
 
     def dashboard_panels(self) -> Sequence[DashboardPanel]:
         """Panels this plugin adds to the dashboard's chat page."""
+        return ()
+
+    def job_kinds(self) -> Sequence[JobKind]:
+        """Kinds of background job this plugin declares (read once, when the app starts)."""
         return ()
 
     @property
