@@ -2,10 +2,10 @@
 
 A chat subscribes with ``/digest on [weekday] [hour]`` (local to the chat's
 time zone; Monday 09:00 by default). ``DigestJob.run`` is the periodic
-``privacy.digest`` job (``DIGEST_SCHEDULE``, every minute by default) on the job queue's
-``telegram`` queue, which only processes that run the Telegram client take. A chat is due on its weekday from its hour
-until the local day ends; the digest covers the seven local days before that
-day, with the week before them for growth.
+``privacy.digest`` job (``DIGEST_SCHEDULE``, every minute by default) on the job
+queue's ``telegram`` queue, which only processes that run the Telegram client take.
+A chat is due on its weekday from its hour until the local day ends; the digest
+covers the seven local days before that day, with the week before them for growth.
 
 Exactly once per period: a run first *claims* the period by inserting
 ``(chat_id, period_end)`` into ``digest_deliveries`` (the primary key lets one

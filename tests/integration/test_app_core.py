@@ -113,8 +113,8 @@ async def test_models_match_migrations(database_url: str) -> None:
                 MigrationContext.configure(
                     sync_conn,
                     opts={
-                        "include_name": lambda name, type_, _: not (
-                            type_ == "table" and (name or "").startswith("procrastinate_")
+                        "include_name": lambda name, type_, _: (
+                            not (type_ == "table" and (name or "").startswith("procrastinate_"))
                         )
                     },
                 ),

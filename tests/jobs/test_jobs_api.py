@@ -139,7 +139,9 @@ async def test_upload_on_one_app_status_and_jobs_from_another_recounts_scoped_by
         assert [j["chat_id"] for j in visible] == [chat_a]
         assert (await other.client.get(f"/api/v1/jobs?chat={chat_b}", headers=mine)).json() == []
         theirs = next(j for j in recounts if j["chat_id"] == chat_b)
-        assert (await other.client.get(f"/api/v1/jobs/{theirs['id']}", headers=mine)).status_code == 404
+        assert (
+            await other.client.get(f"/api/v1/jobs/{theirs['id']}", headers=mine)
+        ).status_code == 404
         assert (
             await other.client.get(f"/api/v1/jobs/{done['job_id']}", headers=mine)
         ).status_code == 404  # the import names no single chat
@@ -258,7 +260,9 @@ async def test_periodic_jobs_run_once_per_tick_across_two_workers(
                 )
             )
         ).all()
-        retention_runs = (await session.execute(text("SELECT count(*) FROM retention_runs"))).scalar()
+        retention_runs = (
+            await session.execute(text("SELECT count(*) FROM retention_runs"))
+        ).scalar()
     assert rows, "no periodic job ran"
     assert all(count == 1 for _, _, count in rows), rows  # each tick deferred once
     ticks = sum(1 for task, _, _ in rows if task == "privacy.retention")

@@ -128,15 +128,19 @@ def core_job_kinds(settings: Settings, services: ServiceRegistry) -> list[JobKin
         session_factory = factory()
         async with session_factory() as session:
             chats = (
-                await session.execute(
-                    text(
-                        "SELECT r.chat_id FROM chat_recounts r"
-                        " WHERE r.state IN ('pending', 'running') AND NOT EXISTS ("
-                        " SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = 'recount'"
-                        " AND j.lock = 'chat:' || r.chat_id AND j.status IN ('todo', 'doing'))"
+                (
+                    await session.execute(
+                        text(
+                            "SELECT r.chat_id FROM chat_recounts r"
+                            " WHERE r.state IN ('pending', 'running') AND NOT EXISTS ("
+                            " SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = 'recount'"
+                            " AND j.lock = 'chat:' || r.chat_id AND j.status IN ('todo', 'doing'))"
+                        )
                     )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             for chat_id in chats:
                 await defer_recount(session, int(chat_id))
             await session.commit()
@@ -152,13 +156,19 @@ def core_job_kinds(settings: Settings, services: ServiceRegistry) -> list[JobKin
         JobKind(name=IMPORT, run=run_import, max_attempts=4, describe="import an uploaded export"),
         JobKind(name=RECOUNT, run=run_recount, max_attempts=10, describe="recount a chat"),
         JobKind(
-            name="recount.sweep", run=sweep, schedule="* * * * *",
-            queueing_lock="recount.sweep", describe="queue recounts that have no job",
-        ),  # fmt: skip
+            name="recount.sweep",
+            run=sweep,
+            schedule="* * * * *",
+            queueing_lock="recount.sweep",
+            describe="queue recounts that have no job",
+        ),
         JobKind(
-            name="jobs.cleanup", run=cleanup, schedule="41 * * * *",
-            queueing_lock="jobs.cleanup", describe="delete old finished jobs",
-        ),  # fmt: skip
+            name="jobs.cleanup",
+            run=cleanup,
+            schedule="41 * * * *",
+            queueing_lock="jobs.cleanup",
+            describe="delete old finished jobs",
+        ),
     ]
 
 

@@ -62,7 +62,8 @@ class JobRun(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class JobKind:
-    """One kind of job. ``name`` is global: prefix a plugin's with its id (``privacy.retention``)."""
+    """One kind of job. ``name`` is global: prefix a plugin's with its id
+    (``privacy.retention``)."""
 
     name: str
     run: Callable[[JobRun], Awaitable[None]]

@@ -209,7 +209,7 @@ class JobQueue:
         self.kinds[kind.name] = kind
         queue = self
 
-        async def run(context: job_context.JobContext, **args: Any) -> None:
+        async def run(context: job_context.JobContext, /, **args: Any) -> None:
             await queue._run(kind, context.job, args)
 
         run.__name__ = run.__qualname__ = kind.name.replace(".", "_")
@@ -221,7 +221,9 @@ class JobQueue:
             retry=_Retry(kind.max_attempts),
         )(run)
         if kind.schedule is not None:
-            self.app.periodic(cron=kind.schedule, periodic_id=kind.name)(task)
+            # A periodic task also gets the tick's ``timestamp`` (dropped from ``args``).
+            periodic: Any = self.app.periodic(cron=kind.schedule, periodic_id=kind.name)
+            periodic(task)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -258,10 +260,11 @@ class JobQueue:
 
     async def _work(self, worker: Worker) -> None:
         delay = 1.0
+        untyped: Any = worker  # procrastinate's Worker methods carry no annotations
         while True:
             started = time.monotonic()
             try:
-                await worker.run()
+                await untyped.run()
                 return  # stopped
             except asyncio.CancelledError:
                 raise
@@ -282,7 +285,8 @@ class JobQueue:
         self._worker_task = self._worker = None
         if task is None or worker is None:
             return
-        worker.stop()
+        untyped: Any = worker
+        untyped.stop()
         done, _ = await asyncio.wait({task}, timeout=self.settings.shutdown_timeout + 5.0)
         if not done:
             log.warning("job worker did not stop in time; cancelling it")
@@ -431,16 +435,20 @@ class JobQueue:
         cutoff = datetime.now(UTC) - timedelta(days=keep_days)
         async with self.session_factory() as session:
             gone = (
-                await session.execute(
-                    text(
-                        "DELETE FROM procrastinate_jobs j USING job_state s"
-                        " WHERE s.job_id = j.id AND s.finished_at < :cut"
-                        " AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
-                        " RETURNING j.id"
-                    ),
-                    {"cut": cutoff},
+                (
+                    await session.execute(
+                        text(
+                            "DELETE FROM procrastinate_jobs j USING job_state s"
+                            " WHERE s.job_id = j.id AND s.finished_at < :cut"
+                            " AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
+                            " RETURNING j.id"
+                        ),
+                        {"cut": cutoff},
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             await session.execute(
                 text(
                     "DELETE FROM job_state s WHERE s.created_at < :cut"
@@ -450,4 +458,3 @@ class JobQueue:
             )
             await session.commit()
         return len(gone)
-

@@ -116,7 +116,9 @@ async def list_jobs(
         where.append("j.id < :before")
         params["before"] = before
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = await session.execute(text(f"{_SELECT} {clause} ORDER BY j.id DESC LIMIT :limit"), params)
+    rows = await session.execute(
+        text(f"{_SELECT} {clause} ORDER BY j.id DESC LIMIT :limit"), params
+    )
     return [_view(row) for row in rows]
 
 

@@ -78,7 +78,9 @@ async def _pieces(
 async def upload_size(session_factory: async_sessionmaker[AsyncSession], upload_id: str) -> int:
     async with session_factory() as session:
         size = await session.scalar(
-            text("SELECT coalesce(sum(length(data)), 0) FROM job_upload_chunks WHERE upload_id = :u"),
+            text(
+                "SELECT coalesce(sum(length(data)), 0) FROM job_upload_chunks WHERE upload_id = :u"
+            ),
             {"u": upload_id},
         )
     return int(size or 0)
@@ -90,7 +92,7 @@ async def spool_upload(
 ) -> AsyncIterator[tuple[Path, int]]:
     """The upload written to a local temporary file: (path, size); the file is removed after."""
     if directory is not None:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="tgstats-upload-", suffix=".json", dir=directory)
     path = Path(name)
     size = 0
@@ -102,7 +104,7 @@ async def spool_upload(
         yield path, size
     finally:
         with contextlib.suppress(OSError):
-            path.unlink()
+            os.unlink(path)  # small and local: no need for a thread
 
 
 async def remove_upload(session_factory: async_sessionmaker[AsyncSession], upload_id: str) -> None:

@@ -64,7 +64,6 @@ from tgstats.events import (
     TextFeatures,
     UserSnapshot,
 )
-from tgstats.jobs.kinds import TELEGRAM_QUEUE, JobFailed, JobKind, JobRun, Jobs, RetryLater
 from tgstats.i18n import (
     LOCALE_NAMES,
     N_,
@@ -73,6 +72,7 @@ from tgstats.i18n import (
     normalize_locale,
     translator,
 )
+from tgstats.jobs.kinds import TELEGRAM_QUEUE, JobFailed, JobKind, JobRun, Jobs, RetryLater
 from tgstats.settings import Settings, TelegramSettings
 from tgstats.timezones import check_timezone
 from tgstats.web.share_links import (
