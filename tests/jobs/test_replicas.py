@@ -185,9 +185,7 @@ async def test_killed_workers_jobs_finish_elsewhere_with_exact_numbers(
                 expected_new = _independent(export, "Asia/Kathmandu")
                 zone, got = await _per_day(client, chat_id, expected_new)
                 assert zone == "Asia/Kathmandu" and got == +expected_new
-                recounts = (
-                    await client.get("/api/v1/jobs?kind=recount", headers=ADMIN)
-                ).json()
+                recounts = (await client.get("/api/v1/jobs?kind=recount", headers=ADMIN)).json()
                 assert [j["status"] for j in recounts] == ["done"]
                 assert recounts[0]["attempts"] >= 1
         finally:

@@ -216,7 +216,8 @@ async def _run_import(
             result = summary.to_dict()
             result["path"] = "upload"  # the spool file's path is ours, not the user's
             chat_ids = [c.chat_id for c in summary.chats if c.chat_id is not None]
-            await _finish_import(session_factory, run.job_id, summary, result, size, chat_ids)
+            read = size if summary.error is None else 0  # a failed file shows no full bar
+            await _finish_import(session_factory, run.job_id, summary, result, read, chat_ids)
             if summary.error is not None:
                 raise JobFailed(summary.error.replace(str(path), "upload"))
     except JobFailed:
