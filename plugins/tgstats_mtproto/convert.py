@@ -19,6 +19,7 @@ from tgstats.plugin_api import (
     BotMembershipEvent,
     ChatMigratedEvent,
     ChatSnapshot,
+    ChatType,
     EditEvent,
     Event,
     ForwardOrigin,
@@ -48,7 +49,7 @@ RECORDED_CHAT_TYPES = frozenset(
     {enums.ChatType.GROUP, enums.ChatType.SUPERGROUP, enums.ChatType.FORUM, enums.ChatType.CHANNEL}
 )
 
-_CHAT_TYPE_NAMES = {
+_CHAT_TYPE_NAMES: dict[enums.ChatType, ChatType] = {
     enums.ChatType.GROUP: "group",
     enums.ChatType.SUPERGROUP: "supergroup",
     enums.ChatType.FORUM: "supergroup",
@@ -87,7 +88,7 @@ _MEMBERISH = {
 _ADMINISH = {enums.ChatMemberStatus.OWNER, enums.ChatMemberStatus.ADMINISTRATOR}
 
 
-def chat_type_name(chat: types.Chat) -> str:
+def chat_type_name(chat: types.Chat) -> ChatType:
     return _CHAT_TYPE_NAMES.get(chat.type, "other") if chat.type is not None else "other"
 
 

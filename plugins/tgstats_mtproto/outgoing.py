@@ -29,6 +29,7 @@ from tgstats.plugin_api import (
     BotCommand,
     ButtonContext,
     Buttons,
+    ChatType,
     DeliveryError,
     ServiceRegistry,
     Settings,
@@ -236,6 +237,7 @@ class ButtonDispatcher:
             await answer(t.gettext("This button no longer works."))
             return
         raw_chat = chats.get(utils.get_raw_peer_id(update.peer))
+        chat_type: ChatType
         if isinstance(update.peer, raw.types.PeerUser):
             chat_type = "private"
         elif isinstance(raw_chat, raw.types.Channel) and raw_chat.broadcast:

@@ -7,8 +7,10 @@ environment (plus an optional ``.env`` file). Everything else receives a
     settings = Settings.from_env({"DATABASE_URL": "postgresql://...", "ADMIN_API_TOKEN": "x"})
     app = create_app(settings)
 
-Every variable is declared once in ``ENV_VARS`` below; its default is the
-section Struct's field default (``EnvVar.default`` shows it as text). The
+Every variable is declared once, on its section field
+(``port: Annotated[int, Env("TGSTATS_PORT", parser, "help")] = 8000``): its
+default is the field's default, and ``ENV_VARS`` is collected from those
+declarations. The
 ``.env.example`` file and the README configuration table are generated from
 that list (``tgstats config --example`` / ``--markdown``) and a test keeps them
 in step.
@@ -20,10 +22,11 @@ import functools
 import ipaddress
 import os
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -35,6 +38,7 @@ __all__ = [
     "ApiSettings",
     "CacheSettings",
     "DatabaseSettings",
+    "Env",
     "EnvVar",
     "ImportSettings",
     "LoggingSettings",
@@ -86,12 +90,34 @@ class SecretStr:
 
 
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
-    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
-    port: int = 8000
-    workers: int = 1
-    environment: str = "development"
-    data_dir: Path | None = None
-    role: str = "all"  # all | web | bot | worker: only "all" and "bot" run the Telegram client
+    host: Annotated[str, Env("TGSTATS_HOST", _str, "Address the HTTP server binds to")] = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    port: Annotated[int, Env("TGSTATS_PORT", _PORT, "Port the HTTP server listens on")] = 8000
+    workers: Annotated[int, Env("TGSTATS_WORKERS", _POS, "Granian worker processes")] = 1
+    environment: Annotated[
+        str,
+        Env(
+            "ENVIRONMENT",
+            _choice("development", "production", "test"),
+            "development, production or test; production forbids API_ALLOW_UNAUTHENTICATED",
+        ),
+    ] = "development"
+    data_dir: Annotated[
+        Path | None,
+        Env(
+            "TGSTATS_DATA_DIR",
+            _path,
+            "Where the embedded PostgreSQL keeps its data (default: the user data directory)",
+        ),
+    ] = None
+    role: Annotated[
+        str,
+        Env(
+            "TGSTATS_ROLE",
+            _choice("all", "web", "bot", "worker"),
+            "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health;"
+            " worker: background jobs + health (`tgstats worker`)",
+        ),
+    ] = "all"
 
     @property
     def runs_bot(self) -> bool:
@@ -107,61 +133,224 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
-    url: SecretStr | None = None
-    read_url: SecretStr | None = None
-    pool_size: int = 10
-    max_overflow: int = 20
-    pool_pre_ping: bool = True
-    pool_recycle: int = 3600
-    statement_timeout_ms: int = 60_000
-    connect_timeout: float = 10.0
-    startup_wait: float = 30.0
-    echo: bool = False
+    url: Annotated[
+        SecretStr | None,
+        Env(
+            "DATABASE_URL",
+            _url("postgresql", "postgresql+asyncpg", "postgres"),
+            "PostgreSQL URL; empty starts an embedded PostgreSQL",
+            secret=True,
+        ),
+    ] = None
+    read_url: Annotated[
+        SecretStr | None,
+        Env(
+            "DATABASE_READ_URL",
+            _url("postgresql", "postgresql+asyncpg", "postgres"),
+            "Optional read replica for stats queries; writes never go there",
+            secret=True,
+        ),
+    ] = None
+    pool_size: Annotated[int, Env("DB_POOL_SIZE", _POS, "SQLAlchemy pool size")] = 10
+    max_overflow: Annotated[
+        int, Env("DB_MAX_OVERFLOW", _UINT, "Connections allowed above the pool size")
+    ] = 20
+    pool_pre_ping: Annotated[
+        bool, Env("DB_POOL_PRE_PING", _bool, "Check connections before use")
+    ] = True
+    pool_recycle: Annotated[
+        int, Env("DB_POOL_RECYCLE", _UINT, "Recycle connections after this many seconds")
+    ] = 3600
+    statement_timeout_ms: Annotated[
+        int,
+        Env(
+            "DB_STATEMENT_TIMEOUT_MS",
+            _UINT,
+            "Server-side statement timeout in milliseconds (0 disables)",
+        ),
+    ] = 60_000
+    connect_timeout: Annotated[
+        float, Env("DB_CONNECT_TIMEOUT", _float(0.1), "Seconds to wait for one connection")
+    ] = 10.0
+    startup_wait: Annotated[
+        float,
+        Env(
+            "DB_STARTUP_WAIT",
+            _float(0.0),
+            "Seconds `serve` waits for the database before giving up",
+        ),
+    ] = 30.0
+    echo: Annotated[bool, Env("DB_ECHO", _bool, "Log every SQL statement (debugging only)")] = False
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
-    url: SecretStr | None = None
-    socket_timeout: float = 0.5
-    max_connections: int = 50
-    key_prefix: str = "tgstats:"
+    url: Annotated[
+        SecretStr | None,
+        Env(
+            "REDIS_URL",
+            _url("redis", "rediss", "unix"),
+            "Redis URL; empty keeps cache and rate limits in-process",
+            secret=True,
+        ),
+    ] = None
+    socket_timeout: Annotated[
+        float, Env("REDIS_SOCKET_TIMEOUT", _float(0.01), "Seconds per Redis operation")
+    ] = 0.5
+    max_connections: Annotated[
+        int, Env("REDIS_MAX_CONNECTIONS", _POS, "Redis connection pool size")
+    ] = 50
+    key_prefix: Annotated[
+        str,
+        Env(
+            "REDIS_KEY_PREFIX",
+            _str,
+            "Prefix of every Redis key (lets deployments or test runs share one Redis)",
+        ),
+    ] = "tgstats:"
 
 
 class CacheSettings(msgspec.Struct, frozen=True, kw_only=True):
-    enabled: bool = True
-    ttl: int = 300
-    max_entries: int = 10_000
+    enabled: Annotated[bool, Env("ENABLE_CACHE", _bool, "Cache stats results")] = True
+    ttl: Annotated[
+        int,
+        Env(
+            "CACHE_TTL",
+            _UINT,
+            "Seconds a cached result is kept (freshness comes from data versions)",
+        ),
+    ] = 300
+    max_entries: Annotated[
+        int, Env("CACHE_MAX_ENTRIES", _POS, "Size bound of the in-process cache")
+    ] = 10_000
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
-    per_minute: int = 10
-    per_hour: int = 100
-    api_per_minute: int = 120
-    api_per_hour: int = 3000
-    auth_failures_per_minute: int = 10
-    trusted_proxies: tuple[str, ...] = ()
+    per_minute: Annotated[
+        int, Env("RATE_LIMIT_PER_MINUTE", _UINT, "Bot commands per user and chat per minute")
+    ] = 10
+    per_hour: Annotated[
+        int, Env("RATE_LIMIT_PER_HOUR", _UINT, "Bot commands per user and chat per hour")
+    ] = 100
+    api_per_minute: Annotated[
+        int, Env("API_RATE_LIMIT_PER_MINUTE", _UINT, "API requests per token or client per minute")
+    ] = 120
+    api_per_hour: Annotated[
+        int, Env("API_RATE_LIMIT_PER_HOUR", _UINT, "API requests per token or client per hour")
+    ] = 3000
+    auth_failures_per_minute: Annotated[
+        int,
+        Env(
+            "AUTH_FAILURES_PER_MINUTE",
+            _POS,
+            "Failed sign-ins per client per minute before it is refused",
+        ),
+    ] = 10
+    trusted_proxies: Annotated[
+        tuple[str, ...],
+        Env(
+            "TRUSTED_PROXIES",
+            _networks,
+            "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",
+        ),
+    ] = ()
     # Static assets are content-hashed and cached; counting them would cap page views.
-    exempt_paths: tuple[str, ...] = ("/health", "/metrics", "/static")
+    exempt_paths: Annotated[
+        tuple[str, ...],
+        Env("RATE_LIMIT_EXEMPT_PATHS", _csv, "Path prefixes the API rate limit skips"),
+    ] = ("/health", "/metrics", "/static")
 
 
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
-    admin_token: SecretStr | None = None
-    allow_unauthenticated: bool = False
-    cors_origins: tuple[str, ...] = ()
-    max_request_size: int = 1_048_576
-    max_range_days: int = 1100
-    session_secret: SecretStr | None = None
-    session_max_age: int = 7 * 24 * 3600
-    public_url: str | None = None
+    admin_token: Annotated[
+        SecretStr | None,
+        Env("ADMIN_API_TOKEN", _secret, "Admin token for the API and dashboard", secret=True),
+    ] = None
+    allow_unauthenticated: Annotated[
+        bool,
+        Env(
+            "API_ALLOW_UNAUTHENTICATED",
+            _bool,
+            "Serve the API without a token (local use only; refused in production)",
+        ),
+    ] = False
+    cors_origins: Annotated[
+        tuple[str, ...], Env("CORS_ORIGINS", _csv, "Comma-separated origins allowed by CORS")
+    ] = ()
+    max_request_size: Annotated[
+        int,
+        Env(
+            "MAX_REQUEST_SIZE", _POS, "Largest request body in bytes (imports have their own limit)"
+        ),
+    ] = 1_048_576
+    max_range_days: Annotated[
+        int,
+        Env(
+            "API_MAX_RANGE_DAYS",
+            _POS,
+            "Longest date range one stats request may ask for (a chat's whole history, "
+            "from=all, has no maximum)",
+        ),
+    ] = 1100
+    session_secret: Annotated[
+        SecretStr | None,
+        Env(
+            "SESSION_SECRET",
+            _secret,
+            "Key for dashboard session cookies (default: derived from ADMIN_API_TOKEN)",
+            secret=True,
+        ),
+    ] = None
+    session_max_age: Annotated[
+        int, Env("SESSION_MAX_AGE", _POS, "Dashboard session lifetime in seconds")
+    ] = 7 * 24 * 3600
+    public_url: Annotated[
+        str | None,
+        Env(
+            "PUBLIC_URL",
+            _public_url,
+            "The dashboard's address as people open it; /share links start with it",
+        ),
+    ] = None
 
 
 class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
-    api_id: int | None = None
-    api_hash: SecretStr | None = None
-    bot_token: SecretStr | None = None
-    session_path: Path | None = None
-    dc_address: tuple[str, int] | None = None
-    start_timeout: float = 30.0
-    admin_cache_ttl: int = 60
+    api_id: Annotated[
+        int | None,
+        Env(
+            "TELEGRAM_API_ID",
+            _int(1, "a positive integer (my.telegram.org)"),
+            "Telegram API id from my.telegram.org",
+        ),
+    ] = None
+    api_hash: Annotated[
+        SecretStr | None, Env("TELEGRAM_API_HASH", _secret, "Telegram API hash", secret=True)
+    ] = None
+    bot_token: Annotated[
+        SecretStr | None,
+        Env("TELEGRAM_BOT_TOKEN", _secret, "Bot token from @BotFather", secret=True),
+    ] = None
+    session_path: Annotated[
+        Path | None,
+        Env(
+            "TELEGRAM_SESSION_PATH",
+            _path,
+            "File for the MTProto session; empty stores it in the database",
+        ),
+    ] = None
+    dc_address: Annotated[
+        tuple[str, int] | None,
+        Env(
+            "TELEGRAM_DC_ADDRESS",
+            _host_port,
+            "host:port of the Telegram data centre; empty: Telegram's own (for a test server)",
+        ),
+    ] = None
+    start_timeout: Annotated[
+        float, Env("TELEGRAM_START_TIMEOUT", _float(1.0), "Seconds allowed for the bot to log in")
+    ] = 30.0
+    admin_cache_ttl: Annotated[
+        int, Env("TELEGRAM_ADMIN_CACHE_TTL", _UINT, "Seconds a chat's admin list is cached")
+    ] = 60
 
     @property
     def configured(self) -> bool:
@@ -169,54 +358,203 @@ class TelegramSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True):
-    queue_size: int = 10_000
-    batch_size: int = 5000
-    flush_interval_ms: int = 200
-    retry_max_backoff: float = 30.0
-    observer_timeout: float = 5.0
+    queue_size: Annotated[
+        int, Env("PIPELINE_QUEUE_SIZE", _POS, "Events held before sources must wait")
+    ] = 10_000
+    batch_size: Annotated[
+        int, Env("PIPELINE_BATCH_SIZE", _POS, "Events written per transaction at most")
+    ] = 5000
+    flush_interval_ms: Annotated[
+        int,
+        Env("PIPELINE_FLUSH_INTERVAL_MS", _POS, "Longest wait before a partial batch is written"),
+    ] = 200
+    retry_max_backoff: Annotated[
+        float,
+        Env(
+            "PIPELINE_RETRY_MAX_BACKOFF",
+            _float(0.1),
+            "Longest pause between retries of a failed batch",
+        ),
+    ] = 30.0
+    observer_timeout: Annotated[
+        float,
+        Env("PIPELINE_OBSERVER_TIMEOUT", _float(0.01), "Seconds one on_events observer may take"),
+    ] = 5.0
 
 
 class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):
-    enabled: bool = True
-    token: SecretStr | None = None
+    enabled: Annotated[
+        bool, Env("ENABLE_METRICS", _bool, "Serve Prometheus metrics at /metrics")
+    ] = True
+    token: Annotated[
+        SecretStr | None,
+        Env("METRICS_TOKEN", _secret, "Bearer token required at /metrics when set", secret=True),
+    ] = None
     # Also push metrics to an OpenTelemetry collector when set (the endpoint's base URL).
-    otlp_endpoint: str | None = None
-    otlp_protocol: str = "http/protobuf"  # http/protobuf | grpc
-    otlp_interval_ms: int = 60000
+    otlp_endpoint: Annotated[
+        str | None,
+        Env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            _public_url,
+            "Also push metrics over OTLP to this collector (e.g. http://otel-collector:4318)",
+        ),
+    ] = None
+    # http/protobuf | grpc
+    otlp_protocol: Annotated[
+        str,
+        Env(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            _choice("http/protobuf", "grpc"),
+            "OTLP transport: http/protobuf (port 4318) or grpc (port 4317)",
+        ),
+    ] = "http/protobuf"
+    otlp_interval_ms: Annotated[
+        int,
+        Env(
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            _int(100, "milliseconds (at least 100)"),
+            "Milliseconds between two OTLP pushes",
+        ),
+    ] = 60000
 
 
 class LoggingSettings(msgspec.Struct, frozen=True, kw_only=True):
-    level: str = "INFO"
-    format: str = "auto"  # auto | json | console
-    sentry_dsn: SecretStr | None = None
+    level: Annotated[
+        str, Env("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "Log level")
+    ] = "INFO"
+    # auto | json | console
+    format: Annotated[
+        str,
+        Env(
+            "LOG_FORMAT",
+            _choice("auto", "json", "console"),
+            "auto: JSON in production, console otherwise",
+        ),
+    ] = "auto"
+    sentry_dsn: Annotated[
+        SecretStr | None,
+        Env(
+            "SENTRY_DSN", _secret, "Report errors to Sentry (needs the `sentry` extra)", secret=True
+        ),
+    ] = None
 
 
 class PluginSettings(msgspec.Struct, frozen=True, kw_only=True):
-    enabled: tuple[str, ...] = ()  # empty: every discovered plugin
-    disabled: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()  # a failure to load these is logged, not fatal
+    # empty: every discovered plugin
+    enabled: Annotated[
+        tuple[str, ...],
+        Env(
+            "PLUGINS_ENABLED",
+            _csv,
+            "Comma-separated plugin ids to load; empty loads all discovered",
+        ),
+    ] = ()
+    disabled: Annotated[
+        tuple[str, ...], Env("PLUGINS_DISABLED", _csv, "Comma-separated plugin ids never to load")
+    ] = ()
+    # a failure to load these is logged, not fatal
+    optional: Annotated[
+        tuple[str, ...],
+        Env(
+            "PLUGINS_OPTIONAL",
+            _csv,
+            "Plugin ids whose load failure is logged and skipped instead of stopping startup",
+        ),
+    ] = ()
 
 
 class ImportSettings(msgspec.Struct, frozen=True, kw_only=True):
-    max_upload_mb: int = 2048
-    dir: Path | None = None  # where uploaded exports are spooled; default: a temp directory
+    max_upload_mb: Annotated[
+        int,
+        Env(
+            "IMPORT_MAX_UPLOAD_MB",
+            _POS,
+            "Largest export accepted by POST /api/v1/imports, in MiB "
+            "(MAX_REQUEST_SIZE does not apply)",
+        ),
+    ] = 2048
+    # where a worker spools an upload (kept in PostgreSQL) while importing it
+    dir: Annotated[
+        Path | None,
+        Env(
+            "IMPORT_DIR",
+            _path,
+            "Directory where a worker spools an upload while importing it "
+            "(default: a temp directory)",
+        ),
+    ] = None
 
 
 class PrivacySettings(msgspec.Struct, frozen=True, kw_only=True):
-    default_timezone: str = "UTC"
-    removed_chat_grace_days: int = 30
-    retention_schedule: str = "17 * * * *"  # cron, in UTC: a periodic job (tgstats.jobs)
-    digest_schedule: str = "* * * * *"  # cron: when due weekly digests are looked for
+    default_timezone: Annotated[
+        str, Env("DEFAULT_TIMEZONE", _timezone, "Time zone given to newly seen chats")
+    ] = "UTC"
+    removed_chat_grace_days: Annotated[
+        int,
+        Env(
+            "REMOVED_CHAT_GRACE_DAYS", _UINT, "Days a chat's data is kept after the bot is removed"
+        ),
+    ] = 30
+    retention_schedule: Annotated[
+        str,
+        Env(
+            "RETENTION_SCHEDULE",
+            _cron,
+            "When retention runs (cron, UTC; a periodic job run once per deployment)",
+        ),
+    ] = "17 * * * *"
+    digest_schedule: Annotated[
+        str,
+        Env(
+            "DIGEST_SCHEDULE",
+            _cron,
+            "When due weekly digests are looked for (cron, UTC; run where the Telegram client"
+            " runs)",
+        ),
+    ] = "* * * * *"
 
 
 class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
-    worker: bool = True  # run a job worker inside this process (serve, bot)
-    concurrency: int = 2  # jobs one worker runs at once
-    heartbeat_seconds: float = 10.0
-    stalled_seconds: float = 60.0  # a worker silent this long is dead: its jobs run again
-    shutdown_timeout: float = 10.0  # how long a stopping worker lets running jobs finish
-    poll_seconds: float = 5.0  # fallback to LISTEN/NOTIFY when looking for new jobs
-    keep_days: int = 7  # finished jobs older than this are deleted
+    worker: Annotated[
+        bool,
+        Env(
+            "JOBS_WORKER",
+            _bool,
+            "Run a job worker inside serve/bot (0: only `tgstats worker` processes run jobs)",
+        ),
+    ] = True
+    concurrency: Annotated[
+        int, Env("JOBS_CONCURRENCY", _POS, "Jobs one worker runs at once")
+    ] = 2
+    heartbeat_seconds: Annotated[
+        float,
+        Env("JOBS_HEARTBEAT_SECONDS", _float(0.1), "Seconds between a worker's heartbeats"),
+    ] = 10.0
+    stalled_seconds: Annotated[
+        float,
+        Env(
+            "JOBS_STALLED_SECONDS",
+            _float(1.0),
+            "Seconds without a heartbeat after which a worker is dead and its jobs run again",
+        ),
+    ] = 60.0
+    shutdown_timeout: Annotated[
+        float,
+        Env(
+            "JOBS_SHUTDOWN_TIMEOUT",
+            _float(0.0),
+            "Seconds a stopping worker lets running jobs finish before cancelling them",
+        ),
+    ] = 10.0
+    poll_seconds: Annotated[
+        float,
+        Env(
+            "JOBS_POLL_SECONDS",
+            _float(0.1),
+            "Seconds between a worker's looks for new jobs (besides LISTEN/NOTIFY)",
+        ),
+    ] = 5.0
+    keep_days: Annotated[int, Env("JOBS_KEEP_DAYS", _POS, "Days finished jobs are kept")] = 7
 
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -439,6 +777,22 @@ def _path(name: str, raw: str) -> Path:
 
 
 @dataclass(frozen=True)
+class Env:
+    """Where a section field comes from, declared on the field itself::
+
+        port: Annotated[int, Env("TGSTATS_PORT", _PORT, "Port the HTTP server listens on")] = 8000
+
+    ``parse`` turns the variable's text into the field's value (or raises
+    ``SettingsError`` naming the variable); the field's default is the default."""
+
+    name: str
+    parse: Parser
+    help: str
+    secret: bool = False
+    empty_ok: bool = False
+
+
+@dataclass(frozen=True)
 class EnvVar:
     """One environment variable: where it lands and what it means. Its default is the
     section Struct's field default (one source), shown as text by ``default``."""
@@ -482,489 +836,29 @@ _UINT = _int(0, "a non-negative integer")
 _POS = _int(1, "a positive integer")
 _PORT = _int(1, "a TCP port (1-65535)", 65535)
 
-ENV_VARS: tuple[EnvVar, ...] = (
-    # server
-    EnvVar(
-        "ENVIRONMENT",
-        "server",
-        "environment",
-        _choice("development", "production", "test"),
-        "development, production or test; production forbids API_ALLOW_UNAUTHENTICATED",
-    ),
-    EnvVar("TGSTATS_HOST", "server", "host", _str, "Address the HTTP server binds to"),
-    EnvVar("TGSTATS_PORT", "server", "port", _PORT, "Port the HTTP server listens on"),
-    EnvVar("TGSTATS_WORKERS", "server", "workers", _POS, "Granian worker processes"),
-    EnvVar(
-        "TGSTATS_ROLE",
-        "server",
-        "role",
-        _choice("all", "web", "bot", "worker"),
-        "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health;"
-        " worker: background jobs + health (`tgstats worker`)",
-    ),
-    EnvVar(
-        "TGSTATS_DATA_DIR",
-        "server",
-        "data_dir",
-        _path,
-        "Where the embedded PostgreSQL keeps its data (default: the user data directory)",
-    ),
-    # database
-    EnvVar(
-        "DATABASE_URL",
-        "database",
-        "url",
-        _url("postgresql", "postgresql+asyncpg", "postgres"),
-        "PostgreSQL URL; empty starts an embedded PostgreSQL",
-        secret=True,
-    ),
-    EnvVar(
-        "DATABASE_READ_URL",
-        "database",
-        "read_url",
-        _url("postgresql", "postgresql+asyncpg", "postgres"),
-        "Optional read replica for stats queries; writes never go there",
-        secret=True,
-    ),
-    EnvVar("DB_POOL_SIZE", "database", "pool_size", _POS, "SQLAlchemy pool size"),
-    EnvVar(
-        "DB_MAX_OVERFLOW",
-        "database",
-        "max_overflow",
-        _UINT,
-        "Connections allowed above the pool size",
-    ),
-    EnvVar(
-        "DB_POOL_PRE_PING",
-        "database",
-        "pool_pre_ping",
-        _bool,
-        "Check connections before use",
-    ),
-    EnvVar(
-        "DB_POOL_RECYCLE",
-        "database",
-        "pool_recycle",
-        _UINT,
-        "Recycle connections after this many seconds",
-    ),
-    EnvVar(
-        "DB_STATEMENT_TIMEOUT_MS",
-        "database",
-        "statement_timeout_ms",
-        _UINT,
-        "Server-side statement timeout in milliseconds (0 disables)",
-    ),
-    EnvVar(
-        "DB_CONNECT_TIMEOUT",
-        "database",
-        "connect_timeout",
-        _float(0.1),
-        "Seconds to wait for one connection",
-    ),
-    EnvVar(
-        "DB_STARTUP_WAIT",
-        "database",
-        "startup_wait",
-        _float(0.0),
-        "Seconds `serve` waits for the database before giving up",
-    ),
-    EnvVar("DB_ECHO", "database", "echo", _bool, "Log every SQL statement (debugging only)"),
-    # redis
-    EnvVar(
-        "REDIS_URL",
-        "redis",
-        "url",
-        _url("redis", "rediss", "unix"),
-        "Redis URL; empty keeps cache and rate limits in-process",
-        secret=True,
-    ),
-    EnvVar(
-        "REDIS_SOCKET_TIMEOUT",
-        "redis",
-        "socket_timeout",
-        _float(0.01),
-        "Seconds per Redis operation",
-    ),
-    EnvVar(
-        "REDIS_MAX_CONNECTIONS",
-        "redis",
-        "max_connections",
-        _POS,
-        "Redis connection pool size",
-    ),
-    EnvVar(
-        "REDIS_KEY_PREFIX",
-        "redis",
-        "key_prefix",
-        _str,
-        "Prefix of every Redis key (lets deployments or test runs share one Redis)",
-    ),
-    # cache
-    EnvVar("ENABLE_CACHE", "cache", "enabled", _bool, "Cache stats results"),
-    EnvVar(
-        "CACHE_TTL",
-        "cache",
-        "ttl",
-        _UINT,
-        "Seconds a cached result is kept (freshness comes from data versions)",
-    ),
-    EnvVar(
-        "CACHE_MAX_ENTRIES",
-        "cache",
-        "max_entries",
-        _POS,
-        "Size bound of the in-process cache",
-    ),
-    # rate limits
-    EnvVar(
-        "RATE_LIMIT_PER_MINUTE",
-        "ratelimit",
-        "per_minute",
-        _UINT,
-        "Bot commands per user and chat per minute",
-    ),
-    EnvVar(
-        "RATE_LIMIT_PER_HOUR",
-        "ratelimit",
-        "per_hour",
-        _UINT,
-        "Bot commands per user and chat per hour",
-    ),
-    EnvVar(
-        "API_RATE_LIMIT_PER_MINUTE",
-        "ratelimit",
-        "api_per_minute",
-        _UINT,
-        "API requests per token or client per minute",
-    ),
-    EnvVar(
-        "API_RATE_LIMIT_PER_HOUR",
-        "ratelimit",
-        "api_per_hour",
-        _UINT,
-        "API requests per token or client per hour",
-    ),
-    EnvVar(
-        "AUTH_FAILURES_PER_MINUTE",
-        "ratelimit",
-        "auth_failures_per_minute",
-        _POS,
-        "Failed sign-ins per client per minute before it is refused",
-    ),
-    EnvVar(
-        "TRUSTED_PROXIES",
-        "ratelimit",
-        "trusted_proxies",
-        _networks,
-        "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",
-    ),
-    EnvVar(
-        "RATE_LIMIT_EXEMPT_PATHS",
-        "ratelimit",
-        "exempt_paths",
-        _csv,
-        "Path prefixes the API rate limit skips",
-    ),
-    # api
-    EnvVar(
-        "ADMIN_API_TOKEN",
-        "api",
-        "admin_token",
-        _secret,
-        "Admin token for the API and dashboard",
-        secret=True,
-    ),
-    EnvVar(
-        "API_ALLOW_UNAUTHENTICATED",
-        "api",
-        "allow_unauthenticated",
-        _bool,
-        "Serve the API without a token (local use only; refused in production)",
-    ),
-    EnvVar("CORS_ORIGINS", "api", "cors_origins", _csv, "Comma-separated origins allowed by CORS"),
-    EnvVar(
-        "MAX_REQUEST_SIZE",
-        "api",
-        "max_request_size",
-        _POS,
-        "Largest request body in bytes (imports have their own limit)",
-    ),
-    EnvVar(
-        "API_MAX_RANGE_DAYS",
-        "api",
-        "max_range_days",
-        _POS,
-        "Longest date range one stats request may ask for",
-    ),
-    EnvVar(
-        "SESSION_SECRET",
-        "api",
-        "session_secret",
-        _secret,
-        "Key for dashboard session cookies (default: derived from ADMIN_API_TOKEN)",
-        secret=True,
-    ),
-    EnvVar(
-        "SESSION_MAX_AGE",
-        "api",
-        "session_max_age",
-        _POS,
-        "Dashboard session lifetime in seconds",
-    ),
-    EnvVar(
-        "PUBLIC_URL",
-        "api",
-        "public_url",
-        _public_url,
-        "The dashboard's address as people open it; /share links start with it",
-    ),
-    # telegram
-    EnvVar(
-        "TELEGRAM_API_ID",
-        "telegram",
-        "api_id",
-        _int(1, "a positive integer (my.telegram.org)"),
-        "Telegram API id from my.telegram.org",
-    ),
-    EnvVar("TELEGRAM_API_HASH", "telegram", "api_hash", _secret, "Telegram API hash", secret=True),
-    EnvVar(
-        "TELEGRAM_BOT_TOKEN",
-        "telegram",
-        "bot_token",
-        _secret,
-        "Bot token from @BotFather",
-        secret=True,
-    ),
-    EnvVar(
-        "TELEGRAM_SESSION_PATH",
-        "telegram",
-        "session_path",
-        _path,
-        "File for the MTProto session; empty stores it in the database",
-    ),
-    EnvVar(
-        "TELEGRAM_DC_ADDRESS",
-        "telegram",
-        "dc_address",
-        _host_port,
-        "host:port of the Telegram data centre; empty: Telegram's own (for a test server)",
-    ),
-    EnvVar(
-        "TELEGRAM_START_TIMEOUT",
-        "telegram",
-        "start_timeout",
-        _float(1.0),
-        "Seconds allowed for the bot to log in",
-    ),
-    EnvVar(
-        "TELEGRAM_ADMIN_CACHE_TTL",
-        "telegram",
-        "admin_cache_ttl",
-        _UINT,
-        "Seconds a chat's admin list is cached",
-    ),
-    # pipeline
-    EnvVar(
-        "PIPELINE_QUEUE_SIZE",
-        "pipeline",
-        "queue_size",
-        _POS,
-        "Events held before sources must wait",
-    ),
-    EnvVar(
-        "PIPELINE_BATCH_SIZE",
-        "pipeline",
-        "batch_size",
-        _POS,
-        "Events written per transaction at most",
-    ),
-    EnvVar(
-        "PIPELINE_FLUSH_INTERVAL_MS",
-        "pipeline",
-        "flush_interval_ms",
-        _POS,
-        "Longest wait before a partial batch is written",
-    ),
-    EnvVar(
-        "PIPELINE_RETRY_MAX_BACKOFF",
-        "pipeline",
-        "retry_max_backoff",
-        _float(0.1),
-        "Longest pause between retries of a failed batch",
-    ),
-    EnvVar(
-        "PIPELINE_OBSERVER_TIMEOUT",
-        "pipeline",
-        "observer_timeout",
-        _float(0.01),
-        "Seconds one on_events observer may take",
-    ),
-    # metrics
-    EnvVar(
-        "ENABLE_METRICS",
-        "metrics",
-        "enabled",
-        _bool,
-        "Serve Prometheus metrics at /metrics",
-    ),
-    EnvVar(
-        "METRICS_TOKEN",
-        "metrics",
-        "token",
-        _secret,
-        "Bearer token required at /metrics when set",
-        secret=True,
-    ),
-    EnvVar(
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "metrics",
-        "otlp_endpoint",
-        _public_url,
-        "Also push metrics over OTLP to this collector (e.g. http://otel-collector:4318)",
-    ),
-    EnvVar(
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "metrics",
-        "otlp_protocol",
-        _choice("http/protobuf", "grpc"),
-        "OTLP transport: http/protobuf (port 4318) or grpc (port 4317)",
-    ),
-    EnvVar(
-        "OTEL_METRIC_EXPORT_INTERVAL",
-        "metrics",
-        "otlp_interval_ms",
-        _int(100, "milliseconds (at least 100)"),
-        "Milliseconds between two OTLP pushes",
-    ),
-    # logging
-    EnvVar(
-        "LOG_LEVEL",
-        "logging",
-        "level",
-        _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-        "Log level",
-    ),
-    EnvVar(
-        "LOG_FORMAT",
-        "logging",
-        "format",
-        _choice("auto", "json", "console"),
-        "auto: JSON in production, console otherwise",
-    ),
-    EnvVar(
-        "SENTRY_DSN",
-        "logging",
-        "sentry_dsn",
-        _secret,
-        "Report errors to Sentry (needs the `sentry` extra)",
-        secret=True,
-    ),
-    # plugins
-    EnvVar(
-        "PLUGINS_ENABLED",
-        "plugins",
-        "enabled",
-        _csv,
-        "Comma-separated plugin ids to load; empty loads all discovered",
-    ),
-    EnvVar(
-        "PLUGINS_DISABLED",
-        "plugins",
-        "disabled",
-        _csv,
-        "Comma-separated plugin ids never to load",
-    ),
-    EnvVar(
-        "PLUGINS_OPTIONAL",
-        "plugins",
-        "optional",
-        _csv,
-        "Plugin ids whose load failure is logged and skipped instead of stopping startup",
-    ),
-    # privacy
-    EnvVar(
-        "DEFAULT_TIMEZONE",
-        "privacy",
-        "default_timezone",
-        _timezone,
-        "Time zone given to newly seen chats",
-    ),
-    EnvVar(
-        "REMOVED_CHAT_GRACE_DAYS",
-        "privacy",
-        "removed_chat_grace_days",
-        _UINT,
-        "Days a chat's data is kept after the bot is removed",
-    ),
-    EnvVar(
-        "RETENTION_SCHEDULE",
-        "privacy",
-        "retention_schedule",
-        _cron,
-        "When retention runs (cron, UTC; a periodic job run once per deployment)",
-    ),
-    EnvVar(
-        "DIGEST_SCHEDULE",
-        "privacy",
-        "digest_schedule",
-        _cron,
-        "When due weekly digests are looked for (cron, UTC; run where the Telegram client runs)",
-    ),
-    # imports
-    EnvVar(
-        "IMPORT_MAX_UPLOAD_MB",
-        "imports",
-        "max_upload_mb",
-        _POS,
-        "Largest export accepted by POST /api/v1/imports, in MiB (MAX_REQUEST_SIZE does not apply)",
-    ),
-    EnvVar(
-        "IMPORT_DIR",
-        "imports",
-        "dir",
-        _path,
-        "Directory where a worker spools an upload while importing it (default: a temp directory)",
-    ),
-    # jobs
-    EnvVar(
-        "JOBS_WORKER",
-        "jobs",
-        "worker",
-        _bool,
-        "Run a job worker inside serve/bot (0: only `tgstats worker` processes run jobs)",
-    ),
-    EnvVar("JOBS_CONCURRENCY", "jobs", "concurrency", _POS, "Jobs one worker runs at once"),
-    EnvVar(
-        "JOBS_HEARTBEAT_SECONDS",
-        "jobs",
-        "heartbeat_seconds",
-        _float(0.1),
-        "Seconds between a worker's heartbeats",
-    ),
-    EnvVar(
-        "JOBS_STALLED_SECONDS",
-        "jobs",
-        "stalled_seconds",
-        _float(1.0),
-        "Seconds without a heartbeat after which a worker is dead and its jobs run again",
-    ),
-    EnvVar(
-        "JOBS_SHUTDOWN_TIMEOUT",
-        "jobs",
-        "shutdown_timeout",
-        _float(0.0),
-        "Seconds a stopping worker lets running jobs finish before cancelling them",
-    ),
-    EnvVar(
-        "JOBS_POLL_SECONDS",
-        "jobs",
-        "poll_seconds",
-        _float(0.1),
-        "Seconds between a worker's looks for new jobs (besides LISTEN/NOTIFY)",
-    ),
-    EnvVar("JOBS_KEEP_DAYS", "jobs", "keep_days", _POS, "Days finished jobs are kept"),
-)
+
+def _collect_env_vars() -> tuple[EnvVar, ...]:
+    """Every section field's ``Env`` declaration, in section and field order."""
+    found: list[EnvVar] = []
+    for section, section_type in _SECTIONS.items():
+        hints = typing.get_type_hints(section_type, include_extras=True)
+        for field in msgspec.structs.fields(section_type):
+            declared = [
+                m for m in getattr(hints[field.name], "__metadata__", ()) if isinstance(m, Env)
+            ]
+            if len(declared) != 1:
+                raise TypeError(
+                    f"{section_type.__name__}.{field.name} needs one Env(...) declaration"
+                )
+            env = declared[0]
+            found.append(
+                EnvVar(env.name, section, field.name, env.parse, env.help, env.secret, env.empty_ok)
+            )
+    return tuple(found)
+
+
+#: Every variable tgstats reads, made from the fields' declarations above.
+ENV_VARS: tuple[EnvVar, ...] = _collect_env_vars()
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 

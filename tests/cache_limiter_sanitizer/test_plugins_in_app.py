@@ -16,10 +16,10 @@ def _checks(body: dict[str, Any]) -> dict[str, str]:
 
 
 async def test_loaded_through_the_entry_point_in_process(
-    make_settings: Callable[..., Any], app_client: Any
+    make_settings: Callable[..., Any], app_client: Any, admin_headers: dict[str, str]
 ) -> None:
     async with app_client(make_settings()) as client:
-        plugins = (await client.get("/health/plugins")).json()["plugins"]
+        plugins = (await client.get("/health/plugins", headers=admin_headers)).json()["plugins"]
         by_id = {p["id"]: p for p in plugins}
         for plugin_id in ("cache", "ratelimit", "sanitizer"):
             assert by_id[plugin_id]["state"] == "running", by_id[plugin_id]

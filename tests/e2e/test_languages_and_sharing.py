@@ -137,3 +137,55 @@ async def test_a_share_link_opens_the_chat_read_only(
         assert problems.unexpected("410", "401") == []
     finally:
         await visitor.close()
+
+
+#: Latin words a Russian page may show: format and metric names, the product's own name.
+LATIN_ALLOWED = {"CSV", "PNG", "SVG", "GIF", "DAU", "WAU", "MAU", "UTC", "tgstats"}
+
+
+async def test_every_label_on_a_russian_page_is_russian(
+    live_server: str, browser: Any, seeded: SeededChats
+) -> None:
+    """Headings, column heads, facts and the small print built in the browser (member flow,
+    cohorts, response times, the chat list) come from the catalog, not English literals."""
+    context = await browser.new_context(locale="ru-RU")
+    try:
+        page = await context.new_page()
+        await sign_in(page, live_server, ADMIN_TOKEN)
+        found: dict[str, list[str]] = {}
+        member_page = f"/chats/{seeded.main_chat}/members/{seeded.hostile_user}"
+        for path in ("/", f"/chats/{seeded.main_chat}", member_page):
+            await page.goto(live_server + path)
+            await page.wait_for_load_state("networkidle")
+            # Every text node outside user data (names, titles, words, links).
+            labels = await page.evaluate(
+                """() => {
+                  const data = [
+                    ".name", "bdi", ".bar-label", ".chat-link", ".member-name", ".member-username",
+                    "#chat-title", "#chat-username", "#member-name",
+                    "script", "style", "noscript", "option",
+                  ].join(", ");
+                  const out = [];
+                  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                  while (walker.nextNode()) {
+                    const node = walker.currentNode;
+                    const el = node.parentElement;
+                    if (node.data.trim() && !el.closest(data)) {
+                      out.push([node.data, el.tagName + "." + el.className + "#" + el.id]);
+                    }
+                  }
+                  document.querySelectorAll("[title]").forEach((n) => {
+                    if (!n.closest(data)) out.push([n.title, "title of " + n.tagName]);
+                  });
+                  return out;
+                }"""
+            )
+            for text, where in labels:
+                for word in re.findall(r"[A-Za-z]{3,}", text):
+                    if word not in LATIN_ALLOWED and not re.search(rf"\w*/{word}|{word}/", text):
+                        found.setdefault(path, []).append(
+                            f"{word!r} in {text.strip()[:80]!r} ({where})"
+                        )
+        assert found == {}, "\n".join(w for words in found.values() for w in words)
+    finally:
+        await context.close()

@@ -182,6 +182,9 @@ async def test_small_ones(make_settings: Callable[..., Any], app_client: Any, ch
         _assert_error(await client.get("/health/stats"), 401)
         stats = await client.get("/health/stats", headers=ADMIN)
         assert stats.status_code == 200 and "db_pool" in stats.json()
+        _assert_error(await client.get("/health/plugins"), 401)
+        plugins = await client.get("/health/plugins", headers=ADMIN)
+        assert plugins.status_code == 200 and plugins.json()["plugins"]
 
 
 async def test_metrics_token_guards_metrics_and_stats_with_a_failure_limit(
@@ -192,6 +195,7 @@ async def test_metrics_token_guards_metrics_and_stats_with_a_failure_limit(
     async with app_client(settings) as client:
         assert (await client.get("/metrics", headers=metrics)).status_code == 200
         assert (await client.get("/health/stats", headers=metrics)).status_code == 200
+        assert (await client.get("/health/plugins", headers=metrics)).status_code == 200
         statuses = [
             (
                 await client.get("/metrics", headers={"Authorization": f"Bearer wrong-{i}"})

@@ -69,7 +69,7 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 
 async def test_entry_point_plugin_is_discovered_ordered_and_shown(
-    plugin_dist: Path, make_settings, app_client, db
+    plugin_dist: Path, make_settings, app_client, db, admin_headers
 ) -> None:
     write_distribution(
         plugin_dist,
@@ -84,7 +84,10 @@ async def test_entry_point_plugin_is_discovered_ordered_and_shown(
 
         assert mod.STARTED == ["beta", "alpha"]
         assert (await client.get("/hello/ann")).json() == {"text": "hello ann"}
-        plugins = {p["id"]: p for p in (await client.get("/health/plugins")).json()["plugins"]}
+        plugins = {
+            p["id"]: p
+            for p in (await client.get("/health/plugins", headers=admin_headers)).json()["plugins"]
+        }
         assert plugins["alpha"]["state"] == "running"
         assert plugins["alpha"]["distribution"] == "tgstats-testdist"
         assert plugins["alpha"]["distribution_version"] == "1.4.2"

@@ -42,7 +42,7 @@ from litestar.exceptions import ClientException, NotAuthorizedException
 from pyrogram.raw.core import TLObject
 
 from tgstats.plugin_api import Plugin
-from tgstats.web.security import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
+from tgstats.plugin_api.web import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
 from tgstats_mtproto.storage import DatabaseStorage
 from tgstats_mtproto.testing import MTProtoHarness
 

@@ -12,9 +12,14 @@ def test_entry_point_names_the_plugin():
     assert entry.load() is StatsBotPlugin
 
 
-async def test_app_runs_the_plugin_and_shares_its_commands(make_settings, app_client):
+async def test_app_runs_the_plugin_and_shares_its_commands(
+    make_settings, app_client, admin_headers
+):
     async with app_client(make_settings()) as client:
-        plugins = {p["id"]: p for p in (await client.get("/health/plugins")).json()["plugins"]}
+        plugins = {
+            p["id"]: p
+            for p in (await client.get("/health/plugins", headers=admin_headers)).json()["plugins"]
+        }
         assert plugins["statsbot"]["state"] == "running"
         services = client.app.state.services
         names = {c.name for c in services.get("commands")}

@@ -27,7 +27,12 @@ async def app(tgstats_settings):
 
 
 async def test_plugin_is_discovered_and_running(app) -> None:
-    plugins = {p["id"]: p for p in (await app.client.get("/health/plugins")).json()["plugins"]}
+    plugins = {
+        p["id"]: p
+        for p in (await app.client.get("/health/plugins", headers=app.admin_headers)).json()[
+            "plugins"
+        ]
+    }
     assert plugins["hello"]["state"] == "running"
 
 

@@ -38,6 +38,7 @@ from typing import (
     Any,
     ClassVar,
     Generic,
+    Literal,
     Protocol,
     TypeVar,
     overload,
@@ -102,6 +103,7 @@ __all__ = [
     "SHARE_CODE_TTL",
     "SUPPORTED_LOCALES",
     "TELEGRAM_QUEUE",
+    "Answer",
     "BotCommand",
     "BotMembershipEvent",
     "ButtonContext",
@@ -110,10 +112,12 @@ __all__ = [
     "ChatMigratedEvent",
     "ChatSettings",
     "ChatSnapshot",
+    "ChatType",
     "CommandContext",
     "DashboardPanel",
     "DeleteEvent",
     "DeliveryError",
+    "Edit",
     "EditEvent",
     "Event",
     "EventSink",
@@ -126,6 +130,7 @@ __all__ = [
     "Jobs",
     "MemberEvent",
     "MessageEvent",
+    "PanelKind",
     "Plugin",
     "PluginContext",
     "ProvidesBotHarness",
@@ -134,8 +139,10 @@ __all__ = [
     "ReactionCountEvent",
     "ReactionEvent",
     "RecentVersions",
+    "Reply",
     "RetryLater",
     "Sanitizer",
+    "Send",
     "ServiceEvent",
     "ServiceKey",
     "ServiceRegistry",
@@ -423,6 +430,56 @@ class DeliveryError(Exception):
     bot or blocked it, the chat is gone). ``str(err)`` is one line, safe to log."""
 
 
+#: The kind of chat a command or button press came from ("other" for what tgstats does
+#: not record, such as a chat with another bot).
+ChatType = Literal["group", "supergroup", "channel", "private", "other"]
+
+
+class Reply(Protocol):
+    """``await ctx.reply(html, photo=png, buttons=...)``: HTML text, or a photo or a
+    document with ``text`` as its caption, in the chat (and topic) the command came from.
+    Returns what the transport sent (a kurigram ``Message`` on the real bot)."""
+
+    def __call__(
+        self,
+        text: str = "",
+        *,
+        photo: bytes | None = None,
+        document: bytes | None = None,
+        filename: str = "data.json",
+        buttons: Buttons | None = None,
+    ) -> Awaitable[object]: ...
+
+
+class Send(Protocol):
+    """``await ctx.send(chat_id, html, ...)``: like ``Reply`` to another chat; returns the
+    sent message id and raises ``DeliveryError`` when Telegram refuses."""
+
+    def __call__(
+        self,
+        chat_id: int,
+        /,
+        text: str = "",
+        *,
+        photo: bytes | None = None,
+        document: bytes | None = None,
+        filename: str = "data.json",
+        buttons: Buttons | None = None,
+    ) -> Awaitable[int | None]: ...
+
+
+class Answer(Protocol):
+    """``await ctx.answer(text, alert=False)``: the short notice a button press shows."""
+
+    def __call__(self, text: str = "", *, alert: bool = False) -> Awaitable[None]: ...
+
+
+class Edit(Protocol):
+    """``await ctx.edit(html)``: replace the pressed message's text, removing its buttons."""
+
+    def __call__(self, text: str) -> Awaitable[None]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CommandContext:
     """Everything a bot command handler gets. ``reply`` answers in the topic asked.
@@ -446,18 +503,18 @@ class CommandContext:
     command: str
     args: str
     chat_id: int
-    chat_type: str  # group | supergroup | channel | private
+    chat_type: ChatType
     message_id: int
     user_id: int | None
     sender_chat_id: int | None
     topic_id: int | None
     services: ServiceRegistry
     settings: Settings
-    reply: Callable[..., Awaitable[Any]]
+    reply: Reply
     is_admin: Callable[[], Awaitable[bool]]
     username: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-    send: Callable[..., Awaitable[Any]] | None = None
+    send: Send | None = None
     #: The chat's language (its ``locale`` setting): ``ctx.i18n.gettext("...")``.
     i18n: Translator = field(default_factory=lambda: translator(None))
 
@@ -481,15 +538,15 @@ class ButtonContext:
     command: str
     data: str
     chat_id: int
-    chat_type: str
+    chat_type: ChatType
     message_id: int
     user_id: int
     services: ServiceRegistry
     settings: Settings
-    answer: Callable[..., Awaitable[Any]]
-    edit: Callable[..., Awaitable[Any]]
+    answer: Answer
+    edit: Edit
     is_admin: Callable[[], Awaitable[bool]]
-    send: Callable[..., Awaitable[Any]]
+    send: Send
     #: The chat's language, as for ``CommandContext.i18n``.
     i18n: Translator = field(default_factory=lambda: translator(None))
 
@@ -527,6 +584,10 @@ class BotCommand:
 # --------------------------------------------------------------------------- dashboard
 
 
+#: How the dashboard draws a plugin panel's JSON (see ``DashboardPanel``).
+PanelKind = Literal["table", "bars", "number"]
+
+
 @dataclass(frozen=True, slots=True)
 class DashboardPanel:
     """A panel a plugin adds to the dashboard's chat page.
@@ -545,7 +606,7 @@ class DashboardPanel:
     id: str
     title: str
     api_path: str
-    kind: str = "table"
+    kind: PanelKind = "table"
 
 
 # --------------------------------------------------------------------------- health

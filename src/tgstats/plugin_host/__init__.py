@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, Literal
 
 from tgstats.plugin_api import (
     API_VERSION_MAJOR,
@@ -67,6 +67,12 @@ class PluginLoadError(RuntimeError):
     """A plugin could not be loaded; the message names it, its distribution and version."""
 
 
+#: Where a discovered plugin is: ``discovered``, then ``loaded`` (or ``disabled`` by
+#: settings, ``failed``, or ``skipped`` when an optional plugin failed to load), then
+#: ``running`` inside the app's lifespan and ``stopped`` after it.
+PluginState = Literal["discovered", "loaded", "disabled", "failed", "skipped", "running", "stopped"]
+
+
 @dataclass
 class PluginRecord:
     """What the host knows about one discovered plugin (shown at ``/health/plugins``)."""
@@ -76,7 +82,7 @@ class PluginRecord:
     distribution: str | None = None
     dist_version: str | None = None
     version: str | None = None
-    state: str = "discovered"  # loaded | disabled | failed | skipped | running | stopped
+    state: PluginState = "discovered"
     error: str | None = None
     optional: bool = False
     instance: Plugin | None = field(default=None, repr=False)

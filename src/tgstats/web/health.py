@@ -7,10 +7,11 @@
   but does not fail readiness). 503 names the failed checks.
 - ``/health/stats``: pool, pipeline queue depth, plugin states; for operators only:
   ``METRICS_TOKEN`` as a bearer token, or the admin token.
-- ``/health/plugins``: every discovered plugin with version and state.
+- ``/health/plugins``: every discovered plugin with version, state and load error;
+  operators only, as ``/health/stats``.
 - ``/metrics``: Prometheus text; bearer-token protected when ``METRICS_TOKEN`` is set.
 
-Wrong bearer tokens at ``/metrics`` and ``/health/stats`` count toward the
+Wrong bearer tokens at ``/metrics``, ``/health/stats`` and ``/health/plugins`` count toward the
 sign-in failure limit of their address (``tgstats.web.auth``).
 """
 
@@ -132,8 +133,10 @@ class HealthController(Controller):
             "plugins": {r["id"]: r["state"] for r in host.describe()} if host is not None else {},
         }
 
-    @get("/plugins", summary="Discovered plugins with versions and state")
-    async def plugins(self, state: State) -> dict[str, Any]:
+    @get("/plugins", summary="Discovered plugins with versions and state (METRICS_TOKEN or admin)")
+    async def plugins(self, request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+        # Versions and load errors tell an attacker what to look for: operators only.
+        await _require_operator(request, state)
         host = getattr(state, "plugin_host", None)
         return {"plugins": host.describe() if host is not None else []}
 

@@ -209,11 +209,21 @@
     });
   }
 
+  // Media type names as the API sends them (events.MEDIA_TYPES), shown in the page's language.
+  var MEDIA_NAMES = {
+    text: gettext("text"), photo: gettext("photo"), video: gettext("video"),
+    animation: gettext("GIF"), sticker: gettext("sticker"), voice: gettext("voice message"),
+    video_note: gettext("video message"), audio: gettext("audio"), document: gettext("file"),
+    poll: gettext("poll"), location: gettext("location"), venue: gettext("venue"),
+    contact: gettext("contact"), dice: gettext("dice"), game: gettext("game"),
+    story: gettext("story"), giveaway: gettext("giveaway"), other: gettext("other"),
+  };
+
   function renderMedia(media) {
     ns.renderBars(
       $("media"),
       media.types.map(function (t) {
-        return { label: t.media_type, value: t.messages, valueText: ns.formatInt(t.messages) + " · " + ns.formatPct(t.share_pct) };
+        return { label: MEDIA_NAMES[t.media_type] || t.media_type, value: t.messages, valueText: ns.formatInt(t.messages) + " · " + ns.formatPct(t.share_pct) };
       })
     );
   }
@@ -223,14 +233,19 @@
     ns.renderBars($("reactions-emoji"), termRows(reactions.top_emoji, 10), { empty: gettext("No reactions in this period.") });
     var list = ns.clear($("reactions-messages"));
     reactions.top_messages.slice(0, 5).forEach(function (message) {
-      var label = (message.display_name || gettext("Someone")) + ", " + ns.formatDateTime(message.date, timezone);
+      // The name is user text: its own bidi island, so an override inside it cannot
+      // reorder the date after it.
+      var label = [
+        ns.el("bdi", { text: message.display_name || gettext("Someone") }),
+        document.createTextNode(", " + ns.formatDateTime(message.date, timezone)),
+      ];
       var link = ns.safeLink(message.link);
       var what = link
-        ? ns.el("a", { text: label, attrs: { href: link, rel: "noopener noreferrer", target: "_blank" } })
-        : ns.el("span", { text: label });
+        ? ns.el("a", { attrs: { href: link, rel: "noopener noreferrer", target: "_blank" } }, label)
+        : ns.el("span", {}, label);
       var emoji = message.top_reactions.map(function (t) { return t.term + " " + t.count; }).join("  ");
       list.appendChild(
-        ns.el("li", {}, [what, ns.el("span", { className: "muted small", text: " — " + ns.formatInt(message.reactions) + " reactions " + emoji })])
+        ns.el("li", {}, [what, ns.el("span", { className: "muted small", text: " — " + ns.ngettext("{n} reaction", "{n} reactions", message.reactions) + "  " + emoji })])
       );
     });
   }

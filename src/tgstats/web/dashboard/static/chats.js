@@ -2,6 +2,11 @@
 (function () {
   "use strict";
   var ns = window.tgstats;
+  var TYPE_NAMES = {
+    group: ns.gettext("group"),
+    supergroup: ns.gettext("supergroup"),
+    channel: ns.gettext("channel"),
+  };
   var gettext = ns.gettext;
   var ngettext = ns.ngettext;
 
@@ -15,14 +20,15 @@
     var tbody = ns.clear(table.querySelector("tbody"));
     list.chats.forEach(function (chat) {
       var link = ns.el("a", { className: "chat-link", text: chatName(chat), attrs: { href: "/chats/" + encodeURIComponent(chat.chat_id) } });
-      var meta = chat.chat_type + (chat.is_forum ? " · topics" : "") + (chat.bot_present ? "" : " · bot not in chat");
+      var meta = (TYPE_NAMES[chat.chat_type] || chat.chat_type) + (chat.is_forum ? " · " + ns.gettext("topics") : "") +
+        (chat.bot_present ? "" : " · " + ns.gettext("bot not in chat"));
       tbody.appendChild(
         ns.el("tr", { attrs: { "data-chat-id": chat.chat_id } }, [
           ns.el("td", {}, [link, ns.el("span", { className: "muted small chat-meta", text: meta })]),
           ns.el("td", { className: "num", text: ns.formatInt(chat.messages_30d), attrs: { "data-field": "messages_30d" } }),
           ns.el("td", { className: "num", text: ns.formatDecimal(chat.average_dau_30d), attrs: { "data-field": "average_dau_30d" } }),
           ns.el("td", { className: "num", text: ns.formatInt(chat.members), attrs: { "data-field": "members" } }),
-          ns.el("td", { text: chat.last_active_day || "never" }),
+          ns.el("td", { text: chat.last_active_day || ns.gettext("never") }),
           ns.el("td", { className: "muted", text: chat.timezone }),
         ])
       );

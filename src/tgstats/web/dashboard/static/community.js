@@ -33,6 +33,22 @@
     };
   }
 
+  // A ranked list of members: the name (user text, isolated) and what they did; describe(row)
+  // gives [the count the row is ranked by, the line shown after the name].
+  function peopleList(list, rows, emptyText, describe) {
+    ns.clear(list);
+    if (!rows.length) list.appendChild(ns.el("li", { className: "muted", text: emptyText }));
+    rows.forEach(function (row) {
+      var described = describe(row);
+      list.appendChild(
+        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": described[0] } }, [
+          ns.el("span", { className: "name", text: row.display_name }),
+          ns.el("span", { className: "muted small", text: " · " + described[1] }),
+        ])
+      );
+    });
+  }
+
   function renderFlow(flow) {
     ns.renderBars(
       $("join-sources"),
@@ -46,38 +62,30 @@
       flow.invite_links.map(function (link) { return { label: link.label, value: link.joins }; }),
       { empty: ns.gettext("No joins through a known invite link.") }
     );
-    var inviters = ns.clear($("top-inviters"));
-    if (!flow.top_inviters.length) {
-      inviters.appendChild(ns.el("li", { className: "muted", text: ns.gettext("Nobody brought anyone in this period.") }));
-    }
-    flow.top_inviters.forEach(function (row) {
-      inviters.appendChild(
-        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.joins } }, [
-          ns.el("span", { className: "name", text: row.display_name }),
-          ns.el("span", {
-            className: "muted small",
-            text: " · " + ns.formatInt(row.joins) + " (" + ns.formatInt(row.added) + " added, " +
-              ns.formatInt(row.via_link) + " by their links)",
-          }),
-        ])
-      );
+    peopleList($("top-inviters"), flow.top_inviters, ns.gettext("Nobody brought anyone in this period."), function (row) {
+      return [row.joins, ns.gettext("{joins} ({added} added, {via_link} by their links)", {
+        joins: ns.formatInt(row.joins), added: ns.formatInt(row.added), via_link: ns.formatInt(row.via_link),
+      })];
     });
     var k = flow.leave_kinds;
-    $("leave-kinds").textContent =
-      ns.formatInt(k.left) + " left · " + ns.formatInt(k.kicked) + " removed · " +
-      ns.formatInt(k.banned) + " banned";
+    $("leave-kinds").textContent = ns.gettext("{left} left · {kicked} removed · {banned} banned", {
+      left: ns.formatInt(k.left), kicked: ns.formatInt(k.kicked), banned: ns.formatInt(k.banned),
+    });
   }
 
   function renderCohorts(result) {
     var table = $("cohort-table");
     var status = $("cohorts-status");
-    var unit = result.granularity === "week" ? "wk" : "mo";
+    // "+4 wk": how long after joining; the unit is the cohorts' granularity.
+    var offsetLabel = result.granularity === "week"
+      ? function (k) { return ns.gettext("+{n} wk", { n: k }); }
+      : function (k) { return ns.gettext("+{n} mo", { n: k }); };
     var head = ns.clear(table.querySelector("thead tr"));
-    ["Joined", "Newcomers", "Posted"].forEach(function (label, i) {
+    [ns.gettext("Joined"), ns.gettext("Newcomers"), ns.gettext("Posted")].forEach(function (label, i) {
       head.appendChild(ns.el("th", { className: i ? "num" : "", text: label, attrs: { scope: "col" } }));
     });
     result.offsets.forEach(function (k) {
-      head.appendChild(ns.el("th", { className: "num", text: "+" + k + " " + unit, attrs: { scope: "col" } }));
+      head.appendChild(ns.el("th", { className: "num", text: offsetLabel(k), attrs: { scope: "col" } }));
     });
     var rows = ns.clear(table.querySelector("tbody"));
     var shown = result.cohorts.filter(function (c) { return c.newcomers > 0; });
@@ -95,8 +103,10 @@
             "data-offset": cell.offset,
             "data-count": cell.active === null ? "" : cell.active,
             title: cell.active === null
-              ? "not over yet"
-              : ns.formatInt(cell.active) + " of " + ns.formatInt(cohort.newcomers) + " posted",
+              ? ns.gettext("not over yet")
+              : ns.gettext("{active} of {newcomers} posted", {
+                active: ns.formatInt(cell.active), newcomers: ns.formatInt(cohort.newcomers),
+              }),
           },
         });
         if (cell.active !== null) td.style.setProperty("--level", ((cell.active_pct || 0) / 100).toFixed(3));
@@ -126,10 +136,10 @@
 
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "–";
-    if (seconds < 60) return Math.round(seconds) + " s";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    if (seconds < 86400) return ns.formatDecimal(seconds / 3600) + " h";
-    return ns.formatDecimal(seconds / 86400) + " days";
+    if (seconds < 60) return ns.gettext("{n} s", { n: Math.round(seconds) });
+    if (seconds < 3600) return ns.gettext("{n} min", { n: Math.round(seconds / 60) });
+    if (seconds < 86400) return ns.gettext("{n} h", { n: ns.formatDecimal(seconds / 3600) });
+    return ns.gettext("{n} d", { n: ns.formatDecimal(seconds / 86400) });
   }
 
   function renderResponseSummary(node, title, s) {
@@ -141,12 +151,12 @@
       return;
     }
     var facts = [
-      ["asked", "Asked", ns.formatInt(s.asked)],
-      ["answered", "Answered", ns.formatInt(s.answered)],
+      ["asked", ns.gettext("Asked"), ns.formatInt(s.asked)],
+      ["answered", ns.gettext("Answered"), ns.formatInt(s.answered)],
       ["unanswered", ns.gettext("Never answered"), ns.formatInt(s.unanswered) + " (" + ns.formatPct(s.unanswered_pct) + ")"],
       ["waiting", ns.gettext("Still waiting"), ns.formatInt(s.waiting)],
       ["median", ns.gettext("Median wait"), duration(s.median_seconds)],
-      ["p90", "9 in 10 within", duration(s.p90_seconds)],
+      ["p90", ns.gettext("9 in 10 within"), duration(s.p90_seconds)],
       ["within_1h", ns.gettext("Within an hour"), ns.formatPct(s.within_1h_pct)],
     ];
     var list = ns.el("dl", { className: "facts" });
@@ -159,23 +169,12 @@
   }
 
   function renderResponses(result) {
-    renderResponseSummary($("responses-questions"), "Questions", result.questions);
+    renderResponseSummary($("responses-questions"), ns.gettext("Questions"), result.questions);
     renderResponseSummary($("responses-newcomers"), ns.gettext("Newcomers' first messages"), result.newcomers);
-    var list = ns.clear($("top-responders"));
-    if (!result.top_responders.length) {
-      list.appendChild(ns.el("li", { className: "muted", text: ns.gettext("Nobody answered in this period.") }));
-    }
-    result.top_responders.forEach(function (row) {
-      list.appendChild(
-        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.total } }, [
-          ns.el("span", { className: "name", text: row.display_name }),
-          ns.el("span", {
-            className: "muted small",
-            text: " · " + ns.formatInt(row.total) + " (" + ns.formatInt(row.questions) + " questions, " +
-              ns.formatInt(row.newcomers) + " newcomers)",
-          }),
-        ])
-      );
+    peopleList($("top-responders"), result.top_responders, ns.gettext("Nobody answered in this period."), function (row) {
+      return [row.total, ns.gettext("{total} ({questions} questions, {newcomers} newcomers)", {
+        total: ns.formatInt(row.total), questions: ns.formatInt(row.questions), newcomers: ns.formatInt(row.newcomers),
+      })];
     });
   }
 

@@ -28,13 +28,20 @@
     card.setAttribute("data-status", "ready");
   }
 
+  // A member's status as Telegram names it (ChatMemberStatus), in the page's language.
+  var STATUS_NAMES = {
+    owner: gettext("owner"), creator: gettext("owner"), administrator: gettext("admin"),
+    member: gettext("member"), restricted: gettext("restricted"), left: gettext("left the chat"),
+    banned: gettext("banned"), kicked: gettext("banned"),
+  };
+
   function render(profile) {
     var name = profile.display_name;
     $("member-name").textContent = name;
     document.title = gettext("{member} in {chat}", { member: name, chat: body.getAttribute("data-chat-title") }) + " · tgstats";
     var meta = [];
     if (profile.username) meta.push("@" + profile.username);
-    if (profile.status) meta.push(profile.status);
+    if (profile.status) meta.push(STATUS_NAMES[profile.status] || profile.status);
     if (profile.joined_at) meta.push(gettext("joined {date}", { date: dateOnly(profile.joined_at) }));
     if (profile.left_at) meta.push(gettext("left {date}", { date: dateOnly(profile.left_at) }));
     meta.push(gettext("first message {date}", { date: dateOnly(profile.first_message_at) }));
@@ -49,7 +56,7 @@
       ngettext("{n} day", "{n} days", profile.longest_streak_days),
       profile.longest_streak_start ? profile.longest_streak_start + " – " + profile.longest_streak_end : ""
     );
-    setKpi("average_length", ns.formatDecimal(profile.average_length), "characters per message");
+    setKpi("average_length", ns.formatDecimal(profile.average_length), gettext("characters per message"));
     setKpi("replies_sent", ns.formatInt(profile.replies_sent), gettext("{count} received", { count: ns.formatInt(profile.replies_received) }));
     setKpi("reactions_received", ns.formatInt(profile.reactions_received), gettext("{count} given", { count: ns.formatInt(profile.reactions_given) }));
 
@@ -78,7 +85,11 @@
         { empty: gettext("No words counted in this period.") }
       );
     } else {
-      ns.setStatus($("member-words"), profile.top_words_note || gettext("Top words are not available for this chat."));
+      // The API's note is English; the page says the same in its own language.
+      ns.setStatus(
+        $("member-words"),
+        gettext("Words per member need stored text; this chat keeps only chat-wide word counts.")
+      );
     }
   }
 
