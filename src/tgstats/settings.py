@@ -523,9 +523,7 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
             "Run a job worker inside serve/bot (0: only `tgstats worker` processes run jobs)",
         ),
     ] = True
-    concurrency: Annotated[
-        int, Env("JOBS_CONCURRENCY", _POS, "Jobs one worker runs at once")
-    ] = 2
+    concurrency: Annotated[int, Env("JOBS_CONCURRENCY", _POS, "Jobs one worker runs at once")] = 2
     heartbeat_seconds: Annotated[
         float,
         Env("JOBS_HEARTBEAT_SECONDS", _float(0.1), "Seconds between a worker's heartbeats"),

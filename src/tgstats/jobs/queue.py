@@ -199,6 +199,7 @@ class JobQueue:
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._stalled_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._opened = False
 
     # ------------------------------------------------------------------ kinds
@@ -242,6 +243,7 @@ class JobQueue:
         """Run a worker in this event loop until ``stop_worker``."""
         if self._worker_task is not None:
             return
+        self._stopping = False
         s = self.settings
         self._worker = Worker(
             app=self.app,
@@ -265,12 +267,15 @@ class JobQueue:
             started = time.monotonic()
             try:
                 await untyped.run()
-                return  # stopped
+                if self._stopping:
+                    return
+                # A side task (heartbeat, LISTEN) failed, e.g. the database went away.
+                log.warning("job worker stopped by itself; starting again")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: start again once it is back
                 log.warning("job worker stopped (%s); starting again", type(exc).__name__)
-            if worker._stop_event.is_set():
+            if self._stopping:
                 return
             delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
             await asyncio.sleep(delay)
@@ -281,6 +286,7 @@ class JobQueue:
         if stalled is not None:
             stalled.cancel()
             await asyncio.gather(stalled, return_exceptions=True)
+        self._stopping = True
         task, worker = self._worker_task, self._worker
         self._worker_task = self._worker = None
         if task is None or worker is None:
