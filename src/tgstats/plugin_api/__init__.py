@@ -173,9 +173,10 @@ __all__ = [
 #      the optional capability protocols, TelegramSettings, plugin_api.charts and
 #      plugin_api.features, the result Structs and row sources in plugin_api.stats,
 #      the CSV tables in plugin_api.web.
-# 1.3: background jobs: the job_kinds() hook, JobKind, JobRun, JobFailed, RetryLater,
+# 1.3: plugin_api.coverage (lost updates and their repair).
+# 1.4: background jobs: the job_kinds() hook, JobKind, JobRun, JobFailed, RetryLater,
 #      TELEGRAM_QUEUE, the Jobs service ("jobs").
-API_VERSION = "1.3"
+API_VERSION = "1.4"
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")

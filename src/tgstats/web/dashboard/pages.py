@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -30,6 +31,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tgstats.coverage import ChatCoverage, CoverageSegment, chat_coverage
 from tgstats.i18n import (
     LOCALE_NAMES,
     N_,
@@ -379,7 +381,14 @@ class DashboardController(Controller):
         context = await _chat_page_context(request, chat_id, stats_session)
         if isinstance(context, Response):
             return context
-        return _page(request, "chat.html", panels=dashboard_panels(request.app.state), **context)
+        coverage = coverage_view(await chat_coverage(stats_session, chat_id), context["chat"])
+        return _page(
+            request,
+            "chat.html",
+            panels=dashboard_panels(request.app.state),
+            coverage=coverage,
+            **context,
+        )
 
     @get("/chats/{chat_id:int}/admin", name="dashboard:admin")
     async def admin_page(
@@ -492,6 +501,31 @@ async def _chat_page_context(
         "utc_offset": utc_offset_label(scope),
         "state": await _chat_state(stats_session, chat_id, settings),
         **page,
+    }
+
+
+def coverage_view(coverage: ChatCoverage, scope: Any) -> dict[str, Any] | None:
+    """The coverage ledger as the chat page shows it: times in the chat's zone."""
+    if not coverage.segments or coverage.complete_since is None:
+        return None
+    zone = ZoneInfo(scope.timezone)
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    def stretch(segment: CoverageSegment) -> dict[str, Any]:
+        return {
+            "start": local(segment.start),
+            "end": local(segment.end),
+            "reason": segment.reason or "",
+            "recovered": segment.recovered or 0,
+            "unavailable": segment.unavailable or 0,
+        }
+
+    return {
+        "complete_since": local(coverage.complete_since),
+        "missing": [stretch(s) for s in coverage.missing],
+        "repaired": [stretch(s) for s in coverage.segments if s.kind == "repaired"],
     }
 
 
