@@ -10,16 +10,23 @@ Variants, each run in its own subprocess so its peak RSS is its own:
 - ``baseline``: ``json.load`` of the whole file, then the same mapper (and text
   features) into the same counting sink, with the same garbage-collector
   treatment (the heap before the import frozen, see ``importer/runner.py``).
-- ``stream-db``: the importer into the real ``EventPipeline`` and PostgreSQL
-  (a fresh database per run): everything ``tgstats import`` does.
+- ``stream-db``: the importer into PostgreSQL through the bulk path
+  (``pipeline.bulk.BulkImportSink``, what ``tgstats import`` writes with; a fresh
+  database per run), every stored row checked afterwards. Like ``stream`` it reads the
+  file once: ``tgstats import`` reads it once more before writing (the check that a bad
+  file writes nothing), which ``--precheck`` adds here.
+- ``live-db`` (``--live-db``): the same through the live writer (``EventPipeline``), the
+  path imports took before the bulk one, for comparison.
 
 Targets: >= 50k msgs/s and <= 300 MB peak RSS at 1M messages, for
 ``stream`` (wall clock; also printed per CPU-second of the importer process,
-which is steadier on a shared machine). The last output line is one JSON object
+which is steadier on a shared machine), and for ``stream-db`` >= 50k msgs/s and
+>= 70% of ``stream`` in the same run (``db_vs_stream``). The variants run interleaved,
+so load drifts hit each alike. The last output line is one JSON object
 (medians over ``--repeat`` runs); ``msgs_per_s`` counts regular messages (service
 and unsupported records are read and mapped too but not counted).
 
-    python bench/import.py              # 1M messages, 3 runs of each no-DB variant, 1 DB run
+    python bench/import.py              # 1M messages, 3 interleaved runs of each variant
     python bench/import.py --quick      # 100k messages, quick look
     python bench/import.py --no-db      # skip the PostgreSQL variant
 """
@@ -115,7 +122,9 @@ async def _baseline(path: Path, sink: Any, started: float, cpu: float) -> dict[s
     }
 
 
-async def child_stream_db(path: Path, admin_url: str) -> dict[str, Any]:
+async def child_stream_db(
+    path: Path, admin_url: str, *, live: bool = False, precheck: bool = False
+) -> dict[str, Any]:
     import secrets
     from urllib.parse import urlsplit
 
@@ -124,6 +133,7 @@ async def child_stream_db(path: Path, admin_url: str) -> dict[str, Any]:
     from tgstats.db.engine import open_database, run_migrations
     from tgstats.importer import import_export
     from tgstats.pipeline import EventPipeline
+    from tgstats.pipeline.bulk import BulkImportSink
     from tgstats.settings import DatabaseSettings, PipelineSettings
 
     name = f"tgstats_bench_{os.getpid()}_{secrets.token_hex(3)}"
@@ -136,23 +146,31 @@ async def child_stream_db(path: Path, admin_url: str) -> dict[str, Any]:
     try:
         await run_migrations(url)
         database = open_database(url, DatabaseSettings(pool_size=4))
-        pipeline = EventPipeline(
-            session_factory=database.session_factory, settings=PipelineSettings()
-        )
-        await pipeline.start()
+        factory = database.session_factory if precheck else None
         started, cpu = time.perf_counter(), time.process_time()
-        try:
-            summary = await import_export(path, pipeline.sink)
-        finally:
-            await pipeline.stop()
+        if live:
+            pipeline = EventPipeline(session_factory=database.session_factory,
+                                     settings=PipelineSettings())  # fmt: skip
+            await pipeline.start()
+            try:
+                summary = await import_export(path, pipeline.sink, session_factory=factory)
+            finally:
+                await pipeline.stop()
+        else:
+            sink = BulkImportSink(session_factory=database.session_factory)
+            summary = await import_export(path, sink, session_factory=factory)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         assert summary.error is None, summary.error
         async with database.session_factory() as session:
             from sqlalchemy import text
 
             stored = (await session.execute(text("SELECT count(*) FROM messages"))).scalar_one()
+            counted = (
+                await session.execute(text("SELECT sum(messages) FROM chat_day_rollup"))
+            ).scalar_one()
         await database.dispose()
         assert stored == summary.imported_messages, (stored, summary.imported_messages)
+        assert counted == stored, (counted, stored)
         return {
             "messages": summary.imported_messages,
             "seconds": elapsed,
@@ -174,7 +192,11 @@ def run_child(args: argparse.Namespace) -> None:
     elif args.child == "baseline":
         result = asyncio.run(child_baseline(path))
     else:
-        result = asyncio.run(child_stream_db(path, args.database_url))
+        result = asyncio.run(
+            child_stream_db(
+                path, args.database_url, live=args.child == "live-db", precheck=args.precheck
+            )
+        )
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -182,7 +204,9 @@ def run_child(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def measure(variant: str, export: Path, database_url: str) -> dict[str, Any]:
+def measure(
+    variant: str, export: Path, database_url: str, precheck: bool = False
+) -> dict[str, Any]:
     command = [
         sys.executable,
         __file__,
@@ -192,6 +216,7 @@ def measure(variant: str, export: Path, database_url: str) -> dict[str, Any]:
         str(export),
         "--database-url",
         database_url,
+        *(["--precheck"] if precheck else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -210,13 +235,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k messages instead of 1M")
     parser.add_argument("--messages", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each no-DB variant")
-    parser.add_argument("--db-repeat", type=int, default=1, help="runs of the DB variant")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant")
     parser.add_argument("--no-db", action="store_true", help="skip the PostgreSQL variant")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the json.load baseline (saves time)"
+    )
+    parser.add_argument(
+        "--live-db", action="store_true", help="also import through the live writer"
+    )
+    parser.add_argument(
+        "--precheck", action="store_true",
+        help="the DB variants read the file twice, as tgstats import does",
+    )  # fmt: skip
     parser.add_argument("--export", default=None, help="reuse (or keep) the generated export here")
     parser.add_argument("--database-url", default=os.environ.get("TGSTATS_BENCH_PG", DEFAULT_DB))
     parser.add_argument(
-        "--child", choices=("stream", "baseline", "stream-db"), help=argparse.SUPPRESS
+        "--child", choices=("stream", "baseline", "stream-db", "live-db"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.child:
@@ -234,31 +268,28 @@ def main() -> None:
             write_synthetic_export(export, messages=messages, seed=42)
         size_mb = export.stat().st_size / 1024 / 1024
         print(f"export: {export} ({size_mb:,.0f} MiB), {os.cpu_count()} CPUs", flush=True)
-        results: dict[str, list[dict[str, Any]]] = {v: [] for v in (*VARIANTS, "stream-db")}
+        variants = [v for v in VARIANTS if v != "baseline" or not args.no_baseline]
+        if not args.no_db:
+            variants.append("stream-db")
+        if args.live_db:
+            variants.append("live-db")
+        results: dict[str, list[dict[str, Any]]] = {v: [] for v in ALL_VARIANTS}
+        print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
         for round_ in range(repeat):
-            for variant in VARIANTS:  # interleaved: load drifts hit every variant alike
-                run = measure(variant, export, args.database_url)
+            for variant in variants:  # interleaved: load drifts hit every variant alike
+                run = measure(variant, export, args.database_url, args.precheck)
                 results[variant].append(run)
                 print(
                     f"  [{round_ + 1}/{repeat}] {variant:9s} {run['msgs_per_s']:>9,.0f} msgs/s "
                     f"(per CPU-second of the importer: {run['cpu_msgs_per_s']:>7,.0f})  "
-                    f"peak RSS {run['peak_rss_mb']:6.0f} MB",
-                    flush=True,
-                )
-        if not args.no_db:
-            for round_ in range(args.db_repeat):
-                run = measure("stream-db", export, args.database_url)
-                results["stream-db"].append(run)
-                print(
-                    f"  [{round_ + 1}/{args.db_repeat}] stream-db {run['msgs_per_s']:>9,.0f} "
-                    f"msgs/s  peak RSS {run['peak_rss_mb']:6.0f} MB (PostgreSQL, all rows "
-                    f"verified)",
+                    f"peak RSS {run['peak_rss_mb']:6.0f} MB  load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
     print(report_lines(results, size_mb, repeat))
 
 
 VARIANTS = ("stream", "baseline")
+ALL_VARIANTS = (*VARIANTS, "stream-db", "live-db")
 
 
 def report_lines(results: dict[str, list[dict[str, Any]]], size_mb: float, repeat: int) -> str:
@@ -270,33 +301,47 @@ def report_lines(results: dict[str, list[dict[str, Any]]], size_mb: float, repea
         "runs": repeat,
         "msgs_per_s": round(median_of(stream, "msgs_per_s")),
         "peak_rss_mb": round(median_of(stream, "peak_rss_mb"), 1),
-        "baseline_msgs_per_s": round(median_of(base, "msgs_per_s")),
-        "baseline_peak_rss_mb": round(median_of(base, "peak_rss_mb"), 1),
         "includes_db_write": False,
         "cpu_msgs_per_s": round(median_of(stream, "cpu_msgs_per_s")),
-        "baseline_cpu_msgs_per_s": round(median_of(base, "cpu_msgs_per_s")),
         "load_average": round(os.getloadavg()[0], 2),
     }
-    report["speed_ratio"] = round(report["msgs_per_s"] / report["baseline_msgs_per_s"], 2)
-    report["rss_ratio"] = round(report["baseline_peak_rss_mb"] / report["peak_rss_mb"], 2)
+    if base:
+        report["baseline_msgs_per_s"] = round(median_of(base, "msgs_per_s"))
+        report["baseline_peak_rss_mb"] = round(median_of(base, "peak_rss_mb"), 1)
+        report["baseline_cpu_msgs_per_s"] = round(median_of(base, "cpu_msgs_per_s"))
+        report["speed_ratio"] = round(report["msgs_per_s"] / report["baseline_msgs_per_s"], 2)
+        report["rss_ratio"] = round(report["baseline_peak_rss_mb"] / report["peak_rss_mb"], 2)
     if results["stream-db"]:
         report["db_msgs_per_s"] = round(median_of(results["stream-db"], "msgs_per_s"))
         report["db_peak_rss_mb"] = round(median_of(results["stream-db"], "peak_rss_mb"), 1)
+        report["db_vs_stream"] = round(report["db_msgs_per_s"] / report["msgs_per_s"], 2)
+    if results["live-db"]:
+        report["live_db_msgs_per_s"] = round(median_of(results["live-db"], "msgs_per_s"))
+        report["live_db_peak_rss_mb"] = round(median_of(results["live-db"], "peak_rss_mb"), 1)
     lines = [
         "",
         f"streaming (parse+map+features, no DB): {report['msgs_per_s']:,} msgs/s "
         f"({report['cpu_msgs_per_s']:,} per CPU-second), peak RSS "
         f"{report['peak_rss_mb']} MB   (targets: >= 50,000 msgs/s, <= 300 MB)",
-        f"baseline json.load:           {report['baseline_msgs_per_s']:,} msgs/s "
-        f"({report['baseline_cpu_msgs_per_s']:,} per CPU-second), peak RSS "
-        f"{report['baseline_peak_rss_mb']} MB",
-        f"ratios: speed x{report['speed_ratio']} of baseline, baseline uses "
-        f"x{report['rss_ratio']} the memory (load average {report['load_average']})",
     ]
+    if base:
+        lines += [
+            f"baseline json.load:           {report['baseline_msgs_per_s']:,} msgs/s "
+            f"({report['baseline_cpu_msgs_per_s']:,} per CPU-second), peak RSS "
+            f"{report['baseline_peak_rss_mb']} MB",
+            f"ratios: speed x{report['speed_ratio']} of baseline, baseline uses "
+            f"x{report['rss_ratio']} the memory (load average {report['load_average']})",
+        ]
     if "db_msgs_per_s" in report:
         lines.append(
-            f"streaming into PostgreSQL:    {report['db_msgs_per_s']:,} msgs/s, peak RSS "
-            f"{report['db_peak_rss_mb']} MB (includes the DB write)"
+            f"into PostgreSQL, bulk path:   {report['db_msgs_per_s']:,} msgs/s, peak RSS "
+            f"{report['db_peak_rss_mb']} MB, x{report['db_vs_stream']} of streaming "
+            "(targets: >= 50,000 msgs/s, >= x0.70)"
+        )
+    if "live_db_msgs_per_s" in report:
+        lines.append(
+            f"into PostgreSQL, live writer: {report['live_db_msgs_per_s']:,} msgs/s, peak RSS "
+            f"{report['live_db_peak_rss_mb']} MB"
         )
     lines.append(json.dumps(report))
     return "\n".join(lines)

@@ -284,6 +284,7 @@ def _make_lifespan(
             stack.push_async_callback(pipeline.stop)
             state.pipeline = pipeline
             services.register("events", pipeline.sink)
+            services.register("pipeline", pipeline)
             telemetry.metrics.queue_depth_source = lambda: pipeline.queue_depth
 
             zones_known = await _learn_timezones(database)

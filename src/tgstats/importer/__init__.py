@@ -103,29 +103,31 @@ async def run_import_command(
     if args.dry_run:
         summary = await import_export(path, CountingSink(), options, progress=progress)
     else:
-        from tgstats.pipeline import EventPipeline
+        from tgstats.pipeline.bulk import BulkImportSink
 
         bumper = _SharedCacheBumper.for_settings(settings)
-        pipeline = EventPipeline(
+        sink = BulkImportSink(
             session_factory=session_factory,
-            settings=settings.pipeline,
-            metrics=None,
             on_commit=bumper.bump if bumper is not None else None,
             default_timezone=settings.privacy.default_timezone,
         )
-        await pipeline.start()
         try:
             summary = await import_export(
-                path, pipeline.sink, options, progress=progress,
+                path, sink, options, progress=progress,
                 session_factory=session_factory,
                 default_timezone=settings.privacy.default_timezone,
             )  # fmt: skip
+        except Exception as exc:  # the database refused or went away: the chat rolled back
+            print(
+                f"tgstats import: writing to the database failed ({type(exc).__name__}); "
+                "the chat being written was rolled back, chats before it are complete; "
+                "run the same import again to finish",
+                file=sys.stderr,
+            )
+            return 1
         finally:
-            try:
-                await pipeline.stop()
-            finally:
-                if bumper is not None:
-                    await bumper.close()
+            if bumper is not None:
+                await bumper.close()
     print(summary.render())
     if summary.error is not None:
         print(f"tgstats import: {summary.error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +35,7 @@ from tgstats.importer.progress import ChatResult, ImportSummary, Progress
 from tgstats.importer.reader import ChatHeader, ExportFormatError, ExportReader
 from tgstats.plugin_api import EventSink
 
-__all__ = ["CountingSink", "ImportOptions", "import_export"]
+__all__ = ["CountingSink", "EndsChats", "ImportOptions", "import_export"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,22 @@ class ImportOptions:
     timezone_given: bool = True
     # The zone of chats tgstats has counted nothing of yet, set before anything is.
     chat_timezone: str | None = None
+
+
+@runtime_checkable
+class EndsChats(Protocol):
+    """A sink that writes each chat whole (``pipeline.bulk.BulkImportSink``): the importer
+    says when a chat's last event was put."""
+
+    async def end_chat(self) -> None: ...
+
+    async def abort(self) -> None:
+        """Roll back the chat being written (the import stopped before its end)."""
+
+
+async def _end_chat(sink: EventSink) -> None:
+    if isinstance(sink, EndsChats):
+        await sink.end_chat()
 
 
 class CountingSink:
@@ -234,6 +251,13 @@ class _RetentionCount:
     async def flush(self) -> None:
         await self.sink.flush()
 
+    async def end_chat(self) -> None:
+        await _end_chat(self.sink)
+
+    async def abort(self) -> None:
+        if isinstance(self.sink, EndsChats):
+            await self.sink.abort()
+
 
 async def _import(
     path: Path | str,
@@ -255,12 +279,14 @@ async def _import(
     mapper: ChatMapper | None = None
     result: ChatResult | None = None
     notes: list[MigrationNote] = []
+    whole = False
     try:
         for header, messages in reader.batches():
             if header is not current:
                 if mapper is not None:
                     await sink.put_many(mapper.finish())
                     notes.extend(mapper.migrations)
+                    await _end_chat(sink)
                 current = header
                 mapper, result = _open_chat(header, reader.shape, selection, tz, summary)
                 if mapper is not None:
@@ -285,10 +311,12 @@ async def _import(
         if mapper is not None:
             await sink.put_many(mapper.finish())
             notes.extend(mapper.migrations)
+            await _end_chat(sink)
         migrations = _link_migrations(notes)
         summary.migrations = len(migrations)
         await sink.put_many(migrations)
         summary.shape = reader.shape
+        whole = True
     except ExportFormatError as exc:
         if not exc.path:  # raised by the mapper, which does not know the file
             exc = ExportFormatError(
@@ -298,8 +326,11 @@ async def _import(
         summary.shape = reader.shape
     finally:
         summary.unmatched_selectors = selection.unmatched() if summary.error is None else []
-        # Commit everything put so far, even when the file turned out broken.
-        await sink.flush()
+        if not whole and isinstance(sink, EndsChats):
+            await sink.abort()  # a chat is written whole or not at all
+        else:
+            # Commit everything put so far, even when the file turned out broken.
+            await sink.flush()
         summary.elapsed = time.monotonic() - started
         if progress is not None:
             progress.update(summary.imported_messages, reader.bytes_read, force=True)

@@ -180,9 +180,10 @@ async def _run_import(
     from tgstats.jobs.uploads import remove_upload, spool_upload
 
     upload_id = str(run.args["upload"])
-    sink = services.get("events")
-    if sink is None:
+    pipeline = services.get("pipeline")
+    if pipeline is None:
         raise RetryLater("no event pipeline in this process yet")
+    sink = pipeline.bulk_sink()  # the pipeline's bulk path: cache bumps and observers too
     async with session_factory() as session:
         detail = (
             await session.scalar(

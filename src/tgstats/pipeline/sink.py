@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tgstats.events import Event
 from tgstats.pipeline.batch import WriteOutcome
+from tgstats.pipeline.bulk import BulkImportSink
 from tgstats.pipeline.errors import describe_error, is_transient
 from tgstats.pipeline.observers import Observer, ObserverRunner
 from tgstats.pipeline.rollups import raw_connection
@@ -87,6 +88,7 @@ class EventPipeline:
         self._metrics = metrics
         self._on_commit = on_commit
         self._writer = BatchWriter(metrics=metrics, default_timezone=default_timezone)
+        self._default_timezone = default_timezone
         self._observers = ObserverRunner(
             observers, timeout=settings.observer_timeout, metrics=metrics
         )
@@ -109,6 +111,14 @@ class EventPipeline:
         self.sink: EventSink = _Sink(self)
         if metrics is not None:
             metrics.queue_depth_source = lambda: self.queue_depth
+
+    def bulk_sink(self) -> BulkImportSink:
+        """A sink for imports (``pipeline.bulk``): the same database, cache bumps and
+        observers as this pipeline, one transaction per chat, rollups built set-wise."""
+        return BulkImportSink(
+            session_factory=self._session_factory, default_timezone=self._default_timezone,
+            metrics=self._metrics, on_commit=self._on_commit, observers=self._observers,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ public state
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -42,6 +42,9 @@ from tgstats.pipeline.profiles import write_chat_snapshots, write_user_snapshots
 from tgstats.pipeline.reactions import write_reaction_counts, write_reactions
 from tgstats.pipeline.rollups import LocalClock
 from tgstats.telemetry import Metrics
+
+if TYPE_CHECKING:
+    from tgstats.pipeline.bulk import BulkStage
 
 __all__ = ["BatchWriter", "dedupe"]
 
@@ -89,7 +92,12 @@ class BatchWriter:
         self.metrics = metrics
         self.clock = LocalClock(default_timezone)
 
-    async def write(self, conn: asyncpg.Connection, events: Sequence[Event]) -> WriteOutcome:
+    async def write(
+        self, conn: asyncpg.Connection, events: Sequence[Event], *, stage: BulkStage | None = None
+    ) -> WriteOutcome:
+        """Write ``events``; with ``stage`` (the bulk path, ``pipeline.bulk``) messages and
+        rollup increments go through its staging tables and the data versions are bumped
+        when it merges, not here."""
         state = BatchState(conn=conn, clock=self.clock, metrics=self.metrics)
         unique = dedupe(events)
         # Before anything is written: opted-out members are counted but never named.
@@ -112,7 +120,10 @@ class BatchWriter:
                 by_kind[type(event)].append(event)
             await state.load_chats({c for e in unique if (c := _chat_of(e)) is not None})
 
-        await write_messages(state, by_kind[MessageEvent])
+        if stage is None:
+            await write_messages(state, by_kind[MessageEvent])
+        else:
+            await stage.write_messages(state, by_kind[MessageEvent])
         await write_service_messages(state, by_kind[ServiceEvent])
         await write_edits(state, by_kind[EditEvent])
         await write_deletes(state, by_kind[DeleteEvent])
@@ -122,6 +133,10 @@ class BatchWriter:
         await write_bot_memberships(state, by_kind[BotMembershipEvent])
 
         await strip_opted_out(state, by_kind[MessageEvent], by_kind[EditEvent])
+        if stage is not None:
+            await stage.add_delta(state.delta)
+            state.outcome.events = unique
+            return state.outcome
         await state.delta.apply(conn, self.metrics)
         touched = sorted(state.outcome.chat_ids)
         if touched:
