@@ -1,11 +1,10 @@
 """The weekly digest: a short summary a chat opted into, posted by the bot once a week.
 
 A chat subscribes with ``/digest on [weekday] [hour]`` (local to the chat's
-time zone; Monday 09:00 by default). ``DigestJob.run`` is the periodic
-``privacy.digest`` job (``DIGEST_SCHEDULE``, every minute by default) on the job
-queue's ``telegram`` queue, which only processes that run the Telegram client take.
-A chat is due on its weekday from its hour until the local day ends; the digest
-covers the seven local days before that day, with the week before them for growth.
+time zone; Monday 09:00 by default). ``DigestJob.run`` is called every minute
+where the Telegram client runs. A chat is due on its weekday from its hour
+until the local day ends; the digest covers the seven local days before that
+day, with the week before them for growth.
 
 Exactly once per period: a run first *claims* the period by inserting
 ``(chat_id, period_end)`` into ``digest_deliveries`` (the primary key lets one
@@ -22,6 +21,7 @@ missed that week).
 from __future__ import annotations
 
 import logging
+import time
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,12 +37,14 @@ from tgstats.plugin_api import (
     ServiceRegistry,
     Translator,
     charts,
+    check_timezone,
     stats,
     translator,
 )
 from tgstats.plugin_api.stats import MetricDelta, Summary, UserLeaderboard
 
 __all__ = [
+    "DIGEST_LOCK",
     "WEEKDAYS",
     "DigestJob",
     "DigestOutcome",
@@ -52,18 +54,41 @@ __all__ = [
 
 log = logging.getLogger("tgstats.privacy")
 
+DIGEST_LOCK = 0x7467_7374_6469_6701
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TOP_POSTERS = 5
 NAME_LIMIT = 28
 CHART_DAYS = 28
 
+#: Subscriptions due at ``:now`` and not handled yet this period, ``:limit`` at a time
+#: after ``:after`` (keyset over chat ids): the weekday and hour are compared in SQL in
+#: each chat's zone, and a period already claimed (``digest_deliveries``) is left out,
+#: so a run reads only the chats it has to deliver to. A stored zone the server or
+#: Python does not know counts as UTC (``:zones`` are the known ones).
 _DUE = """
-SELECT d.chat_id, d.weekday, d.hour, coalesce(s.timezone, :default_tz) AS tz,
-       coalesce(s.locale, 'en') AS locale
-FROM digest_subscriptions d JOIN chats c ON c.id = d.chat_id
-LEFT JOIN chat_settings s ON s.chat_id = d.chat_id
-WHERE c.bot_present ORDER BY d.chat_id
+WITH subs AS (
+    SELECT d.chat_id, d.weekday, d.hour,
+           CASE WHEN coalesce(s.timezone, :default_tz) = ANY(:zones)
+                THEN coalesce(s.timezone, :default_tz) ELSE 'UTC' END AS tz,
+           coalesce(s.locale, 'en') AS locale
+    FROM digest_subscriptions d JOIN chats c ON c.id = d.chat_id
+    LEFT JOIN chat_settings s ON s.chat_id = d.chat_id
+    WHERE c.bot_present AND d.chat_id > :after
+), local AS (
+    SELECT subs.*, CAST(:now AS timestamptz) AT TIME ZONE subs.tz AS wall FROM subs
+)
+SELECT chat_id, tz, locale, CAST(wall AS date) AS day FROM local
+WHERE CAST(extract(isodow FROM wall) AS int) - 1 = weekday
+  AND CAST(extract(hour FROM wall) AS int) >= hour
+  AND NOT EXISTS (SELECT 1 FROM digest_deliveries dd
+                  WHERE dd.chat_id = local.chat_id AND dd.period_end = CAST(wall AS date))
+ORDER BY chat_id LIMIT :limit
 """
+_ZONES_IN_USE = "SELECT DISTINCT timezone FROM chat_settings WHERE timezone IS NOT NULL"
+#: Due chats read per statement, and digests sent per run at most (the rest stay due
+#: and are sent by the next runs: a chat is due until its local day ends).
+DUE_BATCH = 500
+MAX_PER_RUN = 2000
 
 _CLAIM = """
 INSERT INTO digest_deliveries (chat_id, period_end, status) VALUES (:chat, :day, 'sending')
@@ -174,6 +199,10 @@ class DigestJob:
     services: ServiceRegistry
     default_timezone: str = "UTC"
     meter: Any = None
+    #: ``bot_pass_duration_seconds`` / ``bot_pass_backlog`` (the ``metrics`` service).
+    metrics: Any = None
+    due_batch: int = DUE_BATCH
+    max_per_run: int = MAX_PER_RUN
     _sent: Any = field(default=None)
 
     def __post_init__(self) -> None:
@@ -195,28 +224,85 @@ class DigestJob:
         return escape
 
     async def run(self, *, now: datetime | None = None) -> list[DigestOutcome]:
-        """Send every digest due at ``now`` (the ``privacy.digest`` job, once per tick)."""
+        """Send the digests due at ``now``, at most ``max_per_run`` (the rest stay due for
+        the next run); one replica at a time (advisory lock)."""
         sender = self.services.get("bot_sender")
         if sender is None or not getattr(sender, "available", True):
             return []  # only the process that runs the Telegram client posts
         moment = now or datetime.now(UTC)
         outcomes: list[DigestOutcome] = []
-        async with self.session_factory() as session:
-            subs = list(await session.execute(text(_DUE), {"default_tz": self.default_timezone}))
-        for chat_id, weekday, hour, tz_name, locale in subs:
+        # A connection of its own: a session-level advisory lock lives on one connection,
+        # and committing right away keeps no transaction (and no table lock) open while
+        # charts are drawn and sent.
+        engine = self.session_factory.kw["bind"]
+        async with engine.connect() as conn:
+            locked = (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": DIGEST_LOCK})
+            ).scalar()
+            await conn.commit()
+            if not locked:
+                return []
+            started = time.perf_counter()
             try:
-                zone = zoneinfo.ZoneInfo(tz_name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                zone = zoneinfo.ZoneInfo("UTC")
-            local = moment.astimezone(zone)
-            if local.weekday() != weekday or local.hour < hour:
-                continue
-            outcome = await self._deliver(sender, chat_id, local.date(), translator(locale))
-            if outcome is not None:
-                outcomes.append(outcome)
-                if self._sent is not None:
-                    self._sent.add(1, {"status": outcome.status})
+                await self._run_locked(conn, sender, moment, outcomes)
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": DIGEST_LOCK})
+                await conn.commit()
+                if self.metrics is not None:
+                    self.metrics.pass_finished("digest", time.perf_counter() - started)
         return outcomes
+
+    async def _zones(self, conn: Any) -> list[str]:
+        """The zones in use that both Python and the server know."""
+        names = {self.default_timezone, *(await conn.execute(text(_ZONES_IN_USE))).scalars()}
+        known = []
+        for name in sorted(names):
+            try:
+                zoneinfo.ZoneInfo(name)
+                check_timezone(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                continue
+            known.append(name)
+        return known
+
+    async def _run_locked(
+        self, conn: Any, sender: Any, moment: datetime, outcomes: list[DigestOutcome]
+    ) -> None:
+        params = {
+            "now": moment,
+            "default_tz": self.default_timezone,
+            "zones": await self._zones(conn),
+            "limit": self.due_batch,
+        }
+        after = -(2**63)
+        delivered = 0
+        while True:
+            due = list(await conn.execute(text(_DUE), {**params, "after": after}))
+            await conn.commit()
+            if not due:
+                break
+            for chat_id, _tz, locale, day in due:
+                if delivered >= self.max_per_run:
+                    break
+                outcome = await self._deliver(sender, chat_id, day, translator(locale))
+                delivered += 1
+                if outcome is not None:
+                    outcomes.append(outcome)
+                    if self._sent is not None:
+                        self._sent.add(1, {"status": outcome.status})
+            after = due[-1][0]
+            if delivered >= self.max_per_run or len(due) < self.due_batch:
+                break
+        if self.metrics is not None:
+            left = 0
+            if delivered >= self.max_per_run:  # cut short: count what stays due
+                counted = await conn.execute(
+                    text(f"SELECT count(*) FROM ({_DUE.replace('LIMIT :limit', '')}) due"),
+                    {**params, "after": -(2**63)},
+                )
+                left = int(counted.scalar_one())
+                await conn.commit()
+            self.metrics.pass_backlog("digest", left)
 
     async def _set(
         self, chat_id: int, day: date, status: str, message_id: int | None = None

@@ -21,6 +21,9 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 - ``bot_import_jobs_total{status}`` (finished import jobs)
 - ``bot_jobs{kind,status}`` (gauge: jobs queued or running, read from the queue's table)
 - ``bot_job_duration_seconds{kind,outcome}`` (histogram), ``bot_job_failures_total{kind}``
+- ``bot_pass_duration_seconds{pass}`` (histogram) and ``bot_pass_backlog{pass}`` (gauge):
+  each background pass over every chat (``chat_summaries``, ``retention``, ``digest``),
+  how long it took and how many chats it has still to visit (0 between passes)
 - ``http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}``
 
 The HTTP duration histogram is recorded on every request, so it is not an
@@ -52,6 +55,7 @@ __all__ = ["Metrics", "RequestHistogram", "Telemetry", "open_telemetry"]
 log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_PASS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 _JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 
@@ -135,6 +139,9 @@ class Metrics:
     import_jobs: Any = None
     job_duration: Any = None
     job_failures: Any = None
+    pass_duration: Any = None
+    # Chats each running background pass has still to visit, by pass name.
+    pass_backlogs: dict[str, int] = field(default_factory=dict)
     # Gauge sources, assigned by the app once the pieces exist.
     active_chats_source: Callable[[], int] = lambda: 0
     db_connections_source: Callable[[], dict[str, int]] = dict
@@ -163,6 +170,15 @@ class Metrics:
             self.job_failures.add(1, {"kind": kind})
         if kind == "import" and outcome in {"succeeded", "failed"} and self.import_jobs:
             self.import_jobs.add(1, {"status": "done" if outcome == "succeeded" else "failed"})
+
+    def pass_backlog(self, name: str, chats: int) -> None:
+        """``bot_pass_backlog{pass}``: chats the pass ``name`` has still to visit."""
+        self.pass_backlogs[name] = chats
+
+    def pass_finished(self, name: str, seconds: float) -> None:
+        """``bot_pass_duration_seconds{pass}``: one whole pass over every chat."""
+        if self.pass_duration is not None:
+            self.pass_duration.record(seconds, {"pass": name})
 
 
 @dataclass
@@ -256,6 +272,10 @@ def open_telemetry(
             aggregation=ExplicitBucketHistogramAggregation(_JOB_BUCKETS),
         ),
         View(
+            instrument_name="bot_pass_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_PASS_BUCKETS),
+        ),
+        View(
             instrument_name="bot_pipeline_batch_size",
             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS),
         ),
@@ -306,6 +326,11 @@ def open_telemetry(
         job_failures=meter.create_counter(
             "bot_job_failures", description="Background jobs that failed for good, by kind"
         ),
+        pass_duration=meter.create_histogram(
+            "bot_pass_duration_seconds",
+            unit="s",
+            description="Background passes over every chat, by pass",
+        ),
     )
 
     def _jobs(options: CallbackOptions) -> Iterable[Observation]:
@@ -314,6 +339,16 @@ def open_telemetry(
 
     meter.create_observable_gauge(
         "bot_jobs", [_jobs], description="Background jobs queued or running, by kind and status"
+    )
+
+    def _pass_backlog(options: CallbackOptions) -> Iterable[Observation]:
+        for name, chats in list(metrics.pass_backlogs.items()):
+            yield Observation(chats, {"pass": name})
+
+    meter.create_observable_gauge(
+        "bot_pass_backlog",
+        [_pass_backlog],
+        description="Chats a background pass has still to visit (0 between passes)",
     )
 
     def _active_chats(options: CallbackOptions) -> Iterable[Observation]:

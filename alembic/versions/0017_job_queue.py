@@ -9,8 +9,8 @@ them in a new Alembic migration when the pin moves.
 ``job_state`` holds what tgstats shows of each job (chat, progress, detail, error);
 ``job_upload_chunks`` an upload in 1 MiB pieces until its import ends.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
