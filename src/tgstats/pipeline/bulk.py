@@ -601,9 +601,9 @@ class BulkImportSink:
         if names:
             async with self._session_factory() as side, side.begin():
                 conn = await raw_connection(side)
-                chats = {e.chat_id for e in names if type(e) is ChatSnapshot}
+                chats = {e.chat_id for e in names if isinstance(e, ChatSnapshot)}
                 known = {r[0] for r in await conn.fetch(_KNOWN_CHATS, sorted(chats))}
-                apart = [e for e in names if type(e) is UserSnapshot or e.chat_id in known]
+                apart = [e for e in names if not isinstance(e, ChatSnapshot) or e.chat_id in known]
                 if apart:
                     self._keep(await self._writer.write(conn, apart))
             if apart:
