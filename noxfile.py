@@ -207,6 +207,23 @@ def monitoring(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def replica(session: nox.Session) -> None:
+    """``DATABASE_READ_URL`` against a real streaming replica (``tests/replica``, under a minute).
+
+    Makes a throwaway primary (``initdb``, ``wal_level=replica``) and a replica of it
+    (``pg_basebackup -R``) with PostgreSQL's own binaries (``TGSTATS_PG_BIN``, default
+    /usr/lib/postgresql/15/bin; as root they run as the ``postgres`` user), then checks
+    where stats and settings are read and what a user sees while the replica lags
+    (``pg_wal_replay_pause()``).
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "tests/replica", "-p", "no:cacheprovider", *session.posargs,
+        env={"TGSTATS_REPLICA": "1"},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
 def image(session: nox.Session) -> None:
     """Build the Containerfile with podman/buildah and run the image (``tests/image``).
 
@@ -236,6 +253,19 @@ def bench_ingest(session: nox.Session) -> None:
     session.run("python", "bench/ingest.py", *session.posargs)
 
 
+LOCUST = "locust==2.47.0"
+
+
+@nox.session(python="3.11")
+def load(session: nox.Session) -> None:
+    """Load test: locust (``bench/locustfile.py``) against a ``tgstats demo`` it starts
+    (``bench/load.py``): sign-in, chat list, a chat's page and its API calls, CSV; 20 users
+    for 60 s by default (``-- --users 10 --seconds 30``). Prints p50/p95/p99 and the error
+    count; fails on any failed request or 5xx. Needs PostgreSQL (``TGSTATS_TEST_PG``)."""
+    session.install("-e", ".", LOCUST)
+    session.run("python", "bench/load.py", *session.posargs)
+
+
 @nox.session(python="3.11")
 def chart(session: nox.Session) -> None:
     """Check the Helm chart and the Containerfile (tests/deploy); no helm binary or cluster needed.
@@ -249,6 +279,24 @@ def chart(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "tests/deploy/values_docs.py", "--check")
     session.run("pytest", "tests/deploy", *session.posargs)
+
+
+CHECKOV = "checkov==3.3.30"
+
+
+@nox.session(python="3.11")
+def chart_scan(session: nox.Session) -> None:
+    """The rendered chart against the checkov Kubernetes policies (``tests/deploy/scan``).
+
+    Every value set in ``charts/tgstats/ci/`` is rendered with Helm's Go SDK and scanned;
+    a failed check fails the run unless the test names it with the reason it does not apply,
+    and a named check that no longer fails fails it too.
+    """
+    session.install("-e", ".[test]", CHECKOV)
+    session.run(
+        "pytest", "tests/deploy/scan", "-p", "no:cacheprovider", *session.posargs,
+        env={"TGSTATS_CHART_SCAN": "1"},
+    )  # fmt: skip
 
 
 @nox.session(python="3.11")

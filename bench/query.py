@@ -3,12 +3,14 @@
     python bench/query.py            # 10M messages in one chat over two years + 100 small chats
     python bench/query.py --quick    # 1M messages
     python bench/query.py --runs 50 --period-days 30
+    python bench/query.py --period-days all   # the big chat's whole history ("All time")
 
 The database (``tgstats_bench`` / ``tgstats_bench_quick``, or ``--database NAME``, on
 TGSTATS_BENCH_PG, default ``postgresql://postgres@127.0.0.1:5432/test``) is seeded once
 and reused while its seed label (size and seed version) matches. Each stats function and
 each API endpoint is timed ``--runs`` times for the big chat's last ``--period-days``
-local days (cache off), and the same questions are answered by scanning raw ``messages``
+local days (``all``: its whole history, from its first day; the API gets ``from=all``)
+(cache off), and the same questions are answered by scanning raw ``messages``
 (the old design). Each function is also timed with the big chat's week seal cleared,
 i.e. from day rollups only (the design before week rollups), in the same run. The last
 line printed is one JSON object: ``stats_p95_ms`` (the slowest function), ``api_p95_ms``
@@ -163,7 +165,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with db.session_factory() as session:
         scope = await stats.load_chat_scope(session, BIG_CHAT)
         today = scope.today()
-        period = Period(start=today - timedelta(days=args.period_days - 1), end=today)
+        if args.period_days == "all":
+            first = await stats.chat_first_day(session, scope)
+            period = Period(start=first or today, end=today)
+        else:
+            period = Period(start=today - timedelta(days=int(args.period_days) - 1), end=today)
         top_user = await session.scalar(
             text(
                 "SELECT user_id FROM chat_user_day_rollup WHERE chat_id = :c "
@@ -251,12 +257,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{question:<14}{row['stats']['p50']:>11.1f}{row['stats']['p95']:>8.1f}"
             f"{row['days']['p95']:>9.1f}{raw_text}"
         )
-    api = await _bench_api(url, period, top_user, args.runs)
+    api = await _bench_api(url, period, top_user, args.runs, whole=args.period_days == "all")
     await db.dispose()
     ratios = [r["ratio"] for r in results.values() if "ratio" in r]
     summary = {
         "messages_big_chat": size.big_messages,
-        "period_days": args.period_days,
+        "period_days": period.days,
+        "whole_history": args.period_days == "all",
         "stats_p95_ms": round(max(r["stats"]["p95"] for r in results.values()), 2),
         "stats_p95_slowest": max(results, key=lambda q: results[q]["stats"]["p95"]),
         "stats_p50_median_ms": round(
@@ -294,7 +301,9 @@ async def _list_chats(db: Any) -> Any:
         return await stats.list_chats(s)
 
 
-async def _bench_api(url: str, period: Period, top_user: int, runs: int) -> dict[str, Any]:
+async def _bench_api(
+    url: str, period: Period, top_user: int, runs: int, *, whole: bool = False
+) -> dict[str, Any]:
     from litestar.testing import AsyncTestClient
 
     from tgstats.app import create_app
@@ -315,7 +324,11 @@ async def _bench_api(url: str, period: Period, top_user: int, runs: int) -> dict
     )
     app = create_app(settings)
     headers = {"X-API-Token": ADMIN_TOKEN}
-    q = {"from": period.start.isoformat(), "to": period.end.isoformat()}
+    q = (
+        {"from": "all"}
+        if whole
+        else {"from": period.start.isoformat(), "to": period.end.isoformat()}
+    )
     base = f"/api/v1/chats/{BIG_CHAT}"
     endpoints = {
         "/chats": ("/api/v1/chats", {}),
@@ -352,7 +365,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1M messages instead of 10M")
     parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--period-days", type=int, default=30)
+    parser.add_argument(
+        "--period-days",
+        default="30",
+        type=lambda v: v if v == "all" or v.isdigit() else parser.error("--period-days: N or all"),
+        help="local days ending today, or all (the big chat's whole history)",
+    )
     parser.add_argument(
         "--database", help="database name (default tgstats_bench, or tgstats_bench_quick)"
     )

@@ -18,7 +18,8 @@ clients to do (core.telegram.org/api/updates):
 - **loss**: each "too long" answer to a difference request is a stretch
   Telegram no longer has. It is logged as a warning (which chat, which pts
   were skipped) and counted in ``tgstats_telegram_updates_lost_total``
-  (labelled by sequence kind); ``on_loss`` is told too.
+  (labelled by sequence kind); ``on_loss`` is told too (the plugin records it in
+  ``coverage_gaps`` and repairs what Telegram still lets a bot fetch: ``repair.py``).
 
 Live updates and recoveries run one at a time, in arrival order, so a gap is
 judged against a state that already counts every update before it.
@@ -31,6 +32,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pyrogram import Client, raw, utils
@@ -44,11 +46,15 @@ log = logging.getLogger("tgstats.mtproto.catchup")
 @dataclass(frozen=True)
 class LostStretch:
     """Updates Telegram no longer had: ``chat_id`` (Bot API id; 0: the common sequence)
-    from the pts after ``from_pts`` up to ``to_pts``."""
+    from the pts after ``from_pts`` up to ``to_pts``; ``top_msg_id``: a supergroup's
+    newest message then (the end of the ids to repair); ``since``: the date of the
+    saved state the catch-up started from, when Telegram's request carries one."""
 
     chat_id: int
     from_pts: int
     to_pts: int
+    top_msg_id: int | None = None
+    since: datetime | None = None
 
 
 class CatchUp:
@@ -145,15 +151,18 @@ class CatchUp:
     async def invoke(self, query: Any, *args: Any, **kwargs: Any) -> Any:
         result = await self._invoke(query, *args, **kwargs)
         if isinstance(result, raw.types.updates.DifferenceTooLong):
-            await self._lost(0, query.pts, result.pts, "common")
+            date = getattr(query, "date", 0)
+            since = datetime.fromtimestamp(date, UTC) if date else None
+            await self._lost(LostStretch(0, query.pts, result.pts, since=since), "common")
         elif isinstance(result, raw.types.updates.ChannelDifferenceTooLong):
             channel_id = utils.get_channel_id(getattr(query.channel, "channel_id", 0))
             new_pts = getattr(result.dialog, "pts", None) or query.pts
-            await self._lost(channel_id, query.pts, new_pts, "channel")
+            top = getattr(result.dialog, "top_message", None)
+            await self._lost(LostStretch(channel_id, query.pts, new_pts, top_msg_id=top), "channel")
         return result
 
-    async def _lost(self, chat_id: int, from_pts: int, to_pts: int, kind: str) -> None:
-        stretch = LostStretch(chat_id, from_pts, to_pts)
+    async def _lost(self, stretch: LostStretch, kind: str) -> None:
+        chat_id, from_pts, to_pts = stretch.chat_id, stretch.from_pts, stretch.to_pts
         self.lost.append(stretch)
         count = max(to_pts - from_pts, 0)
         log.warning(

@@ -22,8 +22,9 @@ difference since the stored state:
 
 While running, ``catchup.CatchUp`` fetches the difference again on a pts gap,
 on "too long" and after every reconnect, and logs and counts what Telegram no
-longer had. ``TELEGRAM_DC_ADDRESS`` points the session at another data centre
-(the tests' local one).
+longer had; ``repair.GapRepair`` records that in ``coverage_gaps`` and fetches
+the missing supergroup messages by id. ``TELEGRAM_DC_ADDRESS`` points the
+session at another data centre (the tests' local one).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from .admin_commands import AdminCommands
 from .catchup import CatchUp
 from .commands import AdminCache, CommandDispatcher
 from .handlers import ChatSettingsCache, UpdateRecorder
+from .ledger import CaptureHeartbeat
 from .outgoing import ButtonDispatcher, Outgoing
+from .repair import GapRepair
 from .share_commands import ShareCommands
 from .storage import DatabaseStorage, FileSessionStorage
 from .update_state_gate import HandledUpdates, UpdateStateGate
@@ -124,6 +127,7 @@ class MTProtoPlugin(Plugin):
         super().__init__(context=context)
         self.client: Client | None = None
         self.catch_up: CatchUp | None = None
+        self.gap_repair: GapRepair | None = None
         self.status = "not started"
         self._running = False
         self.chat_settings = ChatSettingsCache(self.services)
@@ -211,14 +215,22 @@ class MTProtoPlugin(Plugin):
             storage=self.build_storage(tg),
         )
         self.attach(client)
-        self.catch_up = CatchUp(client, meter=self.services.get("meter"))
+        meter = self.services.get("meter")
+        self.gap_repair = GapRepair(self.services, self.recorder, lambda: self.client, meter=meter)
+        self.catch_up = CatchUp(client, meter=meter, on_loss=self.gap_repair.on_loss)
         self.catch_up.install()
         await self._check_session_owner(client, tg)
         await self._start(client, tg.start_timeout)
+        heartbeat = CaptureHeartbeat(self.services)
         try:
+            await heartbeat.start()
+            self.gap_repair.start()
             await self.register_bot_commands(client, limit=tg.start_timeout)
             yield
         finally:
+            if self.gap_repair is not None:
+                await self.gap_repair.close()
+            await heartbeat.stop()
             self._running = False
             self._sending = False
             self.services.unregister("bot_sender")

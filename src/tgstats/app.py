@@ -76,7 +76,8 @@ async def provide_db_session(
 async def provide_stats_session(
     state: State, request: Request[Any, Any, Any]
 ) -> AsyncGenerator[AsyncSession, None]:
-    async with state.database.stats_session_factory() as session:
+    factory = await state.database.stats_factory()
+    async with factory() as session:
         close_at_request_end(request.scope, session)
         yield session
 

@@ -2,9 +2,10 @@
 
 ``serve`` (API + dashboard + bot, through granian), ``bot`` (the Telegram
 client and health/metrics only), ``migrate``, ``plugins``, ``version``,
-``config``, ``import``, ``chats set-timezone`` and ``demo``. Errors a person can fix (a bad setting,
-an unreachable database, a broken plugin) end with one clear line on stderr
-and a non-zero exit code, never a traceback wall.
+``config``, ``import``, ``chats set-timezone``, ``chats repair`` and ``demo``.
+Errors a person can fix (a bad setting, an unreachable database, a broken
+plugin) end with one clear line on stderr and a non-zero exit code, never a
+traceback wall.
 """
 
 from __future__ import annotations
@@ -199,7 +200,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_chats(args: argparse.Namespace) -> int:
-    """``tgstats chats set-timezone CHAT ZONE``: change a chat's zone and recount it."""
+    """``tgstats chats set-timezone CHAT ZONE``: change a chat's zone and recount it;
+    ``tgstats chats repair CHAT``: fetch the supergroup messages missing among its ids."""
+    if args.chats_command == "repair":
+        return _repair_chat(args)
     import zoneinfo
 
     from sqlalchemy import text
@@ -252,6 +256,80 @@ def cmd_chats(args: argparse.Namespace) -> int:
                 raise CliError(f"chat {args.chat}: the recount failed (see the log)")
             print(f"chat {args.chat}: history counted in {args.zone} ({outcome})")
             return 0
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _repair_chat(args: argparse.Namespace) -> int:
+    """Ask for a repair of a supergroup's missing ids; the bot process does it (it alone
+    talks to Telegram). Prints its progress until it is done, unless ``--no-wait``."""
+    import time
+
+    from sqlalchemy import text
+
+    from tgstats.coverage import get_gap, request_repair
+
+    settings = _settings()
+    database, embedded = _with_database(settings)
+
+    async def run() -> int:
+        try:
+            async with database.session_factory() as session:
+                kind = await session.scalar(
+                    text("SELECT type FROM chats WHERE id = :c"), {"c": args.chat}
+                )
+                if kind is None:
+                    raise CliError(f"no chat {args.chat}", 2)
+                if kind not in ("supergroup", "channel"):
+                    raise CliError(
+                        f"chat {args.chat} is a {kind}: Telegram lets a bot fetch messages by "
+                        "id only in supergroups; import an export to fill a basic group",
+                        2,
+                    )
+                gap = await request_repair(
+                    session, args.chat, from_msg_id=args.from_id, to_msg_id=args.to_id
+                )
+                await session.commit()
+            if gap is None:
+                print(f"chat {args.chat}: no stored messages, so no id range to repair")
+                return 0
+            print(
+                f"chat {args.chat}: repair {gap.id} of message ids {gap.from_msg_id}-"
+                f"{gap.to_msg_id} requested; the running bot process does it",
+                flush=True,
+            )
+            if args.no_wait:
+                return 0
+            deadline = time.monotonic() + args.timeout
+            last = None
+            while time.monotonic() < deadline:
+                async with database.session_factory() as session:
+                    current = await get_gap(session, gap.id)
+                if current is None:
+                    raise CliError(f"repair {gap.id} is gone (the chat was deleted?)")
+                progress = (current.state, current.next_msg_id, current.recovered)
+                if progress != last:
+                    print(
+                        f"repair {gap.id}: {current.state}, {current.remaining:,} ids left, "
+                        f"{current.recovered:,} recovered, {current.unavailable:,} unavailable",
+                        flush=True,
+                    )
+                    last = progress
+                if current.state == "repaired":
+                    return 0
+                if current.state == "failed":
+                    raise CliError(f"repair {gap.id} failed: {current.error}")
+                await asyncio.sleep(2)
+            raise CliError(
+                f"repair {gap.id} is not done after {args.timeout:g}s (is the bot running?); "
+                "it goes on in the background"
+            )
         finally:
             await database.dispose()
 
@@ -345,6 +423,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-wait",
         action="store_true",
         help="only ask for the recount; a running service does it in the background",
+    )
+
+    p = chats.add_parser(
+        "repair", help="fetch a supergroup's messages missing among its stored ids"
+    )
+    p.add_argument("chat", type=int, metavar="CHAT", help="the chat's Bot API id")
+    p.add_argument("--from-id", type=int, help="first message id (default: lowest stored)")
+    p.add_argument("--to-id", type=int, help="last message id (default: highest stored)")
+    p.add_argument(
+        "--no-wait", action="store_true", help="only ask; the running bot process repairs"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to show progress (default 600)"
     )
 
     p = sub.add_parser("demo", help="seed a demo group and serve it on 127.0.0.1")

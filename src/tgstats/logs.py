@@ -96,6 +96,8 @@ def configure_logging(settings: LoggingSettings, *, production: bool) -> None:
                 "(pip install 'tgstats[sentry]'); ignoring"
             )
         else:
+            from sentry_sdk.integrations.litestar import LitestarIntegration
+
             sentry_sdk.init(
                 dsn=settings.sentry_dsn.get(),
                 send_default_pii=False,
@@ -103,6 +105,11 @@ def configure_logging(settings: LoggingSettings, *, production: bool) -> None:
                 include_local_variables=False,
                 max_request_body_size="never",
                 before_send=_sentry_event,
+                # One report per error: the one the app's error handler logs (the logging
+                # integration sends it). Litestar's integration would send a second for the
+                # same exception, and one for every exception the handler answers on purpose
+                # (503 while the database is away, 400 for an out-of-range value).
+                disabled_integrations=[LitestarIntegration()],
             )
 
 

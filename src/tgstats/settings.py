@@ -282,7 +282,13 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
         ),
     ] = 1_048_576
     max_range_days: Annotated[
-        int, Env("API_MAX_RANGE_DAYS", _POS, "Longest date range one stats request may ask for")
+        int,
+        Env(
+            "API_MAX_RANGE_DAYS",
+            _POS,
+            "Longest date range one stats request may ask for (a chat's whole history, "
+            "from=all, has no maximum)",
+        ),
     ] = 1100
     session_secret: Annotated[
         SecretStr | None,

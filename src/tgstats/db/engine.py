@@ -67,11 +67,48 @@ class Database:
     read_session_factory: async_sessionmaker[AsyncSession] | None = None
     #: The most connections the write pool hands out at once (pool size + overflow).
     pool_capacity: int = 0
+    #: The primary's WAL position after the last change this process committed, until the
+    #: replica is seen past it (``note_write``, ``stats_factory``).
+    unreplayed_write: str | None = None
 
     @property
     def stats_session_factory(self) -> async_sessionmaker[AsyncSession]:
         """Stats read from the replica when one is configured; writes never do."""
         return self.read_session_factory or self.session_factory
+
+    async def note_write(self, session: AsyncSession) -> None:
+        """After committing a change a user will read back (settings): remember where the
+        primary's WAL is, so this process's stats read from the primary until the replica
+        has replayed that far. Nothing to do without a replica."""
+        if self.read_session_factory is None:
+            return
+        lsn = await session.scalar(text("SELECT pg_current_wal_lsn()::text"))
+        await session.rollback()
+        current = self.unreplayed_write
+        if lsn and (current is None or _lsn_value(lsn) > _lsn_value(current)):
+            self.unreplayed_write = lsn
+
+    async def stats_factory(self) -> async_sessionmaker[AsyncSession]:
+        """Where stats read now: the replica, unless it has not yet replayed the last change
+        this process made (then the primary, so an answer never mixes new settings with
+        older data). One query on the replica while such a change is outstanding, none
+        otherwise; a replica that is not in recovery counts as caught up."""
+        mark = self.unreplayed_write
+        if self.read_session_factory is None or mark is None:
+            return self.stats_session_factory
+        async with self.read_session_factory() as probe:
+            replayed = await probe.scalar(
+                text(
+                    "SELECT coalesce(pg_last_wal_replay_lsn()"
+                    " >= CAST(CAST(:mark AS text) AS pg_lsn), true)"
+                ),
+                {"mark": mark},
+            )
+        if not replayed:
+            return self.session_factory
+        if self.unreplayed_write == mark:
+            self.unreplayed_write = None
+        return self.read_session_factory
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -92,6 +129,12 @@ class Database:
             }
         except AttributeError:  # NullPool in some tests
             return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0, "total": 0}
+
+
+def _lsn_value(lsn: str) -> int:
+    """A PostgreSQL LSN (``16/B374D848``) as a number, for comparing two of them."""
+    high, _, low = lsn.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
 
 
 def _build_engine(url: str, settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:

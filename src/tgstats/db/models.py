@@ -748,6 +748,101 @@ class ChatRecount(Base):
     __table_args__ = (Index("ix_chat_recounts_state", "state"),)
 
 
+class CoverageGap(Base):
+    """A stretch of a chat's history the bot did not receive, and how far its repair got.
+
+    Written when Telegram answers a catch-up with "too long" (``cause`` ``too_long``;
+    ``chat_id`` None: the common sequence, i.e. every basic group) and by
+    ``tgstats chats repair`` (``requested``). ``from_msg_id``..``to_msg_id``: the
+    supergroup message ids that may be missing; a repair fetches the ones not stored
+    and moves ``next_msg_id`` after each committed chunk, so it resumes where it
+    stopped. ``state``: open | repairing | repaired | unrepairable | failed.
+    ``started_at``..``ended_at``: the time the stretch covers (last update seen before
+    it, the moment it was noticed). See ``tgstats.coverage``.
+    """
+
+    __tablename__ = "coverage_gaps"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    sequence: Mapped[str] = mapped_column(String(16), nullable=False)
+    cause: Mapped[str] = mapped_column(String(16), nullable=False)
+    from_pts: Mapped[int | None] = mapped_column(Integer)
+    to_pts: Mapped[int | None] = mapped_column(Integer)
+    from_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    next_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[datetime] = _now()
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    recovered: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+    unavailable: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+    repaired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_coverage_gaps_chat", "chat_id", "detected_at"),
+        Index(
+            "ix_coverage_gaps_open",
+            "id",
+            postgresql_where=sql_text("state IN ('open', 'repairing')"),
+        ),
+    )
+
+
+class UnavailableMessageRange(Base):
+    """Message ids (``low``..``high``) a repair asked Telegram for and got nothing back:
+    deleted before the bot could see them. A later repair does not ask again."""
+
+    __tablename__ = "unavailable_message_ranges"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    low: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    high: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class CaptureRun(Base):
+    """One run of the Telegram client: from login to stop (``stopped_at``) or, after a
+    crash, to its last heartbeat (``last_seen_at``). Between two runs the bot was down."""
+
+    __tablename__ = "capture_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChatCaptureSpan(Base):
+    """A stretch during which a run of the bot was in the chat and received it live
+    (extended by each heartbeat; a new stretch when the bot was added again)."""
+
+    __tablename__ = "chat_capture_spans"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ChatImportSpan(Base):
+    """What one import of an export brought for a chat: its first to last message."""
+
+    __tablename__ = "chat_import_spans"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    from_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    messages: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+    imported_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_chat_import_spans_chat", "chat_id", "started_at"),)
+
+
 class ChatDataVersion(Base):
     """Bumped by the writer with every committed batch; part of every stats cache key."""
 

@@ -74,6 +74,11 @@ class ChatStats:
     # Dates read from ``date`` (wall clock, no offset) in the import's zone: the export
     # had no ``date_unixtime`` for them.
     local_dates: int = 0
+    # The first and last message (date and id) the export holds: the import's coverage.
+    first_date: datetime | None = None
+    last_date: datetime | None = None
+    low_msg_id: int | None = None
+    high_msg_id: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     service_actions: Counter[str] = field(default_factory=Counter)
     unknown_fields: Counter[str] = field(default_factory=Counter)
@@ -213,6 +218,16 @@ class ChatMapper:
             self.stats.local_dates += 1
         if self._last_date is None or date > self._last_date:
             self._last_date = date
+        stats = self.stats
+        if stats.first_date is None or date < stats.first_date:
+            stats.first_date = date
+        if stats.last_date is None or date > stats.last_date:
+            stats.last_date = date
+        if msg_id > 0:
+            if stats.low_msg_id is None or msg_id < stats.low_msg_id:
+                stats.low_msg_id = msg_id
+            if stats.high_msg_id is None or msg_id > stats.high_msg_id:
+                stats.high_msg_id = msg_id
         if not KNOWN_MESSAGE_FIELDS.issuperset(message):
             self.stats.unknown_fields.update(message.keys() - KNOWN_MESSAGE_FIELDS)
         return (msg_id if msg_id >= 0 else _migrated_msg_id(msg_id)), date

@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tgstats import features
+from tgstats.coverage import record_import_span
 from tgstats.events import ChatMigratedEvent, Event, MessageEvent
 from tgstats.importer.fields import CHAT_KINDS, bot_api_chat_id
 from tgstats.importer.mapper import ChatMapper, MigrationNote
@@ -203,7 +204,28 @@ async def import_export(
             chat.retention_days = plan.retention_days
             chat.timezone = plan.timezone
             chat.notes.extend(plan.notes)
+        if summary.error is None:
+            await _record_coverage(session_factory, summary)
         return summary
+
+
+async def _record_coverage(
+    session_factory: async_sessionmaker[AsyncSession], summary: ImportSummary
+) -> None:
+    """Each imported chat's first to last message, for the coverage ledger."""
+    async with session_factory() as session:
+        for chat in summary.chats:
+            stats = chat.stats
+            if chat.chat_id is None or chat.skipped_reason is not None:
+                continue
+            if stats.first_date is None or stats.last_date is None:
+                continue
+            await record_import_span(
+                session, chat.chat_id, started_at=stats.first_date, ended_at=stats.last_date,
+                from_msg_id=stats.low_msg_id, to_msg_id=stats.high_msg_id,
+                messages=stats.messages,
+            )  # fmt: skip
+        await session.commit()
 
 
 class _RetentionCount:

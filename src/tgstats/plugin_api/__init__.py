@@ -166,7 +166,8 @@ __all__ = [
 #      the optional capability protocols, TelegramSettings, plugin_api.charts and
 #      plugin_api.features, the result Structs and row sources in plugin_api.stats,
 #      the CSV tables in plugin_api.web.
-API_VERSION = "1.2"
+# 1.3: plugin_api.coverage (lost updates and their repair).
+API_VERSION = "1.3"
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")

@@ -281,12 +281,14 @@ async def _window_active_users(
     words = np.array(packed.words, dtype=np.int64)
     bits = np.array(packed.bits, dtype=np.int64).astype("<u8")
     unpacked = np.unpackbits(bits.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    span = int(words.max()) * _WORD + 64
     ends = np.arange(offset, offset + period.days) + 1
     counts = {size: np.zeros(period.days, dtype=np.int64) for size in windows}
     # A span [first, last] is cells (first - base) .. (last - base) of a poster's row.
     span_lo = np.array([(first - base).days for first, _ in spans], dtype=np.int64)
     span_hi = np.array([(last - base).days + 1 for _, last in spans], dtype=np.int64)
+    # A row reaches the last word with a post and the period's (and spans') last day: a
+    # period that ends more than a word after the last post must still be indexable.
+    span = max(int(words.max()) * _WORD + 64, offset + period.days, int(span_hi.max(initial=0)))
     span_counts = np.zeros(len(spans), dtype=np.int64)
     block = max(1, _BITSET_BLOCK_CELLS // span)
     # Rows sorted by poster, so each block of posters is one slice of the rows.

@@ -35,6 +35,7 @@ __all__ = [
     "PeriodError",
     "chat_first_day",
     "load_chat_scope",
+    "over_range_cap",
     "parse_period",
     "period_from_dates",
     "resolve_period",
@@ -284,9 +285,13 @@ def period_from_dates(
     today: date,
     default_days: int = 30,
     max_days: int | None = None,
+    first_day: date | None = None,
 ) -> Period:
     """The API's ``from``/``to``: missing ``to`` = today, missing ``from`` = ``default_days``
-    before ``to``. Raises ``PeriodError`` for ``from > to`` or a range over ``max_days``."""
+    before ``to``. Raises ``PeriodError`` for ``from > to`` or a range over ``max_days``.
+
+    A range that starts on or before ``first_day`` (the chat's first recorded day) is the
+    chat's whole history and has no maximum: its cost is bounded by the history itself."""
     last = end or today
     if last < EARLIEST_DATE:
         raise PeriodError(f"dates must lie between {EARLIEST_DATE} and {LATEST_DATE}")
@@ -294,9 +299,19 @@ def period_from_dates(
     if first > last:
         raise PeriodError(f"from ({first}) is after to ({last})")
     period = _within_bounds(Period(start=first, end=last))
-    if max_days is not None and period.days > max_days:
-        raise PeriodError(f"range of {period.days} days is over the maximum of {max_days}")
+    whole_history = first_day is not None and period.start <= first_day
+    if max_days is not None and period.days > max_days and not whole_history:
+        raise PeriodError(
+            f"range of {period.days} days is over the maximum of {max_days} "
+            "(from=all asks for the whole history)"
+        )
     return period
+
+
+def over_range_cap(start: date | None, end: date | None, *, today: date, max_days: int) -> bool:
+    """Whether an explicit ``from`` reaches further back than ``max_days`` (then the
+    chat's first day decides whether the range is its whole history)."""
+    return start is not None and ((end or today) - start).days + 1 > max_days
 
 
 async def resolve_period(session: AsyncSession, scope: ChatScope, value: str) -> Period:

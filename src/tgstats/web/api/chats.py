@@ -1,4 +1,4 @@
-"""``/api/v1/chats``: the chat list, one chat, and its settings."""
+"""``/api/v1/chats``: the chat list, one chat, its settings and its coverage ledger."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tgstats.coverage import ChatCoverage, chat_coverage
 from tgstats.db.chat_settings import (
     ChatSettings,
     ChatSettingsChange,
@@ -71,15 +72,35 @@ class ChatsController(Controller):
     async def get_settings(
         self,
         chat_id: FromPath[int],
-        stats_session: NamedDependency[AsyncSession],
+        db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
     ) -> ChatSettings:
+        """Read from the primary (``DATABASE_URL``), never a replica: a change reads back at
+        once, whatever the replication lag."""
+        ensure_chat_access(principal, chat_id)
+        await _chat_item(db_session, chat_id, settings)
+        return await get_chat_settings(
+            db_session, chat_id, default_timezone=settings.privacy.default_timezone
+        )
+
+    @get("/{chat_id:int}/coverage", summary="Which stretches of the chat's history are complete")
+    async def get_coverage(
+        self,
+        chat_id: FromPath[int],
+        stats_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+    ) -> ChatCoverage:
+        """The coverage ledger: ``segments`` in time order, each ``live`` (the bot was
+        running and in the chat), ``caught_up`` (the bot was down, the catch-up got it),
+        ``repaired`` (Telegram no longer had the updates; messages fetched by id),
+        ``imported``, ``missing`` (``reason``: ``too_long``, ``repair_pending``,
+        ``repair_failed``) or ``bot_absent``; ``complete_since``: from then on nothing is
+        missing; ``missing``: the stretches that are (import an export to fill them)."""
         ensure_chat_access(principal, chat_id)
         await _chat_item(stats_session, chat_id, settings)
-        return await get_chat_settings(
-            stats_session, chat_id, default_timezone=settings.privacy.default_timezone
-        )
+        return await chat_coverage(stats_session, chat_id)
 
     @patch("/{chat_id:int}/settings", summary="Change the chat's settings (admin)")
     async def patch_settings(
@@ -114,6 +135,8 @@ class ChatsController(Controller):
                 name = "body"
             raise bad_parameter(name, text, source="body") from None
         await db_session.commit()
+        # Until a replica has this change, this process's stats read from the primary.
+        await request.app.state.database.note_write(db_session)
         if isinstance(cache, Cache):
             # store_text and the zone change what some answers hold: start afresh.
             await cache.bump_data_version([chat_id])

@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tgstats.plugin_api import Cache, cached
 from tgstats.settings import Settings
 from tgstats.stats import ChatNotFound, ChatScope, Period, PeriodError, UserNotFound
-from tgstats.stats.period import load_chat_scope, period_from_dates
+from tgstats.stats.period import (
+    chat_first_day,
+    load_chat_scope,
+    over_range_cap,
+    period_from_dates,
+)
 from tgstats.web.auth import Principal, ensure_chat_access
 
 __all__ = ["StatsQuery", "bad_parameter", "parameter_errors", "provide_stats_query"]
@@ -106,7 +111,11 @@ async def provide_stats_query(
     cache: NamedDependency[Any],
     from_: Annotated[
         str | None,
-        QueryParameter(name="from", description="first local date, YYYY-MM-DD (default: 30 days)"),
+        QueryParameter(
+            name="from",
+            description="first local date, YYYY-MM-DD (default: 30 days), or `all` for the "
+            "chat's whole history; a range from the chat's first day on has no maximum",
+        ),
     ] = None,
     to: str | None = Parameter(default=None, description="last local date (default: today)"),
     tz: str | None = Parameter(
@@ -116,7 +125,8 @@ async def provide_stats_query(
     ),
 ) -> StatsQuery:
     ensure_chat_access(principal, chat_id)
-    start, end = _parse_date("from", from_), _parse_date("to", to)
+    whole_history = from_ is not None and from_.strip().lower() == "all"
+    start, end = None if whole_history else _parse_date("from", from_), _parse_date("to", to)
     tz = tz.strip() if tz else None
     try:
         # The chat's own scope is cached under its data version (settings changes bump it),
@@ -137,13 +147,22 @@ async def provide_stats_query(
         raise NotFoundException(f"chat {chat_id} not found") from None
     except ValueError as exc:
         raise bad_parameter("tz", str(exc)) from None
+    today, max_days = scope.today(), settings.api.max_range_days
+    # The chat's first day is looked up only where it decides something: for `all`, and
+    # for a range longer than the cap (allowed when it is the whole history).
+    first_day = None
+    if whole_history or over_range_cap(start, end, today=today, max_days=max_days):
+        first_day = await chat_first_day(stats_session, scope)
+    if whole_history:
+        start = min(first_day or today, end or today)
     try:
         period = period_from_dates(
             start,
             end,
-            today=scope.today(),
+            today=today,
             default_days=DEFAULT_DAYS,
-            max_days=settings.api.max_range_days,
+            max_days=max_days,
+            first_day=first_day,
         )
     except PeriodError as exc:
         name = "to" if end is not None and start is None else "from"

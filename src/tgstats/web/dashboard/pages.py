@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -30,6 +31,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tgstats.coverage import ChatCoverage, CoverageSegment, chat_coverage
 from tgstats.i18n import (
     LOCALE_NAMES,
     N_,
@@ -47,7 +49,9 @@ from tgstats.stats.period import (
     ChatScope,
     Period,
     PeriodError,
+    chat_first_day,
     load_chat_scope,
+    over_range_cap,
     period_from_dates,
 )
 from tgstats.web.auth import (
@@ -76,6 +80,9 @@ __all__ = [
 
 #: The period picker's one-click choices, in local days ending today.
 PERIOD_PRESETS = (7, 30, 90)
+
+#: ``?days=all``: the chat's whole history (the picker's "All time").
+ALL_TIME = "all"
 DEFAULT_DAYS = 30
 MAX_TOKEN_LENGTH = 512
 _FORM_BODY = {BODY_MEDIA_TYPES: ("application/x-www-form-urlencoded", "multipart/form-data")}
@@ -150,26 +157,51 @@ async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[An
         raise
 
 
-def page_period(query: dict[str, str], *, today: date, max_days: int) -> tuple[Period, int | None]:
+def page_period(
+    query: dict[str, str], *, today: date, max_days: int, first_day: date | None = None
+) -> tuple[Period, int | str | None]:
     """The period a chat page shows, and the preset it matches (``None`` for custom).
 
-    ``from``/``to`` (local dates) win over ``days``; raises ``PeriodError``
-    naming the bad parameter.
+    ``from``/``to`` (local dates) win over ``days``; ``days=all`` is the chat's whole
+    history, from ``first_day`` (the preset ``"all"``), with no maximum, as a range
+    from ``first_day`` on is. Raises ``PeriodError`` naming the bad parameter.
     """
     start_text, end_text = query.get("from", "").strip(), query.get("to", "").strip()
+    days_text = query.get("days", "").strip().lower()
     if start_text or end_text:
         start = _query_date("from", start_text) if start_text else None
         end = _query_date("to", end_text) if end_text else None
         period = period_from_dates(
-            start, end, today=today, default_days=DEFAULT_DAYS, max_days=max_days
+            start,
+            end,
+            today=today,
+            default_days=DEFAULT_DAYS,
+            max_days=max_days,
+            first_day=first_day,
         )
+    elif days_text == ALL_TIME:
+        return Period(start=min(first_day or today, today), end=today), ALL_TIME
     else:
-        days_text = query.get("days", "").strip() or str(DEFAULT_DAYS)
+        days_text = days_text or str(DEFAULT_DAYS)
         if not days_text.isdigit() or not 1 <= int(days_text) <= max_days:
-            raise PeriodError(f"days: expected a whole number from 1 to {max_days}")
+            raise PeriodError(f"days: expected a whole number from 1 to {max_days}, or all")
         period = period_from_dates(None, today, today=today, default_days=int(days_text))
     preset = period.days if period.end == today and period.days in PERIOD_PRESETS else None
     return period, preset
+
+
+def _needs_first_day(query: dict[str, str], *, today: date, max_days: int) -> bool:
+    """Whether the page's period depends on the chat's first day (``days=all``, or a
+    range longer than the cap, which is allowed when it is the whole history)."""
+    if query.get("days", "").strip().lower() == ALL_TIME:
+        return True
+    try:
+        start = date.fromisoformat(query.get("from", "").strip())
+        end_text = query.get("to", "").strip()
+        end = date.fromisoformat(end_text) if end_text else None
+    except ValueError:
+        return False  # page_period names the bad date
+    return over_range_cap(start, end, today=today, max_days=max_days)
 
 
 def _query_date(name: str, value: str) -> date:
@@ -240,14 +272,10 @@ class DashboardController(Controller):
     async def login_submit(self, request: Request[Any, Any, Any]) -> Response[Any]:
         settings = _settings(request)
         closed = settings.api.admin_token is None and not settings.api.allow_unauthenticated
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Sign-in refused"),
-                message=N_("The sign-in form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Sign-in refused"), N_("The sign-in form was posted from another site.")
+        ):
+            return refused
         form = await request.form()
         next_path = safe_next(_form_text(form.get("next")))
         token = _form_text(form.get("token")).strip()
@@ -281,27 +309,19 @@ class DashboardController(Controller):
 
     @post("/logout", name="dashboard:logout", status_code=303, opt=_FORM_BODY)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Sign-out refused"),
-                message=N_("The sign-out form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Sign-out refused"), N_("The sign-out form was posted from another site.")
+        ):
+            return refused
         return await logout_response(request, redirect_to="/login")
 
     @post("/language", name="dashboard:language", status_code=303, opt=_FORM_BODY)
     async def choose_language(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """The language switch: remembers the reader's language in a cookie, back to the page."""
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Refused"),
-                message=N_("The form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Refused"), N_("The form was posted from another site.")
+        ):
+            return refused
         form = await request.form()
         language = normalize_locale(_form_text(form.get("locale")))
         response: Response[Any] = Redirect(
@@ -335,14 +355,10 @@ class DashboardController(Controller):
     async def share_open(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
-        if not is_same_origin(request, allow_null_origin=True):
-            return _page(
-                request,
-                "error.html",
-                status_code=403,
-                title=N_("Refused"),
-                message=N_("The form was posted from another site."),
-            )
+        if refused := _posted_from_elsewhere(
+            request, N_("Refused"), N_("The form was posted from another site.")
+        ):
+            return refused
         form = await request.form()
         found = await redeem_share_code(db_session, _form_text(form.get("code")).strip())
         if found is None:
@@ -365,7 +381,14 @@ class DashboardController(Controller):
         context = await _chat_page_context(request, chat_id, stats_session)
         if isinstance(context, Response):
             return context
-        return _page(request, "chat.html", panels=dashboard_panels(request.app.state), **context)
+        coverage = coverage_view(await chat_coverage(stats_session, chat_id), context["chat"])
+        return _page(
+            request,
+            "chat.html",
+            panels=dashboard_panels(request.app.state),
+            coverage=coverage,
+            **context,
+        )
 
     @get("/chats/{chat_id:int}/admin", name="dashboard:admin")
     async def admin_page(
@@ -451,8 +474,12 @@ async def _chat_page_context(
         )
     today = scope.today()
     query = {key: request.query_params.get(key, "") for key in ("days", "from", "to")}
+    max_days = settings.api.max_range_days
+    first_day = None
+    if _needs_first_day(query, today=today, max_days=max_days):
+        first_day = await chat_first_day(stats_session, scope)
     try:
-        period, preset = page_period(query, today=today, max_days=settings.api.max_range_days)
+        period, preset = page_period(query, today=today, max_days=max_days, first_day=first_day)
     except PeriodError as exc:
         return _page(
             request,
@@ -477,12 +504,49 @@ async def _chat_page_context(
     }
 
 
+def coverage_view(coverage: ChatCoverage, scope: Any) -> dict[str, Any] | None:
+    """The coverage ledger as the chat page shows it: times in the chat's zone."""
+    if not coverage.segments or coverage.complete_since is None:
+        return None
+    zone = ZoneInfo(scope.timezone)
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    def stretch(segment: CoverageSegment) -> dict[str, Any]:
+        return {
+            "start": local(segment.start),
+            "end": local(segment.end),
+            "reason": segment.reason or "",
+            "recovered": segment.recovered or 0,
+            "unavailable": segment.unavailable or 0,
+        }
+
+    return {
+        "complete_since": local(coverage.complete_since),
+        "missing": [stretch(s) for s in coverage.missing],
+        "repaired": [stretch(s) for s in coverage.segments if s.kind == "repaired"],
+    }
+
+
 async def _chat_state(session: AsyncSession, chat_id: int, settings: Settings) -> Any:
     """Whether the bot is in the chat and how its last time zone recount went."""
     found = await list_chats(
         session, chat_ids=[chat_id], default_timezone=settings.privacy.default_timezone
     )
     return found.chats[0] if found.chats else None
+
+
+def _posted_from_elsewhere(
+    request: Request[Any, Any, Any], title: str, message: str
+) -> Response[str] | None:
+    """A 403 page for a form posted from another origin (a cross-site form), else None.
+
+    The dashboard's own forms come from its pages, so their ``Origin`` is ours (or
+    ``null`` where a browser hides it on a same-origin redirect chain)."""
+    if is_same_origin(request, allow_null_origin=True):
+        return None
+    return _page(request, "error.html", status_code=403, title=title, message=message)
 
 
 def _share_refused(request: Request[Any, Any, Any], status: int) -> Response[str]:

@@ -33,6 +33,22 @@
     };
   }
 
+  // A ranked list of members: the name (user text, isolated) and what they did; describe(row)
+  // gives [the count the row is ranked by, the line shown after the name].
+  function peopleList(list, rows, emptyText, describe) {
+    ns.clear(list);
+    if (!rows.length) list.appendChild(ns.el("li", { className: "muted", text: emptyText }));
+    rows.forEach(function (row) {
+      var described = describe(row);
+      list.appendChild(
+        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": described[0] } }, [
+          ns.el("span", { className: "name", text: row.display_name }),
+          ns.el("span", { className: "muted small", text: " · " + described[1] }),
+        ])
+      );
+    });
+  }
+
   function renderFlow(flow) {
     ns.renderBars(
       $("join-sources"),
@@ -46,22 +62,10 @@
       flow.invite_links.map(function (link) { return { label: link.label, value: link.joins }; }),
       { empty: ns.gettext("No joins through a known invite link.") }
     );
-    var inviters = ns.clear($("top-inviters"));
-    if (!flow.top_inviters.length) {
-      inviters.appendChild(ns.el("li", { className: "muted", text: ns.gettext("Nobody brought anyone in this period.") }));
-    }
-    flow.top_inviters.forEach(function (row) {
-      inviters.appendChild(
-        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.joins } }, [
-          ns.el("span", { className: "name", text: row.display_name }),
-          ns.el("span", {
-            className: "muted small",
-            text: " · " + ns.gettext("{joins} ({added} added, {via_link} by their links)", {
-              joins: ns.formatInt(row.joins), added: ns.formatInt(row.added), via_link: ns.formatInt(row.via_link),
-            }),
-          }),
-        ])
-      );
+    peopleList($("top-inviters"), flow.top_inviters, ns.gettext("Nobody brought anyone in this period."), function (row) {
+      return [row.joins, ns.gettext("{joins} ({added} added, {via_link} by their links)", {
+        joins: ns.formatInt(row.joins), added: ns.formatInt(row.added), via_link: ns.formatInt(row.via_link),
+      })];
     });
     var k = flow.leave_kinds;
     $("leave-kinds").textContent = ns.gettext("{left} left · {kicked} removed · {banned} banned", {
@@ -167,22 +171,10 @@
   function renderResponses(result) {
     renderResponseSummary($("responses-questions"), ns.gettext("Questions"), result.questions);
     renderResponseSummary($("responses-newcomers"), ns.gettext("Newcomers' first messages"), result.newcomers);
-    var list = ns.clear($("top-responders"));
-    if (!result.top_responders.length) {
-      list.appendChild(ns.el("li", { className: "muted", text: ns.gettext("Nobody answered in this period.") }));
-    }
-    result.top_responders.forEach(function (row) {
-      list.appendChild(
-        ns.el("li", { attrs: { "data-user-id": row.user_id, "data-count": row.total } }, [
-          ns.el("span", { className: "name", text: row.display_name }),
-          ns.el("span", {
-            className: "muted small",
-            text: " · " + ns.gettext("{total} ({questions} questions, {newcomers} newcomers)", {
-              total: ns.formatInt(row.total), questions: ns.formatInt(row.questions), newcomers: ns.formatInt(row.newcomers),
-            }),
-          }),
-        ])
-      );
+    peopleList($("top-responders"), result.top_responders, ns.gettext("Nobody answered in this period."), function (row) {
+      return [row.total, ns.gettext("{total} ({questions} questions, {newcomers} newcomers)", {
+        total: ns.formatInt(row.total), questions: ns.formatInt(row.questions), newcomers: ns.formatInt(row.newcomers),
+      })];
     });
   }
 
