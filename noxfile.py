@@ -267,6 +267,15 @@ def load(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def scale(session: nox.Session) -> None:
+    """Benchmark one deployment with 100,000 chats through the API: chat list pages, search,
+    stats, the metrics scrape, one retention pass and one digest run over every chat
+    (``bench/scale.py``; pass ``-- --chats 20000 --rounds 1`` for a shorter run)."""
+    session.install("-e", ".[test]")
+    session.run("python", "bench/scale.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def chart(session: nox.Session) -> None:
     """Check the Helm chart and the Containerfile (tests/deploy); no helm binary or cluster needed.
 

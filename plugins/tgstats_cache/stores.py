@@ -38,6 +38,10 @@ class Store(Protocol):
     async def bump_versions(self, chat_ids: Sequence[int]) -> None: ...
 
 
+#: Chats per version-bump round trip to Redis.
+BUMP_CHUNK = 1000
+
+
 class MemoryStore:
     """A size-bounded LRU with per-entry expiry, for a single process."""
 
@@ -156,7 +160,14 @@ class RedisStore:
         return self.link.key("dv-bumps")
 
     async def bump_versions(self, chat_ids: Sequence[int]) -> None:
+        """``INCR`` each chat's version and announce them, ``BUMP_CHUNK`` chats per round
+        trip (a bump of many chats never builds one huge pipeline or message). A chunk
+        that fails leaves the caller to bump again: a version bumped twice is still new."""
         chats = sorted(set(chat_ids))
+        for start in range(0, len(chats), BUMP_CHUNK):
+            await self._bump_chunk(chats[start : start + BUMP_CHUNK])
+
+    async def _bump_chunk(self, chats: Sequence[int]) -> None:
         keys = [self._version_key(c) for c in chats]
         announcement = ",".join(map(str, chats))
 

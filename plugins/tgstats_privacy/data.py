@@ -262,7 +262,7 @@ CHAT_TABLES: tuple[str, ...] = (
     "chat_topic_user_week_rollup", "reply_pair_week_rollup", "chat_settings",
     "purged_message_ranges", "chat_purges", "chat_recounts",
     "coverage_gaps", "unavailable_message_ranges", "chat_capture_spans", "chat_import_spans",
-    "digest_subscriptions", "digest_deliveries", "chat_data_versions",
+    "digest_subscriptions", "digest_deliveries", "chat_data_versions", "chat_list_summary",
 )  # fmt: skip
 
 

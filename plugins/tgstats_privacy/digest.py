@@ -21,6 +21,7 @@ missed that week).
 from __future__ import annotations
 
 import logging
+import time
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,7 @@ from tgstats.plugin_api import (
     ServiceRegistry,
     Translator,
     charts,
+    check_timezone,
     stats,
     translator,
 )
@@ -58,13 +60,35 @@ TOP_POSTERS = 5
 NAME_LIMIT = 28
 CHART_DAYS = 28
 
+#: Subscriptions due at ``:now`` and not handled yet this period, ``:limit`` at a time
+#: after ``:after`` (keyset over chat ids): the weekday and hour are compared in SQL in
+#: each chat's zone, and a period already claimed (``digest_deliveries``) is left out,
+#: so a run reads only the chats it has to deliver to. A stored zone the server or
+#: Python does not know counts as UTC (``:zones`` are the known ones).
 _DUE = """
-SELECT d.chat_id, d.weekday, d.hour, coalesce(s.timezone, :default_tz) AS tz,
-       coalesce(s.locale, 'en') AS locale
-FROM digest_subscriptions d JOIN chats c ON c.id = d.chat_id
-LEFT JOIN chat_settings s ON s.chat_id = d.chat_id
-WHERE c.bot_present ORDER BY d.chat_id
+WITH subs AS (
+    SELECT d.chat_id, d.weekday, d.hour,
+           CASE WHEN coalesce(s.timezone, :default_tz) = ANY(:zones)
+                THEN coalesce(s.timezone, :default_tz) ELSE 'UTC' END AS tz,
+           coalesce(s.locale, 'en') AS locale
+    FROM digest_subscriptions d JOIN chats c ON c.id = d.chat_id
+    LEFT JOIN chat_settings s ON s.chat_id = d.chat_id
+    WHERE c.bot_present AND d.chat_id > :after
+), local AS (
+    SELECT subs.*, CAST(:now AS timestamptz) AT TIME ZONE subs.tz AS wall FROM subs
+)
+SELECT chat_id, tz, locale, CAST(wall AS date) AS day FROM local
+WHERE CAST(extract(isodow FROM wall) AS int) - 1 = weekday
+  AND CAST(extract(hour FROM wall) AS int) >= hour
+  AND NOT EXISTS (SELECT 1 FROM digest_deliveries dd
+                  WHERE dd.chat_id = local.chat_id AND dd.period_end = CAST(wall AS date))
+ORDER BY chat_id LIMIT :limit
 """
+_ZONES_IN_USE = "SELECT DISTINCT timezone FROM chat_settings WHERE timezone IS NOT NULL"
+#: Due chats read per statement, and digests sent per run at most (the rest stay due
+#: and are sent by the next runs: a chat is due until its local day ends).
+DUE_BATCH = 500
+MAX_PER_RUN = 2000
 
 _CLAIM = """
 INSERT INTO digest_deliveries (chat_id, period_end, status) VALUES (:chat, :day, 'sending')
@@ -175,6 +199,10 @@ class DigestJob:
     services: ServiceRegistry
     default_timezone: str = "UTC"
     meter: Any = None
+    #: ``bot_pass_duration_seconds`` / ``bot_pass_backlog`` (the ``metrics`` service).
+    metrics: Any = None
+    due_batch: int = DUE_BATCH
+    max_per_run: int = MAX_PER_RUN
     _sent: Any = field(default=None)
 
     def __post_init__(self) -> None:
@@ -196,7 +224,8 @@ class DigestJob:
         return escape
 
     async def run(self, *, now: datetime | None = None) -> list[DigestOutcome]:
-        """Send every digest due at ``now``; one replica at a time (advisory lock)."""
+        """Send the digests due at ``now``, at most ``max_per_run`` (the rest stay due for
+        the next run); one replica at a time (advisory lock)."""
         sender = self.services.get("bot_sender")
         if sender is None or not getattr(sender, "available", True):
             return []  # only the process that runs the Telegram client posts
@@ -213,26 +242,67 @@ class DigestJob:
             await conn.commit()
             if not locked:
                 return []
+            started = time.perf_counter()
             try:
-                subs = list(await conn.execute(text(_DUE), {"default_tz": self.default_timezone}))
-                await conn.commit()
-                for chat_id, weekday, hour, tz_name, locale in subs:
-                    try:
-                        zone = zoneinfo.ZoneInfo(tz_name)
-                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                        zone = zoneinfo.ZoneInfo("UTC")
-                    local = moment.astimezone(zone)
-                    if local.weekday() != weekday or local.hour < hour:
-                        continue
-                    outcome = await self._deliver(sender, chat_id, local.date(), translator(locale))
-                    if outcome is not None:
-                        outcomes.append(outcome)
-                        if self._sent is not None:
-                            self._sent.add(1, {"status": outcome.status})
+                await self._run_locked(conn, sender, moment, outcomes)
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": DIGEST_LOCK})
                 await conn.commit()
+                if self.metrics is not None:
+                    self.metrics.pass_finished("digest", time.perf_counter() - started)
         return outcomes
+
+    async def _zones(self, conn: Any) -> list[str]:
+        """The zones in use that both Python and the server know."""
+        names = {self.default_timezone, *(await conn.execute(text(_ZONES_IN_USE))).scalars()}
+        known = []
+        for name in sorted(names):
+            try:
+                zoneinfo.ZoneInfo(name)
+                check_timezone(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                continue
+            known.append(name)
+        return known
+
+    async def _run_locked(
+        self, conn: Any, sender: Any, moment: datetime, outcomes: list[DigestOutcome]
+    ) -> None:
+        params = {
+            "now": moment,
+            "default_tz": self.default_timezone,
+            "zones": await self._zones(conn),
+            "limit": self.due_batch,
+        }
+        after = -(2**63)
+        delivered = 0
+        while True:
+            due = list(await conn.execute(text(_DUE), {**params, "after": after}))
+            await conn.commit()
+            if not due:
+                break
+            for chat_id, _tz, locale, day in due:
+                if delivered >= self.max_per_run:
+                    break
+                outcome = await self._deliver(sender, chat_id, day, translator(locale))
+                delivered += 1
+                if outcome is not None:
+                    outcomes.append(outcome)
+                    if self._sent is not None:
+                        self._sent.add(1, {"status": outcome.status})
+            after = due[-1][0]
+            if delivered >= self.max_per_run or len(due) < self.due_batch:
+                break
+        if self.metrics is not None:
+            left = 0
+            if delivered >= self.max_per_run:  # cut short: count what stays due
+                counted = await conn.execute(
+                    text(f"SELECT count(*) FROM ({_DUE.replace('LIMIT :limit', '')}) due"),
+                    {**params, "after": -(2**63)},
+                )
+                left = int(counted.scalar_one())
+                await conn.commit()
+            self.metrics.pass_backlog("digest", left)
 
     async def _set(
         self, chat_id: int, day: date, status: str, message_id: int | None = None

@@ -82,15 +82,20 @@ class PrivacyPlugin(Plugin):
             yield
             return
         meter = self.services.get("meter")
+        metrics = self.services.get("metrics")
         privacy = self.settings.privacy
         self.retention = RetentionJob(
-            engine=database.engine, grace_days=privacy.removed_chat_grace_days, meter=meter
+            engine=database.engine,
+            grace_days=privacy.removed_chat_grace_days,
+            meter=meter,
+            metrics=metrics,
         )
         self.digest = DigestJob(
             session_factory=factory,
             services=self.services,
             default_timezone=privacy.default_timezone,
             meter=meter,
+            metrics=metrics,
         )
         self._tasks = [
             asyncio.create_task(

@@ -18,6 +18,7 @@ instant would remove, with the same predicates.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ __all__ = [
     "RetentionReport",
     "chat_cutoffs",
     "preview_chat",
+    "record_purge",
+    "record_purges",
 ]
 
 log = logging.getLogger("tgstats.privacy")
@@ -55,7 +58,8 @@ class _Kind:
 
     name: str
     table: str
-    # ``:chat``, ``:text_cut`` and ``:meta_cut`` are bound; rows matching are removed.
+    # Rows matching are removed; ``{chat}``, ``{text_cut}`` and ``{meta_cut}`` are filled
+    # in with bound parameters (one chat) or a batch's columns (``where_for``).
     where: str
     clear_text: bool = False
     # The message id each removed row leaves in the chat's record of purged ids
@@ -64,6 +68,14 @@ class _Kind:
     # Batches in message id order keep each batch's ids in few runs.
     order: str | None = None
 
+    def where_for(self, chat: str, text_cut: str, meta_cut: str) -> str:
+        return self.where.format(chat=chat, text_cut=text_cut, meta_cut=meta_cut)
+
+    @property
+    def one_chat(self) -> str:
+        """The predicate for one chat, with ``:chat``, ``:text_cut`` and ``:meta_cut``."""
+        return self.where_for(":chat", ":text_cut", ":meta_cut")
+
 
 # Messages past the metadata limit go entirely; text is cleared only on the messages that
 # stay, so that a preview's numbers add up to what the run does, row by row.
@@ -71,30 +83,30 @@ KINDS: tuple[_Kind, ...] = (
     _Kind(
         "messages",
         "messages",
-        "chat_id = :chat AND date < :meta_cut",
+        "chat_id = {chat} AND date < {meta_cut}",
         message_id="msg_id",
         order="msg_id",
     ),
-    _Kind("message_edits", "message_edits", "chat_id = :chat AND edit_date < :meta_cut"),
-    _Kind("message_reactions", "message_reactions", "chat_id = :chat AND added_at < :meta_cut"),
-    _Kind("reaction_counts", "reaction_counts", "chat_id = :chat AND updated_at < :meta_cut"),
+    _Kind("message_edits", "message_edits", "chat_id = {chat} AND edit_date < {meta_cut}"),
+    _Kind("message_reactions", "message_reactions", "chat_id = {chat} AND added_at < {meta_cut}"),
+    _Kind("reaction_counts", "reaction_counts", "chat_id = {chat} AND updated_at < {meta_cut}"),
     _Kind(
         "service_messages",
         "service_messages",
-        "chat_id = :chat AND date < :meta_cut",
+        "chat_id = {chat} AND date < {meta_cut}",
         message_id="msg_id",
         order="msg_id",
     ),
     _Kind(
         "membership_events",
         "membership_events",
-        "chat_id = :chat AND date < :meta_cut",
+        "chat_id = {chat} AND date < {meta_cut}",
         message_id="source_msg_id",
     ),
     _Kind(
         "message_texts",
         "messages",
-        "chat_id = :chat AND text IS NOT NULL AND date < :text_cut AND date >= :meta_cut",
+        "chat_id = {chat} AND text IS NOT NULL AND date < {text_cut} AND date >= {meta_cut}",
         clear_text=True,
     ),
 )
@@ -103,14 +115,34 @@ _CHATS = """
 SELECT c.id, coalesce(s.text_retention_days, :text_days),
        coalesce(s.metadata_retention_days, :meta_days)
 FROM chats c LEFT JOIN chat_settings s ON s.chat_id = c.id
-{where} ORDER BY c.id
+{where} ORDER BY c.id {limit}
 """
+
+#: A batch of chats with their cut-offs, as rows ``cut(chat, text_cut, meta_cut)``.
+_CUTS = (
+    "SELECT * FROM unnest(CAST(:chats AS bigint[]), CAST(:text_cuts AS timestamptz[]),"
+    " CAST(:meta_cuts AS timestamptz[])) AS cut(chat, text_cut, meta_cut)"
+)
+#: The chats of a batch ``_CUTS`` with anything of one kind to remove (index probes only).
+_WITH_WORK = "SELECT cut.chat FROM ({cuts}) cut WHERE EXISTS (SELECT 1 FROM {table} WHERE {where})"
+#: Chats per retention transaction (and per lookup of what there is to do).
+DEFAULT_CHATS_PER_BATCH = 500
 
 # Chats the bot left more than the grace period ago (and was not added back to since).
 _REMOVED_CHATS = """
 SELECT id FROM chats WHERE NOT bot_present AND bot_removed_at IS NOT NULL
 AND bot_removed_at < :cutoff ORDER BY id
 """
+
+
+def _cut_params(cuts: dict[int, dict[str, datetime]]) -> dict[str, Any]:
+    """``_CUTS``'s parameters for chats and their cut-offs."""
+    chats = sorted(cuts)
+    return {
+        "chats": chats,
+        "text_cuts": [cuts[c]["text_cut"] for c in chats],
+        "meta_cuts": [cuts[c]["meta_cut"] for c in chats],
+    }
 
 
 def chat_cutoffs(now: datetime, text_days: int, meta_days: int) -> dict[str, datetime]:
@@ -121,15 +153,23 @@ def chat_cutoffs(now: datetime, text_days: int, meta_days: int) -> dict[str, dat
 
 
 def _batch_sql(kind: _Kind) -> str:
-    # A bounded batch: pick up to :batch rows by ctid, then remove exactly those.
+    """A bounded batch over a batch of chats (``_CUTS``): up to ``:batch`` rows in all,
+    picked by ``ctid`` chat by chat (in ``kind.order`` within a chat), then removed."""
     order = f" ORDER BY {kind.order}" if kind.order else ""
-    pick = f"SELECT ctid FROM {kind.table} WHERE {kind.where}{order} LIMIT :batch"
+    where = kind.where_for("cut.chat", "cut.text_cut", "cut.meta_cut")
+    pick = (
+        f"SELECT t.ctid FROM ({_CUTS}) cut CROSS JOIN LATERAL"
+        f" (SELECT ctid FROM {kind.table} WHERE {where}{order} LIMIT :batch) t LIMIT :batch"
+    )
     if kind.clear_text:
-        return f"UPDATE {kind.table} SET text = NULL WHERE ctid = ANY(ARRAY({pick}))"
+        return (
+            f"UPDATE {kind.table} SET text = NULL WHERE ctid = ANY(ARRAY({pick}))"
+            " RETURNING chat_id, NULL::bigint"
+        )
     # Every removed row is returned: its message id goes into the purged-id record.
     return (
         f"DELETE FROM {kind.table} WHERE ctid = ANY(ARRAY({pick}))"
-        f" RETURNING {kind.message_id or 'NULL::bigint'}"
+        f" RETURNING chat_id, {kind.message_id or 'NULL::bigint'}"
     )
 
 
@@ -145,52 +185,80 @@ def _runs(ids: list[int]) -> list[tuple[int, int]]:
 
 
 async def record_purge(conn: AsyncConnection, chat_id: int, ids: list[int], cut: datetime) -> None:
-    """Remember what a retention batch removed, in the batch's own transaction.
+    """Remember what a retention batch removed from one chat (``record_purges``)."""
+    await record_purges(conn, {chat_id: ids}, {chat_id: cut})
 
-    The chat's purge instant moves to ``cut``; the message ids join the chat's runs in
+
+async def record_purges(
+    conn: AsyncConnection, ids: dict[int, list[int]], cuts: dict[int, datetime]
+) -> None:
+    """Remember what a retention batch removed, in the batch's own transaction, for all
+    the batch's chats in four statements.
+
+    Each chat's purge instant moves to its cut; the message ids join the chat's runs in
     ``purged_message_ranges``, merged with the runs they touch or adjoin, so runs never
     overlap (the writer's lookup relies on it: the run starting at or before an id is the
     only one that can hold it).
     """
+    chats = sorted(ids)
+    if not chats:
+        return
     await conn.execute(
         text(
-            "INSERT INTO chat_purges (chat_id, purged_before) VALUES (:chat, :cut)"
+            "INSERT INTO chat_purges (chat_id, purged_before)"
+            " SELECT * FROM unnest(CAST(:chats AS bigint[]), CAST(:cuts AS timestamptz[]))"
             " ON CONFLICT (chat_id) DO UPDATE"
             " SET purged_before = greatest(chat_purges.purged_before, excluded.purged_before)"
         ),
-        {"chat": chat_id, "cut": cut},
+        {"chats": chats, "cuts": [cuts[c] for c in chats]},
     )
-    runs = _runs(ids)
+    runs = {c: found for c in chats if (found := _runs(ids[c]))}
     if not runs:
         return
-    low, high = runs[0][0], runs[-1][1]
-    start = (
-        await conn.execute(
-            text(
-                "SELECT max(low) FROM purged_message_ranges WHERE chat_id = :chat AND low <= :low"
-            ),
-            {"chat": chat_id, "low": low},
-        )
-    ).scalar()
+    with_runs = sorted(runs)
+    lows = [runs[c][0][0] for c in with_runs]
+    highs = [runs[c][-1][1] for c in with_runs]
+    # Where each chat's merge starts: the run starting at or before its lowest new id.
+    starts = await conn.execute(
+        text(
+            "SELECT q.chat, coalesce((SELECT max(p.low) FROM purged_message_ranges p"
+            " WHERE p.chat_id = q.chat AND p.low <= q.low), q.low)"
+            " FROM unnest(CAST(:chats AS bigint[]), CAST(:lows AS bigint[])) AS q(chat, low)"
+        ),
+        {"chats": with_runs, "lows": lows},
+    )
+    start: dict[int, int] = {int(row[0]): int(row[1]) for row in starts}
     touched = await conn.execute(
         text(
-            "DELETE FROM purged_message_ranges WHERE chat_id = :chat AND low >= :start"
-            " AND low <= :high RETURNING low, high"
+            "DELETE FROM purged_message_ranges p USING unnest(CAST(:chats AS bigint[]),"
+            " CAST(:starts AS bigint[]), CAST(:highs AS bigint[])) AS q(chat, start, high)"
+            " WHERE p.chat_id = q.chat AND p.low >= q.start AND p.low <= q.high + 1"
+            " RETURNING p.chat_id, p.low, p.high"
         ),
-        {"chat": chat_id, "start": low if start is None else start, "high": high + 1},
+        {"chats": with_runs, "starts": [start[c] for c in with_runs], "highs": highs},
     )
-    merged: list[tuple[int, int]] = []
-    for a, b in sorted([*runs, *((r[0], r[1]) for r in touched)]):
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
+    for chat_id, low, high in touched:
+        runs[chat_id].append((low, high))
+    rows: list[tuple[int, int, int]] = []
+    for chat_id in with_runs:
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(runs[chat_id]):
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        rows.extend((chat_id, a, b) for a, b in merged)
     await conn.execute(
         text(
             "INSERT INTO purged_message_ranges (chat_id, low, high)"
-            " SELECT :chat, unnest(CAST(:lows AS bigint[])), unnest(CAST(:highs AS bigint[]))"
+            " SELECT * FROM unnest(CAST(:chats AS bigint[]), CAST(:lows AS bigint[]),"
+            " CAST(:highs AS bigint[]))"
         ),
-        {"chat": chat_id, "lows": [m[0] for m in merged], "highs": [m[1] for m in merged]},
+        {
+            "chats": [r[0] for r in rows],
+            "lows": [r[1] for r in rows],
+            "highs": [r[2] for r in rows],
+        },
     )
 
 
@@ -217,12 +285,27 @@ class RetentionReport(msgspec.Struct, kw_only=True):
     chats_deleted: list[int] = msgspec.field(default_factory=list)
 
 
-async def _chat_days(conn: AsyncConnection | AsyncSession, chat_id: int | None) -> list[Any]:
-    where = "WHERE c.id = :chat" if chat_id is not None else ""
+async def _chat_days(
+    conn: AsyncConnection | AsyncSession,
+    chat_id: int | None,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    """(chat, text days, metadata days) of one chat, or of up to ``limit`` chats after
+    ``after`` in id order (keyset)."""
+    if chat_id is not None:
+        where = "WHERE c.id = :chat"
+    elif after is not None:
+        where = "WHERE c.id > :after"
+    else:
+        where = ""
     rows = await conn.execute(
-        text(_CHATS.format(where=where)),
+        text(_CHATS.format(where=where, limit="LIMIT :limit" if limit is not None else "")),
         {
             "chat": chat_id,
+            "after": after,
+            "limit": limit,
             "text_days": _DEFAULTS.text_retention_days,
             "meta_days": _DEFAULTS.metadata_retention_days,
         },
@@ -242,7 +325,7 @@ async def preview_chat(
     remove: dict[str, int] = {}
     for kind in KINDS:
         count = await session.execute(
-            text(f"SELECT count(*) FROM {kind.table} WHERE {kind.where}"),
+            text(f"SELECT count(*) FROM {kind.table} WHERE {kind.one_chat}"),
             {"chat": chat_id, **cuts},
         )
         remove[kind.name] = int(count.scalar_one())
@@ -274,6 +357,10 @@ class RetentionJob:
     grace_days: int
     batch_size: int = DEFAULT_BATCH
     meter: Any = None
+    #: Chats per transaction: each batch of chats is looked at and cleaned on its own.
+    chats_per_batch: int = DEFAULT_CHATS_PER_BATCH
+    #: ``bot_pass_duration_seconds`` / ``bot_pass_backlog`` (the ``metrics`` service).
+    metrics: Any = None
     # Tests hold a run here, lock taken, to start a second runner meanwhile.
     after_lock: Callable[[], Awaitable[None]] | None = None
     _instruments: dict[str, Any] = field(default_factory=dict)
@@ -333,47 +420,86 @@ class RetentionJob:
     async def _run_locked(
         self, conn: AsyncConnection, report: RetentionReport, now: datetime
     ) -> None:
+        """Every chat, ``chats_per_batch`` at a time in id order (keyset): the chats with
+        anything to remove are found with one statement per kind, and each statement
+        removes at most ``batch_size`` rows, in its own transaction."""
         for kind in KINDS:
             report.removed.setdefault(kind.name, 0)
-        chats = await _chat_days(conn, None)
+        started = time.perf_counter()
+        total = int((await conn.execute(text("SELECT count(*) FROM chats"))).scalar_one())
         await conn.commit()
-        for chat_id, text_days, meta_days in chats:
-            cuts = chat_cutoffs(now, text_days, meta_days)
-            changed = False
-            for kind in KINDS:
-                sql = text(_batch_sql(kind))
-                while True:
-                    result: Any = await conn.execute(
-                        sql, {"chat": chat_id, "batch": self.batch_size, **cuts}
-                    )
-                    if kind.clear_text:
-                        count = int(result.rowcount or 0)
-                    else:
-                        ids = [row[0] for row in result]
-                        count = len(ids)
-                        if count:
-                            await record_purge(
-                                conn, chat_id, [i for i in ids if i is not None], cuts["meta_cut"]
-                            )
-                    await conn.commit()
-                    report.removed[kind.name] += count
-                    self._count("rows", count, {"kind": kind.name})
-                    changed = changed or count > 0
-                    if count < self.batch_size:
-                        break
-            if changed:
-                # Stats answers showing raw rows (most reacted, first message) are cached
-                # by data version: moving it on drops them.
-                await conn.execute(
-                    text(
-                        "INSERT INTO chat_data_versions (chat_id, version) VALUES (:chat, 1)"
-                        " ON CONFLICT (chat_id) DO UPDATE"
-                        " SET version = chat_data_versions.version + 1"
-                    ),
-                    {"chat": chat_id},
-                )
+        self._backlog(total)
+        after: int | None = None
+        done = 0
+        try:
+            while True:
+                chats = await _chat_days(conn, None, after=after, limit=self.chats_per_batch)
                 await conn.commit()
-        await self._delete_removed_chats(conn, report, now)
+                if not chats:
+                    break
+                await self._retain_batch(conn, report, now, chats)
+                done += len(chats)
+                after = chats[-1][0]
+                self._backlog(max(total - done, 0))
+                if len(chats) < self.chats_per_batch:
+                    break
+            await self._delete_removed_chats(conn, report, now)
+        finally:
+            self._backlog(0)
+            if self.metrics is not None:
+                self.metrics.pass_finished("retention", time.perf_counter() - started)
+
+    def _backlog(self, chats: int) -> None:
+        if self.metrics is not None:
+            self.metrics.pass_backlog("retention", chats)
+
+    async def _retain_batch(
+        self, conn: AsyncConnection, report: RetentionReport, now: datetime, chats: list[Any]
+    ) -> None:
+        cuts = {row[0]: chat_cutoffs(now, row[1], row[2]) for row in chats}
+        changed: set[int] = set()
+        for kind in KINDS:
+            probe = _WITH_WORK.format(
+                cuts=_CUTS,
+                table=kind.table,
+                where=kind.where_for("cut.chat", "cut.text_cut", "cut.meta_cut"),
+            )
+            todo = [row[0] for row in await conn.execute(text(probe), _cut_params(cuts))]
+            await conn.commit()
+            if not todo:
+                continue
+            sql = text(_batch_sql(kind))
+            params = {**_cut_params({c: cuts[c] for c in todo}), "batch": self.batch_size}
+            while True:
+                result: Any = await conn.execute(sql, params)
+                rows = list(result)
+                if not kind.clear_text and rows:
+                    ids: dict[int, list[int]] = {}
+                    for chat_id, msg_id in rows:
+                        found = ids.setdefault(chat_id, [])
+                        if msg_id is not None:
+                            found.append(msg_id)
+                    await record_purges(conn, ids, {c: cuts[c]["meta_cut"] for c in ids})
+                await conn.commit()
+                count = len(rows)
+                report.removed[kind.name] += count
+                self._count("rows", count, {"kind": kind.name})
+                changed.update(row[0] for row in rows)
+                if count < self.batch_size:
+                    break
+        if changed:
+            # Stats answers showing raw rows (most reacted, first message) are cached
+            # by data version: moving it on drops them.
+            await conn.execute(
+                text(
+                    "INSERT INTO chat_data_versions (chat_id, version)"
+                    " SELECT unnest(CAST(:chats AS bigint[])), 1"
+                    " ON CONFLICT (chat_id) DO UPDATE"
+                    " SET version = chat_data_versions.version + 1"
+                ),
+                {"chats": sorted(changed)},
+            )
+            await conn.commit()
 
     async def _delete_removed_chats(
         self, conn: AsyncConnection, report: RetentionReport, now: datetime

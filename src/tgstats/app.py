@@ -231,8 +231,21 @@ def _make_lifespan(
 
             batch_committed = asyncio.Event()
 
+            from tgstats.pipeline.summaries import ChatSummaries
+
+            # The chat list's order: the chats of each batch, and a pass over all of them.
+            summaries = ChatSummaries(
+                database.session_factory,
+                default_timezone=settings.privacy.default_timezone,
+                metrics=telemetry.metrics,
+            )
+            summaries.start()
+            stack.push_async_callback(summaries.stop)
+            services.register("chat_summaries", summaries)
+
             async def bump_cache_versions(chat_ids: set[int]) -> None:
                 batch_committed.set()  # the active chats gauge may have changed
+                summaries.note(chat_ids)
                 cache = services.get("cache")
                 if cache is not None:
                     await cache.bump_data_version(sorted(chat_ids))

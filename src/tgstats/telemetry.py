@@ -19,6 +19,9 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 - ``bot_cache_requests_total{result}``, ``bot_auth_failures_total``
 - ``bot_telegram_connected`` (gauge; only in a process that runs the bot)
 - ``bot_import_jobs_total{status}`` (finished import jobs)
+- ``bot_pass_duration_seconds{pass}`` (histogram) and ``bot_pass_backlog{pass}`` (gauge):
+  each background pass over every chat (``chat_summaries``, ``retention``, ``digest``),
+  how long it took and how many chats it has still to visit (0 between passes)
 - ``http_server_request_duration_seconds{http_request_method,http_route,http_response_status_code}``
 
 The HTTP duration histogram is recorded on every request, so it is not an
@@ -50,6 +53,7 @@ __all__ = ["Metrics", "RequestHistogram", "Telemetry", "open_telemetry"]
 log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_PASS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 
 
@@ -130,6 +134,9 @@ class Metrics:
     auth_failures: Any
     http_request_duration: RequestHistogram
     import_jobs: Any = None
+    pass_duration: Any = None
+    # Chats each running background pass has still to visit, by pass name.
+    pass_backlogs: dict[str, int] = field(default_factory=dict)
     # Gauge sources, assigned by the app once the pieces exist.
     active_chats_source: Callable[[], int] = lambda: 0
     db_connections_source: Callable[[], dict[str, int]] = dict
@@ -147,6 +154,15 @@ class Metrics:
 
     def error(self, error_type: str) -> None:
         self.errors.add(1, {"error_type": error_type})
+
+    def pass_backlog(self, name: str, chats: int) -> None:
+        """``bot_pass_backlog{pass}``: chats the pass ``name`` has still to visit."""
+        self.pass_backlogs[name] = chats
+
+    def pass_finished(self, name: str, seconds: float) -> None:
+        """``bot_pass_duration_seconds{pass}``: one whole pass over every chat."""
+        if self.pass_duration is not None:
+            self.pass_duration.record(seconds, {"pass": name})
 
 
 @dataclass
@@ -236,6 +252,10 @@ def open_telemetry(
             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
         ),
         View(
+            instrument_name="bot_pass_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_PASS_BUCKETS),
+        ),
+        View(
             instrument_name="bot_pipeline_batch_size",
             aggregation=ExplicitBucketHistogramAggregation(_BATCH_BUCKETS),
         ),
@@ -280,6 +300,21 @@ def open_telemetry(
         import_jobs=meter.create_counter(
             "bot_import_jobs", description="Import jobs finished, by status (done, failed)"
         ),
+        pass_duration=meter.create_histogram(
+            "bot_pass_duration_seconds",
+            unit="s",
+            description="Background passes over every chat, by pass",
+        ),
+    )
+
+    def _pass_backlog(options: CallbackOptions) -> Iterable[Observation]:
+        for name, chats in list(metrics.pass_backlogs.items()):
+            yield Observation(chats, {"pass": name})
+
+    meter.create_observable_gauge(
+        "bot_pass_backlog",
+        [_pass_backlog],
+        description="Chats a background pass has still to visit (0 between passes)",
     )
 
     def _active_chats(options: CallbackOptions) -> Iterable[Observation]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 from pyrogram import raw
+from sqlalchemy import text
 
 from tests.support.recounts import finish_recount
 from tgstats.events import MessageEvent, TextFeatures
@@ -186,3 +187,70 @@ async def test_a_digest_lock_held_elsewhere_means_this_replica_waits_its_turn(wo
         await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": DIGEST_LOCK})
     [outcome] = await _job(world).run(now=now)
     assert outcome.status == "sent"
+
+
+async def test_many_subscriptions_are_read_in_batches_and_capped_per_run(world: World):
+    """Forty subscribed chats in several zones; which are due is worked out here with
+    zoneinfo. A run reads the due ones four at a time and handles at most ten; the rest
+    stay due (the backlog metric says how many) and the next runs take them."""
+    import re
+
+    now = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)  # a Monday
+    zones = ["UTC", "Asia/Kathmandu", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12"]
+    chats = [-1_000_000_400_000 - n for n in range(40)]
+    due: dict[int, object] = {}
+    async with world.factory() as session:
+        for n, chat_id in enumerate(chats):
+            zone = zones[n % len(zones)]
+            local = now.astimezone(ZoneInfo(zone))
+            # Mostly today's local weekday, at various hours, some later than now.
+            weekday = (local.weekday() + (n % 4 == 3)) % 7
+            hour = (n * 5) % 12
+            await session.execute(
+                text(
+                    "INSERT INTO chats (id, type, title, bot_present)"
+                    " VALUES (:id, 'supergroup', 'Quiet', :bot)"
+                ),
+                {"id": chat_id, "bot": n % 7 != 0},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO digest_subscriptions (chat_id, weekday, hour)"
+                    " VALUES (:id, :weekday, :hour)"
+                ),
+                {"id": chat_id, "weekday": weekday, "hour": hour},
+            )
+            await update_chat_settings(session, chat_id, timezone=zone)
+            if n % 7 != 0 and local.weekday() == weekday and local.hour >= hour:
+                due[chat_id] = local.date()
+        await session.commit()
+    assert 10 < len(due) < len(chats)
+    job = DigestJob(
+        session_factory=world.factory,
+        services=world.app.services,
+        metrics=world.app.services.get("metrics"),
+        due_batch=4,
+        max_per_run=10,
+    )
+    seen: dict[int, object] = {}
+    runs = 0
+    while True:
+        outcomes = await job.run(now=now)
+        runs += 1
+        assert len(outcomes) <= 10
+        for outcome in outcomes:
+            assert outcome.chat_id not in seen
+            assert outcome.status == "skipped"  # silent chats: claimed, nothing posted
+            seen[outcome.chat_id] = outcome.period_end
+        metrics = (await world.app.client.get("/metrics", headers=world.app.admin_headers)).text
+        backlog = re.search(r'bot_pass_backlog\{[^}]*pass="digest"[^}]*\} ([0-9.]+)', metrics)
+        assert backlog is not None
+        assert float(backlog.group(1)) == len(due) - len(seen)
+        if not outcomes:
+            break
+    assert seen == due
+    assert runs == -(-len(due) // 10) + 1  # the last run finds nothing left
+    rows = await world.rows(
+        "SELECT chat_id, period_end FROM digest_deliveries WHERE chat_id = ANY(:c)", c=chats
+    )
+    assert dict(rows) == due

@@ -256,3 +256,88 @@ async def test_bot_removed_through_telegram_then_grace_period_then_gone(world: W
         await world.scalar("SELECT count(*) FROM messages WHERE chat_id = :c", c=bot_api_id(kept))
         == 1
     )
+
+
+async def test_many_chats_in_small_batches_remove_exactly_what_each_chats_limits_say(
+    world: World,
+):
+    """Forty chats, seven per transaction, three rows per statement: what stays is what each
+    chat's own limits keep (worked out below from the seeded messages), the purged-id
+    record holds exactly the removed ids, and the pass's duration and backlog are metrics."""
+    now = datetime.now(UTC)
+    chats = [-1_000_000_300_000 - n for n in range(40)]
+    limits: dict[int, tuple[int, int]] = {}  # chat -> (text days, metadata days)
+    async with world.factory() as session:
+        for n, chat_id in enumerate(chats):
+            if n % 3 == 0:
+                continue  # no settings row: the defaults, text never stored
+            text_days, meta_days = 10 + n, 30 + 2 * n
+            await update_chat_settings(
+                session, chat_id, store_text=True, text_retention_days=text_days,
+                metadata_retention_days=meta_days,
+            )  # fmt: skip
+            limits[chat_id] = (text_days, meta_days)
+        await session.commit()
+    ages = {chat_id: [1 + (n * 7 + k * 13) % 400 for k in range(n % 5 + 1)] for n, chat_id in
+            enumerate(chats)}  # fmt: skip
+    events = [
+        _message(chat_id, msg_id, now - timedelta(days=age, hours=1))
+        for chat_id, chat_ages in ages.items()
+        for msg_id, age in enumerate(sorted(chat_ages, reverse=True), start=1)
+    ]
+    await world.app.services.get("events").put_many(events)
+    await world.app.flush()
+
+    kept: dict[int, set[int]] = {}
+    texts: dict[int, set[int]] = {}
+    removed = cleared = 0
+    for chat_id, chat_ages in ages.items():
+        text_days, meta_days = limits.get(chat_id, (90, 365))
+        for msg_id, age in enumerate(sorted(chat_ages, reverse=True), start=1):
+            if age >= meta_days:
+                removed += 1
+                continue
+            kept.setdefault(chat_id, set()).add(msg_id)
+            if chat_id in limits:
+                if age >= text_days:
+                    cleared += 1
+                else:
+                    texts.setdefault(chat_id, set()).add(msg_id)
+    assert removed and cleared  # the seed exercises both
+
+    job = _job(world, batch_size=3, chats_per_batch=7, metrics=world.app.services.get("metrics"))
+    report = await job.run(now=now)
+    assert report.removed["messages"] == removed
+    assert report.removed["message_texts"] == cleared
+    left: dict[int, set[int]] = {}
+    with_text: dict[int, set[int]] = {}
+    for chat_id, msg_id, has_text in await world.rows(
+        "SELECT chat_id, msg_id, text IS NOT NULL FROM messages WHERE chat_id = ANY(:c)",
+        c=chats,
+    ):
+        left.setdefault(chat_id, set()).add(msg_id)
+        if has_text:
+            with_text.setdefault(chat_id, set()).add(msg_id)
+    assert left == kept
+    assert with_text == texts
+    purged: dict[int, set[int]] = {}
+    last_high: dict[int, int] = {}
+    for chat_id, low, high in await world.rows(
+        "SELECT chat_id, low, high FROM purged_message_ranges WHERE chat_id = ANY(:c)"
+        " ORDER BY chat_id, low",
+        c=chats,
+    ):
+        # Runs never overlap nor touch: rows removed three at a time were merged.
+        assert low > last_high.get(chat_id, low - 2) + 1, (chat_id, low)
+        last_high[chat_id] = high
+        purged.setdefault(chat_id, set()).update(range(low, high + 1))
+    for chat_id, chat_ages in ages.items():
+        gone = set(range(1, len(chat_ages) + 1)) - kept.get(chat_id, set())
+        assert purged.get(chat_id, set()) == gone, chat_id
+
+    metrics = (await world.app.client.get("/metrics", headers=world.app.admin_headers)).text
+    assert re.search(r'bot_pass_duration_seconds_count\{[^}]*pass="retention"[^}]*\} 1\.0', metrics)
+    assert re.search(r'bot_pass_backlog\{[^}]*pass="retention"[^}]*\} 0\.0', metrics)
+    # A second run finds nothing left to do.
+    again = await job.run(now=now)
+    assert sum(again.removed.values()) == 0

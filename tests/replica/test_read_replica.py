@@ -57,7 +57,7 @@ async def _fetchval(url: str, sql: str, *args: Any) -> Any:
 
 async def _caught_up(pair: StreamingPair, database: str) -> None:
     """Wait until the replica has replayed everything the primary has written."""
-    target = await _fetchval(pair.url("primary", database), "SELECT pg_current_wal_lsn()")
+    target = await _fetchval(pair.url("primary", database), "SELECT pg_current_wal_insert_lsn()")
     for _ in range(200):
         replayed = await _fetchval(
             pair.url("replica", database), "SELECT pg_last_wal_replay_lsn() >= $1", target

@@ -25,7 +25,6 @@ _SETTINGS = (
     "hot_standby = on",
     # Throwaway servers: no fsync, small memory.
     "fsync = off",
-    "synchronous_commit = off",
     "full_page_writes = off",
     "shared_buffers = 32MB",
     "max_connections = 60",

@@ -79,10 +79,12 @@ class Database:
     async def note_write(self, session: AsyncSession) -> None:
         """After committing a change a user will read back (settings): remember where the
         primary's WAL is, so this process's stats read from the primary until the replica
-        has replayed that far. Nothing to do without a replica."""
+        has replayed that far. The insert position, not the write position: with
+        ``synchronous_commit`` off the commit may not be written yet. Nothing to do without
+        a replica."""
         if self.read_session_factory is None:
             return
-        lsn = await session.scalar(text("SELECT pg_current_wal_lsn()::text"))
+        lsn = await session.scalar(text("SELECT pg_current_wal_insert_lsn()::text"))
         await session.rollback()
         current = self.unreplayed_write
         if lsn and (current is None or _lsn_value(lsn) > _lsn_value(current)):

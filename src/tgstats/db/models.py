@@ -81,6 +81,58 @@ class Chat(Base):
     rollup_sealed_before: Mapped[date | None] = mapped_column(Date)
     rollup_sealed_from: Mapped[int | None] = mapped_column(BigInteger)
 
+    __table_args__ = (
+        # The chat list's title order (the name shown: title, else username) and its
+        # search by word prefixes of title and username (migration 0016). Written as
+        # PostgreSQL reflects them; the migration gives the title key COLLATE "C" (code
+        # point order, the same on every server), which reflection does not show.
+        Index(
+            "ix_chats_title_order",
+            sql_text("lower(COALESCE(title, username::text, ''::text))"),
+            "id",
+        ),
+        Index(
+            "ix_chats_search",
+            sql_text(
+                "to_tsvector('simple'::regconfig, (COALESCE(title, ''::text) || ' '::text) || "
+                "COALESCE(username, ''::character varying)::text)"
+            ),
+            postgresql_using="gin",
+        ),
+    )
+
+
+class ChatListSummary(Base):
+    """What the chat list sorts by, per chat: an ordering aid, not a source of numbers.
+
+    Refreshed for the chats of every committed batch and by a bounded background pass
+    (``tgstats.pipeline.summaries``); a trigger on ``chats`` inserts each new chat's row.
+    """
+
+    __tablename__ = "chat_list_summary"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    messages_30d: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=sql_text("0")
+    )
+    # The sum of the 30 days' distinct posters (the list shows it divided by 30).
+    active_users_30d: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=sql_text("0")
+    )
+    last_active_day: Mapped[date | None] = mapped_column(Date)
+    members: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("0"))
+
+    __table_args__ = (
+        Index("ix_chat_list_summary_messages_30d", "messages_30d", "chat_id"),
+        Index("ix_chat_list_summary_active_users_30d", "active_users_30d", "chat_id"),
+        Index("ix_chat_list_summary_members", "members", "chat_id"),
+        Index(
+            "ix_chat_list_summary_last_active_day",
+            sql_text("last_active_day DESC NULLS LAST"),
+            sql_text("chat_id DESC"),
+        ),
+    )
+
 
 class ChatTitleHistory(Base):
     __tablename__ = "chat_title_history"

@@ -294,12 +294,21 @@ class RollupDelta:
         seals = await _Timer(metrics).run("rollups", conn.fetch(sql, *arguments))
         sealed = {row[0]: row[1] for row in seals}
         ceiling = datetime.now(UTC).date() + timedelta(days=1)  # no sealing on future dates
-        for chat_id, day in latest.items():
+        due = []
+        for chat_id, day in sorted(latest.items()):
             target = week_start(min(day, ceiling))
             current = sealed.get(chat_id, target)  # no chats row: nothing to seal
             if current is None or current < target:
-                await seal_weeks(conn, chat_id, target)
+                due.append((chat_id, target))
+        # A batch seals at most SEALS_PER_BATCH chats (the first batch after a week ends
+        # may name thousands of chats); the others stay unsealed, which costs reads, not
+        # exactness, and are sealed by their next batches.
+        for chat_id, target in due[:SEALS_PER_BATCH]:
+            await seal_weeks(conn, chat_id, target)
 
+
+#: Chats a batch seals weeks for at most (``RollupDelta.apply``).
+SEALS_PER_BATCH = 64
 
 _CHAT_DAY_KEYS = (("chat_id", "bigint"), ("local_day", "date"))
 _USER_DAY_KEYS = (("chat_id", "bigint"), ("user_id", "bigint"), ("local_day", "date"))

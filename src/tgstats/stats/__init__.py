@@ -26,7 +26,14 @@ from tgstats.stats.cohorts import COHORT_OFFSETS, cohorts
 from tgstats.stats.content import TERM_KINDS, content, links, media_breakdown, top_terms
 from tgstats.stats.member_flow import member_flow
 from tgstats.stats.members import members, topics
-from tgstats.stats.overview import GRANULARITIES, heatmap, list_chats, summary, timeseries
+from tgstats.stats.overview import (
+    CHAT_SORTS,
+    GRANULARITIES,
+    heatmap,
+    list_chats,
+    summary,
+    timeseries,
+)
 from tgstats.stats.period import (
     ChatNotFound,
     ChatScope,
@@ -43,6 +50,7 @@ from tgstats.stats.social import interactions, reactions
 from tgstats.stats.users import USER_SORTS, UserNotFound, user_profile, users
 
 __all__ = [
+    "CHAT_SORTS",
     "COHORT_OFFSETS",
     "GRANULARITIES",
     "TERM_KINDS",

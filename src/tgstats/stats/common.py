@@ -10,8 +10,33 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.stats.results import MetricDelta
+from tgstats.timezones import accepted_timezones, effective_timezone
 
-__all__ = ["delta", "display_name", "fetch_all", "fetch_one", "pct", "ratio", "user_names"]
+__all__ = [
+    "CHAT_ZONE_SQL",
+    "delta",
+    "display_name",
+    "fetch_all",
+    "fetch_one",
+    "pct",
+    "ratio",
+    "user_names",
+    "zone_params",
+]
+
+
+#: A chat's zone: a stored zone no longer accepted counts as the default, so that one
+#: hand-edited row never fails ``AT TIME ZONE`` for a whole statement. Needs
+#: ``zone_params`` and ``chat_settings s`` joined.
+CHAT_ZONE_SQL = "CASE WHEN s.timezone = ANY(:zones) THEN s.timezone ELSE :default_tz END"
+
+
+def zone_params(default_timezone: str) -> dict[str, Any]:
+    """The parameters ``CHAT_ZONE_SQL`` reads."""
+    return {
+        "default_tz": effective_timezone(None, default_timezone),
+        "zones": sorted(accepted_timezones()),
+    }
 
 
 def pct(part: float, whole: float) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -9,9 +10,10 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tgstats.stats.common import delta, fetch_all, fetch_one, ratio
+from tgstats.stats.common import CHAT_ZONE_SQL, delta, fetch_all, fetch_one, ratio, zone_params
 from tgstats.stats.period import ChatScope, Period
 from tgstats.stats.results import (
     ChatList,
@@ -31,22 +33,162 @@ from tgstats.stats.subqueries import (
     user_day_source,
     user_rows,
 )
-from tgstats.timezones import accepted_timezones, effective_timezone
 
-__all__ = ["GRANULARITIES", "heatmap", "list_chats", "summary", "timeseries"]
+__all__ = [
+    "CHAT_SORTS",
+    "GRANULARITIES",
+    "heatmap",
+    "list_chats",
+    "search_words",
+    "summary",
+    "timeseries",
+]
 
 GRANULARITIES = ("day", "week", "month")
 MAX_ROLLING = 90
 
 
+#: The chat list's orders; each also orders ties by chat id in the same direction.
+CHAT_SORTS = ("title", "messages_30d", "average_dau_30d", "last_active_day", "members")
+_SORT_KEYS = {
+    "title": ("lower(coalesce(c.title, c.username, '')) COLLATE \"C\"", "c.id"),
+    "messages_30d": ("s.messages_30d", "s.chat_id"),
+    "average_dau_30d": ("s.active_users_30d", "s.chat_id"),
+    "last_active_day": ("s.last_active_day", "s.chat_id"),
+    "members": ("s.members", "s.chat_id"),
+}
+#: Word prefixes searched for; the same expression as the index ``ix_chats_search``.
+_SEARCH_SQL = (
+    "to_tsvector('simple'::regconfig, coalesce(c.title, '') || ' ' || coalesce(c.username, ''))"
+    " @@ to_tsquery('simple'::regconfig, :tsquery)"
+)
+_IMPORTED_SQL = "(NOT c.bot_present AND c.bot_status_at IS NULL AND c.bot_removed_at IS NULL)"
+_SEARCH_WORD = re.compile(r"[^\W_]+")
+MAX_SEARCH_WORDS = 8
+
+
+def search_words(search: str | None) -> list[str]:
+    """The words of a chat search: letters and digits, lower case (``_``, ``-``, ``@``
+    and other marks separate words, as PostgreSQL's text search parser does)."""
+    return _SEARCH_WORD.findall((search or "").lower())[:MAX_SEARCH_WORDS]
+
+
+def _order_sql(sort: str, descending: bool) -> str:
+    key, tie = _SORT_KEYS[sort]
+    if sort == "last_active_day":  # never active: last when newest first, first otherwise
+        nulls = " NULLS LAST" if descending else " NULLS FIRST"
+    else:
+        nulls = ""
+    way = " DESC" if descending else ""
+    return f"{key}{way}{nulls}, {tie}{way}"
+
+
 async def list_chats(
-    session: AsyncSession, *, chat_ids: Sequence[int] | None = None, default_timezone: str = "UTC"
+    session: AsyncSession,
+    *,
+    chat_ids: Sequence[int] | None = None,
+    default_timezone: str = "UTC",
+    sort: str = "messages_30d",
+    order: str | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    bot_present: bool | None = None,
+    imported: bool | None = None,
+    active: bool | None = None,
 ) -> ChatList:
-    """Every recorded chat (or only ``chat_ids``) with 30-day KPIs in each chat's own zone."""
-    where = "WHERE c.id = ANY(:chat_ids)" if chat_ids is not None else ""
-    # A stored zone that is no longer accepted (hand-edited, or older than the check)
-    # counts as the default instead of failing AT TIME ZONE for the whole list.
-    zone = "CASE WHEN s.timezone = ANY(:zones) THEN s.timezone ELSE :default_tz END"
+    """A page of the recorded chats (or of ``chat_ids``) with 30-day KPIs in each chat's zone.
+
+    Sorted by ``sort`` (``CHAT_SORTS``), ``order`` ``asc`` or ``desc`` (default: ``asc``
+    for the title, else ``desc``), ties by chat id in the same direction; ``search``
+    keeps chats whose title or username has words starting with each word searched;
+    ``bot_present``, ``imported`` (the bot was never in it) and ``active`` (messages in
+    the last 30 days) filter. The order and the filters read the per-chat summary
+    (``chat_list_summary``, refreshed after each batch and by a background pass), the
+    page's numbers are computed live, for the page only. ``total`` counts every match.
+    """
+    if sort not in _SORT_KEYS:
+        raise ValueError(f"sort: expected one of {', '.join(CHAT_SORTS)}")
+    if order is None:
+        order = "asc" if sort == "title" else "desc"
+    if order not in ("asc", "desc"):
+        raise ValueError("order: expected asc or desc")
+    if limit is not None and limit < 1:
+        raise ValueError("limit: expected at least 1")
+    if offset < 0:
+        raise ValueError("offset: expected 0 or more")
+    where: list[str] = []  # on chats c
+    on_summary: list[str] = []  # on chat_list_summary s
+    params: dict[str, Any] = {}
+    if chat_ids is not None:
+        where.append("c.id = ANY(:chat_ids)")
+        params["chat_ids"] = list(chat_ids)
+    if search is not None and search.strip():
+        words = search_words(search)
+        if not words:
+            return ChatList(chats=[], total=0, limit=limit, offset=offset)
+        where.append(_SEARCH_SQL)
+        params["tsquery"] = " & ".join(f"{word}:*" for word in words)
+    if bot_present is not None:
+        where.append("c.bot_present" if bot_present else "NOT c.bot_present")
+    if imported is not None:
+        where.append(_IMPORTED_SQL if imported else f"NOT {_IMPORTED_SQL}")
+    if active is not None:
+        on_summary.append("s.messages_30d > 0" if active else "s.messages_30d = 0")
+    where_sql = _where(where + on_summary)
+    paging = ""
+    if limit is not None:
+        paging = " LIMIT :limit OFFSET :offset"
+        params |= {"limit": limit, "offset": offset}
+    elif offset:
+        paging = " OFFSET :offset"
+        params["offset"] = offset
+    page = list(
+        (
+            await session.execute(
+                text(
+                    f"SELECT c.id FROM {_LISTED} {where_sql}"
+                    f" ORDER BY {_order_sql(sort, order == 'desc')}{paging}"
+                ),
+                params,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if limit is None or (len(page) < limit and (page or offset == 0)):
+        total = offset + len(page)
+    else:
+        # Every chat has exactly one summary row (made by a trigger, deleted with the chat),
+        # so the count needs the join only when both tables are filtered on: a count over
+        # one table reads an index or one narrow table instead of joining 100,000 rows.
+        if not on_summary:
+            count_sql = f"SELECT count(*) FROM chats c {_where(where)}"
+        elif not where or where == ["c.id = ANY(:chat_ids)"]:
+            only = [w.replace("c.id", "s.chat_id") for w in where]
+            count_sql = f"SELECT count(*) FROM chat_list_summary s {_where(only + on_summary)}"
+        else:
+            count_sql = f"SELECT count(*) FROM {_LISTED} {where_sql}"
+        total = int((await session.execute(text(count_sql), params)).scalar_one())
+    next_offset = offset + len(page) if limit is not None and offset + len(page) < total else None
+    items = await _chat_items(session, page, default_timezone)
+    return ChatList(chats=items, total=total, limit=limit, offset=offset, next_offset=next_offset)
+
+
+_LISTED = "chat_list_summary s JOIN chats c ON c.id = s.chat_id"
+
+
+def _where(parts: list[str]) -> str:
+    return f"WHERE {' AND '.join(parts)}" if parts else ""
+
+
+async def _chat_items(
+    session: AsyncSession, chat_ids: Sequence[int], default_timezone: str
+) -> list[ChatListItem]:
+    """The list's numbers for these chats, live, in the order given."""
+    if not chat_ids:
+        return []
+    zone = CHAT_ZONE_SQL
     rows = await fetch_all(
         session,
         f"""
@@ -71,17 +213,12 @@ async def list_chats(
               AND r.local_day > (now() AT TIME ZONE {zone})::date - 30
               AND r.local_day <= (now() AT TIME ZONE {zone})::date
         ) k ON true
-        {where}
-        ORDER BY coalesce(k.messages, 0) DESC, c.id
+        WHERE c.id = ANY(:chat_ids)
         """,
-        {
-            "chat_ids": list(chat_ids or []),
-            "default_tz": effective_timezone(None, default_timezone),
-            "zones": sorted(accepted_timezones()),
-        },
+        {"chat_ids": list(chat_ids), **zone_params(default_timezone)},
     )
-    items = [
-        ChatListItem(
+    by_id = {
+        row.id: ChatListItem(
             chat_id=row.id,
             title=row.title,
             username=row.username,
@@ -96,8 +233,8 @@ async def list_chats(
             recount=_recount(row),
         )
         for row in rows
-    ]
-    return ChatList(chats=items, total=len(items))
+    }
+    return [by_id[chat_id] for chat_id in chat_ids if chat_id in by_id]
 
 
 def _recount(row: Any) -> RecountStatus | None:

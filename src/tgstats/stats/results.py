@@ -141,8 +141,11 @@ class ChatListItem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ChatList(msgspec.Struct, frozen=True, kw_only=True):
-    chats: list[ChatListItem]
-    total: int
+    chats: list[ChatListItem]  # one page
+    total: int  # every chat matching the search and filters
+    limit: int | None = None  # the page size asked for (None: every match)
+    offset: int = 0
+    next_offset: int | None = None  # the next page's offset; None on the last page
 
 
 # --------------------------------------------------------------------------- summary

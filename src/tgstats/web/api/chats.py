@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, patch
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgstats.coverage import ChatCoverage, chat_coverage
@@ -19,13 +19,17 @@ from tgstats.db.chat_settings import (
 )
 from tgstats.plugin_api import Cache
 from tgstats.settings import Settings
-from tgstats.stats import list_chats
+from tgstats.stats import CHAT_SORTS, list_chats
 from tgstats.stats.results import ChatList, ChatListItem
-from tgstats.web.api.params import bad_parameter
+from tgstats.web.api.params import bad_parameter, parameter_errors
 from tgstats.web.api.tables import StatsResponse
 from tgstats.web.auth import Principal, auth_dependencies, ensure_chat_access, require_admin
 
 __all__ = ["ChatsController"]
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+MAX_OFFSET = 10_000_000
 
 
 async def _chat_item(session: AsyncSession, chat_id: int, settings: Settings) -> ChatListItem:
@@ -45,17 +49,44 @@ class ChatsController(Controller):
     dependencies = auth_dependencies()
     response_class = StatsResponse
 
-    @get("/", summary="List chats with 30-day KPIs")
+    @get("/", summary="A page of the chats with 30-day KPIs: sort, search, filters")
     async def list_chats(
         self,
         stats_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
+        sort: str = Parameter(default="messages_30d", description=", ".join(CHAT_SORTS)),
+        order: str | None = Parameter(
+            default=None, description="asc or desc (default: asc for title, else desc)"
+        ),
+        search: str | None = Parameter(
+            default=None, max_length=100, description="words the title or username starts"
+        ),
+        limit: int = Parameter(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
+        bot_present: bool | None = Parameter(default=None, description="the bot is in it"),
+        imported: bool | None = Parameter(
+            default=None, description="only chats the bot was never in (imported exports)"
+        ),
+        active: bool | None = Parameter(default=None, description="messages in the 30 days"),
     ) -> ChatList:
+        """Ties are ordered by chat id in the sort's direction; ``total`` counts every
+        match and ``next_offset`` is the next page's offset (null on the last page)."""
         chat_ids = None if principal.is_admin else [principal.chat_id or 0]
-        return await list_chats(
-            stats_session, chat_ids=chat_ids, default_timezone=settings.privacy.default_timezone
-        )
+        async with parameter_errors():
+            return await list_chats(
+                stats_session,
+                chat_ids=chat_ids,
+                default_timezone=settings.privacy.default_timezone,
+                sort=sort,
+                order=order,
+                search=search,
+                limit=limit,
+                offset=offset,
+                bot_present=bot_present,
+                imported=imported,
+                active=active,
+            )
 
     @get("/{chat_id:int}", summary="One chat with 30-day KPIs")
     async def get_chat(
