@@ -361,9 +361,6 @@ class AdminCommands:
             raise UsageError("")
         value = await self._write(ctx, timezone=zone)
         if value.pending_timezone is not None:
-            recounts = ctx.services.get("recounts")
-            if recounts is not None:
-                recounts.wake()
             await ctx.reply(
                 ctx.i18n.gettext(
                     "Recounting this chat's history in <b>{zone}</b>. Until that is done the "

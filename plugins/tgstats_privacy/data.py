@@ -264,6 +264,7 @@ CHAT_TABLES: tuple[str, ...] = (
     "coverage_gaps", "unavailable_message_ranges", "chat_capture_spans", "chat_import_spans",
     "chat_member_counts",
     "digest_subscriptions", "digest_deliveries", "chat_data_versions", "chat_list_summary",
+    "job_state",
 )  # fmt: skip
 
 

@@ -3,11 +3,11 @@
 - bot commands ``/forgetme``, ``/optout``, ``/optin``, ``/mydata``, ``/digest``
   (``commands.py``);
 - API routes: retention preview, forget a member, opt-outs (``api.py``);
-- background jobs in the lifespan: retention (every ``RETENTION_INTERVAL``
-  seconds; also deletes the data of chats the bot left more than
-  ``REMOVED_CHAT_GRACE_DAYS`` ago) and the weekly digest (checked every minute
-  where the Telegram client runs). Both take a PostgreSQL advisory lock, so
-  any number of replicas may run them.
+- periodic jobs on the job queue (``job_kinds``): ``privacy.retention``
+  (``RETENTION_SCHEDULE``; also deletes the data of chats the bot left more than
+  ``REMOVED_CHAT_GRACE_DAYS`` ago) and ``privacy.digest`` (``DIGEST_SCHEDULE``, on the
+  ``telegram`` queue: taken where the Telegram client runs). The queue defers each
+  tick once per deployment, so any number of replicas may run workers.
 
 Opt-outs are honoured by the core writer (``tgstats.pipeline.optouts``), so
 they hold with this plugin disabled too.
@@ -15,8 +15,6 @@ they hold with this plugin disabled too.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -24,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.config.app import AppConfig
 
-from tgstats.plugin_api import BotCommand, HealthCheck, Plugin, PluginContext
+from tgstats.plugin_api import (
+    TELEGRAM_QUEUE,
+    BotCommand,
+    HealthCheck,
+    JobKind,
+    JobRun,
+    Plugin,
+    PluginContext,
+    RetryLater,
+)
 
 from .api import PrivacyController
 from .commands import PrivacyCommands
@@ -38,10 +45,6 @@ __all__ = ["PrivacyPlugin"]
 
 log = logging.getLogger("tgstats.privacy")
 
-#: Seconds after startup before the first retention run (startup stays quick).
-FIRST_RUN_DELAY = 30.0
-DIGEST_TICK = 60.0
-
 
 class PrivacyPlugin(Plugin):
     """Retention, forgetting, opt-outs, data export and the weekly digest."""
@@ -54,7 +57,6 @@ class PrivacyPlugin(Plugin):
         self.bot_commands = PrivacyCommands(bot_username=self._bot_username)
         self.retention: RetentionJob | None = None
         self.digest: DigestJob | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self.last_error: str | None = None
 
     def _bot_username(self) -> str | None:
@@ -67,6 +69,27 @@ class PrivacyPlugin(Plugin):
 
     def commands(self) -> Sequence[BotCommand]:
         return self.bot_commands.commands()
+
+    def job_kinds(self) -> Sequence[JobKind]:
+        privacy = self.settings.privacy
+        return [
+            JobKind(
+                name="privacy.retention",
+                run=self._retain,
+                schedule=privacy.retention_schedule,
+                queueing_lock="privacy.retention",
+                describe="remove text and raw rows past each chat's retention",
+            ),
+            JobKind(
+                name="privacy.digest",
+                run=self._digest,
+                schedule=privacy.digest_schedule,
+                queueing_lock="privacy.digest",
+                queue=TELEGRAM_QUEUE,
+                max_attempts=1,  # the next tick looks again; a claim is never sent twice
+                describe="post the weekly digests that are due",
+            ),
+        ]
 
     async def health(self) -> HealthCheck | None:
         if self.last_error is None:
@@ -97,46 +120,29 @@ class PrivacyPlugin(Plugin):
             meter=meter,
             metrics=metrics,
         )
-        self._tasks = [
-            asyncio.create_task(
-                self._every(privacy.retention_interval, FIRST_RUN_DELAY, self._retain),
-                name="privacy-retention",
-            ),
-            asyncio.create_task(
-                self._every(DIGEST_TICK, DIGEST_TICK, self._digest), name="privacy-digest"
-            ),
-        ]
         try:
             yield
         finally:
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self._tasks = []
+            self.retention = self.digest = None
 
-    async def _retain(self) -> None:
-        if self.retention is not None:
-            await self.retention.run()
+    async def _retain(self, run: JobRun) -> None:
+        if self.retention is None:
+            raise RetryLater("the privacy plugin has not started here yet")
+        await self._counted("retention", self.retention.run())
 
-    async def _digest(self) -> None:
-        if self.digest is not None:
-            await self.digest.run()
+    async def _digest(self, run: JobRun) -> None:
+        if self.digest is None:
+            raise RetryLater("the privacy plugin has not started here yet")
+        await self._counted("digest", self.digest.run())
 
-    async def _every(self, interval: float, first: float, job: Any) -> None:
-        """Run ``job`` every ``interval`` seconds; a failure is logged, counted, retried."""
-        await asyncio.sleep(first)
-        while True:
-            try:
-                await job()
-                self.last_error = None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = f"{job.__name__.strip('_')} failed: {type(exc).__name__}"
-                log.exception("privacy: %s", self.last_error)
-                metrics = self.services.get("metrics")
-                if metrics is not None:
-                    metrics.errors.add(1, {"error_type": "privacy_job"})
-            await asyncio.sleep(interval)
+    async def _counted(self, name: str, work: Any) -> None:
+        """Run ``work``; a failure is kept for /health/ready and counted, then raised."""
+        try:
+            await work
+            self.last_error = None
+        except Exception as exc:
+            self.last_error = f"{name} failed: {type(exc).__name__}"
+            metrics = self.services.get("metrics")
+            if metrics is not None:
+                metrics.errors.add(1, {"error_type": "privacy_job"})
+            raise

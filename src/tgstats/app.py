@@ -7,9 +7,11 @@ keys: ``db_session`` (writes), ``stats_session`` (reads; the replica when
 ``DATABASE_READ_URL`` is set), ``settings``, ``meter``, ``metrics``, ``cache``,
 ``rate_limiter``, ``sanitizer``, ``events``, ``services``.
 
-Start order: database -> event pipeline -> plugins (in dependency order).
-Stop order is the reverse, so the Telegram client stops feeding events before
-the pipeline flushes its queue, and the pipeline flushes before the engine closes.
+Start order: database -> job queue -> event pipeline -> plugins (in dependency
+order) -> job worker. Stop order is the reverse, so the worker stops (running jobs
+get ``JOBS_SHUTDOWN_TIMEOUT``) before the plugins whose services its jobs use, the
+Telegram client stops feeding events before the pipeline flushes its queue, and the
+pipeline flushes before the queue's connections and the engine close.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tgstats import __version__
 from tgstats.db.engine import Database, open_database, run_migrations
 from tgstats.fallbacks import NoCache, PlainSanitizer
+from tgstats.jobs import DEFAULT_QUEUE
 from tgstats.logs import configure_logging
 from tgstats.plugin_api import Event, Plugin, ServiceRegistry
 from tgstats.plugin_host import PluginHost, PluginLoadError, load_plugins
@@ -45,7 +48,8 @@ from tgstats.web.api import api_controllers
 from tgstats.web.dashboard import dashboard_routes
 from tgstats.web.errors import exception_handlers
 from tgstats.web.health import HealthController, metrics_endpoint
-from tgstats.web.imports import imports_controller, stop_imports
+from tgstats.web.imports import imports_controller
+from tgstats.web.jobs import JobsController
 from tgstats.web.middleware import RequestContextMiddleware, close_at_request_end
 from tgstats.web.openapi_errors import document_error_responses
 from tgstats.web.response_cache import ResponseCache
@@ -60,6 +64,7 @@ log = logging.getLogger(__name__)
 # at least this often; its callback is synchronous, so it reads a count kept here.
 ACTIVE_CHATS_REFRESH = 30.0
 ACTIVE_CHATS_MIN_INTERVAL = 1.0
+JOBS_GAUGE_REFRESH = 10.0
 
 
 # --------------------------------------------------------------------------- providers
@@ -174,6 +179,21 @@ async def _refresh_active_chats(
             pass
 
 
+async def _count_jobs(database: Database, holder: dict[tuple[str, str], int]) -> None:
+    """Keep the queue depth gauge's numbers (jobs queued or running, by kind) fresh."""
+    from tgstats.jobs.state import queue_counts
+
+    while True:
+        try:
+            async with database.session_factory() as session:
+                counts = await queue_counts(session)
+            holder.clear()
+            holder.update(counts)
+        except Exception:
+            log.debug("job count refresh failed", exc_info=True)
+        await asyncio.sleep(JOBS_GAUGE_REFRESH)
+
+
 @asynccontextmanager
 async def _plugin_lifespan(host: PluginHost, plugin: Plugin, app: Litestar) -> AsyncIterator[None]:
     record = host.record_for(plugin)
@@ -227,6 +247,21 @@ def _make_lifespan(
                 if state in {"checked_out", "checked_in", "overflow", "total"}
             }
 
+            from tgstats.jobs.builtin import core_job_kinds
+            from tgstats.jobs.queue import JobQueue
+
+            jobs = JobQueue(
+                url,
+                settings.jobs,
+                [*core_job_kinds(settings, services), *host.job_kinds()],
+                session_factory=database.session_factory,
+                metrics=telemetry.metrics,
+            )
+            await jobs.open()
+            stack.push_async_callback(jobs.close)
+            state.jobs = jobs
+            services.register("jobs", jobs)
+
             from tgstats.pipeline import EventPipeline
 
             batch_committed = asyncio.Event()
@@ -260,23 +295,10 @@ def _make_lifespan(
             )
             await pipeline.start()
             stack.push_async_callback(pipeline.stop)
-            # Runs before pipeline.stop: a background import puts its last events first.
-            stack.push_async_callback(stop_imports, app)
             state.pipeline = pipeline
             services.register("events", pipeline.sink)
+            services.register("pipeline", pipeline)
             telemetry.metrics.queue_depth_source = lambda: pipeline.queue_depth
-
-            from tgstats.pipeline.recount import RecountRunner
-
-            # Time zone recounts asked for anywhere (API, bot, CLI, another replica),
-            # and those a crash left waiting, run here in the background.
-            recounts = RecountRunner(
-                database.session_factory, default_timezone=settings.privacy.default_timezone
-            )
-            recounts.start()
-            stack.push_async_callback(recounts.stop)
-            state.recounts = recounts
-            services.register("recounts", recounts)
 
             zones_known = await _learn_timezones(database)
             active_chats = [0]
@@ -290,10 +312,23 @@ def _make_lifespan(
                 await asyncio.gather(refresher, return_exceptions=True)
 
             stack.push_async_callback(stop_refresher)
+            queued: dict[tuple[str, str], int] = {}
+            telemetry.metrics.jobs_source = lambda: queued
+            counter = asyncio.create_task(_count_jobs(database, queued))
+
+            async def stop_counter() -> None:
+                counter.cancel()
+                await asyncio.gather(counter, return_exceptions=True)
+
+            stack.push_async_callback(stop_counter)
 
             services.register("commands", host.commands())
             for plugin in host.plugins:
                 await stack.enter_async_context(_plugin_lifespan(host, plugin, app))
+            if settings.jobs.worker:
+                # Jobs that need the Telegram client go only where it runs.
+                jobs.start_worker(None if settings.server.runs_bot else [DEFAULT_QUEUE])
+                stack.push_async_callback(jobs.stop_worker)
             state.startup_complete = True
             log.info(
                 "tgstats %s started (role=%s, plugins: %s)",
@@ -323,6 +358,7 @@ def _route_handlers(settings: Settings) -> list[Any]:
             ShareLinkController,
             end_sessions,
             imports_controller,
+            JobsController,
             *dashboard_routes(settings),
         ]
     if settings.metrics.enabled:

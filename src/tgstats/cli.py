@@ -1,7 +1,8 @@
 """The ``tgstats`` command line.
 
 ``serve`` (API + dashboard + bot, through granian), ``bot`` (the Telegram
-client and health/metrics only), ``migrate``, ``plugins``, ``version``,
+client and health/metrics only), ``worker`` (background jobs and health/metrics
+only), ``jobs`` (list background jobs), ``migrate``, ``plugins``, ``version``,
 ``config``, ``import``, ``chats set-timezone``, ``chats repair`` and ``demo``.
 Errors a person can fix (a bad setting, an unreachable database, a broken
 plugin) end with one clear line on stderr and a non-zero exit code, never a
@@ -105,6 +106,8 @@ def cmd_serve(args: argparse.Namespace, *, role: str | None = None) -> int:
     env_overrides: dict[str, str] = {}
     if role is not None:
         env_overrides["TGSTATS_ROLE"] = role
+    if role == "worker":
+        env_overrides["JOBS_WORKER"] = "1"
     settings = _settings({**os.environ, **env_overrides})
     url, embedded = _prepare_database(settings, migrate=not args.no_migrate)
     if embedded is not None:
@@ -112,7 +115,7 @@ def cmd_serve(args: argparse.Namespace, *, role: str | None = None) -> int:
     _check_plugins(_settings({**os.environ, **env_overrides}))
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    workers = 1 if role == "bot" else (args.workers or settings.server.workers)
+    workers = 1 if role in {"bot", "worker"} else (args.workers or settings.server.workers)
     try:
         _run_granian(host, port, workers, env_overrides)
     finally:
@@ -238,8 +241,8 @@ def cmd_chats(args: argparse.Namespace) -> int:
                 return 0
             if args.no_wait:
                 print(
-                    f"chat {args.chat}: recount in {args.zone} requested; a running "
-                    "tgstats serve or bot process does it in the background"
+                    f"chat {args.chat}: recount in {args.zone} queued; a job worker "
+                    "(tgstats serve, bot or worker) does it in the background"
                 )
                 return 0
 
@@ -340,6 +343,45 @@ def _repair_chat(args: argparse.Namespace) -> int:
             embedded.stop()
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """``tgstats jobs``: background jobs, newest first, from the database."""
+    from tgstats.jobs.state import list_jobs
+
+    settings = _settings()
+    database, embedded = _with_database(settings)
+
+    async def run() -> list[Any]:
+        try:
+            async with database.session_factory() as session:
+                return await list_jobs(
+                    session, chat_id=args.chat, status=args.status, kind=args.kind,
+                    limit=args.limit,
+                )  # fmt: skip
+        finally:
+            await database.dispose()
+
+    try:
+        jobs = asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"{'id':>8} {'kind':<18} {'status':<9} {'progress':>8} {'tries':>5} {'chat':>15}  when")
+    for job in jobs:
+        percent = "" if job.progress.percent is None else f"{job.progress.percent:.0f}%"
+        when = job.finished_at or job.started_at or job.created_at
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S") if when is not None else ""
+        chat = "" if job.chat_id is None else str(job.chat_id)
+        print(
+            f"{job.id:>8} {job.kind[:18]:<18} {job.status:<9} {percent:>8} {job.attempts:>5}"
+            f" {chat:>15}  {stamp}"
+        )
+        if job.error:
+            print(f"{'':>8} error: {job.error}")
+    if not jobs:
+        print("no jobs")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tgstats.demo import seed_demo
 
@@ -386,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("serve", "run the API, dashboard and bot"),
         ("bot", "run only the Telegram bot (plus health and metrics)"),
+        ("worker", "run only background jobs (plus health and metrics)"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", help="bind address (default TGSTATS_HOST)")
@@ -438,6 +481,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=600.0, help="seconds to show progress (default 600)"
     )
 
+    p = sub.add_parser("jobs", help="list background jobs (imports, recounts, retention, ...)")
+    p.add_argument(
+        "--status", choices=("queued", "running", "done", "failed", "cancelled"), default=None
+    )
+    p.add_argument("--kind", help="only jobs of this kind (import, recount, privacy.retention)")
+    p.add_argument("--chat", type=int, help="only jobs of this chat")
+    p.add_argument("--limit", type=int, default=30, help="how many (default 30)")
+
     p = sub.add_parser("demo", help="seed a demo group and serve it on 127.0.0.1")
     p.add_argument("--port", type=int, help="port (default TGSTATS_PORT)")
     return parser
@@ -448,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "serve": cmd_serve,
         "bot": lambda a: cmd_serve(a, role="bot"),
+        "worker": lambda a: cmd_serve(a, role="worker"),
+        "jobs": cmd_jobs,
         "migrate": cmd_migrate,
         "plugins": cmd_plugins,
         "version": cmd_version,
@@ -456,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chats": cmd_chats,
         "demo": cmd_demo,
     }
-    if args.command == "bot":
+    if args.command in {"bot", "worker"}:
         args.workers = 1
     try:
         return int(handlers[args.command](args))

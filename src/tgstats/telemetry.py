@@ -19,6 +19,8 @@ Exposed names (the ``bot_`` prefix is part of the public contract):
 - ``bot_cache_requests_total{result}``, ``bot_auth_failures_total``
 - ``bot_telegram_connected`` (gauge; only in a process that runs the bot)
 - ``bot_import_jobs_total{status}`` (finished import jobs)
+- ``bot_jobs{kind,status}`` (gauge: jobs queued or running, read from the queue's table)
+- ``bot_job_duration_seconds{kind,outcome}`` (histogram), ``bot_job_failures_total{kind}``
 - ``bot_pass_duration_seconds{pass}`` (histogram) and ``bot_pass_backlog{pass}`` (gauge):
   each background pass over every chat (``chat_summaries``, ``retention``, ``digest``),
   how long it took and how many chats it has still to visit (0 between passes)
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _PASS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+_JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 
 
 _HTTP_LABELS = ("http_request_method", "http_route", "http_response_status_code")
@@ -134,6 +137,8 @@ class Metrics:
     auth_failures: Any
     http_request_duration: RequestHistogram
     import_jobs: Any = None
+    job_duration: Any = None
+    job_failures: Any = None
     pass_duration: Any = None
     # Chats each running background pass has still to visit, by pass name.
     pass_backlogs: dict[str, int] = field(default_factory=dict)
@@ -141,6 +146,8 @@ class Metrics:
     active_chats_source: Callable[[], int] = lambda: 0
     db_connections_source: Callable[[], dict[str, int]] = dict
     queue_depth_source: Callable[[], int] = lambda: 0
+    #: (kind, status) -> jobs queued or running, refreshed by the app from the database.
+    jobs_source: Callable[[], dict[tuple[str, str], int]] = dict
     #: 1/0 while this process runs a Telegram client; None (no sample) when it runs none.
     telegram_connected_source: Callable[[], int | None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +161,15 @@ class Metrics:
 
     def error(self, error_type: str) -> None:
         self.errors.add(1, {"error_type": error_type})
+
+    def record_job(self, kind: str, outcome: str, seconds: float) -> None:
+        """One run of a job: succeeded, failed (for good), retrying or interrupted."""
+        if self.job_duration is not None:
+            self.job_duration.record(seconds, {"kind": kind, "outcome": outcome})
+        if outcome == "failed" and self.job_failures is not None:
+            self.job_failures.add(1, {"kind": kind})
+        if kind == "import" and outcome in {"succeeded", "failed"} and self.import_jobs:
+            self.import_jobs.add(1, {"status": "done" if outcome == "succeeded" else "failed"})
 
     def pass_backlog(self, name: str, chats: int) -> None:
         """``bot_pass_backlog{pass}``: chats the pass ``name`` has still to visit."""
@@ -252,6 +268,10 @@ def open_telemetry(
             aggregation=ExplicitBucketHistogramAggregation(_LATENCY_BUCKETS),
         ),
         View(
+            instrument_name="bot_job_duration_seconds",
+            aggregation=ExplicitBucketHistogramAggregation(_JOB_BUCKETS),
+        ),
+        View(
             instrument_name="bot_pass_duration_seconds",
             aggregation=ExplicitBucketHistogramAggregation(_PASS_BUCKETS),
         ),
@@ -300,11 +320,25 @@ def open_telemetry(
         import_jobs=meter.create_counter(
             "bot_import_jobs", description="Import jobs finished, by status (done, failed)"
         ),
+        job_duration=meter.create_histogram(
+            "bot_job_duration_seconds", unit="s", description="Background job runs, by outcome"
+        ),
+        job_failures=meter.create_counter(
+            "bot_job_failures", description="Background jobs that failed for good, by kind"
+        ),
         pass_duration=meter.create_histogram(
             "bot_pass_duration_seconds",
             unit="s",
             description="Background passes over every chat, by pass",
         ),
+    )
+
+    def _jobs(options: CallbackOptions) -> Iterable[Observation]:
+        for (kind, status), value in sorted(metrics.jobs_source().items()):
+            yield Observation(value, {"kind": kind, "status": status})
+
+    meter.create_observable_gauge(
+        "bot_jobs", [_jobs], description="Background jobs queued or running, by kind and status"
     )
 
     def _pass_backlog(options: CallbackOptions) -> Iterable[Observation]:

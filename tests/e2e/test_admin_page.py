@@ -85,3 +85,48 @@ async def test_admin_page_changes_settings_and_share_links(
             f"/api/v1/chats/{chat}/settings",
             json={k: before[k] for k in ("locale", "text_retention_days")},
         )
+
+
+async def test_admin_page_shows_background_jobs_with_progress_bars(
+    live_server: str, browser: Any, api: httpx.AsyncClient, seeded: SeededChats
+) -> None:
+    """Two uploads become jobs of the server's own worker: one finds none of its chats in the
+    file (done, nothing written), one is cut short (failed, its error shown as text)."""
+    import asyncio
+
+    from tests.importer.conftest import SAMPLES
+
+    body = (SAMPLES / "channel-2020.json").read_bytes()
+    ids = []
+    for content, query in ((body, "?chat=no-such-chat"), (body[:3000], "")):
+        response = await api.post(f"/api/v1/imports{query}", content=content)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["job_id"])
+    for job_id in ids:
+        for _ in range(600):
+            job = (await api.get(f"/api/v1/jobs/{job_id}")).json()
+            if job["status"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.1)
+    done, failed = [(await api.get(f"/api/v1/jobs/{i}")).json() for i in ids]
+    assert (done["status"], failed["status"]) == ("done", "failed")
+
+    context = await browser.new_context(locale="en-US")
+    try:
+        page = await context.new_page()
+        problems = PageProblems(page)
+        await sign_in(page, live_server, ADMIN_TOKEN)
+        await page.goto(f"{live_server}/chats/{seeded.main_chat}/admin")
+        await page.wait_for_selector('#job-list[data-status="ready"]')
+        done_row = page.locator(f'#job-list [data-job-id="{done["id"]}"]')
+        failed_row = page.locator(f'#job-list [data-job-id="{failed["id"]}"]')
+        assert await done_row.get_attribute("data-job-status") == "done"
+        assert await done_row.locator("progress").evaluate("bar => bar.value") == 100
+        assert "100%" in await done_row.inner_text()
+        assert await failed_row.get_attribute("data-job-status") == "failed"
+        error = await failed_row.locator(".job-error").inner_text()
+        assert failed["error"] in error and "Traceback" not in error
+        await page.screenshot(path=artifact("dashboard-admin-jobs.png"), full_page=True)
+        assert problems.unexpected() == []
+    finally:
+        await context.close()

@@ -10,7 +10,9 @@ import tgstats.plugin_api as plugin_api
 from tgstats.plugin_api import Plugin
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
-HOOKS = ("on_app_init", "lifespan", "commands", "on_events", "health", "dashboard_panels")
+HOOKS = (
+    "on_app_init", "lifespan", "commands", "on_events", "health", "dashboard_panels", "job_kinds",
+)  # fmt: skip
 
 
 def _python_blocks() -> list[str]:

@@ -173,7 +173,9 @@ def flow(
 
     @asynccontextmanager
     async def open_flow(**env: str) -> Any:
-        settings = make_settings(IMPORT_DIR=str(tmp_path), API_MAX_RANGE_DAYS="3000", **env)
+        settings = make_settings(
+            IMPORT_DIR=str(tmp_path), API_MAX_RANGE_DAYS="3000", JOBS_WORKER="1", **env
+        )
         async with app_client(settings, plugins=PLUGINS) as client:
             yield Flow(client)
 

@@ -45,7 +45,9 @@ async def test_the_whole_history_through_the_api_and_the_dashboard(
     db: Any, make_settings: Any, tmp_path: Any
 ) -> None:
     document = _long_export()
-    settings = make_settings(IMPORT_DIR=str(tmp_path), RATE_LIMIT_PER_MINUTE="1000")
+    settings = make_settings(
+        IMPORT_DIR=str(tmp_path), RATE_LIMIT_PER_MINUTE="1000", JOBS_WORKER="1"
+    )
     chat_id = -(10**12) - CHAT
     per_day = days_in(document, ZONE)
     first_day = min(per_day)

@@ -88,7 +88,7 @@ async def test_old_basic_group_export_and_live_bot_are_one_chat(
     body = json.dumps(document).encode()
     settings = make_settings(
         IMPORT_DIR=str(tmp_path), DEFAULT_TIMEZONE="Europe/Berlin", API_MAX_RANGE_DAYS="3000",
-        RATE_LIMIT_PER_MINUTE="1000",
+        RATE_LIMIT_PER_MINUTE="1000", JOBS_WORKER="1",
     )  # fmt: skip
     async with running_app(settings) as app:
         flow = Flow(app.client)
@@ -151,7 +151,7 @@ async def test_import_only_chat_is_not_bot_present(
     db: Any, make_settings: Any, tmp_path: Any
 ) -> None:
     document = _old_export()
-    settings = make_settings(IMPORT_DIR=str(tmp_path))
+    settings = make_settings(IMPORT_DIR=str(tmp_path), JOBS_WORKER="1")
     async with running_app(settings) as app:
         flow = Flow(app.client)
         job = await flow.upload(json.dumps(document).encode(), tz="UTC")

@@ -192,23 +192,23 @@ async def test_chat_data_goes_after_the_grace_period_unless_the_bot_is_back(worl
         assert counts.get(recent) and counts.get(back), table
 
 
-async def test_the_plugin_runs_retention_on_its_interval_with_metrics_and_a_log_line(
-    db, make_settings, monkeypatch, caplog
+async def test_the_plugin_runs_retention_on_its_schedule_with_metrics_and_a_log_line(
+    db, make_settings, caplog
 ):
     import logging
 
-    import tgstats_privacy.plugin as privacy_plugin
     from tgstats.plugin_api.testing import running_app
 
-    monkeypatch.setattr(privacy_plugin, "FIRST_RUN_DELAY", 0.05)
     now = datetime.now(UTC)
     caplog.set_level(logging.INFO, logger="tgstats.privacy")
-    async with running_app(make_settings(RETENTION_INTERVAL="1")) as app:
+    # A sixth cron field is seconds: every second, as a periodic job of the queue.
+    settings = make_settings(RETENTION_SCHEDULE="* * * * * *", JOBS_WORKER="1")
+    async with running_app(settings) as app:
         sink = app.services.get("events")
         await sink.put_many([_message(OTHER_CHAT, 1, now - timedelta(days=400))])
         await sink.flush()
         factory = app.services.get("session_factory")
-        for _ in range(100):
+        for _ in range(300):
             async with factory() as session:
                 runs = (
                     await session.execute(text("SELECT count(*) FROM retention_runs"))

@@ -77,6 +77,7 @@ async def app(pair: StreamingPair) -> AsyncIterator[tuple[Any, str]]:
         url,
         DATABASE_READ_URL=pair.url("replica", database),
         TGSTATS_DATA_DIR=tempfile.mkdtemp(prefix="tgstats-replica-data-"),
+        JOBS_WORKER="1",  # the import below runs as a job
     )
     async with running_app(settings) as running:
         yield running.client, database

@@ -159,8 +159,9 @@ async def update_chat_settings(
     A chat without a settings row gets one with every default (``default_timezone``,
     ``DEFAULT_TIMEZONE``, for the zone), whatever field the change names. A time zone
     change of a chat with counted history does not relabel it: it asks for a recount
-    (``tgstats.pipeline.recount.request_recount``), and ``timezone`` stays the zone the
-    numbers are in until the recount switches it (``pending_timezone`` meanwhile).
+    (``tgstats.pipeline.recount.request_recount``) and queues its ``recount`` job
+    (``tgstats.jobs``), and ``timezone`` stays the zone the numbers are in until the
+    recount switches it (``pending_timezone`` meanwhile).
     """
     from tgstats.pipeline.recount import request_recount
 
@@ -178,4 +179,10 @@ async def update_chat_settings(
     await session.execute(stmt)
     if zone is not None:
         await request_recount(session, chat_id, zone)
-    return await get_chat_settings(session, chat_id, default_timezone=default_timezone)
+    value = await get_chat_settings(session, chat_id, default_timezone=default_timezone)
+    if zone is not None and value.pending_timezone is not None:
+        from tgstats.jobs.builtin import defer_recount
+
+        # Queued in the same transaction: the request and its job commit together.
+        await defer_recount(session, chat_id)
+    return value

@@ -914,3 +914,47 @@ class ChatDataVersion(Base):
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=sql_text("0"))
+
+
+# --------------------------------------------------------------------------- background jobs
+
+
+class JobState(Base):
+    """What tgstats knows of one job of the queue (``procrastinate_jobs``, same id).
+
+    The queue's table holds the job's state (todo, doing, succeeded, failed); this one
+    what a reader wants besides: the chat it is for (a chat token sees its chat's jobs),
+    progress (``done`` of ``total``), the import's own id and fields (``detail``) and a
+    failed job's error (one line, no traceback).
+    """
+
+    __tablename__ = "job_state"
+
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(128), nullable=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    public_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=sql_text("0"))
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=sql_text("0"))
+    detail: Mapped[dict[str, object]] = mapped_column(
+        JSONB, nullable=False, server_default=sql_text("'{}'::jsonb")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_job_state_chat", "chat_id", "created_at"),
+        Index("ix_job_state_created", "created_at"),
+    )
+
+
+class JobUploadChunk(Base):
+    """An uploaded file in pieces, readable by every replica; removed when its job ends."""
+
+    __tablename__ = "job_upload_chunks"
+
+    upload_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

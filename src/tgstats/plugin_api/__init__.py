@@ -73,6 +73,7 @@ from tgstats.i18n import (
     normalize_locale,
     translator,
 )
+from tgstats.jobs.kinds import TELEGRAM_QUEUE, JobFailed, JobKind, JobRun, Jobs, RetryLater
 from tgstats.member_counts import record_member_count
 from tgstats.settings import Settings, TelegramSettings
 from tgstats.timezones import check_timezone
@@ -102,6 +103,7 @@ __all__ = [
     "SETTINGS",
     "SHARE_CODE_TTL",
     "SUPPORTED_LOCALES",
+    "TELEGRAM_QUEUE",
     "Answer",
     "BotCommand",
     "BotMembershipEvent",
@@ -123,6 +125,10 @@ __all__ = [
     "ForwardOrigin",
     "HealthCheck",
     "IssuedShareCode",
+    "JobFailed",
+    "JobKind",
+    "JobRun",
+    "Jobs",
     "MemberEvent",
     "MessageEvent",
     "PanelKind",
@@ -135,6 +141,7 @@ __all__ = [
     "ReactionEvent",
     "RecentVersions",
     "Reply",
+    "RetryLater",
     "Sanitizer",
     "Send",
     "ServiceEvent",
@@ -168,8 +175,10 @@ __all__ = [
 #      the optional capability protocols, TelegramSettings, plugin_api.charts and
 #      plugin_api.features, the result Structs and row sources in plugin_api.stats,
 #      the CSV tables in plugin_api.web.
-# 1.3: plugin_api.coverage (lost updates and their repair); record_member_count.
-API_VERSION = "1.3"
+# 1.3: plugin_api.coverage (lost updates and their repair).
+# 1.4: background jobs: the job_kinds() hook, JobKind, JobRun, JobFailed, RetryLater,
+#      TELEGRAM_QUEUE, the Jobs service ("jobs"); record_member_count.
+API_VERSION = "1.4"
 API_VERSION_MAJOR = 1
 
 T = TypeVar("T")
@@ -651,6 +660,7 @@ class Plugin(InitPlugin):
     - ``on_events(*, events)``: observe committed events, after each batch commits.
     - ``health()``: a readiness check.
     - ``dashboard_panels()``: panels for the dashboard's chat page.
+    - ``job_kinds()``: background jobs (periodic or deferred) the job queue runs.
     """
 
     id: ClassVar[str] = ""
@@ -694,6 +704,10 @@ class Plugin(InitPlugin):
 
     def dashboard_panels(self) -> Sequence[DashboardPanel]:
         """Panels this plugin adds to the dashboard's chat page."""
+        return ()
+
+    def job_kinds(self) -> Sequence[JobKind]:
+        """Kinds of background job this plugin declares (read once, when the app starts)."""
         return ()
 
     @property

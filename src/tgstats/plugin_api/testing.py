@@ -147,6 +147,8 @@ def test_settings(database_url: str, **env: str) -> Settings:
         "ADMIN_API_TOKEN": ADMIN_TOKEN,
         "LOG_LEVEL": "WARNING",
         "PIPELINE_FLUSH_INTERVAL_MS": "20",
+        # No job worker unless a test asks for one (JOBS_WORKER=1): most tests run no job.
+        "JOBS_WORKER": "0",
     }
     base.update({k: str(v) for k, v in env.items()})
     return Settings.from_env(base)

@@ -26,6 +26,7 @@ from tgstats.plugin_api import (
     API_VERSION_MAJOR,
     BotCommand,
     HealthCheck,
+    JobKind,
     Plugin,
     PluginContext,
     ServiceRegistry,
@@ -57,6 +58,7 @@ CORE_SERVICES = frozenset(
         "database",
         "commands",
         "telemetry",
+        "jobs",
     }
 )
 
@@ -137,6 +139,22 @@ class PluginHost:
                     )
                 seen[command.name] = record.id
                 result.append(command)
+        return result
+
+    def job_kinds(self) -> list[JobKind]:
+        """Every job kind of every loaded plugin; a duplicate name is a load error."""
+        seen: dict[str, str] = {}
+        result: list[JobKind] = []
+        for plugin in self.plugins:
+            record = self.record_for(plugin)
+            for kind in plugin.job_kinds():
+                if kind.name in seen:
+                    raise PluginLoadError(
+                        f"{record.culprit()}: job kind {kind.name!r} is already declared by "
+                        f"plugin {seen[kind.name]!r}"
+                    )
+                seen[kind.name] = record.id
+                result.append(kind)
         return result
 
     async def health_checks(self) -> list[HealthCheck]:

@@ -1,57 +1,47 @@
-"""``/api/v1/imports``: upload a Telegram Desktop export, import it in the background.
+"""``/api/v1/imports``: upload a Telegram Desktop export, import it as a background job.
 
 ``POST /api/v1/imports`` (admin only) takes the export's ``result.json`` as the
 raw request body (``Content-Type: application/json``,
 ``application/octet-stream`` or none; others are 415; the dashboard sends the chosen file with
-``fetch(url, {method: "POST", body: file})``). The body is streamed to a file in
-``IMPORT_DIR``, never held in memory, and may be up to ``IMPORT_MAX_UPLOAD_MB``
-(the app-wide ``MAX_REQUEST_SIZE`` does not apply here). The answer is ``202``
-with the job; the import runs in the background through the app's event sink,
-one at a time, and ``GET /api/v1/imports/{id}`` tells how far it got.
+``fetch(url, {method: "POST", body: file})``). The body is streamed into PostgreSQL in
+1 MiB pieces (``tgstats.jobs.uploads``), never held in memory, and may be up to
+``IMPORT_MAX_UPLOAD_MB`` (the app-wide ``MAX_REQUEST_SIZE`` does not apply here). The
+answer is ``202`` with the job; an ``import`` job on the queue (``tgstats.jobs``) runs
+it on any worker of the deployment, and ``GET /api/v1/imports/{id}`` (any replica)
+tells how far it got, from the database.
 
 Query parameters: ``chat`` (repeatable, as ``tgstats import --chat``), ``tz`` (as
 ``--tz``) and ``chat_timezone`` (as ``--chat-timezone``: the zone of chats with nothing
 counted yet, set before anything is). The file is read whole before anything is
 written, so a bad file leaves nothing; the done job says how many messages were new,
-how many already known and how many older than the chat's metadata retention.
-
-Job state lives in memory and, so that another worker or a restart can still
-answer, in a ``<id>.status.json`` beside the upload. The upload itself is
-deleted once imported (or refused).
+how many already known and how many older than the chat's metadata retention. A
+worker killed mid-import leaves the job running until its heartbeat is missed, then
+another worker runs it again: imports are idempotent, so the numbers come out exact.
+The upload's pieces are deleted once the job ended.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
 import secrets
-import tempfile
-import time
-from pathlib import Path
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import anyio
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tgstats.importer import ImportOptions, import_export
-from tgstats.importer.progress import ImportSummary
-from tgstats.plugin_api import EventSink
+from tgstats.jobs.builtin import IMPORT, defer_import
+from tgstats.jobs.state import JobView, get_job_by_public_id, list_jobs
+from tgstats.jobs.uploads import UploadWriter
 from tgstats.settings import Settings
-from tgstats.telemetry import Metrics
 from tgstats.timezones import check_timezone
 from tgstats.web.auth import Principal, auth_dependencies, require_admin
 from tgstats.web.security import BODY_MEDIA_TYPES, NO_CONTENT_TYPE
 
-__all__ = ["ImportJob", "ImportJobs", "imports_controller", "stop_imports"]
-
-log = logging.getLogger(__name__)
+__all__ = ["ImportJob", "import_job_of", "imports_controller"]
 
 _ID_ALPHABET = frozenset("0123456789abcdef")
 
@@ -78,138 +68,37 @@ class ImportJob(msgspec.Struct, kw_only=True):
     outside_retention: int | None = None
     summary: dict[str, Any] | None = None
     error: str | None = None
+    job_id: int | None = None  # the job on the queue (``/api/v1/jobs/{job_id}``)
 
 
-class ImportJobs:
-    """The app's import jobs: run one at a time, status in memory and on disk."""
-
-    def __init__(self, directory: Path, metrics: Metrics | None = None) -> None:
-        self.directory = directory
-        self.metrics = metrics
-        self.jobs: dict[str, ImportJob] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._one_at_a_time = asyncio.Semaphore(1)
-        self.default_timezone = "UTC"
-
-    @classmethod
-    def of(cls, state: State, settings: Settings) -> ImportJobs:
-        jobs = getattr(state, "imports", None)
-        if jobs is None:
-            directory = settings.imports.dir or Path(tempfile.gettempdir()) / "tgstats-imports"
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            jobs = cls(directory, getattr(state, "metrics", None))
-            jobs.default_timezone = settings.privacy.default_timezone
-            state.imports = jobs
-        assert isinstance(jobs, ImportJobs)
-        return jobs
-
-    def upload_path(self, job_id: str) -> Path:
-        return self.directory / f"{job_id}.json"
-
-    def _status_path(self, job_id: str) -> Path:
-        return self.directory / f"{job_id}.status.json"
-
-    def save(self, job: ImportJob) -> None:
-        tmp = self._status_path(job.id).with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(job))
-        tmp.replace(self._status_path(job.id))
-
-    def load(self, job_id: str) -> ImportJob | None:
-        if job_id in self.jobs:
-            return self.jobs[job_id]
-        if len(job_id) != 16 or not set(job_id) <= _ID_ALPHABET:
-            return None
-        try:
-            return msgspec.json.decode(self._status_path(job_id).read_bytes(), type=ImportJob)
-        except (OSError, msgspec.DecodeError):
-            return None
-
-    def start(
-        self, job: ImportJob, sink: EventSink, database: Any = None, pipeline: Any = None
-    ) -> None:
-        """Run the import in the background: through the pipeline's bulk path when the app
-        has one (``EventPipeline.bulk_sink``), else into ``sink``."""
-        self.jobs[job.id] = job
-        self.save(job)
-        if pipeline is not None and database is not None:
-            sink = pipeline.bulk_sink()
-        task = asyncio.create_task(self._run(job, sink, database), name=f"tgstats-import-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, job: ImportJob, sink: EventSink, database: Any) -> None:
-        path = self.upload_path(job.id)
-        try:
-            async with self._one_at_a_time:
-                job.status = "running"
-                job.started_at = time.time()
-                self.save(job)
-                last_saved = [time.monotonic()]
-
-                def on_batch(summary: ImportSummary, done: int, total: int) -> None:
-                    job.bytes_done = done
-                    job.messages_done = summary.imported_messages
-                    if time.monotonic() - last_saved[0] > 2.0:
-                        last_saved[0] = time.monotonic()
-                        self.save(job)
-
-                options = ImportOptions(
-                    chats=tuple(job.chats), timezone=job.timezone,
-                    timezone_given=job.timezone_given, chat_timezone=job.chat_timezone,
-                )  # fmt: skip
-                summary = await import_export(
-                    path, sink, options, on_batch=on_batch,
-                    session_factory=database.session_factory if database else None,
-                    default_timezone=self.default_timezone,
-                )  # fmt: skip
-                job.new_messages = summary.new_messages
-                job.known_messages = summary.known_messages
-                job.outside_retention = summary.outside_retention
-                # The upload's path is ours, not the user's: name the file as they sent it.
-                result = summary.to_dict()
-                result["path"] = "upload"
-                job.summary = result
-                job.messages_done = summary.imported_messages
-                if summary.error is not None:
-                    job.status = "failed"
-                    job.error = summary.error.replace(str(path), "upload")
-                else:
-                    job.status = "done"
-        except asyncio.CancelledError:
-            job.status = "failed"
-            job.error = "the server stopped during the import; upload the file again to finish it"
-            raise
-        except Exception as exc:  # a job reports its failure; the app goes on
-            log.exception("import %s failed", job.id)
-            job.status = "failed"
-            job.error = f"import failed: {type(exc).__name__}"
-        finally:
-            job.finished_at = time.time()
-            if self.metrics is not None:
-                self.metrics.import_jobs.add(1, {"status": job.status})
-            with contextlib.suppress(OSError):
-                path.unlink()
-            with contextlib.suppress(OSError):
-                self.save(job)
-
-    async def aclose(self) -> None:
-        """Cancel running imports (the app is stopping); their jobs say so."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+def _seconds(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
 
 
-async def stop_imports(app: Any) -> None:
-    """Cancel background imports; call it in the app lifespan *before* the pipeline stops.
-
-    (Litestar runs ``on_shutdown`` hooks after the lifespan managers have exited,
-    so register it with ``stack.push_async_callback(stop_imports, app)`` right
-    after the pipeline's own ``stop`` callback, which makes it run first.) A
-    cancelled job reports that the server stopped; its upload is deleted.
-    """
-    jobs = getattr(app.state, "imports", None)
-    if isinstance(jobs, ImportJobs):
-        await jobs.aclose()
+def import_job_of(view: JobView) -> ImportJob:
+    """The import's API shape, from its job."""
+    d = view.detail
+    status = view.status if view.status != "cancelled" else "failed"
+    return ImportJob(
+        id=view.public_id or str(view.id),
+        status=status,
+        created_at=_seconds(view.created_at) or 0.0,
+        size_bytes=int(d.get("size_bytes") or 0),
+        chats=list(d.get("chats") or []),
+        timezone=d.get("timezone") or "UTC",
+        timezone_given=bool(d.get("timezone_given", True)),
+        chat_timezone=d.get("chat_timezone"),
+        started_at=_seconds(view.started_at),
+        finished_at=_seconds(view.finished_at) if status in {"done", "failed"} else None,
+        bytes_done=int(d.get("bytes_done") or 0),
+        messages_done=int(d.get("messages_done") or 0),
+        new_messages=d.get("new_messages"),
+        known_messages=d.get("known_messages"),
+        outside_retention=d.get("outside_retention"),
+        summary=d.get("summary"),
+        error=view.error if status == "failed" else None,
+        job_id=view.id,
+    )
 
 
 def _check_timezone(tz: str, name: str = "tz") -> str:
@@ -225,21 +114,17 @@ def _too_large(limit: int) -> HTTPException:
     )
 
 
-async def _receive(request: Request[Any, Any, Any], path: Path, limit_bytes: int) -> int:
-    """Stream the body to ``path``; returns its size. Removes the file on any failure."""
-    size = 0
+async def _receive(request: Request[Any, Any, Any], writer: UploadWriter, limit_bytes: int) -> int:
+    """Stream the body into the upload's pieces; returns its size. Removes them on failure."""
     try:
-        async with await anyio.open_file(path, "xb") as file:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit_bytes:
-                    raise _too_large(limit_bytes // (1024 * 1024))
-                await file.write(chunk)
+        async for chunk in request.stream():
+            if writer.size + len(chunk) > limit_bytes:
+                raise _too_large(limit_bytes // (1024 * 1024))
+            await writer.write(chunk)
+        return await writer.finish()
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # small and local: no need for a thread
+        await writer.discard()
         raise
-    return size
 
 
 class ImportsController(Controller):
@@ -253,7 +138,7 @@ class ImportsController(Controller):
         "/",
         summary="Upload a Telegram Desktop export (result.json) and import it",
         status_code=202,
-        # This route streams to disk and applies IMPORT_MAX_UPLOAD_MB itself.
+        # This route streams into PostgreSQL and applies IMPORT_MAX_UPLOAD_MB itself.
         request_max_body_size=None,
         opt={BODY_MEDIA_TYPES: ("application/json", "application/octet-stream", NO_CONTENT_TYPE)},
     )
@@ -262,7 +147,7 @@ class ImportsController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
-        events: NamedDependency[EventSink],
+        db_session: NamedDependency[AsyncSession],
         chat: Annotated[list[str] | None, QueryParameter(max_items=50)] = None,
         tz: Annotated[str | None, QueryParameter(max_length=64)] = None,
         chat_timezone: Annotated[str | None, QueryParameter(max_length=64)] = None,
@@ -276,50 +161,53 @@ class ImportsController(Controller):
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
             raise _too_large(settings.imports.max_upload_mb)
-        jobs = ImportJobs.of(request.app.state, settings)
-        job_id = secrets.token_hex(8)
-        size = await _receive(request, jobs.upload_path(job_id), limit_bytes)
+        upload_id = secrets.token_hex(8)
+        writer = UploadWriter(request.app.state.database.session_factory, upload_id)
+        size = await _receive(request, writer, limit_bytes)
         if size == 0:
-            await anyio.Path(jobs.upload_path(job_id)).unlink(missing_ok=True)
             raise ValidationException("the request body is empty: send the export file as the body")
-        job = ImportJob(
-            id=job_id,
-            status="queued",
-            created_at=time.time(),
-            size_bytes=size,
-            chats=[c[:256] for c in chat or []],
-            timezone=tz or "UTC",
-            timezone_given=tz is not None,
-            chat_timezone=chat_timezone,
-        )
-        state = request.app.state
-        jobs.start(job, events, getattr(state, "database", None), getattr(state, "pipeline", None))
-        return job
+        chats = [c[:256] for c in chat or []]
+        detail = {
+            "size_bytes": size,
+            "chats": chats,
+            "timezone": tz or "UTC",
+            "timezone_given": tz is not None,
+            "chat_timezone": chat_timezone,
+        }
+        try:
+            job_id = await defer_import(db_session, upload_id, detail, chats)
+            await db_session.commit()
+        except BaseException:
+            await writer.discard()
+            raise
+        view = await get_job_by_public_id(db_session, upload_id)
+        if view is None:  # pragma: no cover - committed just above
+            raise HTTPException(status_code=503, detail=f"job {job_id} is not readable yet")
+        return import_job_of(view)
 
     @get("/", summary="Recent import jobs")
     async def list_jobs(
         self,
-        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
     ) -> list[ImportJob]:
         require_admin(principal)
-        jobs = ImportJobs.of(request.app.state, settings)
-        return sorted(jobs.jobs.values(), key=lambda j: j.created_at, reverse=True)
+        return [import_job_of(v) for v in await list_jobs(db_session, kind=IMPORT, limit=100)]
 
     @get("/{job_id:str}", summary="One import job: status, progress and summary")
     async def get_job(
         self,
         job_id: FromPath[str],
-        request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        settings: NamedDependency[Settings],
+        db_session: NamedDependency[AsyncSession],
     ) -> ImportJob:
         require_admin(principal)
-        job = ImportJobs.of(request.app.state, settings).load(job_id)
-        if job is None:
+        view = None
+        if len(job_id) == 16 and set(job_id) <= _ID_ALPHABET:
+            view = await get_job_by_public_id(db_session, job_id)
+        if view is None:
             raise NotFoundException("no such import")
-        return job
+        return import_job_of(view)
 
 
 #: The controller for the app to register (``route_handlers=[..., imports_controller]``).

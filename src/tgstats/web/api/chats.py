@@ -171,8 +171,4 @@ class ChatsController(Controller):
         if isinstance(cache, Cache):
             # store_text and the zone change what some answers hold: start afresh.
             await cache.bump_data_version([chat_id])
-        if updated.pending_timezone is not None:
-            recounts = getattr(request.app.state, "recounts", None)
-            if recounts is not None:
-                recounts.wake()
         return updated

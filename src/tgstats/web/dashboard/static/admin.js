@@ -1,5 +1,5 @@
-// A chat's admin page: its settings and its share links and tokens, read and changed through
-// /api/v1 like any API client (admin.html). Names and labels are set through textContent.
+// A chat's admin page: its settings, its share links and tokens, and the service's background
+// jobs with progress bars, read and changed through /api/v1 like any API client (admin.html). Names and labels are set through textContent.
 (function () {
   "use strict";
   var ns = window.tgstats;
@@ -114,6 +114,50 @@
     });
   }
 
+  // ------------------------------------------------------------------ jobs
+
+  var JOB_STATUS = {
+    queued: gettext("queued"),
+    running: gettext("running"),
+    done: gettext("done"),
+    failed: gettext("failed"),
+    cancelled: gettext("cancelled"),
+  };
+
+  function showJobs(jobs) {
+    var list = ns.clear($("job-list"));
+    if (!jobs.length) {
+      list.appendChild(ns.el("li", { className: "muted", text: gettext("No background jobs yet.") }));
+    }
+    jobs.forEach(function (job) {
+      var percent = job.progress.percent;
+      var bar = ns.el("progress", { attrs: { "aria-label": job.kind } });
+      bar.max = 100;
+      if (percent !== null) bar.value = percent;  // no value: an indeterminate bar
+      var parts = [
+        ns.el("span", { className: "job-kind", text: job.kind }),
+        ns.el("span", { className: "job-status job-" + job.status, text: " " + (JOB_STATUS[job.status] || job.status) }),
+        document.createTextNode(" "),
+        bar,
+        ns.el("span", { className: "muted small job-percent", text: percent === null ? "" : " " + Math.round(percent) + "%" }),
+      ];
+      if (job.chat_id !== null) parts.push(ns.el("span", { className: "muted small", text: " · " + job.chat_id }));
+      if (job.error) parts.push(ns.el("span", { className: "small alert job-error", text: " · " + job.error }));
+      list.appendChild(ns.el("li", { attrs: { "data-job-id": job.id, "data-job-status": job.status } }, parts));
+    });
+    list.setAttribute("data-status", "ready");
+    var busy = jobs.some(function (job) { return job.status === "queued" || job.status === "running"; });
+    window.setTimeout(loadJobs, busy ? 2000 : 15000);
+  }
+
+  function loadJobs() {
+    ns.api("jobs?limit=20").then(showJobs, function (error) {
+      var list = ns.clear($("job-list"));
+      list.appendChild(ns.el("li", { className: "alert", text: gettext("Could not load: {error}", { error: error.message }) }));
+      list.setAttribute("data-status", "error");
+    });
+  }
+
   function reload() {
     ns.api(base + "/shares").then(showShares, function (error) {
       status($("share-new"), gettext("Could not load: {error}", { error: error.message }), "error");
@@ -163,5 +207,6 @@
     $("share-list").addEventListener("click", revokeClicked);
     $("token-list").addEventListener("click", revokeClicked);
     reload();
+    loadJobs();
   });
 })();
