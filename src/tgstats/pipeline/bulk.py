@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -501,6 +502,11 @@ class BulkImportSink:
     ) -> None:
         self._session_factory = session_factory
         self._writer = BatchWriter(metrics=metrics, default_timezone=default_timezone)
+        self._metrics = metrics
+        # What the open chat's chunks stored, for the counters once it commits (as the
+        # live path counts a batch after its commit).
+        self._messages: Counter[tuple[str, str]] = Counter()
+        self._reactions: Counter[str] = Counter()
         self._on_commit = on_commit
         self._observers = observers
         self._chunk = chunk
@@ -546,6 +552,7 @@ class BulkImportSink:
                 await session.close()
         self._touched = set()
         self.committed_chats.extend(sorted(chat_ids))
+        self._count_committed()
         delivery, self._delivery, self._kept = self._delivery, [], 0
         if chat_ids and self._on_commit is not None:
             try:
@@ -619,8 +626,22 @@ class BulkImportSink:
         outcome = await self._writer.write(self._stage.conn, events, stage=self._stage)
         self._keep(outcome)
 
+    def _count_committed(self) -> None:
+        messages, self._messages = self._messages, Counter()
+        reactions, self._reactions = self._reactions, Counter()
+        if self._metrics is None:
+            return
+        for (chat_type, media_type), count in messages.items():
+            self._metrics.messages_processed.add(
+                count, {"chat_type": chat_type, "media_type": media_type}
+            )
+        for reaction_type, count in reactions.items():
+            self._metrics.reactions_tracked.add(count, {"reaction_type": reaction_type})
+
     def _keep(self, outcome: WriteOutcome) -> None:
         self._touched |= outcome.chat_ids
+        self._messages.update(outcome.messages)
+        self._reactions.update(outcome.reactions)
         if self._observers is None or not self._observers.observers or not outcome.events:
             return
         if self._kept + len(outcome.events) > OBSERVER_EVENTS_MAX:
@@ -641,6 +662,7 @@ class BulkImportSink:
             self._failed = exc
         self._pending = []
         self._delivery, self._kept, self._touched = [], 0, set()
+        self._messages, self._reactions = Counter(), Counter()
         session, self._session, self._stage = self._session, None, None
         if session is not None:
             with contextlib.suppress(Exception):
