@@ -479,8 +479,8 @@ class ImportSettings(msgspec.Struct, frozen=True, kw_only=True):
         Env(
             "IMPORT_DIR",
             _path,
-            "Directory where a worker spools an upload while importing it "
-            "(default: a temp directory)",
+            "Directory where a worker spools an upload while importing it (default: a temp "
+            "directory); it must belong to the service's user and not be writable by others",
         ),
     ] = None
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-__all__ = ["CHUNK_BYTES", "UploadWriter", "remove_upload", "spool_upload", "upload_size"]
+__all__ = [
+    "CHUNK_BYTES",
+    "UploadWriter",
+    "check_private_dir",
+    "remove_upload",
+    "spool_upload",
+    "upload_size",
+]
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -86,6 +93,16 @@ async def upload_size(session_factory: async_sessionmaker[AsyncSession], upload_
     return int(size or 0)
 
 
+def check_private_dir(directory: Path) -> None:
+    """Refuse an ``IMPORT_DIR`` that another user owns or may write: whoever can write there
+    could replace a spooled upload between its writing and its import."""
+    st = os.stat(directory)
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise PermissionError(
+            f"IMPORT_DIR {directory} must belong to this user and not be writable by others"
+        )
+
+
 @contextlib.asynccontextmanager
 async def spool_upload(
     session_factory: async_sessionmaker[AsyncSession], upload_id: str, directory: Path | None
@@ -93,6 +110,7 @@ async def spool_upload(
     """The upload written to a local temporary file: (path, size); the file is removed after."""
     if directory is not None:
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        check_private_dir(directory)
     fd, name = tempfile.mkstemp(prefix="tgstats-upload-", suffix=".json", dir=directory)
     path = Path(name)
     size = 0
