@@ -34,6 +34,8 @@ from tgstats.plugin_api import (
     record_member_count,
 )
 
+from .wakeable import WakeableLoop
+
 __all__ = ["MemberCounts"]
 
 log = logging.getLogger("tgstats.mtproto.member_counts")
@@ -51,8 +53,7 @@ class MemberCounts:
         self._due: set[int] = set()
         self._last: dict[int, float] = {}  # chat id -> monotonic time of its last count
         self._last_sweep = 0.0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = WakeableLoop(self._turn, every=self.TICK, what="member count refresh", log=log)
 
     def note(self, events: Sequence[Event]) -> None:
         """Committed events: chats with member changes, and chats not counted yet, are due."""
@@ -67,32 +68,14 @@ class MemberCounts:
             ):
                 self._due.add(chat_id)
         if self._due:
-            self._wake.set()
+            self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._last_sweep = time.monotonic()  # the chats seen first are due anyway
-            self._task = asyncio.get_running_loop().create_task(self.run())
+        self._last_sweep = time.monotonic()  # the chats seen first are due anyway
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self._turn()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next turn tries again
-                log.warning("member count refresh failed: %s", type(exc).__name__)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.TICK)
-            except TimeoutError:
-                pass
+        await self._loop.close()
 
     async def _turn(self) -> None:
         now = time.monotonic()

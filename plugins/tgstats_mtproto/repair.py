@@ -50,6 +50,7 @@ from tgstats.plugin_api.coverage import (
 
 from .catchup import LostStretch
 from .handlers import UpdateRecorder
+from .wakeable import WakeableLoop
 
 __all__ = ["GapRepair", "RepairOutcome"]
 
@@ -81,8 +82,7 @@ class GapRepair:
         self.services = services
         self.recorder = recorder
         self._client = client
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = WakeableLoop(self.repair_all, every=self.POLL, what="gap repair", log=log)
         self._lock = asyncio.Lock()
         self._counter = (
             meter.create_counter(
@@ -119,33 +119,15 @@ class GapRepair:
                 gap.from_msg_id,
                 gap.to_msg_id,
             )
-        self._wake.set()
+        self._loop.wake()
 
     # ------------------------------------------------------------------ the loop
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run())
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.repair_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next look tries again
-                log.warning("gap repair failed: %s", type(exc).__name__)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.POLL)
-            except TimeoutError:
-                pass
+        await self._loop.close()
 
     async def repair_all(self) -> list[RepairOutcome]:
         factory = self.services.get("session_factory")
