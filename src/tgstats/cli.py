@@ -17,11 +17,16 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tgstats import __version__
 from tgstats.settings import Settings, SettingsError, render_env_example, render_markdown_table
+
+if TYPE_CHECKING:
+    from tgstats.db.engine import Database
+
+T = TypeVar("T")
 
 __all__ = ["main"]
 
@@ -181,17 +186,14 @@ def _with_database(settings: Settings, migrate: bool = True) -> tuple[Any, Any]:
     return open_database(url, settings.database), embedded
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from tgstats.importer import run_import_command
-
-    settings = _settings()
-    if getattr(args, "dry_run", False):  # parses and counts; needs no database
-        return asyncio.run(run_import_command(args, settings, None))
+def _run_on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the migrated database (started embedded when there is no URL),
+    then dispose of the engine and stop the embedded server."""
     database, embedded = _with_database(settings)
 
-    async def run() -> int:
+    async def run() -> T:
         try:
-            return await run_import_command(args, settings, database.session_factory)
+            return await work(database)
         finally:
             await database.dispose()
 
@@ -200,6 +202,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tgstats.importer import run_import_command
+
+    settings = _settings()
+    if getattr(args, "dry_run", False):  # parses and counts; needs no database
+        return asyncio.run(run_import_command(args, settings, None))
+
+    async def run(database: Database) -> int:
+        return await run_import_command(args, settings, database.session_factory)
+
+    return _run_on_database(settings, run)
 
 
 def cmd_chats(args: argparse.Namespace) -> int:
@@ -221,52 +236,44 @@ def cmd_chats(args: argparse.Namespace) -> int:
             f"expected an IANA time zone like Europe/Berlin, got {args.zone[:64]!r}", 2
         ) from None
     settings = _settings()
-    database, embedded = _with_database(settings)
     default_zone = settings.privacy.default_timezone
 
-    async def run() -> int:
-        try:
-            async with database.session_factory() as session:
-                exists = await session.scalar(
-                    text("SELECT 1 FROM chats WHERE id = :c"), {"c": args.chat}
-                )
-                if exists is None:
-                    raise CliError(f"no chat {args.chat}", 2)
-                value = await update_chat_settings(
-                    session, args.chat, default_timezone=default_zone, timezone=args.zone
-                )
-                await session.commit()
-            if value.pending_timezone is None:
-                print(f"chat {args.chat}: time zone {value.timezone} (nothing to recount)")
-                return 0
-            if args.no_wait:
-                print(
-                    f"chat {args.chat}: recount in {args.zone} queued; a job worker "
-                    "(tgstats serve, bot or worker) does it in the background"
-                )
-                return 0
-
-            def progress(done: int, total: int) -> None:
-                print(f"recounting in {args.zone}: {done:,} of {total:,} messages", flush=True)
-
-            outcome = "busy"
-            while outcome == "busy":  # a writer's batch or another process holds the chat
-                outcome = await recount_chat(
-                    database.session_factory, args.chat, default_timezone=default_zone,
-                    on_progress=progress,
-                )  # fmt: skip
-            if outcome == "failed":
-                raise CliError(f"chat {args.chat}: the recount failed (see the log)")
-            print(f"chat {args.chat}: history counted in {args.zone} ({outcome})")
+    async def run(database: Database) -> int:
+        async with database.session_factory() as session:
+            exists = await session.scalar(
+                text("SELECT 1 FROM chats WHERE id = :c"), {"c": args.chat}
+            )
+            if exists is None:
+                raise CliError(f"no chat {args.chat}", 2)
+            value = await update_chat_settings(
+                session, args.chat, default_timezone=default_zone, timezone=args.zone
+            )
+            await session.commit()
+        if value.pending_timezone is None:
+            print(f"chat {args.chat}: time zone {value.timezone} (nothing to recount)")
             return 0
-        finally:
-            await database.dispose()
+        if args.no_wait:
+            print(
+                f"chat {args.chat}: recount in {args.zone} queued; a job worker "
+                "(tgstats serve, bot or worker) does it in the background"
+            )
+            return 0
 
-    try:
-        return asyncio.run(run())
-    finally:
-        if embedded is not None:
-            embedded.stop()
+        def progress(done: int, total: int) -> None:
+            print(f"recounting in {args.zone}: {done:,} of {total:,} messages", flush=True)
+
+        outcome = "busy"
+        while outcome == "busy":  # a writer's batch or another process holds the chat
+            outcome = await recount_chat(
+                database.session_factory, args.chat, default_timezone=default_zone,
+                on_progress=progress,
+            )  # fmt: skip
+        if outcome == "failed":
+            raise CliError(f"chat {args.chat}: the recount failed (see the log)")
+        print(f"chat {args.chat}: history counted in {args.zone} ({outcome})")
+        return 0
+
+    return _run_on_database(settings, run)
 
 
 def _repair_chat(args: argparse.Namespace) -> int:
@@ -279,68 +286,60 @@ def _repair_chat(args: argparse.Namespace) -> int:
     from tgstats.coverage import get_gap, request_repair
 
     settings = _settings()
-    database, embedded = _with_database(settings)
 
-    async def run() -> int:
-        try:
+    async def run(database: Database) -> int:
+        async with database.session_factory() as session:
+            kind = await session.scalar(
+                text("SELECT type FROM chats WHERE id = :c"), {"c": args.chat}
+            )
+            if kind is None:
+                raise CliError(f"no chat {args.chat}", 2)
+            if kind not in ("supergroup", "channel"):
+                raise CliError(
+                    f"chat {args.chat} is a {kind}: Telegram lets a bot fetch messages by "
+                    "id only in supergroups; import an export to fill a basic group",
+                    2,
+                )
+            gap = await request_repair(
+                session, args.chat, from_msg_id=args.from_id, to_msg_id=args.to_id
+            )
+            await session.commit()
+        if gap is None:
+            print(f"chat {args.chat}: no stored messages, so no id range to repair")
+            return 0
+        print(
+            f"chat {args.chat}: repair {gap.id} of message ids {gap.from_msg_id}-"
+            f"{gap.to_msg_id} requested; the running bot process does it",
+            flush=True,
+        )
+        if args.no_wait:
+            return 0
+        deadline = time.monotonic() + args.timeout
+        last = None
+        while time.monotonic() < deadline:
             async with database.session_factory() as session:
-                kind = await session.scalar(
-                    text("SELECT type FROM chats WHERE id = :c"), {"c": args.chat}
+                current = await get_gap(session, gap.id)
+            if current is None:
+                raise CliError(f"repair {gap.id} is gone (the chat was deleted?)")
+            progress = (current.state, current.next_msg_id, current.recovered)
+            if progress != last:
+                print(
+                    f"repair {gap.id}: {current.state}, {current.remaining:,} ids left, "
+                    f"{current.recovered:,} recovered, {current.unavailable:,} unavailable",
+                    flush=True,
                 )
-                if kind is None:
-                    raise CliError(f"no chat {args.chat}", 2)
-                if kind not in ("supergroup", "channel"):
-                    raise CliError(
-                        f"chat {args.chat} is a {kind}: Telegram lets a bot fetch messages by "
-                        "id only in supergroups; import an export to fill a basic group",
-                        2,
-                    )
-                gap = await request_repair(
-                    session, args.chat, from_msg_id=args.from_id, to_msg_id=args.to_id
-                )
-                await session.commit()
-            if gap is None:
-                print(f"chat {args.chat}: no stored messages, so no id range to repair")
+                last = progress
+            if current.state == "repaired":
                 return 0
-            print(
-                f"chat {args.chat}: repair {gap.id} of message ids {gap.from_msg_id}-"
-                f"{gap.to_msg_id} requested; the running bot process does it",
-                flush=True,
-            )
-            if args.no_wait:
-                return 0
-            deadline = time.monotonic() + args.timeout
-            last = None
-            while time.monotonic() < deadline:
-                async with database.session_factory() as session:
-                    current = await get_gap(session, gap.id)
-                if current is None:
-                    raise CliError(f"repair {gap.id} is gone (the chat was deleted?)")
-                progress = (current.state, current.next_msg_id, current.recovered)
-                if progress != last:
-                    print(
-                        f"repair {gap.id}: {current.state}, {current.remaining:,} ids left, "
-                        f"{current.recovered:,} recovered, {current.unavailable:,} unavailable",
-                        flush=True,
-                    )
-                    last = progress
-                if current.state == "repaired":
-                    return 0
-                if current.state == "failed":
-                    raise CliError(f"repair {gap.id} failed: {current.error}")
-                await asyncio.sleep(2)
-            raise CliError(
-                f"repair {gap.id} is not done after {args.timeout:g}s (is the bot running?); "
-                "it goes on in the background"
-            )
-        finally:
-            await database.dispose()
+            if current.state == "failed":
+                raise CliError(f"repair {gap.id} failed: {current.error}")
+            await asyncio.sleep(2)
+        raise CliError(
+            f"repair {gap.id} is not done after {args.timeout:g}s (is the bot running?); "
+            "it goes on in the background"
+        )
 
-    try:
-        return asyncio.run(run())
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    return _run_on_database(settings, run)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -348,23 +347,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from tgstats.jobs.state import list_jobs
 
     settings = _settings()
-    database, embedded = _with_database(settings)
 
-    async def run() -> list[Any]:
-        try:
-            async with database.session_factory() as session:
-                return await list_jobs(
-                    session, chat_id=args.chat, status=args.status, kind=args.kind,
-                    limit=args.limit,
-                )  # fmt: skip
-        finally:
-            await database.dispose()
+    async def run(database: Database) -> list[Any]:
+        async with database.session_factory() as session:
+            return await list_jobs(
+                session, chat_id=args.chat, status=args.status, kind=args.kind,
+                limit=args.limit,
+            )  # fmt: skip
 
-    try:
-        jobs = asyncio.run(run())
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    jobs = _run_on_database(settings, run)
     print(f"{'id':>8} {'kind':<18} {'status':<9} {'progress':>8} {'tries':>5} {'chat':>15}  when")
     for job in jobs:
         percent = "" if job.progress.percent is None else f"{job.progress.percent:.0f}%"
